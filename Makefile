@@ -1,0 +1,41 @@
+# perfkit: every target works on a fresh machine with Python 3.11+; `.venv` is created on demand
+# from the pinned lock file so monthly runs are reproducible.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: venv test lint brief lab bench sample clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "perfkit needs Python 3.11+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check perfkit tests benchmarks
+	$(BIN)/ruff format --check perfkit tests benchmarks
+
+brief: venv
+	$(BIN)/perfkit brief
+
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=.
+
+sample: venv
+	$(BIN)/perfkit sample
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

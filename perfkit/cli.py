@@ -1,0 +1,262 @@
+"""The `perfkit` command line. Each subcommand calls the package and prints a table, JSON or CSV.
+
+Handlers are thin: parse, call perfkit, format. Errors in input print one line per problem and exit 2;
+an unusable store exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError, StoreError
+
+# ------------------------------------------------------------------------------------------ output
+
+
+def _jsonable(obj):
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, pd.Period):
+        return str(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, tuple):
+        return list(obj)
+    return str(obj)
+
+
+def emit(data, fmt: str, out=None) -> None:
+    """Print `data` (DataFrame, list of dicts or dict) as a table, JSON or CSV."""
+    out = out or sys.stdout
+    if fmt == "json":
+        if isinstance(data, pd.DataFrame):
+            data = json.loads(data.to_json(orient="records", force_ascii=False, date_format="iso"))
+        out.write(json.dumps(data, ensure_ascii=False, indent=2, default=_jsonable) + "\n")
+        return
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    if fmt == "csv":
+        from .exports import safe_frame
+
+        safe_frame(frame).to_csv(out, index=False)
+        return
+    with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 200):
+        out.write(frame.to_string(index=False) + "\n")
+
+
+def _conn(args):
+    from .store import open_store
+
+    return open_store(args.db)
+
+
+# ----------------------------------------------------------------------------------------- commands
+
+
+def cmd_catalog_show(args) -> int:
+    from .catalogue import load_catalogue
+    from .store import read_catalogue
+
+    cat = load_catalogue(attachment=args.attachment) if args.attachment else read_catalogue(_conn(args))
+    if args.format == "json":
+        sys.stdout.write(cat.to_json() + "\n")
+    else:
+        view = cat.indicators.assign(
+            leaders=cat.indicators["leaders"].str.join("、"),
+            units=cat.indicators["units"].str.join("、"),
+            measures=cat.indicators["id"].map(cat.measures.groupby("indicator_id").size()),
+        )[["id", "section", "weight", "deadline_month", "leaders", "units", "measures"]]
+        emit(view, args.format)
+    return 0
+
+
+def cmd_catalog_import(args) -> int:
+    from .catalogue import load_catalogue
+
+    cat = load_catalogue(attachment=args.file)
+    ind = cat.indicators
+    print(
+        f"{args.file}: {len(ind)} indicators, {len(cat.measures)} measures, weights "
+        + ", ".join(f"{k} {v:g}" for k, v in ind.groupby("section", sort=False)["weight"].sum().items())
+        + f"; total {ind['weight'].sum():g}"
+    )
+    if args.out:
+        Path(args.out).write_text(cat.to_json() + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_catalog_export(args) -> int:
+    from .catalogue import load_plan, read_attachment_csv, write_attachment_xlsx
+    from .config import PLAN_DIR
+
+    plan = load_plan()
+    raw = read_attachment_csv(PLAN_DIR / plan["plan"]["attachment"])
+    write_attachment_xlsx(raw, args.out, f"{plan['plan']['title']}：绩效目标考评表")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .sample import generate
+
+    files = generate(args.out)
+    for name, path in files.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from .scoring import score_store
+
+    result = score_store(
+        _conn(args), args.as_of, public=args.public, bonus=args.bonus, deduction=args.deduction
+    )
+    if args.format == "json":
+        emit(result.to_dict(), "json")
+        return 0
+    from .labels import headers
+
+    ind = result.indicators[["id", "section", "weight", "score", "lost"]].round(3)
+    if args.format == "csv":
+        emit(ind, "csv")
+        return 0
+    print(f"as of {result.as_of}")
+    emit(ind.rename(columns=headers(ind.columns)), "table")
+    t = result.totals
+    print(
+        f"\n职能工作目标 {t['functional']:.2f} + 行政能力目标 {t['admin']:.2f} = 目标考评 {t['target_score']:.2f}\n"
+        f"考评总得分 = {t['target_score']:.2f}×70% + 公众评议 {t['public']:.2f}×30% + 加分 {t['bonus']:.2f}"
+        f" − 扣分 {t['deduction']:.2f} = {t['total']:.2f}"
+    )
+    if result.assumed:
+        print("assumed (no stored assessment): " + ", ".join(result.assumed))
+    return 0
+
+
+def cmd_template(args) -> int:
+    raise NotImplementedError("perfkit template: see the intake issue")
+
+
+def cmd_ingest(args) -> int:
+    raise NotImplementedError("perfkit ingest: see the intake issue")
+
+
+def cmd_history(args) -> int:
+    raise NotImplementedError("perfkit history: see the intake issue")
+
+
+def cmd_growth(args) -> int:
+    raise NotImplementedError("perfkit growth: see the growth issue")
+
+
+def cmd_invest(args) -> int:
+    raise NotImplementedError("perfkit invest: see the investment issue")
+
+
+def cmd_risks(args) -> int:
+    raise NotImplementedError("perfkit risks: see the risks issue")
+
+
+def cmd_brief(args) -> int:
+    raise NotImplementedError("perfkit brief: see the brief issue")
+
+
+# ------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="perfkit", description="绩效评估 analytics for the transport bureau")
+    p.add_argument("--db", help="store path (default $PERFKIT_DB or data/perfkit.sqlite)")
+    sub = p.add_subparsers(dest="command", required=True)
+    formats = ["table", "json", "csv"]
+
+    cat = sub.add_parser("catalog", help="the indicator catalogue").add_subparsers(
+        dest="action", required=True
+    )
+    s = cat.add_parser("show", help="print the catalogue")
+    s.add_argument("--format", choices=["table", "json"], default="table")
+    s.add_argument("--attachment", help="read this .xlsx/.csv attachment instead of the store")
+    s.set_defaults(func=cmd_catalog_show)
+    s = cat.add_parser("import", help="read the plan's attachment from Excel and check it")
+    s.add_argument("file")
+    s.add_argument("--out", help="write the catalogue as JSON here")
+    s.set_defaults(func=cmd_catalog_import)
+    s = cat.add_parser("export", help="write the bundled attachment as Excel in the bureau's layout")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_catalog_export)
+
+    s = sub.add_parser("sample", help="generate the synthetic sample data")
+    s.add_argument("--out", default=None, help="folder (default data/sample)")
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("score", help="score the plan")
+    s.add_argument("--as-of")
+    s.add_argument("--public", type=float)
+    s.add_argument("--bonus", type=float)
+    s.add_argument("--deduction", type=float)
+    s.add_argument("--format", choices=formats, default="table")
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("template", help="write the monthly 工作台账 workbook for each unit")
+    s.add_argument("--month", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--unit", action="append", help="only these units (repeatable)")
+    s.set_defaults(func=cmd_template)
+
+    s = sub.add_parser("ingest", help="validate and store unit workbooks or turnover tables")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--archive", help="archive folder for raw files (default data/archive)")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("history", help="every submission of a measure, superseded ones included")
+    s.add_argument("measure_id")
+    s.add_argument("--format", choices=formats, default="table")
+    s.set_defaults(func=cmd_history)
+
+    s = sub.add_parser("growth", help="turnover growth projection for 1-14-1 / 1-14-2")
+    s.add_argument("--as-of", required=True)
+    s.add_argument("--mode", choices=["road", "waterway"])
+    s.add_argument("--series", help="CSV of month,value instead of the store")
+    s.add_argument("--format", choices=["table", "json"], default="table")
+    s.set_defaults(func=cmd_growth)
+
+    s = sub.add_parser("invest", help="year-end projection of investment and cumulative measures")
+    s.add_argument("--as-of", required=True)
+    s.add_argument("--format", choices=formats, default="table")
+    s.set_defaults(func=cmd_invest)
+
+    s = sub.add_parser("risks", help="risk flags and the problem list")
+    s.add_argument("--as-of", required=True)
+    s.add_argument("--format", choices=formats, default="table")
+    s.set_defaults(func=cmd_risks)
+
+    s = sub.add_parser("brief", help="run the notebooks and export the leaders' HTML brief")
+    s.add_argument("--as-of")
+    s.add_argument("--kind", choices=["monthly", "quarterly", "annual"], default="monthly")
+    s.add_argument("--lang", choices=["zh", "en"], default="zh")
+    s.add_argument("--out")
+    s.set_defaults(func=cmd_brief)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        for problem in exc.problems:
+            print(str(problem), file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"store error: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

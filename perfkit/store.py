@@ -1,0 +1,427 @@
+"""The embedded SQLite store: catalogue, measures, submissions with provenance, turnover, assessments, flags.
+
+Submissions are append-only (triggers refuse UPDATE and DELETE): a later submission for the same unit and
+month supersedes the earlier one in calculations, while both stay queryable. A new store is built in a
+temporary file and moved into place, so a crash never leaves a half-written store behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from .catalogue import Catalogue, load_catalogue
+from .config import PLAN_DIR, SAMPLE_DIR, db_path
+from .errors import StoreError
+
+APPLICATION_ID = 0x50464B54  # 'PFKT': tells a perfkit store from any other SQLite file
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE indicators (
+    id TEXT PRIMARY KEY, ord INTEGER NOT NULL, category TEXT NOT NULL, section TEXT NOT NULL,
+    grp TEXT NOT NULL, text TEXT NOT NULL, weight REAL NOT NULL, deadline_month INTEGER NOT NULL,
+    leaders TEXT NOT NULL, units TEXT NOT NULL, persons TEXT NOT NULL, basis TEXT NOT NULL,
+    remark TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE measures (
+    measure_id TEXT PRIMARY KEY, indicator_id TEXT NOT NULL REFERENCES indicators(id), ord INTEGER NOT NULL,
+    name TEXT NOT NULL, kind TEXT NOT NULL, unit TEXT NOT NULL, target REAL, target_high REAL,
+    schedule TEXT NOT NULL, per_month REAL, reporting_unit TEXT NOT NULL, share REAL NOT NULL,
+    weight REAL NOT NULL, deadline_month INTEGER NOT NULL, source_text TEXT NOT NULL
+);
+CREATE TABLE submissions (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('progress', 'turnover', 'assessment')),
+    file_name TEXT NOT NULL, sha256 TEXT NOT NULL, unit TEXT NOT NULL DEFAULT '', month TEXT NOT NULL DEFAULT '',
+    received_at TEXT NOT NULL, archive_path TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT 'ingest',
+    catalogue_version TEXT NOT NULL DEFAULT '', rows INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX submissions_sha ON submissions (sha256);
+CREATE TABLE progress (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id), measure_id TEXT NOT NULL REFERENCES measures(measure_id),
+    month TEXT NOT NULL, cumulative REAL, status TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (submission_id, measure_id)
+);
+CREATE TABLE turnover (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id),
+    mode TEXT NOT NULL CHECK (mode IN ('road', 'waterway')), month TEXT NOT NULL,
+    span_months INTEGER NOT NULL DEFAULT 1, passenger_km REAL NOT NULL, ton_km REAL NOT NULL,
+    official_yoy_pct REAL,
+    PRIMARY KEY (submission_id, mode, month)
+);
+CREATE TABLE assessments (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id), year INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('public', 'bonus', 'deduction', 'grade', 'indicator_score')),
+    indicator_id TEXT NOT NULL DEFAULT '', points REAL, grade TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '', level TEXT NOT NULL DEFAULT '', unit TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE flags (
+    as_of TEXT NOT NULL, measure_id TEXT NOT NULL REFERENCES measures(measure_id), status TEXT NOT NULL,
+    reasons TEXT NOT NULL, points_at_risk REAL NOT NULL, computed_at TEXT NOT NULL,
+    PRIMARY KEY (as_of, measure_id)
+);
+CREATE TRIGGER submissions_no_update BEFORE UPDATE ON submissions BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
+CREATE TRIGGER submissions_no_delete BEFORE DELETE ON submissions BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
+CREATE TRIGGER progress_no_update BEFORE UPDATE ON progress BEGIN SELECT RAISE(ABORT, 'progress is append-only'); END;
+CREATE TRIGGER progress_no_delete BEFORE DELETE ON progress BEGIN SELECT RAISE(ABORT, 'progress is append-only'); END;
+CREATE TRIGGER turnover_no_update BEFORE UPDATE ON turnover BEGIN SELECT RAISE(ABORT, 'turnover is append-only'); END;
+CREATE TRIGGER turnover_no_delete BEFORE DELETE ON turnover BEGIN SELECT RAISE(ABORT, 'turnover is append-only'); END;
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT: one transaction per file
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        app = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a SQLite database ({exc})") from exc
+    if app != APPLICATION_ID:
+        raise StoreError(f"{path}: not a perfkit store (application_id {app:#x}); refusing to use it")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: store schema version {version} is newer than this perfkit ({SCHEMA_VERSION}); upgrade perfkit"
+        )
+    if version < SCHEMA_VERSION:
+        raise StoreError(f"{path}: store schema version {version} is older than {SCHEMA_VERSION}; rebuild it")
+
+
+def open_store(
+    path: str | os.PathLike | None = None,
+    *,
+    plan_dir: str | os.PathLike = PLAN_DIR,
+    sample_dir: str | os.PathLike | None = SAMPLE_DIR,
+) -> sqlite3.Connection:
+    """Open the store, creating and filling it from the bundled plan (and sample data) on first use."""
+    path = db_path(path)
+    if not path.exists():
+        create_store(path, plan_dir=plan_dir, sample_dir=sample_dir)
+    conn = _connect(path)
+    _check(conn, path)
+    return conn
+
+
+def create_store(
+    path: str | os.PathLike,
+    *,
+    plan_dir: str | os.PathLike = PLAN_DIR,
+    sample_dir: str | os.PathLike | None = SAMPLE_DIR,
+) -> Path:
+    """Build a new store in a temporary file next to `path`, then move it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    catalogue = load_catalogue(plan_dir)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("BEGIN")
+        for stmt in _statements(SCHEMA):
+            conn.execute(stmt)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _write_catalogue(conn, catalogue)
+        if sample_dir and Path(sample_dir, "progress.csv").exists():
+            from .sample import load_sample_into
+
+            load_sample_into(conn, Path(sample_dir), catalogue)
+        conn.execute("COMMIT")
+        conn.close()
+        os.replace(tmp, path)
+    except BaseException:
+        for p in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
+            if os.path.exists(p):
+                os.unlink(p)
+        raise
+    return path
+
+
+def _statements(script: str) -> list[str]:
+    """Split the schema into statements; triggers contain ';' inside BEGIN…END."""
+    out, buf = [], []
+    for line in script.strip().splitlines():
+        buf.append(line)
+        joined = "\n".join(buf).strip()
+        if joined.endswith(";") and (
+            not joined.upper().startswith("CREATE TRIGGER") or joined.endswith("END;")
+        ):
+            out.append(joined)
+            buf = []
+    return out
+
+
+def _write_catalogue(conn: sqlite3.Connection, cat: Catalogue) -> None:
+    meta = {
+        "app": "perfkit",
+        "schema_version": str(SCHEMA_VERSION),
+        "catalogue_version": cat.version,
+        "plan_year": str(cat.year),
+        "plan_dir": str(cat.plan_dir),
+        "created_at": now_iso(),
+    }
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+    conn.executemany(
+        "INSERT INTO indicators VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                r["id"],
+                i,
+                r["category"],
+                r["section"],
+                r["group"],
+                r["text"],
+                r["weight"],
+                r["deadline_month"],
+                json.dumps(r["leaders"], ensure_ascii=False),
+                json.dumps(r["units"], ensure_ascii=False),
+                json.dumps(r["persons"], ensure_ascii=False),
+                json.dumps(r["basis"], ensure_ascii=False),
+                r["remark"],
+            )
+            for i, r in enumerate(cat.indicators.to_dict("records"))
+        ],
+    )
+    m = cat.measures
+    conn.executemany(
+        "INSERT INTO measures VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                r["measure_id"],
+                r["indicator_id"],
+                i,
+                r["name"],
+                r["kind"],
+                r["unit"],
+                _num(r["target"]),
+                _num(r["target_high"]),
+                r["schedule"],
+                _num(r["per_month"]),
+                r["reporting_unit"],
+                r["share"],
+                r["weight"],
+                r["deadline_month"],
+                r["source_text"],
+            )
+            for i, r in enumerate(m.to_dict("records"))
+        ],
+    )
+
+
+def _num(v: object) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One all-or-nothing transaction: any exception rolls everything back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def add_submission(
+    conn: sqlite3.Connection,
+    *,
+    kind: str,
+    file_name: str,
+    sha256: str,
+    unit: str = "",
+    month: str = "",
+    archive_path: str = "",
+    source: str = "ingest",
+    rows: int = 0,
+    received_at: str | None = None,
+) -> int:
+    """Record a submission's provenance (inside the caller's transaction); returns its id."""
+    version = conn.execute("SELECT value FROM meta WHERE key = 'catalogue_version'").fetchone()[0]
+    cur = conn.execute(
+        "INSERT INTO submissions (kind, file_name, sha256, unit, month, received_at, archive_path, source,"
+        " catalogue_version, rows) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (kind, file_name, sha256, unit, month, received_at or now_iso(), archive_path, source, version, rows),
+    )
+    return int(cur.lastrowid)
+
+
+def insert_progress(conn: sqlite3.Connection, submission_id: int, rows: pd.DataFrame) -> None:
+    """rows: measure_id, month ('YYYY-MM'), cumulative, status, note."""
+    conn.executemany(
+        "INSERT INTO progress (submission_id, measure_id, month, cumulative, status, note) VALUES (?,?,?,?,?,?)",
+        [
+            (submission_id, r.measure_id, str(r.month), _num(r.cumulative), r.status or "", r.note or "")
+            for r in rows.itertuples(index=False)
+        ],
+    )
+
+
+def insert_turnover(conn: sqlite3.Connection, submission_id: int, rows: pd.DataFrame) -> None:
+    """rows: mode, month ('YYYY-MM', the period's last month), span_months, passenger_km, ton_km, official_yoy_pct."""
+    conn.executemany(
+        "INSERT INTO turnover VALUES (?,?,?,?,?,?,?)",
+        [
+            (
+                submission_id,
+                r.mode,
+                str(r.month),
+                int(r.span_months),
+                float(r.passenger_km),
+                float(r.ton_km),
+                _num(r.official_yoy_pct),
+            )
+            for r in rows.itertuples(index=False)
+        ],
+    )
+
+
+def insert_assessments(conn: sqlite3.Connection, submission_id: int, rows: pd.DataFrame) -> None:
+    """rows: year, kind, indicator_id, points, grade, description, level, unit."""
+    conn.executemany(
+        "INSERT INTO assessments VALUES (?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                submission_id,
+                int(r.year),
+                r.kind,
+                r.indicator_id or "",
+                _num(r.points),
+                r.grade or "",
+                r.description or "",
+                r.level or "",
+                r.unit or "",
+            )
+            for r in rows.itertuples(index=False)
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------- reads
+
+
+def meta(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+
+def read_catalogue(conn: sqlite3.Connection) -> Catalogue:
+    """The catalogue as stored (the plan settings come from the plan folder recorded at creation)."""
+    from .catalogue import load_plan
+
+    info = meta(conn)
+    plan = (
+        load_plan(info.get("plan_dir", PLAN_DIR))
+        if Path(info.get("plan_dir", PLAN_DIR)).exists()
+        else load_plan()
+    )
+    ind = pd.read_sql_query("SELECT * FROM indicators ORDER BY ord", conn)
+    for col in ["leaders", "units", "persons", "basis"]:
+        ind[col] = ind[col].map(json.loads)
+    ind = ind.rename(columns={"grp": "group"}).drop(columns=["ord"])
+    ms = pd.read_sql_query("SELECT * FROM measures ORDER BY ord", conn).drop(columns=["ord"])
+    ms["indicator_weight"] = ms["indicator_id"].map(ind.set_index("id")["weight"])
+    return Catalogue(plan=plan, indicators=ind, measures=ms, plan_dir=Path(info.get("plan_dir", PLAN_DIR)))
+
+
+def read_progress(conn: sqlite3.Connection, as_of: str | None = None) -> pd.DataFrame:
+    """Tidy progress: one row per measure × month, from the latest submission of each unit and month.
+
+    Columns: measure_id, month (Period[M]), cumulative, status, note, unit, submission_id.
+    """
+    sql = """
+        WITH latest AS (
+            SELECT unit, month, MAX(id) AS id FROM submissions WHERE kind = 'progress' GROUP BY unit, month
+        )
+        SELECT p.measure_id, p.month, p.cumulative, p.status, p.note, s.unit, p.submission_id
+        FROM progress p JOIN latest l ON p.submission_id = l.id JOIN submissions s ON s.id = l.id
+    """
+    params: tuple = ()
+    if as_of:
+        sql += " WHERE p.month <= ?"
+        params = (as_of,)
+    df = pd.read_sql_query(sql + " ORDER BY p.measure_id, p.month", conn, params=params)
+    df["month"] = pd.PeriodIndex(df["month"], freq="M") if len(df) else pd.PeriodIndex([], freq="M")
+    return df
+
+
+def read_turnover(conn: sqlite3.Connection) -> pd.DataFrame:
+    """Turnover, latest submission per mode and month: mode, month (Period[M]), span_months,
+    passenger_km, ton_km (万人公里 / 万吨公里), official_yoy_pct."""
+    df = pd.read_sql_query(
+        """
+        SELECT t.mode, t.month, t.span_months, t.passenger_km, t.ton_km, t.official_yoy_pct
+        FROM turnover t JOIN (
+            SELECT mode, month, MAX(submission_id) AS sid FROM turnover GROUP BY mode, month
+        ) l ON t.mode = l.mode AND t.month = l.month AND t.submission_id = l.sid
+        ORDER BY t.mode, t.month
+        """,
+        conn,
+    )
+    df["month"] = pd.PeriodIndex(df["month"], freq="M") if len(df) else pd.PeriodIndex([], freq="M")
+    return df
+
+
+def read_assessments(conn: sqlite3.Connection, year: int | None = None) -> pd.DataFrame:
+    sql = "SELECT a.*, s.received_at FROM assessments a JOIN submissions s ON s.id = a.submission_id"
+    params: tuple = ()
+    if year is not None:
+        sql += " WHERE a.year = ?"
+        params = (year,)
+    return pd.read_sql_query(sql + " ORDER BY a.submission_id", conn, params=params)
+
+
+def read_submissions(conn: sqlite3.Connection, kind: str | None = None) -> pd.DataFrame:
+    sql = "SELECT * FROM submissions"
+    params: tuple = ()
+    if kind:
+        sql += " WHERE kind = ?"
+        params = (kind,)
+    return pd.read_sql_query(sql + " ORDER BY id", conn, params=params)
+
+
+def latest_month(conn: sqlite3.Connection) -> str | None:
+    """The latest month with progress data ('YYYY-MM'): the default as-of month."""
+    row = conn.execute("SELECT MAX(month) FROM progress").fetchone()
+    return row[0] if row and row[0] else None
+
+
+def is_sample(conn: sqlite3.Connection) -> bool:
+    """True when any data in the store comes from the bundled synthetic sample."""
+    return conn.execute("SELECT 1 FROM submissions WHERE source = 'sample' LIMIT 1").fetchone() is not None
+
+
+def dump(conn: sqlite3.Connection) -> str:
+    """The whole store as SQL text: tests compare dumps to prove a rejected input changed nothing."""
+    return "\n".join(conn.iterdump())

@@ -1,0 +1,221 @@
+"""Turnover statistics: the statistics office's table, normalised to monthly values, and 换算周转量.
+
+The office publishes either the month's value (当月) or year-to-date (累计), and its first release of a year
+is January–February combined (1—2月). Both forms become rows of one period each: `month` is the period's
+last month and `span_months` its length (2 for 1—2月). The official YoY (累计同比, comparable basis) is kept
+as given: growth is reported on that basis, not recomputed from revised levels.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from .errors import InputError, Problem
+
+MODES = {"公路": "road", "水路": "waterway", "road": "road", "waterway": "waterway"}
+COLUMN_ALIASES = {
+    "month": ["month", "月份", "时间", "统计期"],
+    "mode": ["mode", "运输方式", "方式"],
+    "passenger_km": ["passenger_km", "旅客周转量", "旅客周转量（万人公里）", "旅客周转量(万人公里)"],
+    "ton_km": ["ton_km", "货物周转量", "货物周转量（万吨公里）", "货物周转量(万吨公里)"],
+    "form": ["form", "口径", "数据口径"],
+    "official_yoy_pct": [
+        "official_yoy_pct",
+        "同比增长",
+        "同比增长（%）",
+        "同比增长(%)",
+        "总周转量累计同比（%）",
+        "总周转量累计同比(%)",
+    ],
+}
+FORMS = {"当月": "month", "累计": "ytd", "month": "month", "ytd": "ytd"}
+NORMALISED = ["mode", "month", "span_months", "passenger_km", "ton_km", "official_yoy_pct"]
+_PERIOD = re.compile(r"^\s*(\d{4})\s*(?:年|-|/|\.)\s*(\d{1,2})(?:\s*(?:—|–|-|~|至)\s*(\d{1,2}))?\s*月?\s*$")
+
+
+def parse_period(text: object) -> tuple[pd.Period, int]:
+    """'2019-03', '2019年3月', '2019年1—2月', '2019-01~02' → (last month, number of months)."""
+    m = _PERIOD.match(str(text))
+    if not m:
+        raise ValueError(f"not a month or month range: {text!r}")
+    year, first = int(m.group(1)), int(m.group(2))
+    last = int(m.group(3)) if m.group(3) else first
+    if not (1 <= first <= last <= 12):
+        raise ValueError(f"month out of range: {text!r}")
+    return pd.Period(year=year, month=last, freq="M"), last - first + 1
+
+
+def canonical_columns(df: pd.DataFrame, source: str, sheet: str = "") -> pd.DataFrame:
+    """Rename Chinese or English headers to canonical names; missing required columns are an error."""
+    lookup = {re.sub(r"\s+", "", alias): key for key, aliases in COLUMN_ALIASES.items() for alias in aliases}
+    rename = {
+        c: lookup[re.sub(r"\s+", "", str(c))] for c in df.columns if re.sub(r"\s+", "", str(c)) in lookup
+    }
+    out = df.rename(columns=rename)
+    missing = [k for k in ("month", "mode", "passenger_km", "ton_km") if k not in out.columns]
+    if missing:
+        raise InputError(Problem(source, f"missing column(s): {', '.join(missing)}", sheet, "row 1"))
+    if "form" not in out.columns:
+        out["form"] = "当月"
+    if "official_yoy_pct" not in out.columns:
+        out["official_yoy_pct"] = None
+    return out
+
+
+def normalise_turnover(
+    df: pd.DataFrame, source: str, sheet: str = "", cell_of: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Validate and normalise a turnover table to one row per mode × period (monthly values).
+
+    `cell_of` maps canonical column name → spreadsheet column letter, for messages; rows are numbered as
+    in the file (header on row 1).
+    """
+    df = canonical_columns(df, source, sheet)
+    cell_of = cell_of or {}
+    problems: list[Problem] = []
+    recs = []
+    for i, r in enumerate(df.to_dict("records")):
+        rownum = i + 2
+
+        def where(col: str, rownum: int = rownum) -> str:
+            return f"{cell_of.get(col, col)}{rownum}"
+
+        try:
+            month, span = parse_period(r["month"])
+        except ValueError as exc:
+            problems.append(Problem(source, str(exc), sheet, where("month")))
+            continue
+        mode = MODES.get(str(r["mode"]).strip())
+        if mode is None:
+            problems.append(
+                Problem(source, f"mode must be 公路 or 水路, got {r['mode']!r}", sheet, where("mode"))
+            )
+            continue
+        form = FORMS.get(str(r["form"]).strip() or "当月")
+        if form is None:
+            problems.append(
+                Problem(source, f"form must be 当月 or 累计, got {r['form']!r}", sheet, where("form"))
+            )
+            continue
+        values = {}
+        for col in ("passenger_km", "ton_km"):
+            v = r[col]
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                problems.append(Problem(source, f"not a number: {v!r}", sheet, where(col)))
+                continue
+            if pd.isna(x) or x < 0:
+                problems.append(Problem(source, f"must be a number ≥ 0, got {v!r}", sheet, where(col)))
+                continue
+            values[col] = x
+        yoy = r.get("official_yoy_pct")
+        if yoy is not None and not (isinstance(yoy, float) and pd.isna(yoy)) and str(yoy).strip() != "":
+            try:
+                yoy = float(str(yoy).strip().rstrip("%"))
+            except ValueError:
+                problems.append(
+                    Problem(source, f"YoY is not a number: {yoy!r}", sheet, where("official_yoy_pct"))
+                )
+                continue
+        else:
+            yoy = None
+        if len(values) < 2:
+            continue
+        recs.append(
+            {"mode": mode, "month": month, "span": span, "form": form, "yoy": yoy, **values, "row": rownum}
+        )
+    if problems:
+        raise InputError(problems)
+    raw = pd.DataFrame(recs)
+    if raw.empty:
+        raise InputError(Problem(source, "no data rows", sheet))
+    dup = raw[raw.duplicated(["mode", "month"], keep=False)]
+    if len(dup):
+        rows = ", ".join(str(x) for x in dup["row"])
+        raise InputError(
+            Problem(source, f"the same mode and month appear more than once (rows {rows})", sheet)
+        )
+
+    out = []
+    for (mode, _year), g in raw.groupby(["mode", raw["month"].map(lambda p: p.year)], sort=True):
+        g = g.sort_values("month")
+        prev_end, prev_cum = 0, {"passenger_km": 0.0, "ton_km": 0.0}
+        for r in g.to_dict("records"):
+            end = r["month"].month
+            if r["form"] == "ytd":
+                span = end - prev_end
+                vals = {c: r[c] - prev_cum[c] for c in prev_cum}
+                if any(v < -1e-9 for v in vals.values()):
+                    raise InputError(
+                        Problem(
+                            source,
+                            f"{mode} {r['month']}: year-to-date value below the previous month's",
+                            sheet,
+                            f"row {r['row']}",
+                        )
+                    )
+                prev_cum = {c: r[c] for c in prev_cum}
+            else:
+                span = r["span"]
+                vals = {c: r[c] for c in prev_cum}
+                prev_cum = {c: prev_cum[c] + r[c] for c in prev_cum}
+            if end - span != prev_end and r["form"] == "month" and prev_end and end - span < prev_end:
+                raise InputError(
+                    Problem(source, f"{mode} {r['month']}: periods overlap", sheet, f"row {r['row']}")
+                )
+            prev_end = end
+            out.append(
+                {"mode": mode, "month": r["month"], "span_months": span, **vals, "official_yoy_pct": r["yoy"]}
+            )
+    return pd.DataFrame(out, columns=NORMALISED)
+
+
+def converted(turnover: pd.DataFrame, coefficients: dict[str, float]) -> pd.DataFrame:
+    """换算周转量 = ton-km + passenger-km × coefficient (road 0.1; waterway 1 for berths, 0.33 for seats).
+
+    Adds a `converted` column (万吨公里) to the normalised turnover rows.
+    """
+    out = turnover.copy()
+    coef = out["mode"].map(coefficients)
+    if coef.isna().any():
+        missing = sorted(set(out.loc[coef.isna(), "mode"]))
+        raise KeyError(f"no conversion coefficient for mode(s): {', '.join(missing)}")
+    out["converted"] = out["ton_km"] + out["passenger_km"] * coef
+    return out
+
+
+def monthly_series(turnover: pd.DataFrame, mode: str, coefficients: dict[str, float]) -> pd.DataFrame:
+    """One mode's converted turnover by period: month (last month), span_months, value, official_yoy_pct."""
+    df = converted(turnover[turnover["mode"] == mode], coefficients)
+    return df[["month", "span_months", "converted", "official_yoy_pct"]].rename(
+        columns={"converted": "value"}
+    )
+
+
+def ytd_growth(series: pd.DataFrame, as_of: str | pd.Period) -> float | None:
+    """Year-to-date growth (%) of one mode's converted turnover at `as_of`.
+
+    The official comparable-basis figure when the data carries one for that month; otherwise recomputed
+    from levels (current year's periods to `as_of` over the same months a year earlier). None when the
+    as-of month has not been published (January alone never is).
+    """
+    as_of = pd.Period(as_of, freq="M")
+    row = series[series["month"] == as_of]
+    if row.empty:
+        return None
+    official = row["official_yoy_pct"].iloc[0]
+    if official is not None and not pd.isna(official):
+        return float(official)
+    months = series["month"]
+    now = series.loc[(months.map(lambda p: p.year) == as_of.year) & (months <= as_of), "value"].sum()
+    prev_end = pd.Period(year=as_of.year - 1, month=as_of.month, freq="M")
+    prev_sel = (months.map(lambda p: p.year) == as_of.year - 1) & (months <= prev_end)
+    before = series.loc[prev_sel, "value"].sum()
+    # the previous year's periods must cover the same months (1—2月 counts as two)
+    covered = series.loc[prev_sel, "span_months"].sum()
+    if before <= 0 or covered != as_of.month:
+        return None
+    return float((now / before - 1) * 100)
