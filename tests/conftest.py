@@ -1,0 +1,47 @@
+"""Shared fixtures: the bundled plan, and a real SQLite store built from the sample in a temp folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from perfkit.catalogue import load_catalogue
+from perfkit.config import PLAN_DIR, SAMPLE_DIR
+from perfkit.store import create_store, open_store
+
+
+@pytest.fixture(scope="session")
+def catalogue():
+    return load_catalogue(PLAN_DIR)
+
+
+@pytest.fixture(scope="session")
+def _sample_store_master(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "master.sqlite"
+    create_store(path, plan_dir=PLAN_DIR, sample_dir=SAMPLE_DIR)
+    return path
+
+
+@pytest.fixture()
+def sample_db(_sample_store_master, tmp_path) -> Path:
+    """A fresh copy of the sample store for each test (tests may write to it)."""
+    path = tmp_path / "perfkit.sqlite"
+    shutil.copy(_sample_store_master, path)
+    return path
+
+
+@pytest.fixture()
+def sample_conn(sample_db):
+    conn = open_store(sample_db)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture()
+def empty_db(tmp_path) -> Path:
+    """A store with the catalogue but no data."""
+    path = tmp_path / "empty.sqlite"
+    create_store(path, plan_dir=PLAN_DIR, sample_dir=None)
+    return path
