@@ -26,7 +26,7 @@ lint: venv
 	$(BIN)/ruff format --check perfkit tests benchmarks
 
 brief: venv
-	$(BIN)/perfkit brief
+	$(BIN)/perfkit score
 
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=.

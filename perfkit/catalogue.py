@@ -94,7 +94,8 @@ class Catalogue:
         }
         out = []
         for rec in self.indicators.to_dict("records"):
-            rec["measures"] = [_clean(m) for m in by_indicator.get(rec["id"], [])]
+            # measures carry `id` (as the catalogue JSON promises) and `measure_id` (as tables use)
+            rec["measures"] = [_clean({"id": m["measure_id"], **m}) for m in by_indicator.get(rec["id"], [])]
             out.append(_clean(rec))
         return out
 

@@ -105,7 +105,7 @@ def cmd_catalog_export(args) -> int:
 def cmd_sample(args) -> int:
     from .sample import generate
 
-    files = generate(args.out)
+    files = generate(args.out) if args.out else generate()
     for name, path in files.items():
         print(f"{name}: {path}")
     return 0

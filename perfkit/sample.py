@@ -173,8 +173,11 @@ def progress_table(catalogue: Catalogue) -> pd.DataFrame:
                 value = target * min(frac_time * pace, 1.0)
             if kind in ("count",) and not np.isnan(value):
                 value = float(np.floor(value))
+            corrected = m["measure_id"] == CORRECTION[0] and month == CORRECTION[1]
+            if corrected:
+                value = prev - 2  # the unit found last month's count included scrapped vehicles
             if not np.isnan(value):
-                value = round(max(value, prev), 1)
+                value = round(value if corrected else max(value, prev), 1)
                 prev = value
                 if value >= target:
                     status = "已完成"
@@ -183,9 +186,7 @@ def progress_table(catalogue: Catalogue) -> pd.DataFrame:
                     status = "未启动"
                 if pace < 0.9 and status != "已完成":
                     note = NOTES_BEHIND
-            if m["measure_id"] == CORRECTION[0] and month == CORRECTION[1]:
-                value = round(prev - 2, 1)
-                prev = value
+            if corrected:
                 note = CORRECTION[2]
             rows.append(
                 {

@@ -95,6 +95,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT: one transaction per file
     conn.execute("PRAGMA foreign_keys = ON")
+    _check(conn, path)  # before WAL: never convert someone else's database file
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
@@ -126,8 +127,10 @@ def open_store(
     path = db_path(path)
     if not path.exists():
         create_store(path, plan_dir=plan_dir, sample_dir=sample_dir)
-    conn = _connect(path)
-    _check(conn, path)
+    try:
+        conn = _connect(path)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a SQLite database ({exc})") from exc
     return conn
 
 
