@@ -22,8 +22,8 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check perfkit tests benchmarks
-	$(BIN)/ruff format --check perfkit tests benchmarks
+	$(BIN)/ruff check perfkit tests $(wildcard benchmarks)
+	$(BIN)/ruff format --check perfkit tests $(wildcard benchmarks)
 
 brief: venv
 	$(BIN)/perfkit score
