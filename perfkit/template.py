@@ -1,0 +1,587 @@
+"""The monthly 工作台账 template: one workbook per reporting unit, one row per measure it reports.
+
+The plan asks every responsible unit to keep a 绩效目标工作台账 (泉交办〔2019〕28号, 四(三)); the bureau's
+office collects it monthly. The template is the contract `perfkit.intake` reads back: sheet 填报 with a
+title row and a header row, fill-in columns unlocked and validated, everything else locked (sheet protection
+without a password: it prevents slips, it is not security), and a hidden sheet plus document properties
+recording the unit, month and catalogue version the file was made for. Reading a filled copy back and
+checking it against the catalogue and the last accepted values happen here too (`read_progress_book`,
+`check_progress`); the safe opening of the file and the store are perfkit.intake's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .catalogue import Catalogue
+from .errors import InputError, Problem
+from .exports import neutralise
+from .labels import t
+
+if TYPE_CHECKING:
+    from .intake import Book, IntakeRules
+
+FORMAT_VERSION = "1"
+META_SHEET = "_perfkit"  # hidden, machine-read: not a user label
+META_PROPERTY_PREFIX = "perfkit."
+TITLE_ROW = 1
+HEADER_ROW = 2
+FIRST_DATA_ROW = 3
+NUMBER_KINDS = {"investment", "amount", "count", "length", "level", "percent"}  # need 本年累计完成
+STATUS_KINDS = {"milestone", "qualitative"}  # need 进展状态
+MONOTONE_SCHEDULES = {"cumulative", "recurring"}  # year-to-date totals never fall without a correction
+HEADER_SEARCH_ROWS = 10
+# a month in a file name ('2019-10', '2019年10月'), not a full date: units name files by the day they send them
+_NAME_MONTH = re.compile(r"(?<!\d)(\d{4})\s*(?:-|_|\.|年)\s*(\d{1,2})(?!\d)(?!\s*(?:[-./]|月)\s*\d)")
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str  # the name intake reads it back as
+    label: str  # key in perfkit.labels.TEXT
+    width: float
+    fill_in: bool = False
+    wrap: bool = False
+
+
+COLUMNS = [
+    Column("measure_id", "measure_id", 11),
+    Column("indicator_id", "indicator_id", 10),
+    Column("name", "name", 36, wrap=True),
+    Column("kind", "kind", 10),
+    Column("unit", "unit", 10),
+    Column("target", "target", 11),
+    Column("deadline_month", "deadline_month", 10),
+    Column("previous_cumulative", "intake.previous_cumulative", 12),
+    Column("previous_status", "intake.previous_status", 10),
+    Column("cumulative", "intake.cumulative", 14, fill_in=True),
+    Column("status", "intake.status", 11, fill_in=True),
+    Column("note", "intake.note", 40, fill_in=True, wrap=True),
+]
+FILL_IN = [c.field for c in COLUMNS if c.fill_in]
+
+
+def header_labels() -> dict[str, str]:
+    """field → the Chinese header written in the template (and looked for on ingest)."""
+    return {c.field: t(c.label) for c in COLUMNS}
+
+
+def parse_month(text: object, source: str = "--month") -> pd.Period:
+    """'2019-09' → Period('2019-09', 'M'); anything else is bad input."""
+    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(text))
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise InputError(Problem(source, f"not a month (YYYY-MM): {text!r}"))
+    return pd.Period(year=int(m.group(1)), month=int(m.group(2)), freq="M")
+
+
+def reporting_units(catalogue: Catalogue) -> list[str]:
+    """Units that report at least one measure in the monthly 工作台账, in catalogue order."""
+    m = catalogue.measures
+    return list(dict.fromkeys(m.loc[m["schedule"] != "statistic", "reporting_unit"]))
+
+
+def unit_measures(catalogue: Catalogue, unit: str) -> pd.DataFrame:
+    """The measures `unit` reports monthly; 'statistic' ones come from the turnover table instead."""
+    m = catalogue.measures
+    return m[(m["reporting_unit"] == unit) & (m["schedule"] != "statistic")].reset_index(drop=True)
+
+
+def template_rows(catalogue: Catalogue, unit: str, month: pd.Period, progress: pd.DataFrame) -> pd.DataFrame:
+    """One row per measure of `unit`, with the last accepted value before `month` as 上月累计.
+
+    `progress` is tidy (measure_id, month Period[M], cumulative, status), e.g. `store.read_progress`.
+    """
+    from .scoring import latest_values
+
+    ms = unit_measures(catalogue, unit)
+    before = latest_values(progress, month - 1) if len(progress) else pd.DataFrame()
+    cumulative = dict(zip(before.get("measure_id", []), before.get("cumulative", []), strict=True))
+    status = dict(zip(before.get("measure_id", []), before.get("status", []), strict=True))
+    return pd.DataFrame(
+        {
+            "measure_id": ms["measure_id"],
+            "indicator_id": ms["indicator_id"],
+            "name": ms["name"],
+            "kind": ms["kind"],
+            "unit": ms["unit"],
+            "target": ms["target"],
+            "deadline_month": ms["deadline_month"],
+            "previous_cumulative": [float(cumulative.get(m, float("nan"))) for m in ms["measure_id"]],
+            "previous_status": [s if isinstance(s := status.get(m), str) else "" for m in ms["measure_id"]],
+        }
+    )
+
+
+def template_file_name(unit: str, month: pd.Period) -> str:
+    """'市道管处_2019-09_工作台账.xlsx': the unit and month are readable from the name alone."""
+    safe = re.sub(r'[\\/:*?"<>|\s]+', "_", unit)
+    return f"{safe}_{month}_{t('intake.file_suffix')}.xlsx"
+
+
+def write_template(
+    rows: pd.DataFrame,
+    path: str | Path,
+    *,
+    unit: str,
+    month: pd.Period,
+    catalogue: Catalogue,
+    statuses: list[str],
+    max_note_chars: int = 2000,
+) -> Path:
+    """Write one unit's template workbook (rows from `template_rows`)."""
+    from openpyxl import Workbook
+    from openpyxl.packaging.custom import StringProperty
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+    from openpyxl.utils import get_column_letter
+    from openpyxl.workbook.protection import WorkbookProtection
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = t("intake.sheet")
+    last_col = get_column_letter(len(COLUMNS))
+    title = t("intake.title").format(
+        title=catalogue.plan["plan"]["title"], unit=unit, year=month.year, month=month.month
+    )
+    ws.cell(TITLE_ROW, 1, neutralise(title)).font = Font(bold=True, size=13)
+    ws.merge_cells(f"A{TITLE_ROW}:{last_col}{TITLE_ROW}")
+    ws.row_dimensions[TITLE_ROW].height = 24
+
+    thin = Side(style="thin", color="A6A6A6")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    fill_in_fill = PatternFill("solid", fgColor="FFF2CC")  # the cells a unit types into
+    closed_fill = PatternFill("solid", fgColor="EDEDED")  # no number for qualitative measures
+    for j, col in enumerate(COLUMNS, start=1):
+        cell = ws.cell(HEADER_ROW, j, t(col.label))
+        cell.font = Font(bold=True)
+        cell.fill = header_fill
+        cell.border = border
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        ws.column_dimensions[get_column_letter(j)].width = col.width
+    ws.row_dimensions[HEADER_ROW].height = 30
+
+    letter = {c.field: get_column_letter(j) for j, c in enumerate(COLUMNS, start=1)}
+    number_dv = _validation(DataValidation, "decimal", "intake.error.number", "intake.prompt.cumulative")
+    number_dv.operator, number_dv.formula1 = "greaterThanOrEqual", "0"
+    percent_dv = _validation(DataValidation, "decimal", "intake.error.percent", "intake.prompt.cumulative")
+    percent_dv.operator, percent_dv.formula1, percent_dv.formula2 = "between", "0", "100"
+    status_dv = _validation(DataValidation, "list", "intake.error.status", "intake.prompt.status")
+    status_dv.formula1 = '"' + ",".join(statuses) + '"'
+    note_dv = _validation(DataValidation, "textLength", "intake.error.note", "intake.prompt.note")
+    note_dv.operator, note_dv.formula1 = "lessThanOrEqual", str(max_note_chars)
+    note_dv.error = t("intake.error.note").format(n=max_note_chars)
+
+    for i, rec in enumerate(rows.to_dict("records")):
+        r = FIRST_DATA_ROW + i
+        values = dict(rec)
+        values["kind"] = t(f"kind.{rec['kind']}")
+        for j, col in enumerate(COLUMNS, start=1):
+            v = values.get(col.field)
+            v = None if v is None or (isinstance(v, float) and pd.isna(v)) or v == "" else v
+            cell = ws.cell(r, j, neutralise(v))
+            cell.border = border
+            cell.alignment = Alignment(vertical="center", wrap_text=col.wrap)
+            if col.fill_in:
+                cell.fill = fill_in_fill
+                cell.protection = Protection(locked=False)
+        number_cell = f"{letter['cumulative']}{r}"
+        if rec["kind"] == "qualitative":
+            ws[number_cell].fill = closed_fill
+            ws[number_cell].protection = Protection(locked=True)
+        elif rec["unit"] == "%":
+            percent_dv.add(number_cell)
+        else:
+            number_dv.add(number_cell)
+        status_dv.add(f"{letter['status']}{r}")
+        note_dv.add(f"{letter['note']}{r}")
+    for dv in (number_dv, percent_dv, status_dv, note_dv):
+        if dv.sqref:
+            ws.add_data_validation(dv)
+
+    ws.freeze_panes = f"C{FIRST_DATA_ROW}"  # header row and the measure ids stay in view
+    ws.protection.sheet = True  # no password: guards against slips, documented in docs/intake.md
+    ws.protection.formatColumns = False  # units may still widen columns and rows
+    ws.protection.formatRows = False
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+
+    meta = template_meta(unit, month, catalogue)
+    info = wb.create_sheet(META_SHEET)
+    for key, value in meta.items():
+        info.append([key, value])
+    info.sheet_state = "hidden"
+    info.protection.sheet = True
+    for key, value in meta.items():
+        wb.custom_doc_props.append(StringProperty(name=META_PROPERTY_PREFIX + key, value=value))
+    wb.security = WorkbookProtection(lockStructure=True)  # no renaming, adding or unhiding sheets
+    wb.properties.title = title
+    wb.properties.creator = "perfkit"
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def _validation(factory, kind: str, error_key: str, prompt_key: str):
+    return factory(
+        type=kind,
+        allow_blank=True,
+        showErrorMessage=True,
+        showInputMessage=True,
+        errorTitle=t("intake.error.title"),
+        error=t(error_key),
+        promptTitle=t("intake.prompt.title"),
+        prompt=t(prompt_key),
+    )
+
+
+def template_meta(unit: str, month: pd.Period, catalogue: Catalogue) -> dict[str, str]:
+    """What the hidden sheet and document properties record (all text: spreadsheets keep text as is)."""
+    return {
+        "format": FORMAT_VERSION,
+        "kind": "progress",
+        "unit": unit,
+        "month": str(month),
+        "catalogue_version": catalogue.version,
+        "plan_year": str(catalogue.year),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_templates(
+    catalogue: Catalogue,
+    progress: pd.DataFrame,
+    month: str | pd.Period,
+    out_dir: str | Path,
+    units: list[str] | None = None,
+    statuses: list[str] | None = None,
+) -> list[Path]:
+    """One template per reporting unit (or only `units`) for `month`, written into `out_dir`."""
+    from .intake import IntakeRules
+
+    month = month if isinstance(month, pd.Period) else parse_month(month)
+    if month.year != catalogue.year:
+        raise InputError(Problem("--month", f"{month} is outside the plan year {catalogue.year}"))
+    known = reporting_units(catalogue)
+    chosen = units or known
+    unknown = [u for u in chosen if u not in known]
+    if unknown:
+        raise InputError(
+            [Problem("--unit", f"not a reporting unit: {u!r} (known: {'、'.join(known)})") for u in unknown]
+        )
+    rules = IntakeRules.from_plan(catalogue.plan)
+    statuses = statuses or list(rules.statuses)
+    out = []
+    for unit in chosen:
+        rows = template_rows(catalogue, unit, month, progress)
+        path = Path(out_dir) / template_file_name(unit, month)
+        out.append(
+            write_template(
+                rows,
+                path,
+                unit=unit,
+                month=month,
+                catalogue=catalogue,
+                statuses=statuses,
+                max_note_chars=rules.max_note_chars,
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------- reading a filled copy back
+
+
+def col_index(letters: str) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def col_letter(index: int) -> str:
+    """1 → 'A', 28 → 'AB'."""
+    out = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def is_blank(v: object) -> bool:
+    return v is None or (isinstance(v, str) and v.strip() == "")
+
+
+def cell_text(v: object) -> str:
+    if is_blank(v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def cell_number(v: object) -> tuple[float | None, str | None]:
+    """A fill-in number: (value, None), or (None, reason) when the cell does not hold a plain number."""
+    if is_blank(v):
+        return None, None
+    if isinstance(v, bool):
+        return None, f"TRUE/FALSE in a number cell: {v}"
+    if isinstance(v, int | float):
+        return float(v), None
+    if isinstance(v, datetime | date):
+        return None, f"a date ({v:%Y-%m-%d}) in a number cell"
+    return None, f"text {str(v)!r} in a number cell: type the number itself (no units, commas or quotes)"
+
+
+def month_text(v: object) -> object:
+    """A month cell as text: Excel turns a typed '2019-03' into a date, LibreOffice may leave a serial."""
+    if isinstance(v, datetime | date):
+        return f"{v.year}-{v.month:02d}"
+    if isinstance(v, float) and 20000 < v < 80000:  # an Excel date serial (1954..2119)
+        d = pd.Timestamp("1899-12-30") + pd.Timedelta(days=int(v))
+        return f"{d.year}-{d.month:02d}"
+    return v
+
+
+@dataclass
+class ProgressSheet:
+    """What a unit's workbook says, before any check against the catalogue or the store."""
+
+    meta: dict[str, str]  # unit, month, catalogue_version … from the hidden sheet / properties
+    claims: dict[str, str]  # where each month claim comes from → month text
+    meta_cells: dict[str, str]  # key → its value's cell in the hidden sheet
+    rows: list[dict]  # raw cells of each filled row: measure_id, cumulative, status, note, row
+    columns: dict[str, str]  # field → column letter
+    flags: dict[str, str]
+    sheet: str
+
+
+def read_progress_book(book: Book, name: str) -> ProgressSheet:
+    """The 填报 sheet and the template info of a unit workbook (`name`: the file name, for its month)."""
+    sheet = t("intake.sheet")
+    problems = []
+    meta, claims, meta_cells = {}, {}, {}
+    if META_SHEET in book.sheets:
+        for i, rec in enumerate(book.values(META_SHEET), start=1):
+            if len(rec) >= 2 and not is_blank(rec[0]):
+                key = cell_text(rec[0])
+                meta[key] = cell_text(month_text(rec[1]) if key == "month" else rec[1])
+                meta_cells[key] = f"B{i}"
+        if meta.get("month"):
+            claims["hidden sheet " + META_SHEET] = meta["month"]
+    props = book.properties(META_PROPERTY_PREFIX)
+    if props.get("month"):
+        claims["document properties"] = props["month"]
+    for key, value in props.items():
+        meta.setdefault(key, value)
+    if meta.get("unit") and props.get("unit") and meta["unit"] != props["unit"]:
+        problems.append(
+            Problem(book.file, f"unit differs: {META_SHEET} says {meta['unit']}, properties {props['unit']}")
+        )
+    m = _NAME_MONTH.search(name)
+    if m and 1 <= int(m.group(2)) <= 12:
+        claims["file name"] = f"{int(m.group(1))}-{int(m.group(2)):02d}"
+    if not meta.get("unit") or not meta.get("month"):
+        problems.append(
+            Problem(
+                book.file,
+                f"no template info (hidden sheet {META_SHEET} or document properties): "
+                "fill in the workbook written by `perfkit template`",
+            )
+        )
+    if sheet not in book.sheets:
+        problems.append(Problem(book.file, f"missing sheet {sheet} (sheets: {', '.join(book.sheets)})"))
+    if problems:
+        raise InputError(problems)
+
+    grid = book.values(sheet)
+    labels = header_labels()
+    wanted = {re.sub(r"\s+", "", v): k for k, v in labels.items()}
+    header_row, columns = None, {}
+    for r, rec in enumerate(grid[:HEADER_SEARCH_ROWS], start=1):
+        found = {}
+        for c, v in enumerate(rec, start=1):
+            key = wanted.get(re.sub(r"\s+", "", cell_text(v)))
+            if key and key in found:
+                problems.append(
+                    Problem(book.file, f"header {labels[key]} appears twice", sheet, f"{col_letter(c)}{r}")
+                )
+            elif key:
+                found[key] = c
+        if "measure_id" in found:
+            header_row, columns = r, found
+            break
+    if header_row is None:
+        raise InputError(
+            Problem(
+                book.file, f"header {labels['measure_id']} not found in rows 1–{HEADER_SEARCH_ROWS}", sheet
+            )
+        )
+    for key in ["measure_id", *FILL_IN]:
+        if key not in columns:
+            problems.append(Problem(book.file, f"missing header {labels[key]}", sheet, f"row {header_row}"))
+    if problems:
+        raise InputError(problems)
+
+    records = []
+    for r in range(header_row + 1, len(grid) + 1):
+        rec = grid[r - 1]
+        get = lambda key, rec=rec: rec[columns[key] - 1] if columns[key] - 1 < len(rec) else ""  # noqa: E731
+        values = {key: get(key) for key in ["measure_id", *FILL_IN]}
+        if all(is_blank(values[key]) for key in FILL_IN):
+            continue  # not reported this month
+        records.append({**values, "row": r})
+    return ProgressSheet(
+        meta=meta,
+        claims=claims,
+        meta_cells=meta_cells,
+        rows=records,
+        columns={k: col_letter(c) for k, c in columns.items()},
+        flags=book.cell_flags(sheet),
+        sheet=sheet,
+    )
+
+
+def check_progress(
+    sheet: ProgressSheet,
+    catalogue: Catalogue,
+    last_accepted: pd.DataFrame,
+    rules: IntakeRules,
+    file: str,
+    today: date,
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Validate a unit's sheet: (rows to store, problems). Pure: the store's state comes in as
+    `last_accepted` (measure_id, month, cumulative), the latest accepted value per measure up to the month.
+    """
+    problems: list[Problem] = []
+
+    def problem(reason: str, cell: str = "") -> None:
+        problems.append(Problem(file, reason, sheet.sheet, cell))
+
+    def meta_problem(key: str, reason: str) -> None:
+        cell = sheet.meta_cells.get(key, "")  # template info kept only as document properties has no cell
+        problems.append(Problem(file, reason, META_SHEET if cell else "", cell))
+
+    meta = sheet.meta
+    unit = meta.get("unit", "")
+    if len(set(sheet.claims.values())) > 1:
+        meta_problem(
+            "month", "month mismatch: " + "; ".join(f"{k} says {v}" for k, v in sheet.claims.items())
+        )
+    try:
+        month = parse_month(meta.get("month", ""), file)
+    except InputError as exc:
+        meta_problem("month", exc.problems[0].reason)
+        return pd.DataFrame(), problems
+    if month > pd.Period(today, freq="M"):
+        meta_problem("month", f"month {month} is in the future (today is {today:%Y-%m-%d})")
+    if month.year != catalogue.year:
+        meta_problem("month", f"month {month} is outside the plan year {catalogue.year}")
+    if meta.get("catalogue_version") and meta["catalogue_version"] != catalogue.version:
+        meta_problem(
+            "catalogue_version",
+            f"template for catalogue version {meta['catalogue_version']}, the store has {catalogue.version}:"
+            " use a new template",
+        )
+    # plain dicts: this runs once per file, and pandas row access would dominate intake time
+    m_ = catalogue.measures
+    measures = {
+        mid: {"kind": k, "unit": u, "schedule": s, "reporting_unit": ru}
+        for mid, k, u, s, ru in zip(
+            m_["measure_id"], m_["kind"], m_["unit"], m_["schedule"], m_["reporting_unit"], strict=True
+        )
+    }
+    if not any(m["reporting_unit"] == unit and m["schedule"] != "statistic" for m in measures.values()):
+        meta_problem("unit", f"{unit!r} is not a reporting unit in the catalogue")
+
+    last = dict(
+        zip(
+            last_accepted.get("measure_id", []),
+            zip(last_accepted.get("month", []), last_accepted.get("cumulative", []), strict=True),
+            strict=True,
+        )
+    )
+    cell = lambda key, row: f"{sheet.columns[key]}{row}"  # noqa: E731
+    seen: dict[str, str] = {}
+    out = []
+    for rec in sheet.rows:
+        r = rec["row"]
+        mid = cell_text(rec["measure_id"])
+        if not mid:
+            problem("values without a 措施编号", cell("measure_id", r))
+            continue
+        if mid in seen:
+            problem(f"duplicate 措施编号 {mid} (also in {seen[mid]})", cell("measure_id", r))
+            continue
+        seen[mid] = cell("measure_id", r)
+        if mid not in measures:
+            problem(f"unknown 措施编号 {mid!r}", cell("measure_id", r))
+            continue
+        m = measures[mid]
+        if m["schedule"] == "statistic":
+            problem(
+                f"{mid} comes from the statistics office's turnover table, not a unit", cell("measure_id", r)
+            )
+            continue
+        if m["reporting_unit"] != unit:
+            problem(f"{mid} is reported by {m['reporting_unit']}, not {unit}", cell("measure_id", r))
+            continue
+        bad = False
+        for key in FILL_IN:
+            flag = sheet.flags.get(cell(key, r))
+            if flag and (key == "cumulative" or not flag.startswith("formatted")):
+                problem(flag, cell(key, r))
+                bad = True
+        if bad:
+            continue
+        value, reason = cell_number(rec["cumulative"])
+        status = cell_text(rec["status"])
+        note = cell_text(rec["note"])
+        where = cell("cumulative", r)
+        if reason:
+            problem(reason, where)
+        elif value is not None:
+            if m["kind"] == "qualitative":
+                problem(f"{mid} is qualitative: give its 进展状态 and 情况说明, no number", where)
+            elif value < 0:
+                problem(f"negative number {value:g}", where)
+            elif m["unit"] == "%" and value > 100:
+                problem(f"{value:g} is over 100 for a percentage", where)
+            elif mid in last and m["schedule"] in MONOTONE_SCHEDULES:
+                before_month, before = last[mid]
+                if (
+                    pd.notna(before)
+                    and value < before - 1e-9
+                    and not note.startswith(rules.correction_prefix)
+                ):
+                    problem(
+                        f"{value:g} is below the last accepted {before:g} ({before_month}):"
+                        f" a correction must say so in 情况说明 starting with {rules.correction_prefix}",
+                        where,
+                    )
+        elif m["kind"] in NUMBER_KINDS:
+            problem(f"{mid} needs its 本年累计完成 (a number)", where)
+        if status and status not in rules.statuses:
+            problem(f"进展状态 {status!r} is not one of {'/'.join(rules.statuses)}", cell("status", r))
+        elif not status and m["kind"] in STATUS_KINDS:
+            problem(f"{mid} needs its 进展状态 ({'/'.join(rules.statuses)})", cell("status", r))
+        if len(note) > rules.max_note_chars:
+            problem(f"情况说明 is {len(note)} characters, over {rules.max_note_chars}", cell("note", r))
+        out.append(
+            {"measure_id": mid, "month": str(month), "cumulative": value, "status": status, "note": note}
+        )
+    if not sheet.rows and not problems:
+        problem("nothing filled in: every 本年累计完成, 进展状态 and 情况说明 is empty")
+    rows = pd.DataFrame(out, columns=["measure_id", "month", "cumulative", "status", "note"])
+    return rows, problems

@@ -1,0 +1,683 @@
+"""Monthly intake with real files: templates written by perfkit, filled with openpyxl as a unit would,
+ingested into the real SQLite store and read back. Every bad-input rule has a row in one table that
+asserts the message (file, sheet, cell, reason) and an unchanged store."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook, load_workbook
+from openpyxl.packaging.custom import CustomPropertyList
+
+from perfkit.cli import main
+from perfkit.config import ROOT
+from perfkit.errors import InputError
+from perfkit.exports import write_csv
+from perfkit.intake import IntakeRules, history, ingest_file
+from perfkit.sample import turnover_table
+from perfkit.store import dump, open_store, read_progress, read_submissions, read_turnover, sha256_file
+from perfkit.template import write_templates
+from perfkit.turnover import normalise_turnover
+
+UNIT = "市道管处"  # counts, investment, %, milestones and qualitative measures
+MONTH = "2019-10"  # the sample store holds 2019-01..2019-09
+SHEET = "填报"
+COL = {"measure_id": "A", "previous": "H", "cumulative": "J", "status": "K", "note": "L"}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+@pytest.fixture()
+def template(sample_conn, tmp_path) -> Path:
+    from perfkit.store import read_catalogue
+
+    [path] = write_templates(
+        read_catalogue(sample_conn), read_progress(sample_conn), MONTH, tmp_path / "templates", [UNIT]
+    )
+    return path
+
+
+def rows_of(path: Path) -> dict[str, int]:
+    ws = load_workbook(path)[SHEET]
+    return {ws[f"A{r}"].value: r for r in range(3, ws.max_row + 1) if ws[f"A{r}"].value}
+
+
+def fill(template: Path, out: Path, changes: dict | None = None, step: float = 1.0, edit=None) -> Path:
+    """Fill every row as a unit would (last month's value + `step`, status, note), then apply `changes`
+    {measure_id: {field: value}} and `edit(wb)`; save under `out`."""
+    wb = load_workbook(template)
+    ws = wb[SHEET]
+    for r in range(3, ws.max_row + 1):
+        kind, unit, prev = ws[f"D{r}"].value, ws[f"E{r}"].value, ws[f"H{r}"].value
+        if kind != "定性评价":
+            value = (prev or 0) + step
+            ws[f"J{r}"] = min(value, 100) if unit == "%" else value
+        ws[f"K{r}"] = "推进中"
+        ws[f"L{r}"] = "按计划推进"
+    rows = {ws[f"A{r}"].value: r for r in range(3, ws.max_row + 1)}
+    for mid, fields in (changes or {}).items():
+        for key, value in fields.items():
+            ws[f"{COL[key]}{rows[mid]}"] = value
+    if edit:
+        edit(wb)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(out)
+    return out
+
+
+def rezip(src: Path, out: Path, change=None, extra: dict[str, bytes] | None = None) -> Path:
+    """Copy an .xlsx part by part, changing parts with change(name, bytes) and adding `extra` entries."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info.filename, change(info.filename, data) if change else data)
+        for name, data in (extra or {}).items():
+            zout.writestr(name, data)
+    return out
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# ------------------------------------------------------------------------------------ accepted files
+
+
+def test_round_trip_template_fill_ingest(sample_db, sample_conn, template, tmp_path, capsys):
+    filled = fill(template, tmp_path / "in" / template.name)
+    archive = (
+        sample_db.parent / "archive"
+    )  # the default: next to the store (data/archive for data/perfkit.sqlite)
+    code, out, err = run(capsys, "--db", sample_db, "ingest", filled)
+    assert (code, err) == (0, "")
+    assert re.fullmatch(
+        rf"{re.escape(str(filled))}: added submission \d+ \(progress: 市道管处 2019-10, 18 rows\)\n", out
+    )
+
+    got = read_progress(sample_conn)
+    got = got[got["month"] == pd.Period(MONTH, "M")].set_index("measure_id")
+    assert len(got) == 18
+    prev = read_progress(sample_conn, "2019-09")
+    sept = prev[prev["month"] == pd.Period("2019-09", "M")].set_index("measure_id")
+    assert got.loc["1-8-1.1", "cumulative"] == sept.loc["1-8-1.1", "cumulative"] + 1 == 22
+    assert got.loc["2-3-1.1", "cumulative"] <= 100
+    assert pd.isna(got.loc["1-10-3.1", "cumulative"]) and got.loc["1-10-3.1", "status"] == "推进中"
+    assert (got["unit"] == UNIT).all()
+
+    sub = read_submissions(sample_conn, "progress").iloc[-1]
+    assert (sub["file_name"], sub["unit"], sub["month"], sub["rows"]) == (filled.name, UNIT, MONTH, 18)
+    assert sub["sha256"] == sha256_file(filled) and sub["source"] == "ingest"
+    assert sub["catalogue_version"] == "2019.1"
+    assert datetime.fromisoformat(sub["received_at"]).tzinfo is not None
+    kept = archive / f"{sub['sha256']}.xlsx"
+    assert Path(sub["archive_path"]) == kept.resolve()
+    assert kept.read_bytes() == filled.read_bytes()
+    assert not kept.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)  # read-only
+
+
+def test_same_file_twice_changes_nothing(sample_db, sample_conn, template, tmp_path, capsys):
+    filled = fill(template, tmp_path / template.name)
+    archive = tmp_path / "archive"
+    assert run(capsys, "--db", sample_db, "ingest", filled, "--archive", archive)[0] == 0
+    before = dump(sample_conn)
+    copy = shutil.copy(filled, tmp_path / "renamed copy.xlsx")  # same bytes under another name
+    code, out, err = run(capsys, "--db", sample_db, "ingest", filled, copy, "--archive", archive)
+    assert (code, err) == (0, "")
+    assert out.count("already ingested as submission") == 2 and "nothing changed" in out
+    assert dump(sample_conn) == before
+    assert len(list(archive.iterdir())) == 1
+
+
+def test_later_submission_supersedes_and_history_keeps_both(
+    sample_db, sample_conn, template, tmp_path, capsys
+):
+    first = fill(template, tmp_path / "a" / template.name, step=1)
+    second = fill(template, tmp_path / "b" / template.name, step=2)
+    archive = tmp_path / "archive"
+    run(capsys, "--db", sample_db, "ingest", first, "--archive", archive)
+    code, out, _ = run(capsys, "--db", sample_db, "ingest", second, "--archive", archive)
+    ids = read_submissions(sample_conn, "progress")["id"].tolist()[-2:]
+    assert code == 0 and f"supersedes submission {ids[0]}" in out
+
+    progress = read_progress(sample_conn)
+    oct_ = progress[progress["month"] == pd.Period(MONTH, "M")].set_index("measure_id")
+    assert oct_.loc["1-8-1.1", "cumulative"] == 23  # 21 + 2: the later file counts
+    h = history(sample_conn, "1-8-1.1")
+    assert h["month"].tolist()[-2:] == [pd.Period(MONTH, "M")] * 2
+    assert h["cumulative"].tolist()[-2:] == [22, 23]
+    assert h["superseded"].tolist()[-2:] == [True, False]
+    assert h.loc[h["month"] == pd.Period("2019-07", "M"), "note"].iloc[0].startswith("更正")
+
+    code, out, _ = run(capsys, "--db", sample_db, "history", "1-8-1.1")
+    assert code == 0 and out.splitlines()[0].split()[:4] == ["月份", "填报单位", "本年累计完成", "进展状态"]
+    code, out, _ = run(capsys, "--db", sample_db, "history", "1-8-1.1", "--format", "json")
+    recs = json.loads(out)
+    assert [r["superseded"] for r in recs[-2:]] == [True, False] and recs[-1]["month"] == MONTH
+
+
+def test_correction_below_last_value_is_accepted_when_it_says_so(sample_conn, template, tmp_path):
+    note = "更正：9月误报2辆，予以扣除"
+    filled = fill(template, tmp_path / template.name, {"1-8-1.1": {"cumulative": 19, "note": note}})
+    result = ingest_file(sample_conn, filled, archive_dir=tmp_path / "archive")
+    assert result.status == "added"
+    h = history(sample_conn, "1-8-1.1").iloc[-1]
+    assert (h["cumulative"], h["note"]) == (19, note)
+
+
+def test_resubmission_is_checked_against_the_latest_accepted_value(sample_conn, template, tmp_path):
+    ingest_file(
+        sample_conn,
+        fill(template, tmp_path / "a" / template.name, {"1-8-1.1": {"cumulative": 30}}),
+        archive_dir=tmp_path / "x",
+    )
+    lower = fill(template, tmp_path / "b" / template.name, {"1-8-1.1": {"cumulative": 25}})
+    with pytest.raises(InputError, match=r"J6: 25 is below the last accepted 30 \(2019-10\)"):
+        ingest_file(sample_conn, lower, archive_dir=tmp_path / "x")
+
+
+@pytest.mark.parametrize(
+    "name", ["市道管处工作台账（2019-11-05报送）.xlsx", "市道管处2019年10月台账_2019年11月5日.xlsx"]
+)
+def test_a_sending_date_in_the_file_name_is_not_a_month_claim(sample_conn, template, tmp_path, name):
+    result = ingest_file(sample_conn, fill(template, tmp_path / name), archive_dir=tmp_path / "archive")
+    assert (result.status, result.month) == ("added", MONTH)
+
+
+def test_rows_left_blank_are_not_reported(sample_conn, template, tmp_path):
+    def clear(wb):
+        ws = wb[SHEET]
+        for r in range(4, ws.max_row + 1):
+            for c in ("J", "K", "L"):
+                ws[f"{c}{r}"] = None
+
+    filled = fill(template, tmp_path / template.name, edit=clear)
+    result = ingest_file(sample_conn, filled, archive_dir=tmp_path / "archive")
+    assert result.rows == 1 and len(result.blank) == 17
+    assert "not reported: " in result.describe()
+    assert set(history(sample_conn, "1-8-1.1")["month"].astype(str)) == {
+        f"2019-{m:02d}" for m in range(1, 10)
+    }
+
+
+def test_next_template_carries_the_ingested_values(sample_conn, template, tmp_path):
+    from perfkit.store import read_catalogue
+
+    ingest_file(sample_conn, fill(template, tmp_path / template.name), archive_dir=tmp_path / "a")
+    [nov] = write_templates(
+        read_catalogue(sample_conn), read_progress(sample_conn), "2019-11", tmp_path, [UNIT]
+    )
+    ws = load_workbook(nov)[SHEET]
+    assert ws[f"H{rows_of(nov)['1-8-1.1']}"].value == 22
+
+
+def test_libreoffice_resave_is_accepted(sample_conn, template, tmp_path):
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if not soffice:
+        pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-calc to run this")
+    filled = fill(template, tmp_path / "filled" / template.name, {"1-8-1.1": {"cumulative": 25}})
+    out = tmp_path / "resaved"
+    profile = (tmp_path / "lo-profile").as_uri()
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation={profile}",
+            "--headless",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            out,
+            filled,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    resaved = out / filled.name
+    assert resaved.read_bytes() != filled.read_bytes()
+    with zipfile.ZipFile(resaved) as z:
+        assert b"sharedStrings" in z.read("[Content_Types].xml")  # LibreOffice's own layout
+    result = ingest_file(sample_conn, resaved, archive_dir=tmp_path / "archive")
+    assert (result.status, result.rows, result.unit, result.month) == ("added", 18, UNIT, MONTH)
+    got = history(sample_conn, "1-8-1.1").iloc[-1]
+    assert got["cumulative"] == 25.0 and got["status"] == "推进中"
+
+
+def test_legacy_xls_is_refused_with_a_reason(sample_conn, template, tmp_path):
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if not soffice:
+        pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-calc to run this")
+    filled = fill(template, tmp_path / "filled" / template.name)
+    profile = (tmp_path / "lo-profile").as_uri()
+    out = tmp_path / "xls"
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation={profile}",
+            "--headless",
+            "--convert-to",
+            "xls",
+            "--outdir",
+            out,
+            filled,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    legacy = Path(shutil.copy(out / filled.with_suffix(".xls").name, tmp_path / "saved-as-xls.xlsx"))
+    before = dump(sample_conn)
+    with pytest.raises(InputError, match=r"saved-as-xls.xlsx: an old .xls \(Excel 97–2003\) workbook"):
+        ingest_file(sample_conn, legacy, archive_dir=tmp_path / "archive")
+    assert dump(sample_conn) == before
+
+
+def test_html_and_csv_outputs_neutralise_submitted_text(sample_db, sample_conn, template, tmp_path, capsys):
+    def as_text(wb):  # a unit typing '=… with a leading apostrophe: text, not a formula
+        ws = wb[SHEET]
+        r = rows_of(template)["1-8-1.1"]
+        ws[f"L{r}"] = '=HYPERLINK("http://example.invalid","点击")'
+        ws[f"L{r}"].data_type = "s"
+        ws[f"L{r + 1}"] = "<script>alert(1)</script>"
+
+    filled = fill(template, tmp_path / template.name, edit=as_text)
+    ingest_file(sample_conn, filled, archive_dir=tmp_path / "archive")
+    code, out, _ = run(capsys, "--db", sample_db, "history", "1-8-1.1", "--format", "csv")
+    assert code == 0
+    assert "'=HYPERLINK" in out and ",=HYPERLINK" not in out
+    h = history(sample_conn, "1-8-1.2")
+    path = write_csv(h, tmp_path / "h.csv")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "&lt;script&gt;" in h.to_html() and "<script>" not in h.to_html()
+
+
+def test_history_of_unknown_or_statistic_measure(sample_conn, sample_db, capsys):
+    with pytest.raises(InputError, match="unknown measure id"):
+        history(sample_conn, "9-9-9.9")
+    code, _, err = run(capsys, "--db", sample_db, "history", "1-14-1.1")
+    assert code == 2 and "turnover table" in err
+
+
+def test_history_before_any_submission(empty_db, capsys):
+    assert run(capsys, "--db", empty_db, "history", "1-8-1.1")[:2] == (0, "1-8-1.1: no submissions yet\n")
+    assert history(open_store(empty_db), "1-8-1.1").empty
+
+
+# ---------------------------------------------------------------------------------- turnover tables
+
+
+def test_turnover_csv_year_to_date_is_normalised(empty_db, tmp_path, capsys):
+    table = turnover_table()
+    path = tmp_path / "周转量_2019-09.csv"
+    table.to_csv(path, index=False, encoding="utf-8-sig")
+    code, out, err = run(capsys, "--db", empty_db, "ingest", path, "--archive", tmp_path / "archive")
+    assert (code, err) == (0, "")
+    assert "turnover up to 2019-09" in out
+    conn = open_store(empty_db)
+    got = read_turnover(conn)
+    want = normalise_turnover(table, "x")
+    assert len(got) == len(want)
+    feb = got[(got["mode"] == "road") & (got["month"] == pd.Period("2019-02", "M"))].iloc[0]
+    assert feb["span_months"] == 2  # 1—2月 combined
+    road_sep = got[(got["mode"] == "road") & (got["month"] == pd.Period("2019-09", "M"))].iloc[0]
+    src = table[(table["月份"] == "2019年9月") & (table["运输方式"] == "公路")].iloc[0]
+    prev = table[(table["月份"] == "2019年8月") & (table["运输方式"] == "公路")].iloc[0]
+    assert road_sep["ton_km"] == pytest.approx(src["货物周转量（万吨公里）"] - prev["货物周转量（万吨公里）"])
+    assert road_sep["official_yoy_pct"] == src["总周转量累计同比（%）"]  # kept as published
+
+
+def test_turnover_xlsx_monthly_values_and_gb18030_csv(empty_db, tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "周转量"
+    ws.append(
+        ["月份", "运输方式", "口径", "旅客周转量（万人公里）", "货物周转量（万吨公里）", "同比增长（%）"]
+    )
+    ws.append(
+        [datetime(2019, 8, 1), "公路", "当月", 31000.5, 160000, 12.4]
+    )  # Excel turned 2019-08 into a date
+    ws.append(["2019年9月", "公路", "当月", 32000, 165000.25, None])
+    ws.append(["2019-09", "水路", "当月", 400, 300000, 18.1])
+    ws["A2"].number_format = "yyyy-mm"
+    xlsx = tmp_path / "turnover.xlsx"
+    wb.save(xlsx)
+    conn = open_store(empty_db)
+    result = ingest_file(conn, xlsx, archive_dir=tmp_path / "a")
+    assert (result.kind, result.rows, result.month) == ("turnover", 3, "2019-09")
+    got = read_turnover(conn).set_index(["mode", "month"])
+    assert got.loc[("road", pd.Period("2019-08", "M")), "official_yoy_pct"] == 12.4
+    assert got.loc[("road", pd.Period("2019-09", "M")), "ton_km"] == 165000.25
+
+    csv = tmp_path / "gbk.csv"
+    csv.write_bytes("月份,运输方式,旅客周转量,货物周转量\n2019-09,水路,410,310000\n".encode("gb18030"))
+    ingest_file(conn, csv, archive_dir=tmp_path / "a")
+    assert (
+        read_turnover(conn)
+        .set_index(["mode", "month"])
+        .loc[("waterway", pd.Period("2019-09", "M")), "ton_km"]
+        == 310000
+    )
+
+
+# ------------------------------------------------------------------------------- rejected files: table
+
+
+def _row(template, mid):
+    return rows_of(template)[mid]
+
+
+def _edit(fn):
+    """A case that edits the filled workbook with openpyxl."""
+    return lambda template, tmp: fill(template, tmp / template.name, edit=lambda wb: fn(wb, template))
+
+
+def _change(changes):
+    return lambda template, tmp: fill(template, tmp / template.name, changes)
+
+
+def _raw(make):
+    """A case whose bytes are made from the filled workbook's bytes."""
+
+    def build(template, tmp):
+        good = fill(template, tmp / "good" / template.name)
+        out = tmp / template.name
+        out.write_bytes(make(good.read_bytes(), good))
+        return out
+
+    return build
+
+
+def _zipped(change=None, extra=None):
+    def build(template, tmp):
+        good = fill(template, tmp / "good" / template.name)
+        return rezip(good, tmp / template.name, change, extra)
+
+    return build
+
+
+def _encrypted(template, tmp):
+    crypto = pytest.importorskip(
+        "msoffcrypto.format.ooxml", reason="msoffcrypto-tool makes a real encrypted workbook"
+    )
+    good = fill(template, tmp / "good" / template.name)
+    out = tmp / template.name
+    with open(good, "rb") as src, open(out, "wb") as dst:
+        crypto.OOXMLFile(src).encrypt("secret", dst)
+    return out
+
+
+def _error_value(name, data):
+    if name != "xl/worksheets/sheet1.xml":
+        return data
+    return re.sub(
+        rb'<c r="J5"[^>]*?(/>|>.*?</c>)', b'<c r="J5" t="e"><f>1/0</f><v>#DIV/0!</v></c>', data, count=1
+    )
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n'
+)
+
+
+def _no_info(wb, template):
+    del wb["_perfkit"]
+    wb.custom_doc_props = CustomPropertyList()
+
+
+def _set(cell_fn, value, number_format=None):
+    def edit(wb, template):
+        cell = wb[SHEET][cell_fn(template)]
+        cell.value = value
+        if number_format:
+            cell.number_format = number_format
+
+    return edit
+
+
+def _month_in_name(template, tmp):
+    good = fill(template, tmp / "good" / template.name)
+    return Path(shutil.copy(good, tmp / template.name.replace("2019-10", "2019-08")))
+
+
+def _future(template, tmp):
+    return fill(template, tmp / template.name)
+
+
+def _docx_like() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<document/>")
+    return buf.getvalue()
+
+
+J = lambda mid: lambda t: f"J{_row(t, mid)}"  # noqa: E731
+A = lambda mid: lambda t: f"A{_row(t, mid)}"  # noqa: E731
+
+
+# id, build(template, tmp) → bad file, sheet, cell (or a function of the template), reason, today
+def _with_dtd(name, data):
+    if name != "xl/workbook.xml":
+        return data
+    return BILLION_LAUGHS + re.sub(rb"^<\?xml[^>]*\?>", b"", data)
+
+
+K = lambda mid: lambda t: f"K{_row(t, mid)}"  # noqa: E731
+L = lambda mid: lambda t: f"L{_row(t, mid)}"  # noqa: E731
+MEDIA = "xl/media/"
+
+# id, build(template, tmp) → bad file, sheet, cell (text or a function of the template), reason, today
+# fmt: off
+CASES = [
+    ("empty", _raw(lambda b, g: b""), "", "", "empty file (0 bytes)", None),
+    ("renamed-csv", _raw(lambda b, g: "措施编号,本年累计完成\n1-8-1.1,22\n".encode()), "", "", "not an .xlsx workbook (not a zip file", None),
+    ("renamed-docx", _raw(lambda b, g: _docx_like()), "", "", "no xl/workbook.xml", None),
+    ("truncated", _raw(lambda b, g: b[: len(b) // 2]), "", "", "truncated or damaged .xlsx", None),
+    ("password", _encrypted, "", "", "password-protected (encrypted)", None),
+    ("oversize", _zipped(extra={MEDIA + "scan.bin": random.Random(3).randbytes(6 * 2**20)}), "", "", "over the limit of 5,242,880", None),
+    ("zip-bomb", _zipped(extra={MEDIA + "zeros.bin": bytes(51 * 2**20)}), "", "", "over the limit of 52,428,800", None),
+    ("zip-entries", _zipped(extra={f"{MEDIA}{i}.bin": b"x" for i in range(600)}), "", "", "zip entries, over the limit of 500", None),
+    ("xml-bomb", _zipped(change=_with_dtd), "", "", "xl/workbook.xml declares a DTD", None),
+    ("missing-sheet", _edit(lambda wb, t: setattr(wb[SHEET], "title", "Sheet1")), "", "", "missing sheet 填报 (sheets: Sheet1, _perfkit)", None),
+    ("missing-header", _edit(_set(lambda t: "J2", "累计数")), SHEET, "row 2", "missing header 本年累计完成", None),
+    ("no-template-info", _edit(_no_info), "", "", "no template info", None),
+    ("catalogue-version", _edit(lambda wb, t: wb["_perfkit"].__setitem__("B5", "2018.1")), "_perfkit", "B5", "catalogue version 2018.1", None),
+    ("unknown-id", _change({"1-8-1.1": {"measure_id": "9-9-9.9"}}), SHEET, A("1-8-1.1"), "unknown 措施编号 '9-9-9.9'", None),
+    ("duplicate-id", _change({"1-8-1.2": {"measure_id": "1-8-1.1"}}), SHEET, A("1-8-1.2"), "duplicate 措施编号 1-8-1.1", None),
+    ("other-unit", _change({"1-8-1.1": {"measure_id": "1-1-1.2"}}), SHEET, A("1-8-1.1"), "1-1-1.2 is reported by 市高指, not 市道管处", None),
+    ("statistic", _change({"1-8-1.1": {"measure_id": "1-14-1.1"}}), SHEET, A("1-8-1.1"), "turnover table", None),
+    ("no-measure-id", _change({"1-8-1.1": {"measure_id": None}}), SHEET, A("1-8-1.1"), "values without a 措施编号", None),
+    ("month-mismatch", _month_in_name, "_perfkit", "B4", "month mismatch", None),
+    ("future-month", _future, "_perfkit", "B4", "month 2019-10 is in the future (today is 2019-09-30)", date(2019, 9, 30)),
+    ("text-number", _change({"1-8-1.1": {"cumulative": "22"}}), SHEET, J("1-8-1.1"), "text '22' in a number cell", None),
+    ("text-with-unit", _change({"1-7-2.1": {"cumulative": "2300万元"}}), SHEET, J("1-7-2.1"), "text '2300万元'", None),
+    ("formula-no-cache", _change({"1-8-1.1": {"cumulative": "=H6+1"}}), SHEET, J("1-8-1.1"), "formula without a cached value", None),
+    ("error-value", _zipped(change=_error_value), SHEET, "J5", "error value #DIV/0!", None),
+    ("percent-format", _edit(_set(J("2-3-1.1"), 0.85, "0%")), SHEET, J("2-3-1.1"), "formatted as a percentage", None),
+    ("boolean", _change({"1-8-1.1": {"cumulative": True}}), SHEET, J("1-8-1.1"), "TRUE/FALSE in a number cell", None),
+    ("date", _change({"1-8-1.1": {"cumulative": datetime(2019, 10, 1)}}), SHEET, J("1-8-1.1"), "a date (2019-10-01)", None),
+    ("negative", _change({"1-7-2.1": {"cumulative": -5}}), SHEET, J("1-7-2.1"), "negative number -5", None),
+    ("percent-over-100", _change({"2-3-1.1": {"cumulative": 120}}), SHEET, J("2-3-1.1"), "120 is over 100 for a percentage", None),
+    ("below-last", _change({"1-8-1.1": {"cumulative": 20}}), SHEET, J("1-8-1.1"), "20 is below the last accepted 21 (2019-09)", None),
+    ("no-number", _change({"1-8-1.1": {"cumulative": None}}), SHEET, J("1-8-1.1"), "1-8-1.1 needs its 本年累计完成", None),
+    ("qualitative-number", _change({"1-10-3.1": {"cumulative": 1}}), SHEET, J("1-10-3.1"), "1-10-3.1 is qualitative", None),
+    ("bad-status", _change({"1-8-1.1": {"status": "完成了"}}), SHEET, K("1-8-1.1"), "进展状态 '完成了' is not one of 未启动/推进中/已完成", None),
+    ("no-status", _change({"2-3-2.1": {"status": None}}), SHEET, K("2-3-2.1"), "2-3-2.1 needs its 进展状态", None),
+    ("long-note", _change({"1-8-1.1": {"note": "说" * 2001}}), SHEET, L("1-8-1.1"), "情况说明 is 2001 characters", None),
+    ("nothing-filled", lambda t, tmp: Path(shutil.copy(t, tmp / t.name)), SHEET, "", "nothing filled in", None),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("build", "sheet", "cell", "reason", "today"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input_is_rejected_whole_and_changes_nothing(
+    sample_conn, template, tmp_path, build, sheet, cell, reason, today
+):
+    (tmp_path / "bad").mkdir()
+    bad = build(template, tmp_path / "bad")
+    archive = tmp_path / "archive"
+    before = dump(sample_conn)
+    with pytest.raises(InputError) as exc:
+        ingest_file(sample_conn, bad, archive_dir=archive, today=today)
+    cell = cell(template) if callable(cell) else cell
+    where = str(bad) + (f" [{sheet}]" if sheet else "") + (f" {cell}" if cell else "") + ": "
+    lines = str(exc.value).splitlines()
+    assert any(line.startswith(where) and reason in line for line in lines), lines
+    assert dump(sample_conn) == before
+    assert not archive.exists()  # nothing archived for a rejected file
+    assert bad.exists()  # the raw input is never touched
+
+
+# fmt: off
+TURNOVER_CASES = [
+    ("negative", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,-1,100\n", "C2", "must be a number ≥ 0", None),
+    ("missing-column", "月份,运输方式,旅客周转量\n2019-09,公路,1\n", "row 1", "missing column(s): ton_km", None),
+    ("bad-mode", "月份,运输方式,旅客周转量,货物周转量\n2019-09,铁路,1,100\n", "B2", "mode must be 公路 or 水路", None),
+    ("future", "月份,运输方式,旅客周转量,货物周转量\n2019-08,公路,1,100\n2019-09,公路,1,100\n", "A3",
+     "month 2019-09 is in the future", date(2019, 8, 31)),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("text", "cell", "reason", "today"), [c[1:] for c in TURNOVER_CASES], ids=[c[0] for c in TURNOVER_CASES]
+)
+def test_bad_turnover_csv_is_rejected(sample_conn, tmp_path, text, cell, reason, today):
+    path = tmp_path / "turnover.csv"
+    path.write_text(text, encoding="utf-8")
+    before = dump(sample_conn)
+    with pytest.raises(InputError) as exc:
+        ingest_file(sample_conn, path, archive_dir=tmp_path / "archive", today=today)
+    assert any(line.startswith(f"{path} {cell}: ") and reason in line for line in str(exc.value).splitlines())
+    assert dump(sample_conn) == before
+
+
+def test_turnover_xlsx_text_and_formula_cells_are_rejected(sample_conn, tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["月份", "运输方式", "旅客周转量", "货物周转量"])
+    ws.append(["2019-09", "公路", "32,000", 100])
+    ws.append(["2019-09", "水路", 10, "=B2*2"])
+    path = tmp_path / "turnover.xlsx"
+    wb.save(path)
+    before = dump(sample_conn)
+    with pytest.raises(InputError) as exc:
+        ingest_file(sample_conn, path, archive_dir=tmp_path / "archive")
+    lines = str(exc.value).splitlines()
+    assert any(line.startswith(f"{path} [Sheet] C2: text '32,000'") for line in lines), lines
+    assert any(line.startswith(f"{path} [Sheet] D3: formula without a cached value") for line in lines), lines
+    assert dump(sample_conn) == before
+
+
+def test_cli_reports_each_problem_and_goes_on_with_other_files(sample_db, template, tmp_path, capsys):
+    good = fill(template, tmp_path / "good" / template.name)
+    bad = fill(
+        template,
+        tmp_path / "bad" / template.name,
+        {"1-8-1.1": {"cumulative": -1}, "2-3-1.1": {"cumulative": 101}, "1-8-1.2": {"status": "好"}},
+    )
+    code, out, err = run(capsys, "--db", sample_db, "ingest", bad, good, "--archive", tmp_path / "archive")
+    assert code == 2
+    assert f"{good}: added submission" in out and str(bad) not in out
+    assert out.splitlines()[-1] == "2 files: 1 added, 0 already ingested, 1 rejected"
+    lines = err.splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith(f"{bad} [填报] ") for line in lines)
+    assert {line.split(": ", 1)[0].rsplit(" ", 1)[1] for line in lines} == {
+        f"J{_row(template, '1-8-1.1')}",
+        f"J{_row(template, '2-3-1.1')}",
+        f"K{_row(template, '1-8-1.2')}",
+    }
+
+
+def test_limits_come_from_the_plan(catalogue):
+    rules = IntakeRules.from_plan(catalogue.plan)
+    assert rules.max_file_bytes == 5 * 2**20 and rules.statuses == ("未启动", "推进中", "已完成")
+    assert rules.correction_prefix == "更正"
+
+
+# ---------------------------------------------------------------------------------------- crash
+
+
+CRASH_SCRIPT = """
+import sys, time
+from perfkit.intake import ingest_file
+from perfkit.store import open_store
+
+def stall():
+    print("inside the transaction", flush=True)
+    time.sleep(120)
+
+ingest_file(open_store(sys.argv[1]), sys.argv[2], archive_dir=sys.argv[3], before_commit=stall)
+"""
+
+
+def test_killed_mid_ingest_leaves_the_store_consistent(sample_db, template, tmp_path):
+    filled = fill(template, tmp_path / template.name)
+    conn = open_store(sample_db)
+    before = dump(conn)
+    conn.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASH_SCRIPT, str(sample_db), str(filled), str(tmp_path / "archive")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout.readline().strip() == "inside the transaction"
+        os.kill(child.pid, signal.SIGKILL)  # rows inserted, not committed
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+
+    conn = open_store(sample_db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert dump(conn) == before
+    # and the same file goes in cleanly afterwards (its archived copy is reused, not rewritten)
+    result = ingest_file(conn, filled, archive_dir=tmp_path / "archive")
+    assert result.status == "added" and result.rows == 18
+    n = conn.execute(
+        "SELECT COUNT(*) FROM progress WHERE submission_id = ?", (result.submission_id,)
+    ).fetchone()[0]
+    assert n == 18
+    [kept] = (tmp_path / "archive").iterdir()
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == result.sha256
+    conn.close()
+
+
+def test_cell_scan_follows_rows_and_cells_without_references():
+    from perfkit.intake import _scan_cells
+
+    xml = (
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        b'<row r="3"><c><v>1</v></c><c><f>A1</f></c><c s="1"><v>0.5</v></c></row>'
+        b'<row><c t="e"><f>1/0</f><v>#DIV/0!</v></c><c><f t="shared" si="0"/><v>2</v></c></row>'
+        b"</sheetData></worksheet>"
+    )
+    flags = _scan_cells(xml, {1}, "f.xlsx", SHEET)
+    assert sorted(flags) == ["A4", "B3", "C3"]
+    assert flags["B3"].startswith("formula without a cached value")
+    assert flags["C3"].startswith("formatted as a percentage")
+    assert flags["A4"].startswith("error value #DIV/0!")

@@ -1,0 +1,186 @@
+"""The monthly 工作台账 template: real .xlsx files written by perfkit and read back with openpyxl."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from perfkit.cli import main
+from perfkit.errors import InputError
+from perfkit.scoring import latest_values
+from perfkit.store import open_store, read_catalogue, read_progress
+from perfkit.template import (
+    COLUMNS,
+    FIRST_DATA_ROW,
+    HEADER_ROW,
+    META_SHEET,
+    col_letter,
+    reporting_units,
+    template_file_name,
+    template_rows,
+    unit_measures,
+    write_template,
+    write_templates,
+)
+
+UNIT = "市道管处"  # the unit with the most kinds of measure: counts, %, milestones, qualitative
+
+
+def sheet_rows(path) -> pd.DataFrame:
+    ws = load_workbook(path)["填报"]
+    header = [c.value for c in ws[HEADER_ROW]]
+    data = [list(r) for r in ws.iter_rows(min_row=FIRST_DATA_ROW, values_only=True)]
+    return pd.DataFrame(data, columns=header)
+
+
+def test_one_workbook_per_reporting_unit(catalogue, sample_conn, tmp_path):
+    paths = write_templates(catalogue, read_progress(sample_conn), "2019-10", tmp_path)
+    units = reporting_units(catalogue)
+    assert [p.name for p in paths] == [f"{u}_2019-10_工作台账.xlsx" for u in units]
+    assert len(units) == 18
+    seen = []
+    for unit, path in zip(units, paths, strict=True):
+        ids = sheet_rows(path)["措施编号"].tolist()
+        assert ids == unit_measures(catalogue, unit)["measure_id"].tolist()
+        seen += ids
+    m = catalogue.measures
+    # every unit-reported measure is in exactly one template; the turnover-based 1-14 ones in none
+    assert sorted(seen) == sorted(m.loc[m["schedule"] != "statistic", "measure_id"])
+    assert "1-14-1.1" not in seen and "1-14-2.1" not in seen
+    assert len(sheet_rows(tmp_path / "局运输科_2019-10_工作台账.xlsx")) == 3
+
+
+def test_reporting_unit_override_in_catalogue(catalogue):
+    # measures.csv names 市道管处 for 1-11-1.1, whose indicator lists other units first
+    assert catalogue.measures.set_index("measure_id").loc["1-11-1.1", "reporting_unit"] == "市道管处"
+    assert "1-11-1.1" in unit_measures(catalogue, "市道管处")["measure_id"].tolist()
+
+
+def test_layout_protection_and_validation(catalogue, sample_conn, tmp_path):
+    [path] = write_templates(catalogue, read_progress(sample_conn), "2019-10", tmp_path, [UNIT])
+    wb = load_workbook(path)
+    ws = wb["填报"]
+    assert wb.sheetnames == ["填报", META_SHEET]
+    headers = [c.value for c in ws[HEADER_ROW]]
+    for word in [
+        "措施编号",
+        "指标编号",
+        "考核内容",
+        "计量单位",
+        "年度目标",
+        "上月累计",
+        "本年累计完成",
+        "进展状态",
+        "情况说明",
+    ]:
+        assert word in headers
+    assert "市道管处" in ws["A1"].value and "2019年10月" in ws["A1"].value
+    assert ws.freeze_panes == "C3"
+    assert ws.column_dimensions["C"].width >= 30 and ws.column_dimensions["L"].width >= 30
+    # protected without a password; only the fill-in cells are open
+    assert ws.protection.sheet and not ws.protection.password
+    assert wb.security.lockStructure
+    col = {c.field: col_letter(i) for i, c in enumerate(COLUMNS, start=1)}
+    ids = [ws[f"A{r}"].value for r in range(FIRST_DATA_ROW, ws.max_row + 1)]
+    kinds = unit_measures(catalogue, UNIT).set_index("measure_id")["kind"]
+    for r, mid in enumerate(ids, start=FIRST_DATA_ROW):
+        assert ws[f"{col['measure_id']}{r}"].protection.locked
+        assert ws[f"{col['previous_cumulative']}{r}"].protection.locked
+        assert not ws[f"{col['status']}{r}"].protection.locked
+        assert not ws[f"{col['note']}{r}"].protection.locked
+        assert ws[f"{col['cumulative']}{r}"].protection.locked == (kinds[mid] == "qualitative")
+    # data validation: numbers ≥ 0, percentages 0–100, the status list
+    dvs = ws.data_validations.dataValidation
+    by_type = {(dv.type, dv.operator): dv for dv in dvs}
+    status = by_type[("list", None)]
+    assert status.formula1 == '"未启动,推进中,已完成"'
+    number = by_type[("decimal", "greaterThanOrEqual")]
+    percent = by_type[("decimal", "between")]
+    assert number.formula1 == "0" and (percent.formula1, percent.formula2) == ("0", "100")
+    pct_row = FIRST_DATA_ROW + ids.index("2-3-1.1")  # unit %
+    cnt_row = FIRST_DATA_ROW + ids.index("1-8-1.1")  # vehicles
+    assert f"J{pct_row}" in percent.sqref and f"J{cnt_row}" in number.sqref
+    assert f"K{cnt_row}" in status.sqref
+    assert all(dv.showErrorMessage for dv in dvs)
+    note = by_type[("textLength", "lessThanOrEqual")]
+    assert note.formula1 == "2000" and note.error == "情况说明不超过2000字。"
+
+
+def test_hidden_sheet_and_properties_record_unit_month_version(catalogue, sample_conn, tmp_path):
+    [path] = write_templates(catalogue, read_progress(sample_conn), "2019-10", tmp_path, [UNIT])
+    wb = load_workbook(path)
+    info = wb[META_SHEET]
+    assert info.sheet_state == "hidden"
+    meta = {r[0]: r[1] for r in info.iter_rows(values_only=True)}
+    assert (meta["unit"], meta["month"], meta["catalogue_version"]) == (UNIT, "2019-10", "2019.1")
+    props = {p.name: p.value for p in wb.custom_doc_props}
+    assert props["perfkit.unit"] == UNIT and props["perfkit.month"] == "2019-10"
+    assert props["perfkit.catalogue_version"] == catalogue.version
+
+
+def test_previous_cumulative_comes_from_the_store(catalogue, sample_conn, tmp_path):
+    [path] = write_templates(catalogue, read_progress(sample_conn), "2019-10", tmp_path, [UNIT])
+    got = sheet_rows(path).set_index("措施编号")
+    want = latest_values(read_progress(sample_conn), "2019-09").set_index("measure_id")
+    for mid, row in got.iterrows():
+        if pd.isna(want.loc[mid, "cumulative"]):
+            assert pd.isna(row["上月累计"])
+        else:
+            assert row["上月累计"] == pytest.approx(want.loc[mid, "cumulative"])
+        assert row["上月状态"] == want.loc[mid, "status"]
+    assert got.loc["1-8-1.1", "上月累计"] == 21  # sample September value
+    # the fill-in columns start empty
+    assert got[["本年累计完成", "进展状态", "情况说明"]].isna().all().all()
+
+
+def test_empty_store_leaves_previous_blank(empty_db, tmp_path):
+    conn = open_store(empty_db)
+    cat = read_catalogue(conn)
+    [path] = write_templates(cat, read_progress(conn), "2019-01", tmp_path, [UNIT])
+    assert sheet_rows(path)["上月累计"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("month", "units", "reason"),
+    [
+        ("2019-13", None, "not a month"),
+        ("Sept", None, "not a month"),
+        ("2020-01", None, "outside the plan year 2019"),
+        ("2019-10", ["市交通局"], "not a reporting unit: '市交通局'"),
+    ],
+)
+def test_bad_arguments(catalogue, tmp_path, month, units, reason):
+    with pytest.raises(InputError) as exc:
+        write_templates(catalogue, pd.DataFrame(), month, tmp_path, units)
+    assert reason in str(exc.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_text_that_looks_like_a_formula_is_written_as_text(catalogue, tmp_path):
+    rows = template_rows(catalogue, UNIT, pd.Period("2019-10", "M"), pd.DataFrame())
+    rows.loc[0, "name"] = '=HYPERLINK("http://example.invalid","x")'
+    path = write_template(
+        rows,
+        tmp_path / "t.xlsx",
+        unit=UNIT,
+        month=pd.Period("2019-10", "M"),
+        catalogue=catalogue,
+        statuses=["a"],
+    )
+    cell = load_workbook(path)["填报"][f"C{FIRST_DATA_ROW}"]
+    assert cell.data_type == "s" and cell.value.startswith("'=")
+
+
+def test_cli_template(sample_db, tmp_path, capsys):
+    code = main(
+        ["--db", str(sample_db), "template", "--month", "2019-10", "--out", str(tmp_path), "--unit", UNIT]
+    )
+    assert code == 0
+    assert (
+        capsys.readouterr().out.strip()
+        == f"wrote {tmp_path / template_file_name(UNIT, pd.Period('2019-10'))}"
+    )
+    code = main(["--db", str(sample_db), "template", "--month", "2019/10", "--out", str(tmp_path)])
+    assert code == 2
+    assert "--month: not a month (YYYY-MM): '2019/10'" in capsys.readouterr().err
