@@ -1,0 +1,1099 @@
+"""Full-year growth of a monthly series: where will the year land, how sure are we, what must the rest deliver?
+
+Built for 1-14-1 / 1-14-2 (road 总周转量 +13–14%, waterway +18–19%), but works on any positive monthly series.
+
+Method (details and backtest figures in docs/growth.md):
+- Publication periods. Statistics offices publish January and February together (1—2月), and the Spring
+  Festival falls in those two months, so a year is modelled as 11 periods: 1—2月, 3月, …, 12月. A series
+  with separate January and February values is summed into the same form.
+- Candidates, on log values: `ets` (additive errors, damped trend, seasonal), `sarimax` (airline model
+  (0,1,1)(0,1,1)₁₁ with the Spring Festival share regressor where the dates cover the series), `profile`
+  (the rest-of-year to year-to-date ratio of the last three years, applied to this year's year-to-date) and
+  `combined` (the geometric mean of `ets` and `profile`, their spreads mixed).
+- Parameters are estimated on complete years before the projected year (at most ten); within the year the
+  state is only updated with its periods. The same protocol serves backtest and live use, so each model is
+  fitted once per year and a whole backtest costs a few fits.
+- The model is chosen by rolling-origin backtest: mean absolute error of full-year growth over the three
+  previous years at the same as-of period (±1). `combined` is kept unless a single model's error is under
+  half of its own: on real series the combination beats picking the past winner, whose lead is mostly
+  noise with so few years. Intervals come from simulated paths, widened by how far the chosen model's
+  backtest errors exceeded the spread it claims.
+- Fallbacks are recorded: under 24 months of history the naive year-to-date method is used; a fit that
+  fails or does not converge drops that model for that year.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import REFERENCE_DIR
+from .errors import InputError, Problem
+
+PERIODS_PER_YEAR = 11  # 1—2月 is one period
+CANDIDATES = ("combined", "ets", "sarimax", "profile")
+COMBINED_MEMBERS = ("ets", "profile")
+DEFAULT_ORDER = ("combined", "ets", "profile", "sarimax")  # when there is no backtest to choose by
+SINGLE_MODEL_MARGIN = 0.5  # a single model replaces `combined` only with under half its backtest error
+MIN_BACKTEST_POINTS = 3
+BASELINES = ("naive_ytd", "seasonal_naive")
+BACKTEST_YEARS = 3
+MAX_HISTORY_YEARS = 10
+PROFILE_YEARS = 3
+DISPERSION_YEARS = 8
+MIN_HISTORY_MONTHS = 24
+CALIBRATION_PRIOR = 1.0  # pseudo-observations pulling the interval scale towards 1
+SELECTION_WINDOW = 1  # backtest origins k ± 1 choose the model …
+CALIBRATION_WINDOW = 2  # … and k ± 2 calibrate its intervals (more points for a spread than for a ranking)
+REPETITIONS = 1000
+SEED = 2019
+PERIOD_LABELS = ["1—2月"] + [f"{m}月" for m in range(3, 13)]
+
+
+# ------------------------------------------------------------------------------------ input shape
+
+
+def _as_month_index(index: pd.Index) -> pd.PeriodIndex:
+    if isinstance(index, pd.PeriodIndex):
+        return index.asfreq("M")
+    if isinstance(index, pd.DatetimeIndex):
+        return index.to_period("M")
+    return pd.PeriodIndex([pd.Period(str(x), freq="M") for x in index], freq="M")
+
+
+def monthly(series: pd.Series, spans: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+    """Validated monthly values and their spans (2 for a 1—2月 value at February), indexed by Period[M]."""
+    if not isinstance(series, pd.Series):
+        raise TypeError("series must be a pandas Series indexed by month")
+    idx = _as_month_index(series.index)
+    values = pd.Series(pd.to_numeric(series.to_numpy(), errors="coerce"), index=idx, dtype=float)
+    span = pd.Series(1, index=idx, dtype=int)
+    if spans is not None:
+        span = pd.Series(np.asarray(spans, dtype=int), index=idx, dtype=int)
+    if idx.has_duplicates:
+        dup = sorted({str(p) for p in idx[idx.duplicated()]})
+        raise ValueError(f"the same month appears more than once: {', '.join(dup)}")
+    bad = values[~np.isfinite(values) | (values <= 0)]
+    if len(bad):
+        raise ValueError(
+            f"values must be positive numbers; bad at {', '.join(str(p) for p in bad.index[:5])}"
+        )
+    odd = span[(span != 1) & ~((span == 2) & (span.index.month == 2))]
+    if len(odd):
+        raise ValueError(
+            f"only 1—2月 may span two months; bad span at {', '.join(str(p) for p in odd.index)}"
+        )
+    order = np.argsort(idx.asi8)
+    return values.iloc[order], span.iloc[order]
+
+
+def to_publication_periods(series: pd.Series, spans: pd.Series | None = None) -> pd.DataFrame:
+    """One row per publication period (1—2月, 3月, …, 12月): year, season (0–10), month (last), value.
+
+    January and February are summed when given apart; a leading incomplete period is dropped; a lone
+    January at the end (the year's first release not out yet) is left out; any other gap is an error.
+    """
+    values, span = monthly(series, spans)
+    rows = []
+    pending_jan: tuple[pd.Period, float] | None = None
+    for p, v, s in zip(values.index, values.to_numpy(), span.to_numpy(), strict=True):
+        if p.month == 1:
+            pending_jan = (p, v)
+            continue
+        if p.month == 2:
+            jan = pending_jan if pending_jan and pending_jan[0].year == p.year else None
+            pending_jan = None
+            if s == 2:
+                if jan is not None:
+                    raise ValueError(f"{p.year}: January given both alone and inside 1—2月")
+                rows.append((p.year, 0, p, v))
+            elif jan is not None:
+                rows.append((p.year, 0, p, jan[1] + v))
+            else:
+                rows.append((p.year, -1, p, v))  # February without January: incomplete period
+            continue
+        rows.append((p.year, p.month - 2, p, v))
+    out = pd.DataFrame(rows, columns=["year", "season", "month", "value"])
+    if pending_jan is not None and (out.empty or pending_jan[0] < out["month"].iloc[-1]):
+        raise ValueError(f"{pending_jan[0]}: January without February")
+    # drop leading incomplete periods, then require an unbroken run of periods
+    while len(out) and out["season"].iloc[0] < 0:
+        out = out.iloc[1:]
+    if (out["season"] < 0).any():
+        raise ValueError(f"January missing before {out.loc[out['season'] < 0, 'month'].iloc[0]}")
+    key = out["year"].to_numpy() * PERIODS_PER_YEAR + out["season"].to_numpy()
+    gaps = np.nonzero(np.diff(key) != 1)[0]
+    if len(gaps):
+        i = gaps[0]
+        raise ValueError(f"months missing between {out['month'].iloc[i]} and {out['month'].iloc[i + 1]}")
+    return out.reset_index(drop=True)
+
+
+def _holiday_by_period(periods: pd.DataFrame, future_year: int) -> np.ndarray | None:
+    """Spring Festival window share per period (1—2月 sums both months), through `future_year`'s end;
+    None when the festival dates do not cover the series."""
+    from .holidays import holiday_share
+
+    first = periods["month"].iloc[0]
+    months = pd.period_range(pd.Period(year=first.year, month=1, freq="M"), f"{future_year}-12", freq="M")
+    try:
+        share = holiday_share(months)
+    except KeyError:
+        return None
+    df = pd.DataFrame({"year": months.year, "season": np.maximum(months.month - 2, 0), "s": share.to_numpy()})
+    by = df.groupby(["year", "season"])["s"].sum()
+    return by
+
+
+# --------------------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class _Forecast:
+    """One method's forecast of the rest of a year from an origin (k periods of the year observed)."""
+
+    point: np.ndarray  # (h,) remaining periods, levels
+    draws: np.ndarray | None  # (R, h) simulated remaining periods, levels; None: no interval
+
+
+class _Engine:
+    """Fits, caches and forecasts the candidate models on one series' publication periods."""
+
+    def __init__(
+        self,
+        periods: pd.DataFrame,
+        models: tuple[str, ...],
+        holiday: bool | None,
+        repetitions: int,
+        seed: int,
+        last_year: int,
+    ):
+        self.p = periods
+        self.models = tuple(models)
+        self.repetitions = repetitions
+        self.seed = seed
+        self.years = periods["year"].to_numpy()
+        self.seasons = periods["season"].to_numpy()
+        self.values = periods["value"].to_numpy(dtype=float)
+        self.logs = np.log(self.values)
+        complete = periods.groupby("year")["season"].count()
+        self.complete = set(complete[complete == PERIODS_PER_YEAR].index)
+        self.totals = periods.groupby("year")["value"].sum()
+        self.holiday = None
+        if holiday is not False and "sarimax" in self.models:
+            by = _holiday_by_period(periods, last_year)
+            if by is None and holiday:
+                raise ValueError("Spring Festival dates do not cover the series (data/reference, 2000–2035)")
+            self.holiday = by
+        self._fits: dict[tuple[str, int], object] = {}
+        self.notes: dict[tuple[str, int], str] = {}
+        self._forecasts: dict[tuple[str, int, int], _Forecast | None] = {}
+
+    # ---- data access
+    def _index(self, year: int, k: int) -> int:
+        """Position just after the k-th period of `year` (periods before it are known at that origin)."""
+        pos = np.searchsorted(self.years * PERIODS_PER_YEAR + self.seasons, year * PERIODS_PER_YEAR + k)
+        return int(pos)
+
+    def year_values(self, year: int) -> np.ndarray:
+        return self.values[self.years == year]
+
+    def history_years(self, year: int) -> int:
+        """Complete years before `year`."""
+        return sum(1 for y in self.complete if y < year)
+
+    def exog(self, start: int, stop: int) -> np.ndarray:
+        keys = list(zip(self.years[start:stop], self.seasons[start:stop], strict=True))
+        return np.array([[self.holiday.get(key, 0.0)] for key in keys])
+
+    def exog_future(self, year: int, k: int) -> np.ndarray:
+        return np.array([[self.holiday.get((year, s), 0.0)] for s in range(k, PERIODS_PER_YEAR)])
+
+    # ---- fitting
+    def fit(self, model: str, year: int):
+        """Parameters from complete years before `year` (at most MAX_HISTORY_YEARS); None if unusable."""
+        key = (model, year)
+        if key in self._fits:
+            return self._fits[key]
+        end = self._index(year, 0)
+        start = self._index(year - MAX_HISTORY_YEARS, 0)
+        res = None
+        if end - start < 2 * PERIODS_PER_YEAR:
+            self.notes[key] = "short history"
+        else:
+            try:
+                res = self._fit(model, start, end)
+            except Exception as exc:  # statsmodels raises many kinds on degenerate data
+                self.notes[key] = f"fit failed ({type(exc).__name__})"
+                res = None
+            if res is not None:
+                converged = bool((getattr(res, "mle_retvals", None) or {}).get("converged", True))
+                if not converged:
+                    self.notes[key] = "did not converge"
+                    res = None
+        self._fits[key] = (res, start) if res is not None else None
+        return self._fits[key]
+
+    def _fit(self, model: str, start: int, end: int):
+        y = self.logs[start:end]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if model == "ets":
+                from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+                m = ETSModel(
+                    y,
+                    error="add",
+                    trend="add",
+                    damped_trend=True,
+                    seasonal="add",
+                    seasonal_periods=PERIODS_PER_YEAR,
+                )
+                return m.fit(disp=False, maxiter=200)
+            if model == "sarimax":
+                from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+                exog = self.exog(start, end) if self.holiday is not None else None
+                m = SARIMAX(y, exog=exog, order=(0, 1, 1), seasonal_order=(0, 1, 1, PERIODS_PER_YEAR))
+                return m.fit(disp=False, maxiter=200)
+        raise ValueError(f"unknown model {model!r}")
+
+    # ---- forecasting
+    def forecast(self, method: str, year: int, k: int) -> _Forecast | None:
+        """Forecast of periods k..10 of `year` from the origin after its k-th period (cached)."""
+        key = (method, year, k)
+        if key not in self._forecasts:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    self._forecasts[key] = self._forecast(method, year, k)
+                except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+                    self.notes[(method, year)] = "forecast failed"
+                    self._forecasts[key] = None
+        return self._forecasts[key]
+
+    def _rng(self, method: str, year: int, k: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, year, k, sum(map(ord, method))])
+
+    def _forecast(self, method: str, year: int, k: int) -> _Forecast | None:
+        h = PERIODS_PER_YEAR - k
+        if method in ("profile", "naive_ytd", "seasonal_naive", "combined"):
+            return getattr(self, f"_{method}")(year, k)
+        fitted = self.fit(method, year)
+        if fitted is None:
+            return None
+        res, start = fitted
+        end = self._index(year, 0)
+        stop = self._index(year, k)
+        rng = self._rng(method, year, k)
+        if method == "ets":
+            from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+            if stop > end:
+                res = ETSModel(
+                    self.logs[start:stop],
+                    error="add",
+                    trend="add",
+                    damped_trend=True,
+                    seasonal="add",
+                    seasonal_periods=PERIODS_PER_YEAR,
+                ).smooth(res.params)
+            mean = np.asarray(res.forecast(h), dtype=float)
+            sims = np.asarray(
+                res.simulate(h, anchor="end", repetitions=self.repetitions, rng=rng), dtype=float
+            )
+            sims = sims.reshape(h, -1).T
+        else:
+            kw = {}
+            if self.holiday is not None:
+                kw = {"exog": self.exog_future(year, k)}
+            if stop > end:
+                ext = {"exog": self.exog(end, stop)} if self.holiday is not None else {}
+                res = res.extend(self.logs[end:stop], **ext)
+            mean = np.asarray(res.get_forecast(h, **kw).predicted_mean, dtype=float)
+            # Paths from the model's MA(∞) weights: the same joint law as res.simulate, which loops in
+            # Python over repetitions (a thousand times slower here).
+            psi = np.asarray(res.impulse_responses(h - 1), dtype=float).ravel()[:h]
+            lower = np.array([[psi[i - j] if j <= i else 0.0 for j in range(h)] for i in range(h)])
+            shocks = rng.standard_normal((self.repetitions, h)) * math.sqrt(float(res.params[-1]))
+            sims = mean[None, :] + shocks @ lower.T
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(sims))) or np.max(np.abs(mean)) > 700:
+            self.notes[(method, year)] = "forecast not finite"
+            return None
+        return _Forecast(point=np.exp(mean), draws=np.exp(np.clip(sims, -700, 700)))
+
+    def _past_years(self, year: int, n: int) -> list[int]:
+        return sorted(y for y in self.complete if y < year)[-n:]
+
+    def _profile(self, year: int, k: int) -> _Forecast | None:
+        """Rest of year = YTD × the rest-to-YTD ratio of recent years (log-normal spread from more years)."""
+        years = self._past_years(year, DISPERSION_YEARS)
+        if len(years) < 2:
+            return None
+        if k == 0:
+            # nothing of the year yet: last year's total grown at the recent average rate
+            tot = np.array([self.totals[y] for y in years])
+            growth = np.diff(np.log(tot))
+            if len(growth) < 2:
+                return None
+            q = np.log(tot[-1]) + growth[-(PROFILE_YEARS):].mean()
+            sd = growth.std(ddof=1)
+            base = np.exp(q)
+        else:
+            ytd = np.array([self.year_values(y)[:k].sum() for y in years])
+            rest = np.array([self.year_values(y)[k:].sum() for y in years])
+            ratio = np.log(rest / ytd)
+            q = ratio[-PROFILE_YEARS:].mean()
+            sd = ratio.std(ddof=1)
+            base = self.year_values(year)[:k].sum() * np.exp(q)
+        shares = np.array(
+            [self.year_values(y)[k:] / self.year_values(y)[k:].sum() for y in years[-PROFILE_YEARS:]]
+        )
+        shares = shares.mean(axis=0)
+        n_recent = min(PROFILE_YEARS, len(years))
+        z = self._rng("profile", year, k).standard_normal(self.repetitions)
+        totals = base * np.exp(z * sd * math.sqrt(1 + 1 / n_recent))
+        return _Forecast(point=base * shares, draws=totals[:, None] * shares[None, :])
+
+    def _combined(self, year: int, k: int) -> _Forecast | None:
+        """Geometric mean of the members' forecasts. Simulated paths average the members' log deviations,
+        rescaled so the spread of the year's remainder is the members' average spread (a plain mixture of
+        paths would be heavy-tailed and give too-narrow 80% intervals)."""
+        parts = [fc for m in COMBINED_MEMBERS if (fc := self.forecast(m, year, k)) is not None]
+        if len(parts) < 2 or any(fc.draws is None for fc in parts):
+            return None
+        point = np.exp(np.mean([np.log(fc.point) for fc in parts], axis=0))
+        devs = [np.log(fc.draws) - np.log(fc.point)[None, :] for fc in parts]
+        spread = [np.var(np.log(fc.draws.sum(axis=1))) for fc in parts]
+        avg = np.mean(devs, axis=0)
+        got = np.var(np.log((point[None, :] * np.exp(avg)).sum(axis=1)))
+        c = math.sqrt(np.mean(spread) / got) if got > 0 else 1.0
+        return _Forecast(point=point, draws=point[None, :] * np.exp(c * avg))
+
+    def _naive_ytd(self, year: int, k: int) -> _Forecast | None:
+        """What statisticians do: the rest of the year grows at the year-to-date rate."""
+        if year - 1 not in self.complete or k == 0:
+            return None
+        now, prev = self.year_values(year)[:k], self.year_values(year - 1)
+        growth = now.sum() / prev[:k].sum()
+        point = prev[k:] * growth
+        draws = None
+        if k >= 2:  # spread of the periods' own year-on-year growth around the YTD rate
+            sd = np.log(now / prev[:k]).std(ddof=1)
+            z = self._rng("naive_ytd", year, k).standard_normal(self.repetitions)
+            draws = point[None, :] * np.exp(z * sd)[:, None]
+        return _Forecast(point=point, draws=draws)
+
+    def _seasonal_naive(self, year: int, k: int) -> _Forecast | None:
+        """The rest of the year repeats last year's periods (no growth)."""
+        if year - 1 not in self.complete:
+            return None
+        return _Forecast(point=self.year_values(year - 1)[k:].copy(), draws=None)
+
+    # ---- growth of a forecast
+    def growth(self, fc: _Forecast, year: int, k: int) -> tuple[float, np.ndarray | None]:
+        """Full-year growth (ratio − 1, levels basis): point and draws."""
+        ytd = self.year_values(year)[:k].sum()
+        prev = self.totals[year - 1]
+        point = (ytd + fc.point.sum()) / prev - 1
+        draws = None if fc.draws is None else (ytd + fc.draws.sum(axis=1)) / prev - 1
+        return float(point), draws
+
+    def actual_growth(self, year: int) -> float | None:
+        if year not in self.complete or year - 1 not in self.complete:
+            return None
+        return float(self.totals[year] / self.totals[year - 1] - 1)
+
+    # ---- selection
+    def backtest_points(self, method: str, year: int, k: int) -> list[dict]:
+        """The method's record on up to BACKTEST_YEARS previous years at origins k ± CALIBRATION_WINDOW
+        (`near`: within k ± SELECTION_WINDOW, the points that choose the model)."""
+        out = []
+        for y in self._past_years(year, BACKTEST_YEARS):
+            if self.history_years(y) < 2 or self.actual_growth(y) is None:
+                continue
+            for kk in range(k - CALIBRATION_WINDOW, k + CALIBRATION_WINDOW + 1):
+                if not 0 <= kk < PERIODS_PER_YEAR:
+                    continue
+                fc = self.forecast(method, y, kk)
+                if fc is None:
+                    continue
+                g, _draws = self.growth(fc, y, kk)
+                actual = self.actual_growth(y)
+                out.append(
+                    {
+                        "year": y,
+                        "k": kk,
+                        "near": abs(kk - k) <= SELECTION_WINDOW,
+                        "error": g - actual,
+                        "log_error": math.log1p(g) - math.log1p(actual),
+                    }
+                )
+        return out
+
+    def select(self, year: int, k: int) -> tuple[str | None, dict[str, dict], str]:
+        """Choose a model for (year, k) by the backtest on past years: `combined` unless a single model
+        has under SINGLE_MODEL_MARGIN of its error; without `combined`, the lowest error."""
+        record: dict[str, dict] = {}
+        usable = []
+        for m in self.models:
+            if self.forecast(m, year, k) is None:
+                continue
+            usable.append(m)
+            pts = self.backtest_points(m, year, k)
+            errs = [abs(p["error"]) for p in pts if p["near"]]
+            record[m] = {
+                "mae_pp": float(np.mean(errs) * 100) if errs else math.nan,
+                "n": len(errs),
+                "mse_log": float(np.mean([p["log_error"] ** 2 for p in pts])) if pts else math.nan,
+                "n_cal": len(pts),
+            }
+        if not usable:
+            return None, record, "no candidate model could be fitted"
+        scored = [m for m in usable if record[m]["n"] >= MIN_BACKTEST_POINTS]
+        if not scored:
+            best = next((m for m in DEFAULT_ORDER if m in usable), usable[0])
+            return best, record, "no backtest (too few past years): default model"
+        mae = {m: record[m]["mae_pp"] for m in scored}
+        singles = [m for m in scored if m != "combined"]
+        best = min(singles or scored, key=lambda m: (mae[m], self.models.index(m)))
+        if "combined" in scored and not (singles and mae[best] < (1 - SINGLE_MODEL_MARGIN) * mae["combined"]):
+            best = "combined"
+        return best, record, ""
+
+    @staticmethod
+    def scale(record: dict, draws: np.ndarray | None) -> float:
+        """How much to widen the intervals: the backtest's squared log errors against the spread the
+        model now claims, pooled with CALIBRATION_PRIOR pseudo-errors of that spread; never narrower."""
+        n = record.get("n_cal", 0)
+        if not n or draws is None:
+            return 1.0
+        sd = float(np.std(np.log1p(draws)))
+        if not sd > 0:
+            return 1.0
+        mse = (n * record["mse_log"] + CALIBRATION_PRIOR * sd**2) / (n + CALIBRATION_PRIOR)
+        return float(max(1.0, math.sqrt(mse) / sd))
+
+
+def _widen(point: float, draws: np.ndarray, scale: float) -> np.ndarray:
+    """Stretch draws of a ratio-like quantity (>0) around the point on the log scale."""
+    if scale == 1.0:
+        return draws
+    lp = math.log(point)
+    return np.exp(lp + scale * (np.log(draws) - lp))
+
+
+# ----------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class GrowthProjection:
+    """A full-year projection at one as-of month. Growth in percent; intervals are (low, high)."""
+
+    as_of: str
+    data_through: str
+    ytd_total: float
+    ytd_growth_pct: float
+    previous_total: float
+    projected_total: float
+    projected_growth_pct: float
+    interval_80: tuple[float, float]
+    interval_95: tuple[float, float]
+    band: tuple[float, float]
+    p_reach_low: float
+    p_reach_high: float
+    required_growth_low_pct: float
+    required_growth_high_pct: float
+    model: str
+    fallback_reason: str = ""
+    basis: str = "levels"  # or "official": growth on the statistics office's comparable basis
+    recomputed_ytd_growth_pct: float = math.nan
+    periods_observed: int = 0
+    interval_scale: float = 1.0
+    backtest: dict = field(default_factory=dict)  # model → {mae_pp, n, mse_log, n_cal} on the past years
+    notes: dict = field(default_factory=dict)  # model → why it was dropped this year
+    path: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values: tuples as lists, NaN as None, the path as records."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "path"}
+        out["path"] = [{**r, "month": str(r["month"])} for r in self.path.to_dict("records")]
+        return _plain(out)
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
+
+
+def _pct(x: float) -> float:
+    return float(x * 100) if x is not None and not math.isnan(x) else math.nan
+
+
+def _prob_at_least(draws: np.ndarray | None, bound: float) -> float:
+    if draws is None:
+        return math.nan
+    return float(np.mean(draws >= bound - 1e-12))
+
+
+def _prepare(series, as_of, spans):
+    as_of = pd.Period(as_of, freq="M")
+    values, span = monthly(series, spans)
+    keep = values.index <= as_of
+    values, span = values[keep], span[keep]
+    if values.empty:
+        raise ValueError(f"no data up to {as_of}")
+    periods = to_publication_periods(values, span)
+    return as_of, values, span, periods
+
+
+def project_annual_growth(
+    series: pd.Series,
+    as_of: str | pd.Period,
+    band: tuple[float, float],
+    *,
+    spans: pd.Series | None = None,
+    official_ytd_growth_pct: float | None = None,
+    models: tuple[str, ...] = CANDIDATES,
+    holiday: bool | None = None,
+    repetitions: int = REPETITIONS,
+    seed: int = SEED,
+) -> GrowthProjection:
+    """Project the full-year growth of `series` from the data up to `as_of`, against `band` (low, high) %.
+
+    `series`: positive monthly values indexed by month (Period or month-start timestamps); data after
+    `as_of` is ignored, so a backtest can pass the whole series. `spans`: months per value (2 for a 1—2月
+    value at February). `official_ytd_growth_pct`: the office's comparable-basis YTD growth at `as_of`;
+    when given, every growth figure is put on that basis (the previous year is re-based by the ratio of
+    recomputed to official YTD growth). `holiday`: use the Spring Festival regressor (None: when covered).
+    """
+    as_of, values, _span, periods = _prepare(series, as_of, spans)
+    year = as_of.year
+    engine = _Engine(periods, tuple(models), holiday, repetitions, seed, last_year=year)
+    return _project(engine, values, as_of, band, official_ytd_growth_pct)
+
+
+def _project(engine: _Engine, values: pd.Series, as_of: pd.Period, band, official) -> GrowthProjection:
+    year = as_of.year
+    p = engine.p
+    if year - 1 not in engine.complete:
+        raise ValueError(f"the previous year ({year - 1}) must be complete to project {year}'s growth")
+    k = int((p["year"] == year).sum())
+    ytd_months = values[(values.index.year == year)]
+    ytd_total = float(ytd_months.sum())
+    prev_total = float(engine.totals[year - 1])
+    prev_vals = engine.year_values(year - 1)
+    lone_jan = k == 0 and len(ytd_months) == 1  # a January alone: kept in YTD, not yet a period
+    prev_ytd = float(prev_vals[:k].sum()) if k else math.nan
+    if lone_jan:
+        prev_jan = values.get(pd.Period(year=year - 1, month=1, freq="M"))
+        prev_ytd = float(prev_jan) if prev_jan is not None else math.nan
+    recomputed = ytd_total / prev_ytd - 1 if prev_ytd and not math.isnan(prev_ytd) else math.nan
+    history_months = int((p["year"] < year).sum()) + int(((p["year"] < year) & (p["season"] == 0)).sum())
+
+    basis, factor = "levels", 1.0
+    if official is not None and not (isinstance(official, float) and math.isnan(official)):
+        if not math.isnan(recomputed):
+            basis = "official"
+            factor = (1 + recomputed) / (1 + official / 100)
+
+    fallback, scale, record, chosen = "", 1.0, {}, None
+    if k == PERIODS_PER_YEAR:
+        chosen = "complete"
+        fc = _Forecast(point=np.zeros(0), draws=np.zeros((engine.repetitions, 0)))
+    elif history_months < MIN_HISTORY_MONTHS:
+        chosen, fallback = "naive_ytd", f"short history: {history_months} months before {year}"
+        fc = engine.forecast("naive_ytd", year, k)
+        if fc is None:
+            raise ValueError(f"cannot project {year}: no year-to-date periods and under 24 months of history")
+    else:
+        chosen, record, fallback = engine.select(year, k)
+        if chosen is None:
+            chosen = "naive_ytd"
+            fc = engine.forecast("naive_ytd", year, k) or engine.forecast("seasonal_naive", year, k)
+        else:
+            fc = engine.forecast(chosen, year, k)
+    notes = {m: why for (m, y), why in engine.notes.items() if y == year}
+    fallback = "; ".join([fallback] * bool(fallback) + [f"{m}: {why}" for m, why in notes.items()])
+
+    # growth on levels, then on the reporting basis
+    g_point, g_draws = (
+        engine.growth(fc, year, k) if k < PERIODS_PER_YEAR else (ytd_total / prev_total - 1, None)
+    )
+    if k == PERIODS_PER_YEAR:
+        g_draws = np.full(engine.repetitions, g_point)
+    if g_draws is not None:
+        scale = engine.scale(record.get(chosen, {}), g_draws)
+        g_draws = _widen(1 + g_point, 1 + g_draws, scale) - 1
+    to_basis = lambda g: (1 + g) / factor - 1  # noqa: E731 - one formula used on points and draws
+    gp = to_basis(g_point)
+    gd = None if g_draws is None else to_basis(g_draws)
+    q = (lambda a: float(np.quantile(gd, a) * 100)) if gd is not None else (lambda a: math.nan)
+    low, high = float(band[0]), float(band[1])
+    prev_rest = prev_total - (prev_vals[:k].sum() if k else 0.0)
+
+    def required(bound: float) -> float:
+        need = (1 + bound / 100) * factor * prev_total - ytd_total
+        return _pct(need / (factor * prev_rest) - 1) if prev_rest > 0 else math.nan
+
+    ytd_growth = official if basis == "official" else _pct(recomputed)
+    path = _path(engine, fc, year, k, factor, scale, g_point)
+    return GrowthProjection(
+        as_of=str(as_of),
+        data_through=str(values.index[-1]),
+        ytd_total=ytd_total,
+        ytd_growth_pct=float(ytd_growth) if ytd_growth is not None else math.nan,
+        previous_total=prev_total,
+        projected_total=float((1 + g_point) * prev_total),
+        projected_growth_pct=_pct(gp),
+        interval_80=(q(0.10), q(0.90)),
+        interval_95=(q(0.025), q(0.975)),
+        band=(low, high),
+        p_reach_low=_prob_at_least(gd, low / 100),
+        p_reach_high=_prob_at_least(gd, high / 100),
+        required_growth_low_pct=required(low),
+        required_growth_high_pct=required(high),
+        model=chosen,
+        fallback_reason=fallback,
+        basis=basis,
+        recomputed_ytd_growth_pct=_pct(recomputed),
+        periods_observed=k,
+        interval_scale=scale,
+        backtest=record,
+        notes=notes,
+        path=path,
+    )
+
+
+def _path(engine: _Engine, fc: _Forecast, year: int, k: int, factor: float, scale: float, g_point: float):
+    """Cumulative growth by period through the year: observed, then projected median and fan."""
+    prev = np.cumsum(engine.year_values(year - 1)) * factor
+    observed = np.cumsum(engine.year_values(year)[:k])
+    rows = []
+    for s in range(PERIODS_PER_YEAR):
+        month = pd.Period(year=year, month=s + 2, freq="M")
+        rec = {"month": month, "label": PERIOD_LABELS[s], "observed": s < k}
+        if s < k:
+            g = observed[s] / prev[s] - 1
+            rec.update(growth_pct=g * 100, p2_5=g * 100, p10=g * 100, p90=g * 100, p97_5=g * 100)
+        else:
+            base = observed[-1] if k else 0.0
+            point = (base + fc.point[: s - k + 1].sum()) / prev[s] - 1
+            rec["growth_pct"] = point * 100
+            if fc.draws is not None:
+                cum = (base + fc.draws[:, : s - k + 1].sum(axis=1)) / prev[s]
+                cum = _widen(1 + point, cum, scale) - 1
+                for name, a in (("p2_5", 0.025), ("p10", 0.10), ("p90", 0.90), ("p97_5", 0.975)):
+                    rec[name] = float(np.quantile(cum, a) * 100)
+            else:
+                rec.update(p2_5=math.nan, p10=math.nan, p90=math.nan, p97_5=math.nan)
+        rows.append(rec)
+    return pd.DataFrame(
+        rows, columns=["month", "label", "observed", "growth_pct", "p2_5", "p10", "p90", "p97_5"]
+    )
+
+
+# ----------------------------------------------------------------------------------------- backtest
+
+BACKTEST_COLUMNS = [
+    "year",
+    "as_of",
+    "month",
+    "method",
+    "model",
+    "projected_growth_pct",
+    "actual_growth_pct",
+    "error_pp",
+    "interval_80_low",
+    "interval_80_high",
+    "interval_95_low",
+    "interval_95_high",
+    "in_80",
+    "in_95",
+]
+
+
+def _backtest_rows(engine: _Engine, before_year: int | None, as_of_months) -> list[dict]:
+    """Every complete year with two complete years before it × as-of month × method."""
+    rows = []
+    years = sorted(
+        y
+        for y in engine.complete
+        if (before_year is None or y < before_year)
+        and engine.history_years(y) >= 2
+        and y - 1 in engine.complete
+    )
+    for y in years:
+        actual = engine.actual_growth(y)
+        for month in as_of_months:
+            k = max(int(month) - 1, 0)
+            if k >= PERIODS_PER_YEAR:
+                continue
+            chosen, record, _ = engine.select(y, k)
+            methods = [("selected", chosen or "naive_ytd")] + [(m, m) for m in engine.models + BASELINES]
+            for method, model in methods:
+                fc = engine.forecast(model, y, k)
+                if fc is None:
+                    continue
+                g, draws = engine.growth(fc, y, k)
+                if method == "selected" and draws is not None:
+                    draws = _widen(1 + g, 1 + draws, engine.scale(record.get(model, {}), draws)) - 1
+                rec = {
+                    "year": y,
+                    "as_of": f"{y}-{int(month):02d}",
+                    "month": int(month),
+                    "method": method,
+                    "model": model,
+                    "projected_growth_pct": g * 100,
+                    "actual_growth_pct": actual * 100,
+                    "error_pp": (g - actual) * 100,
+                }
+                if draws is not None:
+                    lo80, hi80, lo95, hi95 = np.quantile(draws, [0.10, 0.90, 0.025, 0.975]) * 100
+                    rec.update(
+                        interval_80_low=lo80,
+                        interval_80_high=hi80,
+                        interval_95_low=lo95,
+                        interval_95_high=hi95,
+                        in_80=float(lo80 <= actual * 100 <= hi80),
+                        in_95=float(lo95 <= actual * 100 <= hi95),
+                    )
+                rows.append(rec)
+    return rows
+
+
+def backtest(
+    series: pd.Series,
+    *,
+    spans: pd.Series | None = None,
+    as_of_months=range(2, 12),
+    models: tuple[str, ...] = CANDIDATES,
+    holiday: bool | None = None,
+    repetitions: int = REPETITIONS,
+    seed: int = SEED,
+) -> pd.DataFrame:
+    """Rolling-origin backtest of full-year growth: one row per past year × as-of month × method.
+
+    Methods: `selected` (the whole procedure, model chosen on the years before, as in live use), each
+    candidate model, `naive_ytd` (YTD growth carried to the full year) and `seasonal_naive`.
+    """
+    _as_of, _values, _span, periods = _prepare(series, "2262-01", spans)
+    engine = _Engine(periods, tuple(models), holiday, repetitions, seed, last_year=int(periods["year"].max()))
+    return pd.DataFrame(_backtest_rows(engine, None, as_of_months), columns=BACKTEST_COLUMNS)
+
+
+def backtest_summary(bt: pd.DataFrame, months=range(3, 10), by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per method: n, MAE / RMSE / bias of full-year growth (pp), 80% and 95% coverage, MAE relative to naive."""
+    sel = bt[bt["month"].isin(list(months))]
+    keys = list(by) + ["method"]
+    g = sel.groupby(keys, sort=False)
+    out = pd.DataFrame(
+        {
+            "n": g.size(),
+            "mae_pp": g["error_pp"].apply(lambda e: e.abs().mean()),
+            "rmse_pp": g["error_pp"].apply(lambda e: float(np.sqrt((e**2).mean()))),
+            "bias_pp": g["error_pp"].mean(),
+            "coverage_80": g["in_80"].mean(),
+            "coverage_95": g["in_95"].mean(),
+        }
+    ).reset_index()
+    naive = out[out["method"] == "naive_ytd"].set_index(list(by))["mae_pp"] if by else None
+    if by:
+        out["mae_vs_naive"] = out["mae_pp"] / out.set_index(list(by)).index.map(naive).to_numpy()
+    else:
+        ref = out.loc[out["method"] == "naive_ytd", "mae_pp"]
+        out["mae_vs_naive"] = out["mae_pp"] / float(ref.iloc[0]) if len(ref) else math.nan
+    order = {m: i for i, m in enumerate(("selected",) + CANDIDATES + BASELINES)}
+    return out.sort_values(
+        keys[:-1] + ["method"], key=lambda c: c.map(order) if c.name == "method" else c
+    ).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------- turnover and store
+
+PROJECTION_COLUMNS = [
+    "mode",
+    "measure_id",
+    "as_of",
+    "ytd_total",
+    "ytd_growth_pct",
+    "projected_total",
+    "projected_growth_pct",
+    "interval_80_low",
+    "interval_80_high",
+    "interval_95_low",
+    "interval_95_high",
+    "band_low",
+    "band_high",
+    "p_reach_low",
+    "p_reach_high",
+    "required_growth_low_pct",
+    "required_growth_high_pct",
+    "model",
+    # extra context (not part of the contract other modules rely on)
+    "data_through",
+    "basis",
+    "fallback_reason",
+]
+
+
+def mode_series(turnover: pd.DataFrame, mode: str, coefficients: dict[str, float]) -> pd.DataFrame:
+    """One mode's 换算周转量 by publication: month (Period), span_months, value, official_yoy_pct."""
+    from .turnover import monthly_series
+
+    s = monthly_series(turnover, mode, coefficients).sort_values("month").reset_index(drop=True)
+    s["month"] = pd.PeriodIndex(s["month"], freq="M")
+    return s
+
+
+def _mode_projection(series_df: pd.DataFrame, as_of: pd.Period, band, **kw):
+    """Projection (and its engine, for a backtest on the same fits) of one mode's series."""
+    values = pd.Series(series_df["value"].to_numpy(), index=pd.PeriodIndex(series_df["month"], freq="M"))
+    spans = pd.Series(series_df["span_months"].to_numpy(), index=values.index)
+    as_of, values, _span, periods = _prepare(values, as_of, spans)
+    data_through = values.index[-1]
+    official = None
+    if data_through.year == as_of.year:
+        row = series_df[series_df["month"] == data_through]
+        if len(row) and not pd.isna(row["official_yoy_pct"].iloc[0]):
+            official = float(row["official_yoy_pct"].iloc[0])
+    engine = _Engine(
+        periods,
+        kw.get("models", CANDIDATES),
+        kw.get("holiday"),
+        kw.get("repetitions", REPETITIONS),
+        kw.get("seed", SEED),
+        last_year=as_of.year,
+    )
+    return _project(engine, values, as_of, band, official), engine
+
+
+def projection_row(mode: str, measure_id: str, proj: GrowthProjection) -> dict:
+    """A projection as one row of `project_modes` (PROJECTION_COLUMNS)."""
+    return {
+        "mode": mode,
+        "measure_id": measure_id,
+        "as_of": proj.as_of,
+        "ytd_total": proj.ytd_total,
+        "ytd_growth_pct": proj.ytd_growth_pct,
+        "projected_total": proj.projected_total,
+        "projected_growth_pct": proj.projected_growth_pct,
+        "interval_80_low": proj.interval_80[0],
+        "interval_80_high": proj.interval_80[1],
+        "interval_95_low": proj.interval_95[0],
+        "interval_95_high": proj.interval_95[1],
+        "band_low": proj.band[0],
+        "band_high": proj.band[1],
+        "p_reach_low": proj.p_reach_low,
+        "p_reach_high": proj.p_reach_high,
+        "required_growth_low_pct": proj.required_growth_low_pct,
+        "required_growth_high_pct": proj.required_growth_high_pct,
+        "model": proj.model,
+        "data_through": proj.data_through,
+        "basis": proj.basis,
+        "fallback_reason": proj.fallback_reason,
+    }
+
+
+@dataclass
+class GrowthReport:
+    """Everything the growth notebook shows: projections, growth paths, backtest and its summary."""
+
+    projections: pd.DataFrame
+    paths: pd.DataFrame
+    backtest: pd.DataFrame
+    summary: pd.DataFrame
+
+    def path(self, mode: str) -> pd.DataFrame:
+        """One mode's cumulative growth path (for `charts.fan_chart`)."""
+        return self.paths[self.paths["mode"] == mode].reset_index(drop=True)
+
+    def mae_by_month(self) -> pd.DataFrame:
+        """Backtest MAE of full-year growth (pp) by mode and as-of month, one column per method."""
+        if self.backtest.empty:
+            return pd.DataFrame()
+        bt = self.backtest.assign(abs_error=self.backtest["error_pp"].abs())
+        table = bt.pivot_table(index=["mode", "month"], columns="method", values="abs_error", aggfunc="mean")
+        order = [m for m in ("selected",) + CANDIDATES + BASELINES if m in table.columns]
+        return table[order].reset_index()
+
+
+def growth_report(
+    catalogue,
+    turnover: pd.DataFrame,
+    as_of: str | pd.Period,
+    *,
+    modes=None,
+    bands: dict | None = None,
+    backtest_months=range(2, 12),
+    **kw,
+) -> GrowthReport:
+    """Projections per mode plus the backtest over every past year × as-of month, sharing the fits.
+
+    `bands` overrides the plan's [turnover] bands per mode, e.g. {"road": [13, 14]}.
+    """
+    as_of = pd.Period(as_of, freq="M")
+    cfg = catalogue.plan["turnover"]
+    plan_bands = {**cfg["bands"], **(bands or {})}
+    present = [m for m in ("road", "waterway") if m in set(turnover["mode"])]
+    chosen = [m for m in (modes or present) if m in present]
+    if not chosen:
+        raise ValueError("no turnover data for " + ", ".join(modes or ["any mode"]))
+    rows, paths, bts = [], [], []
+    for mode in chosen:
+        df = mode_series(turnover, mode, cfg["coefficient"])
+        band = tuple(float(x) for x in plan_bands[mode])
+        proj, engine = _mode_projection(df, as_of, band, **kw)
+        measure_id = cfg["measure"][mode]
+        rows.append(projection_row(mode, measure_id, proj))
+        paths.append(proj.path.assign(mode=mode, measure_id=measure_id, band_low=band[0], band_high=band[1]))
+        if backtest_months:
+            bt = pd.DataFrame(_backtest_rows(engine, as_of.year, backtest_months), columns=BACKTEST_COLUMNS)
+            bts.append(bt.assign(mode=mode))
+    projections = pd.DataFrame(rows, columns=PROJECTION_COLUMNS)
+    backtests = (
+        pd.concat(bts, ignore_index=True) if bts else pd.DataFrame(columns=BACKTEST_COLUMNS + ["mode"])
+    )
+    summary = backtest_summary(backtests, by=("mode",)) if len(backtests) else pd.DataFrame()
+    return GrowthReport(projections, pd.concat(paths, ignore_index=True), backtests, summary)
+
+
+def project_modes(
+    catalogue, turnover: pd.DataFrame, as_of: str | pd.Period, *, modes=None, **kw
+) -> pd.DataFrame:
+    """One row per mode (road 1-14-1, waterway 1-14-2): YTD, projection, intervals, odds, required growth.
+
+    Bands, coefficients and measure ids come from the plan's [turnover] section. When the office's
+    comparable-basis YTD growth is stored for the latest month, every growth figure is on that basis.
+    """
+    return growth_report(catalogue, turnover, as_of, modes=modes, backtest_months=(), **kw).projections
+
+
+def project_store(conn, as_of: str | None = None, *, modes=None, **kw) -> pd.DataFrame:
+    """`project_modes` on the store's catalogue and turnover (as-of: the latest turnover month)."""
+    from .store import read_catalogue, read_turnover
+
+    turnover = read_turnover(conn)
+    if turnover.empty:
+        raise ValueError("the store has no turnover data")
+    as_of = as_of or str(turnover["month"].max())
+    return project_modes(read_catalogue(conn), turnover, as_of, modes=modes, **kw)
+
+
+def report_store(conn, as_of: str | None = None, **kw) -> GrowthReport:
+    """`growth_report` on the store (as-of: the latest turnover month)."""
+    from .store import read_catalogue, read_turnover
+
+    turnover = read_turnover(conn)
+    if turnover.empty:
+        raise ValueError("the store has no turnover data")
+    as_of = as_of or str(turnover["month"].max())
+    return growth_report(read_catalogue(conn), turnover, as_of, **kw)
+
+
+def display_table(
+    df: pd.DataFrame, lang: str = "zh", transpose: bool = False, digits: int = 2
+) -> pd.DataFrame:
+    """Projections or a backtest summary for people: rounded, values and headers labelled (labels.py)."""
+    from .labels import t
+
+    out = df.copy()
+    for col, prefix in (("mode", "growth.mode."), ("method", "growth.method."), ("basis", "growth.basis.")):
+        if col in out:
+            out[col] = out[col].map(lambda v, p=prefix: t(p + str(v), lang) if str(v) else v)
+    if "model" in out:
+        out["model"] = out["model"].map(lambda v: t(f"growth.method.{v}", lang))
+    num = out.select_dtypes("number").columns
+    out[num] = out[num].round(digits)
+    out = out.rename(columns={c: t(f"growth.col.{c}", lang) for c in out.columns})
+    if transpose:
+        first = out.columns[0]
+        out = out.set_index(first).T.reset_index().rename(columns={"index": ""})
+    return out
+
+
+# ------------------------------------------------------------------------------------ other inputs
+
+
+def read_series_csv(path: str | Path) -> tuple[pd.Series, pd.Series]:
+    """A CSV of month,value (header row; months like 2019-03 or 2019年1—2月) → values and spans."""
+    from .turnover import parse_period
+
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype=str, comment="#")
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputError(Problem(str(path), f"not a readable CSV ({exc})")) from exc
+    cols = {c.strip().lower(): c for c in df.columns}
+    month_col = next((cols[c] for c in ("month", "月份") if c in cols), None)
+    value_col = next((cols[c] for c in ("value", "数值", "值") if c in cols), None)
+    if month_col is None or value_col is None:
+        raise InputError(Problem(str(path), "need the columns month and value", cell="row 1"))
+    letter = {c: chr(65 + i) for i, c in enumerate(df.columns)}
+    problems, months, spans, values = [], [], [], []
+    for i, (m, v) in enumerate(zip(df[month_col], df[value_col], strict=True)):
+        row = i + 2
+        try:
+            p, span = parse_period(m)
+        except ValueError as exc:
+            problems.append(Problem(str(path), str(exc), cell=f"{letter[month_col]}{row}"))
+            continue
+        try:
+            x = float(str(v).replace(",", ""))
+        except ValueError:
+            x = math.nan
+        if not math.isfinite(x) or x <= 0:
+            problems.append(
+                Problem(
+                    str(path), f"value must be a positive number, got {v!r}", cell=f"{letter[value_col]}{row}"
+                )
+            )
+            continue
+        months.append(p)
+        spans.append(span)
+        values.append(x)
+    if problems:
+        raise InputError(problems)
+    if not values:
+        raise InputError(Problem(str(path), "no data rows"))
+    idx = pd.PeriodIndex(months, freq="M")
+    if idx.has_duplicates:
+        raise InputError(
+            Problem(
+                str(path), f"month repeated: {', '.join(sorted({str(p) for p in idx[idx.duplicated()]}))}"
+            )
+        )
+    return pd.Series(values, index=idx, name="value"), pd.Series(spans, index=idx, name="span_months")
+
+
+REFERENCE_FILE = REFERENCE_DIR / "growth_eval_series.csv"
+NOMINAL_START = "1901-01"  # the reference series have no dates: a nominal calendar outside the festival table
+
+
+def reference_series(names: list[str] | None = None) -> dict[str, pd.Series]:
+    """Real monthly series for evaluation (data/reference/growth_eval_series.csv; tourism and M3
+    competitions), on a nominal calendar starting 1901-01 since the sources give no dates."""
+    df = pd.read_csv(REFERENCE_FILE, comment="#")
+    idx = pd.period_range(NOMINAL_START, periods=len(df), freq="M")
+    cols = [c for c in df.columns if c != "t"]
+    return {c: pd.Series(df[c].to_numpy(dtype=float), index=idx, name=c) for c in (names or cols)}
+
+
+def evaluate(series_by_name: dict[str, pd.Series], as_of_months=range(3, 10), **kw) -> pd.DataFrame:
+    """Backtest of many series, stacked with a `series` column (for the quality figures in docs/growth.md)."""
+    frames = [
+        backtest(s, as_of_months=as_of_months, **kw).assign(series=name) for name, s in series_by_name.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
