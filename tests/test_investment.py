@@ -1,0 +1,320 @@
+"""perfkit.investment on the real sample store, on hand-built series with known answers, and end to end
+through the CLI, the chart renderer and the notebook (papermill, real kernel)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import json
+from contextlib import redirect_stdout
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfkit import charts, investment
+from perfkit.cli import main
+from perfkit.config import NOTEBOOKS_DIR
+from perfkit.errors import InputError
+from perfkit.exports import write_csv
+
+REQUIRED = [
+    "measure_id",
+    "indicator_id",
+    "name",
+    "kind",
+    "unit",
+    "reporting_unit",
+    "leaders",
+    "units",
+    "persons",
+    "target",
+    "actual",
+    "projected",
+    "interval_80_low",
+    "interval_80_high",
+    "p_reach",
+    "shortfall",
+    "required_monthly",
+    "schedule_gap_pp",
+    "deadline_month",
+    "months_elapsed",
+    "edge",
+    "method",
+]
+DEFAULT = np.array([0.05, 0.11, 0.16, 0.25, 0.34, 0.43, 0.53, 0.62, 0.71, 0.82, 0.92, 1.0])
+FRONT = np.array([0.12, 0.22, 0.32, 0.42, 0.50, 0.58, 0.66, 0.73, 0.80, 0.87, 0.94, 1.0])
+
+
+def series(measure_id: str, values: dict[int, float], year: int = 2019, notes: dict[int, str] | None = None):
+    notes = notes or {}
+    return pd.DataFrame(
+        {
+            "measure_id": measure_id,
+            "month": pd.PeriodIndex([pd.Period(f"{year}-{m:02d}", freq="M") for m in values], freq="M"),
+            "cumulative": list(values.values()),
+            "note": [notes.get(m, "") for m in values],
+        }
+    )
+
+
+def row(df: pd.DataFrame, measure_id: str) -> pd.Series:
+    return df.set_index("measure_id").loc[measure_id]
+
+
+@pytest.fixture()
+def sample_projection(sample_conn):
+    return investment.project_store(sample_conn, "2019-09")
+
+
+# ------------------------------------------------------------------------------------ on the sample
+
+
+def test_scope_covers_investment_and_cumulative_measures(sample_projection, catalogue):
+    df = sample_projection
+    assert set(REQUIRED) <= set(df.columns)
+    inv = df[df["kind"] == "investment"]
+    assert len(inv) == 13 and inv["target"].sum() == 194800  # the plan's 13 measures, 19.48亿元
+    assert {"1-4-2.1", "1-1-1.2", "1-5-1.1", "1-7-1.1"} <= set(df["measure_id"])  # recurring, %, km, 万元
+    kinds = catalogue.measures.set_index("measure_id")["kind"]
+    assert not set(df["measure_id"]) & set(kinds[kinds.isin(["milestone", "level", "qualitative"])].index)
+    assert row(df, "1-4-1.2")["deadline_month"] == 9
+    assert row(df, "1-1-1.6")["leaders"] == ["黄俊杰"]
+
+
+def test_behind_measure_is_projected_short_with_consistent_figures(sample_projection):
+    r = row(sample_projection, "1-3-2.2")  # 国省干线 investment, the sample's worst
+    assert r["p_reach"] < 0.1
+    assert r["shortfall"] == pytest.approx(r["target"] - r["projected"])
+    assert r["actual"] <= r["interval_80_low"] <= r["projected"] <= r["interval_80_high"]
+    assert r["schedule_gap_pp"] == pytest.approx(r["actual"] / r["target"] * 100 - 75)
+    assert r["required_monthly"] == pytest.approx((r["target"] - r["actual"]) / 3)
+    on_track = row(sample_projection, "2-4-1.2")
+    assert on_track["p_reach"] > 0.5 and on_track["shortfall"] == 0
+
+
+def test_edges_on_the_sample(sample_projection):
+    df = sample_projection
+    hub = row(df, "1-4-1.2")  # due in September, done
+    assert (hub["edge"], hub["p_reach"], hub["shortfall"], hub["required_monthly"]) == ("complete", 1, 0, 0)
+    station = row(df, "1-6-2.1")  # one station: a fixed scope stops at the target
+    assert station["edge"] == "complete" and station["projected"] == station["actual"] == 1
+    spend = row(df, "2-4-2.2")  # spending goes on past the plan
+    assert spend["edge"] == "complete" and spend["projected"] > spend["actual"]
+    assert row(df, "1-8-1.1")["edge"] == "corrected"  # 更正 in the July note
+    stale = row(df, "1-3-1.1")  # 局综规科 stopped reporting after June
+    assert (stale["data_month"], stale["months_since_report"]) == (6, 3)
+
+
+def test_counts_get_whole_number_intervals(sample_projection):
+    counts = sample_projection[sample_projection["kind"] == "count"]
+    bounds = counts[["interval_80_low", "interval_80_high"]].to_numpy()
+    assert np.allclose(bounds, np.round(bounds))
+    shares = sample_projection[sample_projection["unit"] == "%"]
+    assert (shares["interval_80_high"] <= 100).all()
+
+
+def test_aggregates_by_unit_and_leader(sample_projection):
+    df = sample_projection
+    units = investment.by_unit(df)
+    assert units["target"].sum() == 194800
+    assert units["n_measures"].sum() == len(df)
+    highway = units.set_index("reporting_unit").loc["市高指"]
+    assert highway["target"] == 80000 and highway["shortfall"] == pytest.approx(
+        row(df, "1-1-1.6")["shortfall"]
+    )
+    leaders = investment.by_leader(df).set_index("leader")
+    assert leaders.loc["黄俊杰", "target"] == 80000 + 9000 + 200
+    assert leaders.loc["杨琦伟", "n_complete"] >= 3
+
+
+# ------------------------------------------------------------------------- known answers by hand
+
+
+def test_back_loaded_series_is_projected_where_run_rate_is_not(catalogue):
+    target, total = 20000.0, 24000.0  # 1-5-1.2: 2亿; this series ends at 120% of plan
+    values = {m: total * DEFAULT[m - 1] for m in range(1, 10)}
+    r = row(investment.project_measures(catalogue, series("1-5-1.2", values), "2019-09"), "1-5-1.2")
+    assert abs(r["projected"] / total - 1) < 0.01
+    run_rate = values[9] / 9 * 12
+    assert abs(run_rate / total - 1) > 0.04
+    assert r["p_reach"] > 0.9 and r["shortfall"] == 0
+    assert r["schedule_gap_pp"] == pytest.approx(total * 0.71 / target * 100 - 75)
+    assert r["profile_gap_pp"] == pytest.approx(total * 0.71 / target * 100 - 71)
+
+
+def test_interval_narrows_as_the_year_goes_on(catalogue):
+    values = {m: 20000 * DEFAULT[m - 1] for m in range(1, 12)}
+    widths = []
+    for month in (3, 6, 9, 11):
+        r = row(
+            investment.project_measures(catalogue, series("1-5-1.2", values), f"2019-{month:02d}"), "1-5-1.2"
+        )
+        widths.append(r["interval_80_high"] - r["interval_80_low"])
+        assert 0 <= r["p_reach"] <= 1
+    assert widths == sorted(widths, reverse=True) and widths[-1] > 0
+
+
+def test_correction_restates_earlier_months(catalogue):
+    dropped = series("1-5-1.1", {1: 10, 2: 20, 3: 30, 4: 40, 5: 50, 6: 45})
+    restated = series("1-5-1.1", {1: 10, 2: 20, 3: 30, 4: 40, 5: 45, 6: 45})
+    a = row(investment.project_measures(catalogue, dropped, "2019-06"), "1-5-1.1")
+    b = row(investment.project_measures(catalogue, restated, "2019-06"), "1-5-1.1")
+    assert a["edge"] == "corrected" and b["edge"] == ""
+    assert a["actual"] == 45 and a["projected"] == pytest.approx(b["projected"])
+    noted = series("1-5-1.1", {1: 10, 2: 20}, notes={2: "更正：1月多报"})
+    assert row(investment.project_measures(catalogue, noted, "2019-02"), "1-5-1.1")["edge"] == "corrected"
+
+
+def test_no_data_is_said_not_guessed(catalogue):
+    empty = pd.DataFrame({"measure_id": [], "month": [], "cumulative": []})
+    df = investment.project_measures(catalogue, empty, "2019-03")
+    assert (df["edge"] == "no_data").all()
+    assert df[["actual", "projected", "p_reach", "shortfall", "schedule_gap_pp"]].isna().all().all()
+    r = row(df, "1-1-1.6")
+    assert r["required_monthly"] == pytest.approx(80000 / 9)
+
+
+def test_deadline_passed_keeps_the_value_at_the_deadline(catalogue):
+    values = {m: 15000 * m / 9 for m in range(1, 10)} | {10: 19000}  # month 10 is after 1-4-1's deadline
+    r = row(investment.project_measures(catalogue, series("1-4-1.2", values), "2019-10"), "1-4-1.2")
+    assert r["edge"] == "deadline_passed" and r["method"] == "at_deadline"
+    assert r["projected"] == pytest.approx(15000) and r["shortfall"] == pytest.approx(4000)
+    assert r["p_reach"] == 0 and np.isnan(r["required_monthly"])
+
+
+def test_profile_learned_from_past_years(catalogue):
+    rng = np.random.default_rng(7)
+    ids = catalogue.measures.loc[catalogue.measures["kind"] == "investment", "measure_id"]
+    past = [
+        series(mid, {m: total * FRONT[m - 1] for m in range(1, 13)}, year=year)
+        for year in (2017, 2018)
+        for mid in ids
+        for total in [rng.uniform(500, 5000)]
+    ]
+    history = pd.concat(past, ignore_index=True)
+    now = series("1-5-1.2", {m: 20000 * FRONT[m - 1] for m in range(1, 7)})
+    learned = row(investment.project_measures(catalogue, now, "2019-06", history), "1-5-1.2")
+    default = row(investment.project_measures(catalogue, now, "2019-06"), "1-5-1.2")
+    assert learned["profile_source"] == "history" and default["profile_source"] == "default"
+    assert abs(learned["projected"] / 20000 - 1) < 0.02
+    assert default["projected"] / 20000 - 1 > 0.15  # the default profile expects less by June
+    cal = investment.calibrate(catalogue, now, "2019-06", history)
+    assert cal.reference == "history" and cal.history_series == 2 * len(ids)
+
+
+# ------------------------------------------------------------------------------------- backtests
+
+
+def test_backtest_on_public_series(catalogue):
+    bt = investment.backtest_public(catalogue)
+    nat18 = bt[(bt["series"] == "national_2018") & (bt["as_of_month"] == 9)].set_index("method")
+    assert nat18.loc["run_rate", "forecast"] == pytest.approx(16500 / 9 * 12)
+    assert nat18.loc["run_rate", "error_pct"] == pytest.approx((22000 / 23000 - 1) * 100)
+    assert nat18.loc["pro_rata", "forecast"] == 18000
+    assert abs(nat18.loc["blend", "error_pct"]) < 2
+    # Honest about the weak case: Guangdong 2019 was front-loaded and the back-loaded profile overshoots.
+    gd = bt[(bt["series"] == "guangdong_2019") & (bt["as_of_month"] == 3)].set_index("method")
+    assert gd.loc["blend", "error_pct"] > abs(gd.loc["run_rate", "error_pct"])
+    cal = investment.calibrate(catalogue, series("1-5-1.2", {1: 1000}), "2019-01")
+    assert cal.reference == "public" and cal.n_reference == 3 and 0.02 < cal.sigma_reference < 0.5
+
+
+def test_backtest_on_the_sample(sample_conn):
+    catalogue, progress, history = investment.store_inputs(sample_conn, "2019-09")
+    detail = investment.backtest(catalogue, progress, "2019-09", history)
+    assert set(detail["method"]) == set(investment.METHODS)
+    assert detail["as_of_month"].between(1, 8).all()
+    summary = investment.backtest_summary(detail, kinds=("investment",))
+    wide = investment.backtest_wide(summary).set_index("as_of_month")
+    assert (wide["blend"] < wide["run_rate"]).all()  # the sample is back-loaded by construction
+    coverage = investment.backtest_summary(detail).query("method == 'blend'")["coverage_80"]
+    assert coverage.between(0.5, 1.0).all()
+
+
+# ----------------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_names_the_problem(catalogue):
+    with pytest.raises(InputError, match="as_of: '2019-13' is not a month"):
+        investment.project_measures(catalogue, series("1-5-1.2", {1: 1.0}), "2019-13")
+    with pytest.raises(InputError, match="missing columns: cumulative"):
+        investment.project_measures(
+            catalogue, pd.DataFrame({"measure_id": ["x"], "month": ["2019-01"]}), "2019-01"
+        )
+    bad = pd.DataFrame({"measure_id": ["1-5-1.2"], "month": ["2019/Q1"], "cumulative": [1.0]})
+    with pytest.raises(InputError, match=r"progress row 2, month: month '2019/Q1' is not YYYY-MM"):
+        investment.project_measures(catalogue, bad, "2019-01")
+    plan = copy.deepcopy(catalogue.plan)
+    del plan["investment"]["projection"]["recent_weight"]
+    broken = dataclasses.replace(catalogue, plan=plan)
+    with pytest.raises(
+        InputError, match=r"plan.toml recent_weight: \[investment.projection\] recent_weight is missing"
+    ):
+        investment.project_measures(broken, series("1-5-1.2", {1: 1.0}), "2019-01")
+
+
+# ------------------------------------------------------------------------------- outputs, end to end
+
+
+def test_cli_json_csv_and_table(sample_db):
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["--db", str(sample_db), "invest", "--as-of", "2019-09", "--format", "json"]) == 0
+    records = json.loads(out.getvalue())
+    keys = {"measure_id", "indicator_id", "unit", "target", "actual", "projected", "interval_80", "p_reach"}
+    keys |= {"shortfall", "required_monthly", "schedule_gap_pp", "deadline_month"}
+    assert keys <= set(records[0])
+    hub = next(r for r in records if r["measure_id"] == "1-4-1.2")
+    assert hub["interval_80"] == [19000.0, 19000.0] and hub["p_reach"] == 1.0
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["--db", str(sample_db), "invest", "--as-of", "2019-09", "--format", "csv"]) == 0
+    frame = pd.read_csv(io.StringIO(out.getvalue()))
+    assert len(frame) == len(records) and frame.loc[0, "leaders"] == "黄俊杰"
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["--db", str(sample_db), "invest", "--as-of", "2019-09"]) == 0
+    assert "达标概率" in out.getvalue() and "已完成" in out.getvalue()
+    assert main(["--db", str(sample_db), "invest", "--as-of", "2019-9x"]) == 2
+
+
+def test_csv_written_and_read_back(sample_projection, tmp_path):
+    path = write_csv(investment.export_frame(sample_projection), tmp_path / "investment.csv")
+    back = pd.read_csv(path, encoding="utf-8-sig")
+    assert list(back.columns) == investment.COLUMNS
+    assert back.set_index("measure_id").loc["1-1-1.6", "units"] == "市高指、中交泉州高速公路有限责任公司"
+
+
+def test_bullet_chart_renders_svg(sample_projection):
+    import vl_convert as vlc
+
+    chart = charts.bullet_chart(sample_projection)
+    svg = vlc.vegalite_to_svg(chart.to_json())
+    assert svg.startswith("<svg") and "各项措施预计完成情况" in svg
+    assert len(chart.to_dict()["layer"]) == 6
+
+
+@pytest.mark.slow
+def test_notebook_runs_on_the_sample(sample_db, tmp_path):
+    import nbformat
+    import papermill as pm
+
+    out_dir = tmp_path / "out"
+    pm.execute_notebook(
+        str(NOTEBOOKS_DIR / "investment.ipynb"),
+        str(tmp_path / "investment.ipynb"),
+        parameters={"as_of": "2019-09", "db": str(sample_db), "out_dir": str(out_dir)},
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS_DIR),
+        progress_bar=False,
+    )
+    csv = pd.read_csv(out_dir / "investment.csv", encoding="utf-8-sig")
+    assert len(csv) == 39 and csv["measure_id"].is_unique
+    nb = nbformat.read(tmp_path / "investment.ipynb", as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("image/svg+xml" in o.get("data", {}) for o in outputs)
+    assert not any(o.get("output_type") == "error" for o in outputs)
