@@ -1,0 +1,1365 @@
+"""Risk flags and the problem list (问题清单): turn the month's numbers into a status that names who must act.
+
+Every measure gets one status per as-of month: 已完成, 正常, 关注 (watch), 预警 (at risk), 未完成 (deadline
+passed, not met) or 缺报 (not reported, or a copied report). The rules and thresholds are data in plan.toml
+[risks]; each flag carries plain-Chinese reasons (templates in perfkit.labels), the indicator's leaders,
+units and persons, and its points at risk: weight × (1 − expected year-end completion).
+
+Flags are stored by month, so a problem's history is kept: when it opened, how long it has been open, when
+it was closed (销号). Two rules need that history: three months in a row at 关注 becomes 预警, and a 预警 holds
+until the measure is back on its schedule.
+
+Everything over progress rows is vectorised (one sort, then array operations); only flagged measures are
+visited in Python, to write their sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .catalogue import Catalogue
+from .errors import InputError, Problem
+from .labels import t
+
+STATUS_CODES = ("done", "ok", "watch", "alert", "missing", "missed")
+DONE, OK, WATCH, ALERT, MISSING, MISSED = (t(f"risk.status.{c}") for c in STATUS_CODES)
+STATUSES = (DONE, OK, WATCH, ALERT, MISSED, MISSING)
+# Which status wins when several rules fire: 未完成 (the chance is gone) over 缺报 (nothing current to judge
+# by) over 预警 over 关注. 已完成 is decided first and ends the matter.
+LEVEL = {DONE: -1, OK: 0, WATCH: 1, ALERT: 2, MISSING: 3, MISSED: 4}
+_BY_LEVEL = {v: k for k, v in LEVEL.items()}
+_STATUS_CODE = dict(zip((DONE, OK, WATCH, ALERT, MISSING, MISSED), STATUS_CODES, strict=True))
+
+CUMULATIVE_KINDS = {"investment", "amount", "count", "length", "level", "percent", "milestone"}
+REPORTED_DONE = t("status.done")  # the unit's own 已完成 in its progress report
+REQUIRED_RULES: dict[str, type] = {
+    "watch_gap_pp": float,
+    "alert_gap_pp": float,
+    "watch_months_to_alert": int,
+    "low_probability": float,
+    "alert_probability": float,
+    "stale_months": int,
+    "jump_factor": float,
+    "clear_gap_pp": float,
+    "negative_growth_alert": bool,
+    "rhythm_status": str,
+    "anomaly_status": str,
+    "correction_marker": str,
+    "unreported_schedules": list,
+    "stale_schedules": list,
+    "stale_only_when_behind": bool,
+    "problem_statuses": list,
+    "expected_completion": dict,
+}
+Z80 = 1.2815515655446004  # an 80% central interval is mean ± Z80·σ
+EPS = 1e-9
+
+FLAG_COLUMNS = [
+    "as_of",
+    "measure_id",
+    "indicator_id",
+    "name",
+    "kind",
+    "status",
+    "reasons",
+    "points_at_risk",
+    "weight",
+    "leaders",
+    "units",
+    "persons",
+    "reporting_unit",
+    "last_report",
+    "actual",
+    "target",
+    "unit",
+    "completion_pct",
+    "time_pct",
+    "schedule_gap_pp",
+    "projected",
+    "p_reach",
+    "expected_completion",
+    "months_unchanged",
+    "increment",
+    "rules",
+]
+INVESTMENT_COLUMNS = [
+    "measure_id",
+    "projected",
+    "interval_80_low",
+    "interval_80_high",
+    "p_reach",
+    "shortfall",
+    "required_monthly",
+    "schedule_gap_pp",
+    "edge",
+    "expected_shortfall",
+]
+GROWTH_COLUMNS = [
+    "measure_id",
+    "ytd_growth_pct",
+    "projected_growth_pct",
+    "interval_80_low",
+    "interval_80_high",
+    "band_low",
+    "band_high",
+    "p_reach_low",
+]
+
+
+# ------------------------------------------------------------------------------------------- rules
+
+
+def rules_from(catalogue: Catalogue) -> dict:
+    """The [risks] section of plan.toml, checked: a missing or mistyped rule names its key."""
+    plan_file = str(Path(catalogue.plan_dir) / "plan.toml")
+    rules = dict(catalogue.plan.get("risks", {}))
+    problems = []
+    for key, typ in REQUIRED_RULES.items():
+        value = rules.get(key)
+        if key not in rules:
+            problems.append(Problem(plan_file, f"[risks] {key} is missing", cell=key))
+        elif typ is float and isinstance(value, int | float) and not isinstance(value, bool):
+            rules[key] = float(value)
+        elif not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            problems.append(
+                Problem(plan_file, f"[risks] {key} must be a {typ.__name__}, got {value!r}", cell=key)
+            )
+    if problems:
+        raise InputError(problems)
+    for key in ("rhythm_status", "anomaly_status"):
+        if rules[key] not in (WATCH, ALERT):
+            problems.append(Problem(plan_file, f"[risks] {key} must be {WATCH} or {ALERT}", cell=key))
+    unknown = [s for s in [*rules["expected_completion"], *rules["problem_statuses"]] if s not in STATUSES]
+    if unknown:
+        problems.append(Problem(plan_file, f"[risks] unknown status {unknown[0]!r}", cell=unknown[0]))
+    if not 0 <= rules["alert_probability"] <= rules["low_probability"] <= 1:
+        problems.append(
+            Problem(
+                plan_file, "[risks] need 0 ≤ alert_probability ≤ low_probability ≤ 1", cell="low_probability"
+            )
+        )
+    if not 0 <= rules["watch_gap_pp"] <= rules["alert_gap_pp"]:
+        problems.append(
+            Problem(plan_file, "[risks] need 0 ≤ watch_gap_pp ≤ alert_gap_pp", cell="watch_gap_pp")
+        )
+    if rules["watch_months_to_alert"] < 1 or rules["stale_months"] < 1:
+        problems.append(
+            Problem(
+                plan_file, "[risks] watch_months_to_alert and stale_months must be ≥ 1", cell="stale_months"
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    return rules
+
+
+# ------------------------------------------------------------------------------------ small helpers
+
+
+def status_label(status: str, lang: str = "zh") -> str:
+    """A stored status (zh text) in `lang`."""
+    code = _STATUS_CODE.get(status)
+    return t(f"risk.status.{code}", lang) if code else status
+
+
+def as_period(value: str | pd.Period) -> pd.Period:
+    """'2019-09' → Period('2019-09', 'M'); anything else is a clear error."""
+    if isinstance(value, pd.Period):
+        return value.asfreq("M")
+    text = str(value).strip()
+    try:
+        if len(text) != 7 or text[4] != "-":
+            raise ValueError(text)
+        return pd.Period(text, freq="M")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"as-of month must look like YYYY-MM, got {value!r}") from exc
+
+
+def _ordinals(col) -> np.ndarray:
+    return pd.PeriodIndex(col, freq="M").asi8
+
+
+def _periods(ordinals: np.ndarray) -> pd.PeriodIndex:
+    """Month ordinals (NaN for none) → PeriodIndex with NaT."""
+    ordinals = np.asarray(ordinals, dtype=float)
+    ints = np.where(np.isnan(ordinals), np.iinfo(np.int64).min, ordinals).astype(np.int64)
+    return pd.PeriodIndex(pd.arrays.PeriodArray(ints, dtype=pd.PeriodDtype("M")))
+
+
+def _num(x, digits: int = 1) -> str:
+    """A number as people write it: rounded, no trailing zeros."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    s = f"{float(x):.{digits}f}"
+    s = s.rstrip("0").rstrip(".") if "." in s else s
+    return "0" if s == "-0" else s
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _norm_cdf(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.asarray(_erf(np.asarray(z, dtype=float) / math.sqrt(2.0)), dtype=float))
+
+
+def _norm_pdf(z: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+def _above(mu: np.ndarray, s: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """E[(X − k)+] for X ~ Normal(mu, s)."""
+    z = (mu - k) / s
+    return (mu - k) * _norm_cdf(z) + s * _norm_pdf(z)
+
+
+def expected_clipped(mu, sigma, lo, hi) -> np.ndarray:
+    """E[clip(X, lo, hi)] for X ~ Normal(mu, sigma); sigma 0 or NaN means X = mu exactly.
+
+    Expected completion: a cumulative measure cannot end below what is done (lo) and scores nothing above
+    its target (hi).
+    """
+    mu, sigma, lo, hi = (np.asarray(a, dtype=float) for a in np.broadcast_arrays(mu, sigma, lo, hi))
+    certain = ~(sigma > 0)
+    s = np.where(certain, 1.0, sigma)
+    stochastic = lo + _above(mu, s, lo) - _above(mu, s, hi)
+    return np.where(certain, np.clip(mu, lo, hi), stochastic)
+
+
+def _align(frame: pd.DataFrame | None, ids: pd.Index, columns: list[str]) -> pd.DataFrame:
+    """One row per catalogue measure (NaN where `frame` has none), whatever order `frame` comes in."""
+    if frame is None or len(frame) == 0:
+        return pd.DataFrame(np.nan, index=ids, columns=columns[1:])
+    f = frame.drop_duplicates("measure_id", keep="last").set_index("measure_id")
+    out = f.reindex(ids)
+    for col in columns[1:]:
+        if col not in out.columns:
+            out[col] = np.nan
+    return out[columns[1:]]
+
+
+# ------------------------------------------------------------------------------------ report facts
+
+
+def report_facts(catalogue: Catalogue, progress: pd.DataFrame, as_of: str | pd.Period) -> pd.DataFrame:
+    """What the reports say about each measure by `as_of` (this plan year only), one row per measure.
+
+    Columns: measure_id, n_reports, last_report and first_report (Period, NaT if none), actual (latest
+    cumulative), reported_status, note, prev_value (the report before the latest), baseline (the year's
+    first value), increment (actual − prev_value), months_unchanged (reports in a row identical to the one
+    before, ending at the latest).
+    """
+    as_of = as_period(as_of)
+    need = ["measure_id", "month", "cumulative", "status", "note"]
+    missing = [c for c in need if c not in progress.columns]
+    if missing:
+        raise ValueError(f"progress lacks column(s): {', '.join(missing)}")
+    ids = pd.Index(catalogue.measures["measure_id"])
+    n = len(ids)
+    month = _ordinals(progress["month"])
+    start = pd.Period(year=as_of.year, month=1, freq="M").ordinal
+    keep = (month <= as_of.ordinal) & (month >= start)
+    code = ids.get_indexer(progress["measure_id"].to_numpy(dtype=object)[keep])
+    known = code >= 0
+    code = code[known]
+    month = month[keep][known]
+    value = progress["cumulative"].to_numpy(dtype=float, na_value=np.nan)[keep][known]
+    status = progress["status"].fillna("").to_numpy(dtype=object)[keep][known]
+    note = progress["note"].fillna("").to_numpy(dtype=object)[keep][known]
+
+    if not len(code):  # nothing reported this year: the arrays below need at least one row
+        code, month, value = np.zeros(1, int), np.full(1, start - 1), np.full(1, np.nan)
+        status, note = np.array([""], dtype=object), np.array([""], dtype=object)
+        none = True
+    else:
+        none = False
+    order = np.lexsort((month, code))
+    code, month, value, status, note = (a[order] for a in (code, month, value, status, note))
+    # Two rows for one measure and month (two units reporting it): the later one in the input stands.
+    dup = np.r_[(code[1:] == code[:-1]) & (month[1:] == month[:-1]), False]
+    if dup.any():
+        code, month, value, status, note = (a[~dup] for a in (code, month, value, status, note))
+
+    same = np.r_[False, code[1:] == code[:-1]]
+    prev_value = np.where(same, np.r_[np.nan, value[:-1]], np.nan)
+    equal_value = (value == prev_value) | (np.isnan(value) & np.isnan(prev_value))
+    unchanged = same & equal_value & (status == np.r_[None, status[:-1]]) & (note == np.r_[None, note[:-1]])
+    counts = np.cumsum(unchanged)
+    run = counts - np.maximum.accumulate(np.where(unchanged, 0, counts))
+    last = np.r_[code[1:] != code[:-1], True] & (not none)
+
+    def spread(arr, fill, dtype=float):
+        out = np.full(n, fill, dtype=dtype)
+        out[code[last]] = arr[last]
+        return out
+
+    valued = ~np.isnan(value) & (not none)
+    first_code, first_idx = np.unique(code[valued], return_index=True)
+    baseline = np.full(n, np.nan)
+    baseline[first_code] = value[valued][first_idx]
+    first_month = np.full(n, np.nan)
+    first_month[first_code] = month[valued][first_idx]
+
+    facts = pd.DataFrame({"measure_id": ids})
+    facts["n_reports"] = np.bincount(code, minlength=n) * (not none)
+    facts["last_report"] = _periods(spread(month.astype(float), np.nan))
+    facts["first_report"] = _periods(first_month)
+    facts["actual"] = spread(value, np.nan)
+    facts["reported_status"] = spread(status, "", object)
+    facts["note"] = spread(note, "", object)
+    facts["prev_value"] = spread(prev_value, np.nan)
+    facts["baseline"] = baseline
+    facts["increment"] = facts["actual"] - facts["prev_value"]
+    facts["months_unchanged"] = spread(run, 0, int)
+    return facts
+
+
+def _history(previous: pd.DataFrame | None, ids: pd.Index, as_of: pd.Period) -> tuple[np.ndarray, np.ndarray]:
+    """From earlier months' flags: months in a row at 关注 just before `as_of`, and the latest status.
+
+    缺报 months are skipped by both (a silent unit neither breaks nor extends a run); a month with no flag
+    at all breaks them. Only this plan year counts.
+    """
+    n = len(ids)
+    run = np.zeros(n, dtype=int)
+    last = np.full(n, "", dtype=object)
+    if previous is None or len(previous) == 0:
+        return run, last
+    months = _ordinals(previous["as_of"])
+    start = pd.Period(year=as_of.year, month=1, freq="M").ordinal
+    sel = (months < as_of.ordinal) & (months >= start)
+    code = ids.get_indexer(previous["measure_id"].to_numpy(dtype=object)[sel])
+    back = as_of.ordinal - months[sel]
+    status = previous["status"].to_numpy(dtype=object)[sel]
+    ok = code >= 0
+    if not ok.any():
+        return run, last
+    width = int(back[ok].max())
+    grid = np.full((n, width + 1), "", dtype=object)
+    grid[code[ok], back[ok]] = status[ok]
+    alive = np.ones(n, bool)
+    chain = np.ones(n, bool)
+    found = np.zeros(n, bool)
+    for j in range(1, width + 1):  # months back from as_of: a dozen at most
+        s = grid[:, j]
+        absent = s == ""
+        skip = s == MISSING
+        watch = s == WATCH
+        run += alive & watch
+        alive &= (watch | skip) & ~absent
+        take = chain & ~found & ~absent & ~skip
+        last[take] = s[take]
+        found |= take
+        chain &= ~absent
+    return run, last
+
+
+# ---------------------------------------------------------------------------------------- flagging
+
+
+def flag_measures(
+    catalogue: Catalogue,
+    progress: pd.DataFrame,
+    as_of: str | pd.Period,
+    investment: pd.DataFrame | None = None,
+    growth: pd.DataFrame | None = None,
+    previous: pd.DataFrame | None = None,
+    rules: dict | None = None,
+    *,
+    assessments: pd.DataFrame | None = None,
+    lang: str = "zh",
+) -> pd.DataFrame:
+    """One flag per measure for `as_of`, ordered by points at risk (highest first).
+
+    progress: tidy measure × month rows (measure_id, month, cumulative, status, note).
+    investment: investment.project_measures output (per cumulative measure); growth: growth.project_modes
+    output (per growth-band measure); either may be None or partial: measures without a projection are
+    judged on their pace to date. previous: earlier months' flags (as_of, measure_id, status).
+    rules: plan.toml [risks] (default: the catalogue's). assessments: stored grades and assessed scores.
+    Columns: see FLAG_COLUMNS; reasons and rules are lists, leaders/units/persons lists of names.
+    """
+    as_of = as_period(as_of)
+    rules = rules_from(catalogue) if rules is None else rules
+    m = catalogue.measures.reset_index(drop=True)
+    ids = pd.Index(m["measure_id"])
+    n = len(m)
+    facts = report_facts(catalogue, progress, as_of)
+    inv = _align(investment, ids, INVESTMENT_COLUMNS)
+    gro = _align(growth, ids, GROWTH_COLUMNS)
+
+    kind = m["kind"].to_numpy(dtype=object)
+    schedule = m["schedule"].to_numpy(dtype=object)
+    target = m["target"].to_numpy(dtype=float)
+    per_month = m["per_month"].to_numpy(dtype=float)
+    deadline = m["deadline_month"].to_numpy(dtype=int)
+    weight = m["weight"].to_numpy(dtype=float)
+    unit = m["unit"].fillna("").to_numpy(dtype=object)
+    month_no = as_of.month
+    actual = facts["actual"].to_numpy(dtype=float)
+    baseline = facts["baseline"].to_numpy(dtype=float)
+    increment = facts["increment"].to_numpy(dtype=float)
+    last_ord = facts["last_report"].array.asi8
+    reported = last_ord == as_of.ordinal
+    has_report = facts["n_reports"].to_numpy() > 0
+    note = facts["note"].to_numpy(dtype=object)
+    reported_status = facts["reported_status"].to_numpy(dtype=object)
+    first_no = np.where(facts["first_report"].isna(), np.nan, facts["first_report"].array.asi8 % 12 + 1)
+
+    is_growth = kind == "growth_band"
+    is_qual = kind == "qualitative"
+    recurring = schedule == "recurring"
+    level_sched = schedule == "level"
+    cumulative = (schedule == "cumulative") & np.isin(kind, list(CUMULATIVE_KINDS))
+    past = month_no >= deadline
+    months_left = np.maximum(deadline - month_no, 0)
+
+    # --- where the measure stands against its schedule (序时进度, linear through the deadline month)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        elapsed = np.minimum(month_no, deadline).astype(float)
+        time_pct = elapsed / deadline * 100
+        completion_pct = actual / target * 100
+        expected_rec = np.minimum(per_month * elapsed, target)
+        time_pct = np.where(recurring, expected_rec / target * 100, time_pct)
+        # level measures (fleet size, coverage) start high: judge the climb from the year's first report
+        span = deadline - first_no
+        level_time = np.where(span > 0, np.clip((month_no - first_no) / span, 0, 1) * 100, 100.0)
+        level_done = np.where(target - baseline > EPS, (actual - baseline) / (target - baseline) * 100, 100.0)
+        time_pct = np.where(level_sched, level_time, time_pct)
+        completion_pct = np.where(level_sched, level_done, completion_pct)
+        gap = np.where(cumulative | recurring | level_sched, completion_pct - time_pct, np.nan)
+    inv_gap = inv["schedule_gap_pp"].to_numpy(dtype=float)
+    use_inv_gap = ~np.isnan(inv_gap) & ~np.isnan(actual)
+    gap = np.where(use_inv_gap, inv_gap, gap)
+    time_pct = np.where(use_inv_gap, completion_pct - inv_gap, time_pct)
+    gap = np.where(np.isnan(actual), np.nan, gap)
+
+    # --- done?
+    ytd = gro["ytd_growth_pct"].to_numpy(dtype=float)
+    band_low = gro["band_low"].to_numpy(dtype=float)
+    band_low = np.where(np.isnan(band_low) & is_growth, target, band_low)
+    band_high = gro["band_high"].to_numpy(dtype=float)
+    band_high = np.where(np.isnan(band_high) & is_growth, m["target_high"].to_numpy(dtype=float), band_high)
+    edge = inv["edge"].astype(object).fillna("").to_numpy(dtype=object)
+    done = (
+        (~is_growth & ~is_qual & (actual >= target - EPS))
+        | (np.isnan(actual) & (reported_status == REPORTED_DONE))
+        | (edge == "complete")
+        | (is_growth & past & (ytd >= band_low))
+    )
+    expects_report = ~np.isin(schedule, rules["unreported_schedules"])
+
+    level = np.zeros(n, dtype=int)
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    codes: list[list[str]] = [[] for _ in range(n)]
+
+    def fire(mask: np.ndarray, status_level, code: str, key: str, fields: dict) -> None:
+        """Raise the level where `mask` holds and write the reason from its template.
+
+        Numbers are formatted only for the measures flagged (a percentage chance 'p' with no decimals).
+        """
+        nonlocal level
+        mask = np.asarray(mask, bool)
+        level = np.maximum(level, np.where(mask, status_level, 0))
+        template = t(f"risk.reason.{key}", lang)
+        for i in np.flatnonzero(mask):
+            values = {}
+            for k, v in fields.items():
+                x = v[i] if isinstance(v, np.ndarray) else v
+                values[k] = _num(x, 0 if k == "p" else 1) if isinstance(x, float | np.floating) else x
+            reasons[i].append(template.format(**values))
+            codes[i].append(code)
+
+    months_txt = f"{month_no}"
+
+    # 未完成: the deadline has come and the target is not met
+    judged = ~is_qual & (has_report | is_growth)
+    missed_value = past & ~done & judged & ~is_growth & ~np.isnan(actual)
+    missed_status = past & ~done & judged & ~is_growth & np.isnan(actual)
+    missed_growth = past & ~done & is_growth & ~np.isnan(ytd)
+    fire(
+        missed_value,
+        LEVEL[MISSED],
+        "deadline_missed",
+        "deadline_missed",
+        {"deadline": deadline, "month": months_txt, "completion": completion_pct},
+    )
+    fire(
+        missed_status | missed_growth,
+        LEVEL[MISSED],
+        "deadline_missed",
+        "deadline_missed_status",
+        {"deadline": deadline, "month": months_txt},
+    )
+
+    # 缺报: nothing this month, or a report copied unchanged while behind
+    silent = expects_report & ~done & ~reported
+    last_txt = np.where(has_report, facts["last_report"].astype(str).to_numpy(dtype=object), "")
+    fire(
+        silent & has_report,
+        LEVEL[MISSING],
+        "not_reported",
+        "not_reported",
+        {"month": months_txt, "last": last_txt},
+    )
+    fire(silent & ~has_report, LEVEL[MISSING], "not_reported", "never_reported", {})
+    unchanged = facts["months_unchanged"].to_numpy()
+    behind = (gap < 0) if rules["stale_only_when_behind"] else np.ones(n, bool)
+    stale = (
+        expects_report
+        & ~done
+        & reported
+        & np.isin(schedule, rules["stale_schedules"])
+        & (unchanged >= rules["stale_months"])
+        & behind
+    )
+    fire(stale, LEVEL[MISSING], "stale", "unchanged", {"n": unchanged})
+
+    # Behind the pro-rata schedule (recurring actions: behind the monthly rhythm)
+    live = ~done & ~past
+    watch_gap = live & ~recurring & (gap <= -rules["watch_gap_pp"])
+    alert_gap = live & (gap < -rules["alert_gap_pp"])
+    fields = {
+        "actual": actual,
+        "unit": unit,
+        "target": target,
+        "completion": completion_pct,
+        "time": time_pct,
+        "gap": -gap,
+        "baseline": baseline,
+    }
+    fire(
+        watch_gap & ~level_sched,
+        np.where(alert_gap, LEVEL[ALERT], LEVEL[WATCH]),
+        "behind_schedule",
+        "behind_schedule",
+        fields,
+    )
+    fire(
+        watch_gap & level_sched,
+        np.where(alert_gap, LEVEL[ALERT], LEVEL[WATCH]),
+        "behind_schedule",
+        "behind_schedule_level",
+        fields,
+    )
+    rhythm = live & recurring & (actual < expected_rec - EPS)
+    fire(
+        rhythm,
+        np.where(alert_gap, LEVEL[ALERT], LEVEL[rules["rhythm_status"]]),
+        "rhythm",
+        "rhythm",
+        {
+            "per_month": per_month,
+            "month": months_txt,
+            "expected": expected_rec,
+            "actual": actual,
+            "short": expected_rec - actual,
+        },
+    )
+
+    # Projection: a low chance of reaching the target by the deadline
+    p_reach = inv["p_reach"].to_numpy(dtype=float)
+    shortfall = inv["shortfall"].to_numpy(dtype=float)
+    short = live & (p_reach < rules["low_probability"]) & ~(shortfall <= 0)
+    fire(
+        short,
+        np.where(p_reach < rules["alert_probability"], LEVEL[ALERT], LEVEL[WATCH]),
+        "projected_short",
+        "projected_short",
+        {
+            "projected": inv["projected"].to_numpy(dtype=float),
+            "unit": unit,
+            "target": target,
+            "p": p_reach * 100,
+            "months": months_left,
+            "required": inv["required_monthly"].to_numpy(dtype=float),
+        },
+    )
+
+    # Growth bands: the projection below the band, or growth so far negative
+    g_proj = gro["projected_growth_pct"].to_numpy(dtype=float)
+    p_low = gro["p_reach_low"].to_numpy(dtype=float)
+    below = is_growth & ~past & (g_proj < band_low)
+    fire(
+        below,
+        np.where(p_low < rules["alert_probability"], LEVEL[ALERT], LEVEL[WATCH]),
+        "growth_below",
+        "growth_below",
+        {
+            "projected": g_proj,
+            "low": band_low,
+            "high": band_high,
+            "p": p_low * 100,
+        },
+    )
+    if rules["negative_growth_alert"]:
+        fire(
+            is_growth & ~past & (ytd < 0),
+            LEVEL[ALERT],
+            "growth_negative",
+            "growth_negative",
+            {"ytd": ytd},
+        )
+
+    # Data anomalies in this month's report
+    anomaly = LEVEL[rules["anomaly_status"]]
+    counting = cumulative | recurring
+    marked = np.array([rules["correction_marker"] in s for s in note], dtype=bool) if n else np.zeros(0, bool)
+    fell = reported & counting & (increment < -EPS) & ~marked
+    fire(
+        fell,
+        anomaly,
+        "fell",
+        "fell",
+        {"prev": facts["prev_value"].to_numpy(dtype=float), "actual": actual, "unit": unit},
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        monthly = np.where(recurring, per_month, target / deadline)
+    allowed = rules["jump_factor"] * np.maximum(monthly, np.where(kind == "count", 1.0, 0.0))
+    jump = reported & counting & (increment > allowed + EPS)
+    fire(
+        jump,
+        anomaly,
+        "jump",
+        "jump",
+        {"increment": increment, "unit": unit, "factor": _num(rules["jump_factor"])},
+    )
+    out_of_range = reported & ~is_growth & ((actual < -EPS) | (actual > rules["jump_factor"] * target + EPS))
+    fire(
+        out_of_range,
+        anomaly,
+        "out_of_range",
+        "out_of_range",
+        {"actual": actual, "unit": unit, "factor": _num(rules["jump_factor"])},
+    )
+
+    # Persistence: three months at 关注 become 预警; a 预警 holds until back on schedule
+    run, last_status = _history(previous, ids, as_of)
+    streak = ~done & (level == LEVEL[WATCH]) & (run >= rules["watch_months_to_alert"] - 1)
+    fire(streak, LEVEL[ALERT], "streak", "streak", {"n": run + 1})
+    back = (level == LEVEL[OK]) & ~(gap < -rules["clear_gap_pp"])
+    held = ~done & (last_status == ALERT) & (level <= LEVEL[WATCH]) & ~back
+    fire(held & ~np.isnan(gap), LEVEL[ALERT], "alert_held", "alert_held", {})
+    fire(held & np.isnan(gap), LEVEL[ALERT], "alert_held", "alert_held_other", {})
+
+    status = np.array([_BY_LEVEL[x] for x in level], dtype=object).reshape(n)
+    status[done] = DONE
+
+    # --- expected year-end completion → points at risk
+    by_status = pd.Series(status).map(rules["expected_completion"]).fillna(1.0).to_numpy(dtype=float)
+    now = np.clip(np.nan_to_num(actual / np.where(target > 0, target, np.nan)), 0, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pace = np.select(
+            [recurring, level_sched, month_no >= deadline],
+            [
+                actual + per_month * months_left,
+                np.where(
+                    month_no > first_no,
+                    baseline + (actual - baseline) * (deadline - first_no) / (month_no - first_no),
+                    actual,
+                ),
+                actual,
+            ],
+            actual * deadline / np.maximum(month_no, 1),
+        )
+    projected = inv["projected"].to_numpy(dtype=float)
+    sigma = (inv["interval_80_high"].to_numpy(dtype=float) - inv["interval_80_low"].to_numpy(dtype=float)) / (
+        2 * Z80
+    )
+    has_proj = ~np.isnan(projected) & ~np.isnan(actual)
+    projected = np.where(has_proj, projected, np.where(cumulative | recurring | level_sched, pace, np.nan))
+    safe_target = np.where(target > 0, target, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        numeric = (
+            expected_clipped(projected, np.where(has_proj, sigma, 0.0), np.nan_to_num(actual), target)
+            / safe_target
+        )
+        g_sigma = (
+            gro["interval_80_high"].to_numpy(dtype=float) - gro["interval_80_low"].to_numpy(dtype=float)
+        ) / (2 * Z80)
+        g_low = np.where(band_low > 0, band_low, np.nan)
+        growth_exp = expected_clipped(g_proj, g_sigma, 0.0, band_low) / g_low
+        growth_now = np.clip(ytd / g_low, 0, 1)
+    # The investment projection's own E[shortfall] is exact for its (skewed) distribution: prefer it.
+    exp_short = inv["expected_shortfall"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        numeric = np.where(has_proj & ~np.isnan(exp_short), 1 - exp_short / safe_target, numeric)
+    expected = by_status.copy()
+    numeric_ok = ~np.isnan(numeric) & ~is_qual & ~is_growth
+    expected = np.where(numeric_ok, np.clip(numeric, 0, 1), expected)
+    expected = np.where(numeric_ok & past, now, expected)
+    expected = np.where(is_growth & ~np.isnan(growth_exp) & ~past, np.clip(growth_exp, 0, 1), expected)
+    expected = np.where(is_growth & past & ~np.isnan(growth_now), growth_now, expected)
+    assessed = _assessed_fraction(catalogue, assessments)
+    expected = np.where(is_qual & ~np.isnan(assessed), assessed, expected)
+    expected = np.where(done, 1.0, expected)
+    points = np.round(np.clip(weight * (1 - expected), 0, None), 6)  # a millionth of a point is noise
+
+    ind = catalogue.indicators.set_index("id")
+    out = pd.DataFrame(
+        {
+            "as_of": str(as_of),
+            "measure_id": ids,
+            "indicator_id": m["indicator_id"].to_numpy(dtype=object),
+            "name": m["name"].to_numpy(dtype=object),
+            "kind": kind,
+            "status": status,
+            "reasons": reasons,
+            "points_at_risk": points,
+            "weight": weight,
+            "leaders": m["indicator_id"].map(ind["leaders"]).to_numpy(dtype=object),
+            "units": m["indicator_id"].map(ind["units"]).to_numpy(dtype=object),
+            "persons": m["indicator_id"].map(ind["persons"]).to_numpy(dtype=object),
+            "reporting_unit": m["reporting_unit"].to_numpy(dtype=object),
+            "last_report": last_txt,
+            "actual": np.where(is_growth, ytd, actual),
+            "target": np.where(is_growth, band_low, target),
+            "unit": unit,
+            "completion_pct": np.where(is_growth, np.nan, completion_pct),
+            "time_pct": np.where(is_growth | is_qual, np.nan, time_pct),
+            "schedule_gap_pp": gap,
+            "projected": np.where(is_growth, g_proj, projected),
+            "p_reach": np.where(is_growth, p_low, p_reach),
+            "expected_completion": expected,
+            "months_unchanged": unchanged,
+            "increment": increment,
+            "rules": codes,
+        }
+    )
+    severity = np.array([LEVEL[x] for x in status], dtype=int)
+    order = np.lexsort((np.arange(n), -severity, -points))
+    return out.iloc[order].reset_index(drop=True)[FLAG_COLUMNS]
+
+
+def _assessed_fraction(catalogue: Catalogue, assessments: pd.DataFrame | None) -> np.ndarray:
+    """Qualitative measures: the stored grade (优/良/中/差 as a fraction), or an assessed indicator's score
+    over its weight (1-15); NaN where nothing is stored yet."""
+    m = catalogue.measures
+    out = np.full(len(m), np.nan)
+    if assessments is None or len(assessments) == 0:
+        return out
+    fractions = catalogue.plan["scoring"]["grade_fraction"]
+    grades = assessments[(assessments["kind"] == "grade") & (assessments["indicator_id"] != "")]
+    grade = grades.groupby("indicator_id")["grade"].last().map(fractions)
+    scored = assessments[(assessments["kind"] == "indicator_score") & (assessments["indicator_id"] != "")]
+    points = scored.groupby("indicator_id")["points"].last()
+    weight = catalogue.indicators.set_index("id")["weight"]
+    by_score = (points / weight.reindex(points.index)).clip(0, 1)
+    frac = pd.concat([grade.dropna(), by_score.dropna()])
+    frac = frac[~frac.index.duplicated(keep="last")]
+    return m["indicator_id"].map(frac).to_numpy(dtype=float)
+
+
+# ------------------------------------------------------------------------------------------- store
+
+
+def store_flags(conn: sqlite3.Connection, as_of: str | pd.Period, flags: pd.DataFrame) -> int:
+    """Replace the month's flags in one transaction (a re-run never leaves a half-written month)."""
+    from .store import now_iso, transaction
+
+    as_of = str(as_period(as_of))
+    stamp = now_iso()
+    rows = [
+        (as_of, mid, status, json.dumps(list(reasons), ensure_ascii=False), float(points), stamp)
+        for mid, status, reasons, points in zip(
+            flags["measure_id"], flags["status"], flags["reasons"], flags["points_at_risk"], strict=True
+        )
+    ]
+    with transaction(conn):
+        conn.execute("DELETE FROM flags WHERE as_of = ?", (as_of,))
+        conn.executemany("INSERT INTO flags VALUES (?,?,?,?,?,?)", rows)
+    return len(rows)
+
+
+def read_flags(
+    conn: sqlite3.Connection, year: int | None = None, upto: str | pd.Period | None = None
+) -> pd.DataFrame:
+    """Stored flags: as_of (Period[M]), measure_id, status, reasons (list), points_at_risk, computed_at."""
+    sql, params = "SELECT * FROM flags WHERE 1 = 1", []
+    if year is not None:
+        sql += " AND as_of BETWEEN ? AND ?"
+        params += [f"{year}-01", f"{year}-12"]
+    if upto is not None:
+        sql += " AND as_of <= ?"
+        params.append(str(as_period(upto)))
+    df = pd.read_sql_query(sql + " ORDER BY as_of, measure_id", conn, params=params)
+    df["as_of"] = pd.PeriodIndex(df["as_of"], freq="M") if len(df) else pd.PeriodIndex([], freq="M")
+    df["reasons"] = df["reasons"].map(json.loads)
+    return df
+
+
+def _flag_months(conn: sqlite3.Connection, year: int) -> set[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT as_of FROM flags WHERE as_of BETWEEN ? AND ?", (f"{year}-01", f"{year}-12")
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+# Months filled in after the fact use the growth module's quick model (year-to-date share of past years):
+# its statistical candidates take seconds to minutes per month, and a backfill is a reconstruction anyway.
+BACKFILL_GROWTH_MODELS = ("profile",)
+
+
+def _compute_months(
+    conn: sqlite3.Connection,
+    as_of: pd.Period,
+    months: list[pd.Period],
+    growth_models: tuple[str, ...] | None = None,
+) -> pd.DataFrame | None:
+    """Flag `months` in order (each sees the flags stored before it) and store them; the last is returned.
+
+    The last month's growth projection uses `growth_models` (None: the growth module's default choice).
+    """
+    from . import growth as growth_model
+    from . import investment as investment_model
+    from .store import read_assessments, read_catalogue, read_progress, read_turnover
+
+    catalogue = read_catalogue(conn)
+    rules = rules_from(catalogue)
+    progress = read_progress(conn, str(as_of))
+    history = progress[progress["month"].dt.year < as_of.year]
+    turnover = read_turnover(conn)
+    assessments = read_assessments(conn, as_of.year)
+    flags = None
+    for month in months:
+        upto = progress[(progress["month"] <= month) & (progress["month"].dt.year == month.year)]
+        inv = investment_model.project_measures(catalogue, upto, month, history if len(history) else None)
+        models = growth_models if month == months[-1] else BACKFILL_GROWTH_MODELS
+        options = {"models": tuple(models)} if models else {}
+        gro = growth_model.project_modes(catalogue, turnover, month, **options) if len(turnover) else None
+        previous = read_flags(conn, month.year, upto=month - 1)
+        flags = flag_measures(catalogue, upto, month, inv, gro, previous, rules, assessments=assessments)
+        store_flags(conn, month, flags)
+    return flags
+
+
+def ensure_flags(conn: sqlite3.Connection, as_of: str | pd.Period) -> None:
+    """Compute and store any month of the plan year up to `as_of` that has no flags yet (quick growth model)."""
+    as_of = as_period(as_of)
+    have = _flag_months(conn, as_of.year)
+    todo = [p for p in pd.period_range(f"{as_of.year}-01", as_of, freq="M") if str(p) not in have]
+    if todo:
+        _compute_months(conn, as_of, todo, BACKFILL_GROWTH_MODELS)
+
+
+def run_risks(
+    conn: sqlite3.Connection, as_of: str | pd.Period, *, growth_models: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """Flag every measure for `as_of` and store the flags (earlier months first, where missing).
+
+    Earlier months already stored are kept as issued: the problem list is the record of what was flagged at
+    the time. `as_of` itself is always recomputed, its growth projection with `growth_models` (None: the
+    growth module's default choice of model). Returns the flags with `opened` ('YYYY-MM' or '') and
+    `months_open` of each measure's current problem, ordered by points at risk.
+    """
+    as_of = as_period(as_of)
+    have = _flag_months(conn, as_of.year)
+    earlier = [p for p in pd.period_range(f"{as_of.year}-01", as_of - 1, freq="M") if str(p) not in have]
+    flags = _compute_months(conn, as_of, [*earlier, as_of], growth_models)
+    catalogue_rules = rules_from(_catalogue(conn))
+    problems = problems_from_flags(
+        read_flags(conn, as_of.year, as_of), as_of, problem_statuses=catalogue_rules["problem_statuses"]
+    )
+    return with_problem_age(flags, problems)
+
+
+def _catalogue(conn: sqlite3.Connection) -> Catalogue:
+    from .store import read_catalogue
+
+    return read_catalogue(conn)
+
+
+# ----------------------------------------------------------------------------------- problem list
+
+
+def problems_from_flags(
+    history: pd.DataFrame,
+    as_of: str | pd.Period,
+    catalogue: Catalogue | None = None,
+    problem_statuses: list[str] | None = None,
+) -> pd.DataFrame:
+    """Problems (问题清单) from stored flags: one row per run of consecutive months a measure was flagged.
+
+    history: as_of (Period[M]), measure_id, status, reasons, points_at_risk (read_flags). A problem opens in
+    the first month of the run and is closed (销号) in the first month after it with no problem status.
+    Columns: measure_id, opened, closed (Period or NaT), months_open, status (latest), worst_status,
+    reasons (latest), points_at_risk (the measure's at `as_of`, else at the run's last month), and with a
+    catalogue: indicator_id, name, leaders, units, persons. Ordered by points at risk, open ones first.
+    """
+    as_of = as_period(as_of)
+    if problem_statuses is None:
+        problem_statuses = (rules_from(catalogue) if catalogue is not None else {}).get(
+            "problem_statuses", [WATCH, ALERT, MISSED, MISSING]
+        )
+    cols = [
+        "measure_id",
+        "opened",
+        "closed",
+        "months_open",
+        "status",
+        "worst_status",
+        "reasons",
+        "points_at_risk",
+    ]
+    months = _ordinals(history["as_of"]) if len(history) else np.zeros(0, dtype=np.int64)
+    start = pd.Period(year=as_of.year, month=1, freq="M").ordinal
+    h = history[(months <= as_of.ordinal) & (months >= start)]
+    month = _ordinals(h["as_of"]) if len(h) else np.zeros(0, dtype=np.int64)
+    code, ids = pd.factorize(h["measure_id"].to_numpy(dtype=object))
+    order = np.lexsort((month, code))
+    code, month = code[order], month[order]
+    status = h["status"].to_numpy(dtype=object)[order]
+    reasons = h["reasons"].to_numpy(dtype=object)[order]
+    points = h["points_at_risk"].to_numpy(dtype=float)[order]
+    flagged = np.isin(status, problem_statuses)
+    continues = np.r_[False, (code[1:] == code[:-1]) & (month[1:] == month[:-1] + 1) & flagged[:-1]]
+    start_run = flagged & ~continues
+    run_id = np.cumsum(start_run)
+    sel = np.flatnonzero(flagged)
+    if not len(sel):
+        out = pd.DataFrame(columns=cols)
+    else:
+        rid = run_id[sel]
+        first = np.r_[True, rid[1:] != rid[:-1]]
+        last = np.r_[rid[1:] != rid[:-1], True]
+        severity = np.array([LEVEL.get(s, 0) for s in status[sel]], dtype=int)
+        worst = pd.Series(severity).groupby(rid).max().to_numpy()
+        i_first, i_last = sel[first], sel[last]
+        # closed: the next flag of the same measure, the month after the run, carries no problem status
+        nxt = np.minimum(i_last + 1, len(code) - 1)
+        closes = (code[nxt] == code[i_last]) & (month[nxt] == month[i_last] + 1) & (nxt != i_last)
+        is_open = month[i_last] == as_of.ordinal
+        closed = np.where(is_open, np.nan, month[i_last] + 1.0)
+        closed = np.where(
+            ~is_open & ~closes, month[i_last] + 1.0, closed
+        )  # flags missing after: taken as closed
+        current = pd.Series(points[month == as_of.ordinal], index=code[month == as_of.ordinal])
+        pts = pd.Series(code[i_last]).map(current).to_numpy(dtype=float)
+        out = pd.DataFrame(
+            {
+                "measure_id": ids[code[i_first]],
+                "opened": _periods(month[i_first].astype(float)),
+                "closed": _periods(closed),
+                "months_open": np.where(
+                    is_open, as_of.ordinal - month[i_first] + 1, closed - month[i_first]
+                ).astype(int),
+                "status": status[i_last],
+                "worst_status": [_BY_LEVEL[w] for w in worst],
+                "reasons": reasons[i_last],
+                "points_at_risk": np.where(np.isnan(pts), points[i_last], pts),
+            }
+        )
+        order = np.lexsort(
+            (out["opened"].array.asi8, ~is_open, -np.round(out["points_at_risk"].to_numpy(), 9))
+        )
+        out = out.iloc[order].reset_index(drop=True)
+    if catalogue is not None:
+        out = _with_owners(out, catalogue)
+    return out
+
+
+def _with_owners(frame: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    m = catalogue.measures.set_index("measure_id")
+    ind = catalogue.indicators.set_index("id")
+    out = frame.copy()
+    out.insert(1, "indicator_id", out["measure_id"].map(m["indicator_id"]))
+    out.insert(2, "name", out["measure_id"].map(m["name"]))
+    for col in ("leaders", "units", "persons"):
+        out[col] = out["indicator_id"].map(ind[col])
+    return out
+
+
+def with_problem_age(flags: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
+    """Flags plus `opened` ('YYYY-MM', '' when no open problem) and `months_open` (0 when none)."""
+    open_ = problems[problems["closed"].isna()].drop_duplicates("measure_id").set_index("measure_id")
+    out = flags.copy()
+    opened = (
+        out["measure_id"].map(open_["opened"].astype(str))
+        if len(open_)
+        else pd.Series(np.nan, index=out.index)
+    )
+    out["opened"] = opened.fillna("").astype(object)
+    months = out["measure_id"].map(open_["months_open"]) if len(open_) else pd.Series(0, index=out.index)
+    out["months_open"] = months.fillna(0).astype(int)
+    return out
+
+
+def problem_list(conn: sqlite3.Connection, as_of: str | pd.Period) -> pd.DataFrame:
+    """The 问题清单 as of a month: every problem of the plan year so far (flags computed where missing)."""
+    from .store import read_catalogue
+
+    as_of = as_period(as_of)
+    ensure_flags(conn, as_of)
+    catalogue = read_catalogue(conn)
+    return problems_from_flags(read_flags(conn, as_of.year, as_of), as_of, catalogue)
+
+
+# ----------------------------------------------------------------------------------------- totals
+
+_KEY_NAMES = {"units": "unit_name", "leaders": "leader_name"}
+
+
+def totals_by(
+    frame: pd.DataFrame, column: str = "units", problem_statuses: list[str] | None = None
+) -> pd.DataFrame:
+    """Points at risk and status counts per unit or leader (a measure counts fully for each of its units).
+
+    `frame`: flags with `column` holding lists of names. Columns: unit_name (or leader_name), measures,
+    flagged (measures with a problem status), points_at_risk, one count column per status present.
+    Ordered by points at risk, highest first.
+    """
+    key = _KEY_NAMES.get(column, column)
+    if not len(frame):
+        return pd.DataFrame(columns=[key, "measures", "flagged", "points_at_risk"])
+    problems = problem_statuses or [WATCH, ALERT, MISSED, MISSING]
+    long = frame[[column, "status", "points_at_risk"]].explode(column).rename(columns={column: "name"})
+    long = long[long["name"].notna() & (long["name"] != "")]
+    g = long.assign(flagged=long["status"].isin(problems)).groupby("name", sort=False)
+    out = pd.DataFrame(
+        {
+            "measures": g.size(),
+            "flagged": g["flagged"].sum().astype(int),
+            "points_at_risk": g["points_at_risk"].sum(),
+        }
+    )
+    status_cols = [s for s in STATUSES if s in set(long["status"])]
+    counts = pd.crosstab(long["name"], long["status"]).reindex(columns=status_cols, fill_value=0)
+    out = out.join(counts).fillna(0).rename_axis("name").reset_index()
+    out[status_cols] = out[status_cols].astype(int)
+    out = out.sort_values(
+        ["points_at_risk", "flagged", "name"], ascending=[False, False, True], kind="stable"
+    )
+    return out.reset_index(drop=True).rename(columns={"name": key})
+
+
+@dataclass
+class QuarterlyView:
+    """季度通报: problems opened, closed and still open over a quarter, by unit and by leader."""
+
+    year: int
+    quarter: int
+    months: list[str]
+    problems: pd.DataFrame
+    by_unit: pd.DataFrame
+    by_leader: pd.DataFrame
+
+    def title(self, lang: str = "zh") -> str:
+        return t("risk.quarter.title", lang).format(
+            year=self.year, quarter=self.quarter, first=self.months[0], last=self.months[-1]
+        )
+
+
+def quarter_summary(problems: pd.DataFrame, year: int, quarter: int, end: pd.Period) -> QuarterlyView:
+    """Pure part of the quarterly view: `problems` as from problems_from_flags(…, end)."""
+    first = pd.Period(year=year, month=3 * quarter - 2, freq="M")
+    months = [str(p) for p in pd.period_range(first, end, freq="M")]
+    p = problems.copy()
+    opened = p["opened"].array.asi8 if len(p) else np.zeros(0, dtype=np.int64)
+    closed = p["closed"] if len(p) else pd.Series([], dtype="period[M]")
+    closed_ord = np.where(closed.isna(), np.iinfo(np.int64).max, closed.array.asi8) if len(p) else opened
+    p["opened_in_quarter"] = (opened >= first.ordinal) & (opened <= end.ordinal)
+    p["closed_in_quarter"] = (closed_ord >= first.ordinal) & (closed_ord <= end.ordinal)
+    p["still_open"] = closed_ord > end.ordinal
+    p = p[p["opened_in_quarter"] | p["closed_in_quarter"] | p["still_open"]].reset_index(drop=True)
+
+    def by(column: str) -> pd.DataFrame:
+        cols = ["name", "opened_in_quarter", "closed_in_quarter", "still_open", "points_at_risk"]
+        if not len(p):
+            return pd.DataFrame(columns=cols).rename(columns={"name": _KEY_NAMES[column]})
+        long = p[[column, "opened_in_quarter", "closed_in_quarter", "still_open", "points_at_risk"]]
+        long = long.explode(column).rename(columns={column: "name"})
+        long = long.assign(open_points=np.where(long["still_open"], long["points_at_risk"], 0.0))
+        g = long.groupby("name", sort=False)
+        out = pd.DataFrame(
+            {
+                "opened_in_quarter": g["opened_in_quarter"].sum().astype(int),
+                "closed_in_quarter": g["closed_in_quarter"].sum().astype(int),
+                "still_open": g["still_open"].sum().astype(int),
+                "points_at_risk": g["open_points"].sum(),
+            }
+        ).reset_index()
+        out = out.sort_values(["points_at_risk", "still_open", "name"], ascending=[False, False, True])
+        return out.reset_index(drop=True)[cols].rename(columns={"name": _KEY_NAMES[column]})
+
+    return QuarterlyView(year, quarter, months, p, by("units"), by("leaders"))
+
+
+def quarterly_view(conn: sqlite3.Connection, year: int, quarter: int) -> QuarterlyView:
+    """季度通报 for a quarter, up to the latest month with data if the quarter is still running."""
+    from .store import latest_month
+
+    if quarter not in (1, 2, 3, 4):
+        raise ValueError(f"quarter must be 1–4, got {quarter!r}")
+    latest = latest_month(conn)
+    first = pd.Period(year=year, month=3 * quarter - 2, freq="M")
+    if latest is None or as_period(latest) < first:
+        raise ValueError(f"no progress data for {year} Q{quarter} yet (latest month: {latest or 'none'})")
+    end = min(first + 2, as_period(latest))
+    return quarter_summary(problem_list(conn, end), year, quarter, end)
+
+
+# ------------------------------------------------------------------------------ tables and files
+
+
+TABLE_COLUMNS = [
+    "status",
+    "points_at_risk",
+    "measure_id",
+    "indicator_id",
+    "name",
+    "reasons",
+    "leaders",
+    "units",
+    "persons",
+    "opened",
+    "months_open",
+    "last_report",
+    "actual",
+    "target",
+    "unit",
+    "completion_pct",
+    "time_pct",
+    "schedule_gap_pp",
+    "projected",
+    "p_reach",
+]
+
+
+def _joined(value, sep: str) -> str:
+    if isinstance(value, list | tuple | np.ndarray):
+        return sep.join(str(v) for v in value)
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def people_table(
+    frame: pd.DataFrame,
+    columns: list[str] | None = None,
+    lang: str = "zh",
+    reason_sep: str = "",
+    labels: bool = True,
+) -> pd.DataFrame:
+    """A flag, problem or totals frame as people read it: lists joined, numbers rounded, headers labelled
+    (`labels=False` keeps the column keys, for machine-read CSV)."""
+    columns = [c for c in (columns or list(frame.columns)) if c in frame.columns]
+    out = frame[columns].copy()
+    for col in ("leaders", "units", "persons", "rules"):
+        if col in out:
+            out[col] = out[col].map(lambda v: _joined(v, "、"))
+    if "reasons" in out:
+        sep = reason_sep or ("" if lang == "zh" else " ")
+        out["reasons"] = out["reasons"].map(lambda v: _joined(v, sep))
+    for col in ("status", "worst_status"):
+        if col in out:
+            out[col] = out[col].map(lambda s: status_label(s, lang))
+    for col in ("opened", "closed"):
+        if col in out:
+            out[col] = out[col].map(lambda v: "" if v is None or pd.isna(v) else str(v))
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(3 if col in ("points_at_risk", "p_reach") else 1)
+    if "p_reach" in out:
+        out["p_reach"] = out["p_reach"].round(2)
+    if not labels:
+        return out
+    names = {c: t(f"risk.col.{c}", lang) for c in out.columns}
+    names.update({s: status_label(s, lang) for s in STATUSES})
+    return out.rename(columns=names)
+
+
+RECORD_COLUMNS = [
+    "measure_id",
+    "indicator_id",
+    "name",
+    "status",
+    "reasons",
+    "points_at_risk",
+    "leaders",
+    "units",
+    "persons",
+    "opened",
+    "months_open",
+    "reporting_unit",
+    "last_report",
+    "actual",
+    "target",
+    "unit",
+    "completion_pct",
+    "time_pct",
+    "schedule_gap_pp",
+    "projected",
+    "p_reach",
+    "expected_completion",
+    "rules",
+    "as_of",
+]
+
+
+def flags_records(flags: pd.DataFrame) -> list[dict]:
+    """Flags as JSON-ready dicts (lists kept, NaN → None, '' → None for opened), by points at risk."""
+    out = []
+    for rec in flags[[c for c in RECORD_COLUMNS if c in flags.columns]].to_dict("records"):
+        clean = {}
+        for k, v in rec.items():
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float):
+                v = None if math.isnan(v) else round(v, 4)
+            if isinstance(v, np.ndarray):
+                v = v.tolist()
+            clean[k] = v
+        clean["opened"] = clean.get("opened") or None
+        out.append(clean)
+    return out
+
+
+PROBLEM_COLUMNS = [
+    "status",
+    "points_at_risk",
+    "measure_id",
+    "indicator_id",
+    "name",
+    "opened",
+    "closed",
+    "months_open",
+    "worst_status",
+    "reasons",
+    "leaders",
+    "units",
+    "persons",
+]
+
+
+def quarter_of(as_of: str | pd.Period) -> tuple[int, int]:
+    """(year, quarter) of an as-of month: '2019-09' → (2019, 3)."""
+    p = as_period(as_of)
+    return p.year, (p.month + 2) // 3
+
+
+def file_notes(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> list[str]:
+    """Lines for a file's notes: the as-of month and, for sample data, that it is synthetic."""
+    from .store import is_sample
+
+    lines = [f"{t('risk.col.as_of', lang)}：{as_period(as_of)}"]
+    if is_sample(conn):
+        lines.append(f"{t('synthetic', lang)}：{t('synthetic_note', lang)}")
+    return lines
+
+
+def flags_table(flags: pd.DataFrame, lang: str = "zh", reason_sep: str = "") -> pd.DataFrame:
+    """The flag list for CSV, Excel and the notebook: TABLE_COLUMNS in order, Chinese headers by default."""
+    return people_table(flags, TABLE_COLUMNS, lang, reason_sep)
+
+
+def write_flags_xlsx(
+    flags: pd.DataFrame,
+    path: str | Path,
+    *,
+    by_unit: pd.DataFrame | None = None,
+    by_leader: pd.DataFrame | None = None,
+    notes: list[str] | tuple[str, ...] = (),
+    lang: str = "zh",
+) -> Path:
+    """risk_flags.xlsx: status cells coloured, header frozen, filters on, widths set, text neutralised.
+
+    Sheets: the flag list (ordered by points at risk), totals by unit and by leader if given, and notes.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    from .charts import STATUS_COLOURS
+    from .exports import neutralise
+
+    wb = Workbook()
+    sheets = [(t("risk.sheet.flags", lang), flags_table(flags, lang, reason_sep="\n"))]
+    if by_unit is not None:
+        sheets.append((t("risk.sheet.by_unit", lang), people_table(by_unit, lang=lang)))
+    if by_leader is not None:
+        sheets.append((t("risk.sheet.by_leader", lang), people_table(by_leader, lang=lang)))
+    status_header = {t("risk.col.status", lang), t("risk.col.worst_status", lang)}
+    fills = {
+        status_label(zh, lang): (PatternFill("solid", fgColor=colour.lstrip("#").upper()), colour)
+        for zh, colour in STATUS_COLOURS.items()
+    }
+    for i, (title, table) in enumerate(sheets):
+        ws = wb.active if i == 0 else wb.create_sheet()
+        ws.title = title
+        ws.append([str(c) for c in table.columns])
+        for row in table.itertuples(index=False):
+            ws.append([_cell(neutralise(v)) for v in row])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+            cell.alignment = Alignment(wrap_text=True, vertical="center")
+        for j, header in enumerate(table.columns, start=1):
+            letter = get_column_letter(j)
+            width = max([_width(header)] + [_width(v) for v in table.iloc[:200, j - 1]])
+            ws.column_dimensions[letter].width = min(max(width + 2, 8), 60)
+            if header in status_header:
+                for cell in ws[letter][1:]:
+                    fill = fills.get(cell.value)
+                    if fill:
+                        cell.fill = fill[0]
+                        dark = fill[1] in ("#2e7d32", "#c62828", "#6d1b1b", "#757575")
+                        cell.font = Font(bold=True, color="FFFFFF" if dark else "000000")
+        for row in ws.iter_rows(min_row=2):
+            for cell in row:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.freeze_panes = "A2"
+        ws.auto_filter.ref = ws.dimensions
+    ws = wb.create_sheet(t("risk.sheet.notes", lang))
+    for line in [*notes, t("risk.note.order", lang)]:
+        ws.append([neutralise(line)])
+    ws.column_dimensions["A"].width = 120
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def _cell(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _width(value) -> int:
+    """Display width of the longest line (CJK characters take two columns)."""
+    lines = str(value if value is not None else "").splitlines() or [""]
+    return max(sum(2 if ord(ch) > 0x2E80 else 1 for ch in line) for line in lines)
+
+
+def status_chart(flags: pd.DataFrame, lang: str = "zh"):
+    """Stacked bars: how many measures of each status each responsible unit has (Altair, SVG via charts)."""
+    import altair as alt
+
+    from .charts import STATUS_COLOURS, theme_config
+
+    long = flags[["units", "status", "points_at_risk"]].explode("units").rename(columns={"units": "unit"})
+    counts = long.groupby(["unit", "status"], as_index=False).agg(
+        measures=("status", "size"), points=("points_at_risk", "sum")
+    )
+    order = counts.groupby("unit")["points"].sum().sort_values(ascending=False).index.tolist()
+    domain = [s for s in (DONE, OK, WATCH, ALERT, MISSING, MISSED) if s in STATUS_COLOURS]
+    chart = (
+        alt.Chart(counts, title=t("risk.chart.title", lang))
+        .mark_bar()
+        .encode(
+            y=alt.Y("unit:N", sort=order, title=t("risk.col.units", lang)),
+            x=alt.X("measures:Q", title=t("risk.chart.count", lang)),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(domain=domain, range=[STATUS_COLOURS[s] for s in domain]),
+                title=t("risk.col.status", lang),
+            ),
+            tooltip=["unit", "status", "measures", alt.Tooltip("points:Q", format=".2f")],
+        )
+        .properties(width=520, height=alt.Step(16))
+    )
+    return theme_config(chart)
