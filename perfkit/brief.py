@@ -1,0 +1,423 @@
+"""The brief runner: execute the analysis notebooks with papermill, then export the leaders' HTML brief.
+
+One command goes from the store to `outputs/<as-of>/`: the notebooks listed in plan.toml [brief] run with
+their parameters injected (executed copies are kept for analysts under `notebooks/`), and `brief.html` is
+exported from the brief notebook without code. Everything is built in a temporary sibling folder that
+replaces the month's folder only after every notebook succeeded; a failed run keeps its partly executed
+copies in `<out>.failed/` and leaves the earlier folder as it was.
+
+Speed: a kernel start plus the pandas/statsmodels/altair imports costs seconds per notebook. The runner
+starts one kernel per worker (plan.toml [brief] workers) and runs notebooks one after another in it,
+clearing the user namespace between them so none can lean on another's variables; imports stay loaded.
+Two workers on this 2-core machine beat one by about 1.5× (benchmarks/bench_brief.py); the analyses
+themselves, the growth models above all, dominate the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import NOTEBOOKS_DIR, OUTPUTS_DIR, db_path
+from .errors import InputError, Problem
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+KERNEL = "python3"
+# Imported in each kernel while the parent process is still loading papermill: the slow imports overlap.
+PRELOAD = ("pandas", "numpy", "statsmodels.api", "altair", "vl_convert", "perfkit.scoring", "perfkit.charts")
+# Clears the user namespace (modules stay imported) and restarts the cell counter, so the next notebook
+# sees a fresh session: In [1] again, and none of the previous notebook's variables.
+RESET = "get_ipython().reset(new_session=True, aggressive=False)"
+_AS_OF = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class BriefError(Exception):
+    """A brief run failed; the message names the notebook and cell and where the partial copy is."""
+
+
+@dataclass(frozen=True)
+class NotebookJob:
+    file: str  # relative to the notebooks folder
+    writes: tuple[str, ...] = ()
+
+
+@dataclass
+class BriefRun:
+    out: Path
+    as_of: str
+    kind: str
+    lang: str
+    sample: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------- settings
+
+
+def settings(plan: dict | None = None) -> dict:
+    """plan.toml [brief] with defaults filled in."""
+    if plan is None:
+        from .catalogue import load_plan
+
+        plan = load_plan()
+    cfg = dict(plan.get("brief", {}))
+    cfg.setdefault("workers", 2)
+    cfg.setdefault("html_from", "brief.ipynb")
+    cfg.setdefault("cell_timeout_s", 600)
+    cfg.setdefault("notebooks", [{"file": "scores.ipynb", "writes": ["scores.csv"]}, {"file": "brief.ipynb"}])
+    return cfg
+
+
+def notebook_jobs(cfg: dict) -> list[NotebookJob]:
+    return [NotebookJob(str(n["file"]), tuple(n.get("writes", ()))) for n in cfg["notebooks"]]
+
+
+def default_out_dir(as_of: str, kind: str = "monthly") -> Path:
+    """outputs/<as-of>/ for the monthly brief, outputs/<as-of>-<kind>/ for the others."""
+    return OUTPUTS_DIR / (as_of if kind == "monthly" else f"{as_of}-{kind}")
+
+
+def output_dir(as_of: str, out_dir: str = "", kind: str = "monthly") -> Path:
+    """The folder a notebook writes into: its `out_dir` parameter, else the default; created if missing."""
+    path = Path(out_dir) if out_dir else default_out_dir(as_of, kind)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_as_of(as_of: str) -> str:
+    if not _AS_OF.match(str(as_of)):
+        raise InputError(Problem("--as-of", f"expected a month as YYYY-MM, got {as_of!r}"))
+    return str(as_of)
+
+
+# ------------------------------------------------------------------------------------------ kernels
+
+
+class _Kernel:
+    """One warm kernel in its worker thread (jupyter_client's async objects belong to that thread's loop)."""
+
+    def __init__(self, cwd: Path):
+        from jupyter_client.manager import AsyncKernelManager
+
+        # IPC sockets in a private folder: local only, no TCP ports (and no plain-TCP warning from
+        # ipykernel). Unix socket paths are short-limited, hence the system temp folder.
+        self.sockets = Path(tempfile.mkdtemp(prefix="perfkit-kernel-"))
+        self.km = AsyncKernelManager(kernel_name=KERNEL, transport="ipc", ip=str(self.sockets / "k"))
+        self.cwd = cwd
+
+    def start(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        # nbclient does the same for kernels it starts: no history database written per run.
+        run_sync(self.km.start_kernel)(
+            cwd=str(self.cwd), extra_arguments=["--HistoryManager.hist_file=:memory:"]
+        )
+
+    def run_code(self, code: str, timeout: float = 120) -> None:
+        from jupyter_core.utils import run_sync
+
+        run_sync(self._run_code)(code, timeout)
+
+    async def _run_code(self, code: str, timeout: float) -> None:
+        kc = self.km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=timeout)
+            reply = await kc.execute_interactive(
+                code, silent=True, allow_stdin=False, timeout=timeout, output_hook=lambda msg: None
+            )
+        finally:
+            kc.stop_channels()
+        content = reply["content"]
+        if content["status"] != "ok":
+            raise RuntimeError(f"kernel setup failed: {content.get('ename')}: {content.get('evalue')}")
+
+    def shutdown(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        try:
+            run_sync(self.km.shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - the kernel may already be gone; nothing else to do
+            pass
+        shutil.rmtree(self.sockets, ignore_errors=True)
+
+
+def _cell_label(nb, exc) -> str:
+    """'cell 3 (In [3]): `first line of code`', numbered as in the source notebook: papermill's injected
+    parameters cell and the error banner it adds on failure are not counted."""
+    tags = lambda c: c.get("metadata", {}).get("tags", [])  # noqa: E731
+    cells = [c for c in nb.cells if "papermill-error-cell-tag" not in tags(c)]
+    injected = sum(1 for c in cells[: exc.cell_index] if "injected-parameters" in tags(c))
+    first = next((ln for ln in str(exc.source).splitlines() if ln.strip()), "")
+    return f"cell {exc.cell_index - injected + 1} (In [{exc.exec_count}]): `{first.strip()[:80]}`"
+
+
+# ------------------------------------------------------------------------------------------- runner
+
+
+def run_brief(
+    as_of: str | None = None,
+    *,
+    kind: str = "monthly",
+    lang: str = "zh",
+    out: str | os.PathLike | None = None,
+    db: str | os.PathLike | None = None,
+    notebooks: list[NotebookJob] | None = None,
+    notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+    workers: int | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> BriefRun:
+    """Run the notebooks into a fresh folder and swap it into place; returns what was built.
+
+    `as_of` defaults to the store's latest month with data, `out` to outputs/<as-of>[-<kind>]/. `kind` and
+    `lang` are passed to the notebooks, which check them (a notebook run by hand in JupyterLab takes the
+    same values). Raises BriefError naming the notebook and cell when one fails.
+    """
+    started = time.perf_counter()
+    say = echo or (lambda line: print(line, flush=True))
+
+    def echo(line: str) -> None:
+        say(f"[{time.perf_counter() - started:5.1f} s] {line}")
+
+    from .catalogue import load_plan
+    from .store import is_sample, latest_month, open_store
+
+    cfg = settings(load_plan())
+    jobs = notebooks if notebooks is not None else notebook_jobs(cfg)
+    notebooks_dir = Path(notebooks_dir).resolve()
+    missing = [j.file for j in jobs if not (notebooks_dir / j.file).exists()]
+    if missing:
+        raise BriefError(f"notebook(s) not found in {notebooks_dir}: {', '.join(missing)}")
+
+    store = db_path(db).resolve()
+    conn = open_store(store)
+    try:
+        as_of = check_as_of(as_of) if as_of else latest_month(conn)
+        sample = is_sample(conn)
+    finally:
+        conn.close()
+    if as_of is None:
+        raise BriefError(f"{store}: the store has no progress data yet; ingest submissions or give --as-of")
+
+    final = Path(out).resolve() if out else default_out_dir(as_of, kind).resolve()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
+    build.chmod(0o755)  # mkdtemp makes it private; the month's folder is read by others
+    (build / "notebooks").mkdir()
+    params = {"as_of": as_of, "db": str(store), "out_dir": str(build), "lang": lang, "kind": kind}
+    echo(
+        f"brief {kind} as of {as_of} ({lang}) from {store}"
+        + (" [synthetic sample data]" if sample else "")
+        + f": {len(jobs)} notebooks on {min(workers or cfg['workers'], len(jobs))} kernel(s)"
+    )
+
+    # papermill warns about parameters a notebook does not declare: every notebook gets all of them
+    # (so one whose parameters cell it cannot parse still writes into the build folder), which is fine.
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample)
+    html_meta = {"as_of": as_of, "kind": kind, "lang": lang, "sample": sample}
+    try:
+        failure = _execute_all(
+            jobs,
+            notebooks_dir,
+            build,
+            params,
+            workers=min(workers or int(cfg["workers"]), len(jobs)),
+            timeout=float(cfg["cell_timeout_s"]),
+            html_from=str(cfg["html_from"]),
+            html_meta=html_meta,
+            run=run,
+            echo=echo,
+        )
+    except KeyboardInterrupt:
+        # kernels notice their parent is gone and exit; what ran so far is kept for a look
+        echo(f"interrupted; partly executed copies kept in {_keep_failed(build, final)}")
+        raise
+    if failure is None:
+        failure = _missing_outputs(jobs, build, str(cfg["html_from"]))
+    if failure is not None:
+        kept = _keep_failed(build, final)
+        raise BriefError(
+            failure
+            + f"\npartly executed copies kept in {kept}"
+            + (f"\n{final} was left as it was" if final.exists() else "")
+        )
+    _swap_into_place(build, final)
+    run.files = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
+    run.seconds["total"] = time.perf_counter() - started
+    echo(f"wrote {final} ({len(run.files)} files) in {run.seconds['total']:.1f} s")
+    return run
+
+
+def _execute_all(
+    jobs: list[NotebookJob],
+    notebooks_dir: Path,
+    build: Path,
+    params: dict,
+    *,
+    workers: int,
+    timeout: float,
+    html_from: str,
+    html_meta: dict,
+    run: BriefRun,
+    echo: Callable[[str], None],
+) -> str | None:
+    """Run `jobs` in order on `workers` warm kernels; returns a failure message or None."""
+    pending: queue.Queue[NotebookJob] = queue.Queue()
+    for job in jobs:
+        pending.put(job)
+    stop = threading.Event()
+    failures: list[str] = []
+    lock = threading.Lock()
+    total = len(jobs)
+    done = [0]
+
+    def work() -> None:
+        kernel = None
+        job = None
+        try:
+            kernel = _Kernel(notebooks_dir)
+            kernel.start()
+            kernel.run_code(f"import importlib\nfor _m in {PRELOAD!r}: importlib.import_module(_m)")
+            import papermill as pm
+
+            while not stop.is_set():
+                try:
+                    job = pending.get_nowait()
+                except queue.Empty:
+                    return
+                src = notebooks_dir / job.file
+                dst = build / "notebooks" / Path(job.file).name
+                kernel.run_code(RESET)
+                echo(f"  run  {job.file}")
+                t0 = time.perf_counter()
+                try:
+                    pm.execute_notebook(
+                        str(src),
+                        str(dst),
+                        parameters=params,
+                        km=kernel.km,
+                        kernel_name=KERNEL,
+                        progress_bar=False,
+                        execution_timeout=timeout,
+                    )
+                except pm.PapermillExecutionError as exc:
+                    import nbformat
+
+                    where = _cell_label(nbformat.read(dst, as_version=4), exc)
+                    with lock:
+                        failures.append(f"notebook {job.file} failed at {where}: {exc.ename}: {exc.evalue}")
+                    stop.set()
+                    return
+                seconds = time.perf_counter() - t0
+                if job.file == html_from:
+                    export_html(dst, build / "brief.html", **html_meta)
+                with lock:
+                    done[0] += 1
+                    run.seconds[job.file] = seconds
+                    echo(f"  done {job.file} in {seconds:.1f} s ({done[0]}/{total})")
+                job = None
+        except Exception as exc:  # noqa: BLE001 - any failure (dead kernel, export) stops the run with its name
+            with lock:
+                name = job.file if job else "kernel start"
+                failures.append(f"notebook {name} failed: {type(exc).__name__}: {exc}")
+            stop.set()
+        finally:
+            if kernel is not None:
+                kernel.shutdown()
+
+    threads = [threading.Thread(target=work, name=f"brief-kernel-{i}", daemon=True) for i in range(workers)]
+    for th in threads:
+        th.start()
+    while any(th.is_alive() for th in threads):
+        for th in threads:
+            th.join(timeout=0.2)  # short waits keep Ctrl-C responsive
+    return failures[0] if failures else None
+
+
+def _missing_outputs(jobs: list[NotebookJob], build: Path, html_from: str) -> str | None:
+    expected = [(j.file, w) for j in jobs for w in j.writes]
+    if any(j.file == html_from for j in jobs):
+        expected.append((html_from, "brief.html"))
+    gone = [f"{name} (from {nb})" for nb, name in expected if not (build / name).exists()]
+    return f"the notebooks ran but did not write: {', '.join(gone)}" if gone else None
+
+
+def _keep_failed(build: Path, final: Path) -> Path:
+    """Move a failed build to <out>.failed/ (replacing an earlier failed attempt, never a month's folder)."""
+    kept = final.with_name(final.name + ".failed")
+    if kept.exists():
+        shutil.rmtree(kept)
+    os.replace(build, kept)
+    return kept
+
+
+def _swap_into_place(build: Path, final: Path) -> None:
+    """Replace `final` by `build`: the old folder is moved aside first and removed only after the swap."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        os.replace(final, old / final.name)
+    os.replace(build, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------- export
+
+_EXTERNAL = re.compile(
+    r"""(?:\b(?:src|href|xlink:href|action|poster|data|srcset)\s*=\s*["']?\s*(?!data:|#|javascript:void)"""
+    r"""(?P<attr>[a-z][a-z0-9+.-]*:|//)[^"'\s>]*)"""
+    r"""|(?:url\(\s*["']?\s*(?!data:|#)(?P<css>[^)"']+))"""
+    r"""|(?:@import\s+(?P<imp>[^;]+))""",
+    re.IGNORECASE,
+)
+
+
+def external_references(html: str) -> list[str]:
+    """Every reference in `html` that a browser would fetch from outside the file (empty when offline)."""
+    return [m.group(0).strip() for m in _EXTERNAL.finditer(html)]
+
+
+def export_html(
+    notebook: str | os.PathLike,
+    html_path: str | os.PathLike,
+    *,
+    as_of: str,
+    kind: str = "monthly",
+    lang: str = "zh",
+    sample: bool = False,
+) -> Path:
+    """Export an executed brief notebook to a self-contained HTML file: no code, no prompts, no requests."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from .catalogue import load_plan
+    from .report import page_chrome
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    exporter = HTMLExporter(
+        template_name="brief",
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    chrome = page_chrome(load_plan(), as_of, kind=kind, lang=lang, sample=sample)
+    body, _ = exporter.from_notebook_node(nb, resources={"brief": chrome})
+    outside = external_references(body)
+    if outside:
+        raise BriefError(f"{notebook}: the brief would load from outside the file: {outside[:5]}")
+    path = Path(html_path)
+    path.write_text(body, encoding="utf-8")
+    return path

@@ -1,0 +1,1003 @@
+"""The brief's sections: the data each section needs, and its HTML (tables with Chinese headers and units,
+formatted numbers, status colours).
+
+Every function returns `Html` (a str that notebooks display as HTML) built from escaped text: submission
+notes, names and free text never reach the page unescaped. Labels come from perfkit.labels; the page's
+chrome (title, running footer, synthetic-data label) from `page_chrome`, used by the export template.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import importlib.util
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from .catalogue import Catalogue
+from .charts import STATUS_COLOURS
+from .labels import t
+
+STATUSES = ["已完成", "正常", "关注", "预警", "未完成", "缺报"]
+# risk statuses are stored as their Chinese text; the English labels are perfkit.risks' keys
+STATUS_KEYS = dict(zip(STATUSES, ["done", "ok", "watch", "alert", "missed", "missing"], strict=True))
+KINDS = ("monthly", "quarterly", "annual")
+MISSING = "—"
+
+
+class Html(str):
+    """HTML text that Jupyter displays as HTML (the brief's building block)."""
+
+    def _repr_html_(self) -> str:
+        return str(self)
+
+
+def esc(value: object) -> str:
+    """Escaped text for HTML; missing values show as a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if isinstance(value, list | tuple):
+        return html.escape("、".join(str(v) for v in value))
+    return html.escape(str(value))
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown brief kind {kind!r}: expected one of {', '.join(KINDS)}")
+    return kind
+
+
+def check_lang(lang: str) -> str:
+    if lang not in ("zh", "en"):
+        raise ValueError(f"unknown language {lang!r}: expected 'zh' or 'en'")
+    return lang
+
+
+# -------------------------------------------------------------------------------------------- format
+
+
+def _missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT
+
+
+def fmt_number(v: object, digits: int = 2) -> str:
+    """12345.678 → '12,345.68'; whole numbers shown without decimals when digits is 0."""
+    if _missing(v):
+        return MISSING
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return esc(v)
+    return f"{x:,.{digits}f}"
+
+
+def fmt_pct(v: object, digits: int = 1, signed: bool = False) -> str:
+    """A percentage value (already in %) → '12.3%'."""
+    if _missing(v):
+        return MISSING
+    return f"{float(v):{'+' if signed else ''}.{digits}f}%"
+
+
+def fmt_share(v: object, digits: int = 0) -> str:
+    """A fraction 0–1 → '73%'."""
+    if _missing(v):
+        return MISSING
+    return f"{float(v) * 100:.{digits}f}%"
+
+
+def month_label(month: str | pd.Period, lang: str = "zh") -> str:
+    p = pd.Period(str(month), freq="M")
+    return f"{p.year}年{p.month}月" if lang == "zh" else p.strftime("%b %Y")
+
+
+def status_chip(status: object, lang: str = "zh") -> str:
+    """A coloured label for a risk status (colours from charts.STATUS_COLOURS, the charts use the same)."""
+    if _missing(status) or str(status) == "":
+        return MISSING
+    s = str(status)
+    colour = STATUS_COLOURS.get(s, "#9e9e9e")
+    # yellow needs dark text to stay readable
+    ink = "#1a1a1a" if s == "关注" else "#ffffff"
+    return (
+        f'<span class="pk-status" data-status="{esc(s)}" style="background:{colour};color:{ink}">'
+        f"{esc(t('risk.status.' + STATUS_KEYS[s], lang) if s in STATUS_KEYS else s)}</span>"
+    )
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class Col:
+    """One table column: data column, header label key, format, and unit shown in the header."""
+
+    name: str
+    label: str = ""
+    # text, name (no wrap), range (aligned as a number), int, num0-num2, pct, share, status, reported
+    fmt: str = "text"
+    unit: str = ""
+
+    def header(self, lang: str) -> str:
+        text = t(self.label or self.name, lang)
+        unit = t("unit." + self.unit, lang) if self.unit else ""
+        return esc(text) + (f'<span class="pk-unit">（{esc(unit)}）</span>' if unit else "")
+
+    def cell(self, value: object, lang: str) -> tuple[str, str]:
+        """(html, css class) for one value."""
+        f = self.fmt
+        if f == "status":
+            return status_chip(value, lang), "pk-c"
+        if f == "int":
+            return fmt_number(value, 0), "pk-n"
+        if f.startswith("num"):
+            return fmt_number(value, int(f[3:] or 2)), "pk-n"
+        if f == "pct":
+            return fmt_pct(value), "pk-n"
+        if f == "pct_signed":
+            return fmt_pct(value, signed=True), "pk-n"
+        if f == "share":
+            return fmt_share(value), "pk-n"
+        if f == "reported":  # 缺报 shows as its status colour, a report as plain text
+            return (status_chip(value, lang), "pk-c") if value == "缺报" else (esc(value), "pk-c")
+        if f == "range":
+            return esc(value), "pk-n"
+        if f == "name":
+            return esc(value), "pk-t pk-nw"
+        return esc(value), "pk-t"
+
+
+def table(
+    df: pd.DataFrame,
+    columns: Sequence[Col],
+    lang: str = "zh",
+    *,
+    caption: str = "",
+    note: str = "",
+    empty: str = "",
+    row_status: str | None = None,
+    css: str = "",
+) -> Html:
+    """A formatted HTML table; `row_status` names a column whose status tints the row's first cell."""
+    if df is None or df.empty:
+        return Html(f'<p class="pk-empty">{esc(empty or t("brief.none", lang))}</p>')
+    head = "".join(f"<th>{c.header(lang)}</th>" for c in columns)
+    rows = []
+    for rec in df.to_dict("records"):
+        cells = []
+        for i, c in enumerate(columns):
+            text, cls = c.cell(rec.get(c.name), lang)
+            style = ""
+            if i == 0 and row_status and not _missing(rec.get(row_status)):
+                style = (
+                    f' style="border-left:4px solid {STATUS_COLOURS.get(str(rec[row_status]), "#9e9e9e")}"'
+                )
+            cells.append(f'<td class="{cls}"{style}>{text}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    foot = f'<p class="pk-note">{esc(note)}</p>' if note else ""
+    return Html(
+        f'<table class="pk-table {css}">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{foot}"
+    )
+
+
+def join(*parts: str) -> Html:
+    return Html("".join(str(p) for p in parts if p))
+
+
+def paragraph(text: str, css: str = "") -> Html:
+    return Html(f'<p class="{css}">{esc(text)}</p>')
+
+
+# The brief's sections in reading order for each kind; headings are numbered from this list.
+SECTIONS = {
+    "monthly": ["headline", "turnover", "investment", "risks", "notes"],
+    "quarterly": ["headline", "turnover", "investment", "risks", "quarterly", "notes"],
+    "annual": ["headline", "annual", "turnover", "investment", "notes"],
+}
+ZH_NUMERALS = "一二三四五六七八九十"
+
+
+def section_title(key: str, lang: str = "zh", kind: str = "monthly") -> Html:
+    """A numbered section heading; every section but the first starts a new printed page."""
+    order = SECTIONS[check_kind(kind)]
+    n = order.index(key) if key in order else None
+    number = "" if n is None else (f"{ZH_NUMERALS[n]}、" if lang == "zh" else f"{n + 1}. ")
+    cls = "pk-section pk-first" if n == 0 else "pk-section"
+    return Html(f'<h2 class="{cls}">{esc(number + t("brief.section." + key, lang))}</h2>')
+
+
+def subtitle(key: str, lang: str = "zh", **fmt: object) -> Html:
+    return Html(f"<h3>{esc(t(key, lang).format(**fmt))}</h3>")
+
+
+def placeholder(module: str, lang: str = "zh") -> Html:
+    """Shown where a section's analysis module is not in this installation yet (the brief still builds)."""
+    return Html(
+        f'<div class="pk-placeholder">{esc(t("brief.placeholder", lang).format(module=module))}</div>'
+    )
+
+
+def optional_module(name: str):
+    """The perfkit module `name` when it exists in this installation, else None (its section shows a
+    placeholder). A module that exists but fails to import is an error, not a placeholder."""
+    full = f"perfkit.{name}"
+    if importlib.util.find_spec(full) is None:
+        return None
+    return importlib.import_module(full)
+
+
+# ---------------------------------------------------------------------------------------- page chrome
+
+
+def page_chrome(
+    plan: dict, as_of: str, *, kind: str = "monthly", lang: str = "zh", sample: bool = False
+) -> dict:
+    """What the export template prints around the notebook's outputs (title, running footer, labels)."""
+    title = f"{plan['plan']['title'].replace('工作方案', '')} · {t('brief.title.' + kind, lang)}"
+    if lang != "zh":
+        title = f"Quanzhou Transport Bureau {plan['plan']['year']} performance evaluation · {t('brief.title.' + kind, lang)}"
+    as_of_text = t("brief.as_of", lang).format(month=month_label(as_of, lang))
+    # the printed pages' running footer: short, the cover carries the full title
+    footer = f"{t('brief.title.' + kind, lang)} · {as_of_text}"
+    if sample:
+        footer = f"{t('synthetic', lang)} · {footer}"
+    return {
+        "title": title,
+        "as_of": as_of_text,
+        "lang_code": "zh-CN" if lang == "zh" else "en",
+        "synthetic": bool(sample),
+        "synthetic_label": t("synthetic", lang),
+        "synthetic_note": t("synthetic_note", lang),
+        "footer": f"{title} · {as_of_text}",
+        "footer_css": _css_string(footer),
+        "generated": f"{t('brief.generated', lang)} {datetime.now().strftime('%Y-%m-%d %H:%M')}",
+    }
+
+
+def _css_string(text: str) -> str:
+    """Text for a CSS string literal inside <style>: quotes, backslashes, '<', '>' and newlines escaped."""
+    return "".join(f"\\{ord(ch):x} " if ch in '"\\<>\n' else ch for ch in text)
+
+
+def cover(
+    catalogue: Catalogue, as_of: str, kind: str = "monthly", lang: str = "zh", sample: bool = False
+) -> Html:
+    """The brief's first lines: title, period, and the synthetic-data notice when it applies."""
+    check_kind(kind)
+    check_lang(lang)
+    chrome = page_chrome(catalogue.plan, as_of, kind=kind, lang=lang, sample=sample)
+    notice = ""  # the synthetic-data bar above the cover says it (export template)
+    return Html(
+        f'<header class="pk-cover"><p class="pk-doc">{esc(catalogue.plan["plan"]["document"])}</p>'
+        f'<h1>{esc(chrome["title"])}</h1><p class="pk-asof">{esc(chrome["as_of"])}</p>{notice}</header>'
+    )
+
+
+# -------------------------------------------------------------------------------------------- headline
+
+
+def expected_score(catalogue: Catalogue, flags: pd.DataFrame, assessments: pd.DataFrame | None, **outside):
+    """The expected year-end score: each measure's weight less its points at risk (perfkit.risks: weight ×
+    (1 − expected completion)), so the projected 目标考评 is exactly 100 − the points at risk."""
+    from . import scoring
+
+    ms = catalogue.measures[["measure_id", "indicator_id", "weight"]].merge(
+        flags[["measure_id", "points_at_risk"]], on="measure_id", how="left"
+    )
+    ms["score"] = ms["weight"] - ms["points_at_risk"].fillna(0.0)
+    ind = catalogue.indicators[
+        ["id", "category", "section", "group", "weight", "leaders", "units", "persons"]
+    ]
+    ind = ind.assign(score=ind["id"].map(ms.groupby("indicator_id")["score"].sum()).fillna(0.0))
+    ind["lost"] = ind["weight"] - ind["score"]
+    parts, assumed = scoring.outside_parts(catalogue, assessments, **outside)
+    return scoring.ScoreResult(
+        as_of=str(flags["as_of"].iloc[0]) if len(flags) else "",
+        measures=ms,
+        indicators=ind,
+        sections=scoring.section_scores(ind),
+        totals=scoring.totals(catalogue, ind, parts),
+        assumed=assumed,
+    )
+
+
+def formula_line(totals: dict, assumed: Iterable[str], lang: str = "zh") -> str:
+    """考评总得分 = 目标考评×70% + 公众评议×30% + 加分 − 扣分, with assumed parts marked."""
+    assumed = set(assumed)
+    mark = lambda key: f"（{t('brief.assumed', lang)}）" if key in assumed else ""  # noqa: E731
+    return (
+        f"{t('total', lang)} = {t('target_score', lang)} {totals['target_score']:.2f}×70% + "
+        f"{t('public', lang)} {totals['public']:.2f}{mark('public')}×30% + "
+        f"{t('bonus', lang)} {totals['bonus']:.2f}{mark('bonus')} − "
+        f"{t('deduction', lang)} {totals['deduction']:.2f}{mark('deduction')} = {totals['total']:.2f}"
+    )
+
+
+def headline(
+    current,
+    projected=None,
+    flags: pd.DataFrame | None = None,
+    lang: str = "zh",
+) -> Html:
+    """Key figures: score now, projected year-end 目标考评 and total (formula with assumptions stated),
+    points at risk and the number of measures in each status."""
+    cards = [
+        (t("brief.score_now", lang), f"{current.totals['target_score']:.2f}", t("brief.of_100", lang)),
+    ]
+    if projected is not None:
+        cards.append(
+            (
+                t("brief.score_projected", lang),
+                f"{projected.totals['target_score']:.2f}",
+                t("brief.of_100", lang),
+            )
+        )
+        cards.append((t("brief.total_projected", lang), f"{projected.totals['total']:.2f}", ""))
+    else:
+        cards.append((t("brief.total_now", lang), f"{current.totals['total']:.2f}", ""))
+    if flags is not None and "points_at_risk" in flags:
+        cards.append(
+            (t("brief.points_at_risk", lang), f"{flags['points_at_risk'].sum():.2f}", t("brief.points", lang))
+        )
+    card_html = "".join(
+        f'<div class="pk-card"><div class="pk-card-label">{esc(label)}</div>'
+        f'<div class="pk-card-value">{esc(value)}<span class="pk-card-unit">{esc(unit)}</span></div></div>'
+        for label, value, unit in cards
+    )
+    basis = projected if projected is not None else current
+    lines = [f'<p class="pk-formula">{esc(formula_line(basis.totals, basis.assumed, lang))}</p>']
+    if basis.assumed:
+        named = (
+            "、".join(t(k, lang) for k in basis.assumed)
+            if lang == "zh"
+            else ", ".join(t(k, lang) for k in basis.assumed)
+        )
+        lines.append(f'<p class="pk-note">{esc(t("brief.assumed_note", lang).format(parts=named))}</p>')
+    if projected is None:
+        lines.append(f'<p class="pk-note">{esc(t("brief.no_projection", lang))}</p>')
+    else:
+        lines.append(f'<p class="pk-note">{esc(t("brief.expected_note", lang))}</p>')
+    counts = ""
+    if flags is not None and "status" in flags:
+        n = flags["status"].value_counts()
+        counts = (
+            '<div class="pk-counts">'
+            + "".join(
+                f'<span class="pk-count">{status_chip(s, lang)} <b>{int(n.get(s, 0))}</b></span>'
+                for s in STATUSES
+            )
+            + "</div>"
+        )
+    return Html(f'<div class="pk-cards">{card_html}</div>{"".join(lines)}{counts}')
+
+
+def section_table(current, projected=None, lang: str = "zh") -> Html:
+    """Scores by section (重点工作目标 … 管理创新): weight, now, projected."""
+    df = current.sections[["category", "section", "weight", "score", "lost"]].copy()
+    cols = [
+        Col("category", "category"),
+        Col("section", "section"),
+        Col("weight", "weight", "num0"),
+        Col("score", "brief.score_now_short", "num2"),
+    ]
+    if projected is not None:
+        df["projected"] = df["section"].map(projected.sections.set_index("section")["score"])
+        df["projected_lost"] = df["weight"] - df["projected"]
+        cols += [
+            Col("projected", "brief.score_projected_short", "num2"),
+            Col("projected_lost", "brief.lost_projected", "num2"),
+        ]
+    else:
+        cols.append(Col("lost", "lost", "num2"))
+    total = {
+        "category": t("brief.sum", lang),
+        "section": "",
+        "weight": df["weight"].sum(),
+        "score": df["score"].sum(),
+    }
+    if projected is not None:
+        total["projected"] = df["projected"].sum()
+        total["projected_lost"] = df["projected_lost"].sum()
+    else:
+        total["lost"] = df["lost"].sum()
+    return table(pd.concat([df, pd.DataFrame([total])], ignore_index=True), cols, lang, css="pk-sum-last")
+
+
+# ------------------------------------------------------------------------------------------ data notes
+
+
+def reporting_status(catalogue: Catalogue, submissions: pd.DataFrame, as_of: str) -> pd.DataFrame:
+    """Per reporting unit: measures it reports, whether it reported for `as_of`, last month and when received.
+
+    Units with only statistic measures (turnover comes from the statistics office) are not expected."""
+    m = catalogue.measures
+    expected = m[m["schedule"] != "statistic"].groupby("reporting_unit").size().rename("measures")
+    subs = submissions[(submissions["kind"] == "progress") & (submissions["month"] <= as_of)]
+    last = (
+        subs.sort_values("id")
+        .groupby("unit")
+        .agg(last_month=("month", "max"), received_at=("received_at", "last"))
+    )
+    this = set(subs.loc[subs["month"] == as_of, "unit"])
+    df = expected.reset_index().rename(columns={"reporting_unit": "unit"})
+    df["reported"] = df["unit"].isin(this)
+    df = df.merge(last, left_on="unit", right_index=True, how="left")
+    df["received_at"] = df["received_at"].map(lambda v: str(v)[:10] if isinstance(v, str) else None)
+    return df.sort_values(["reported", "unit"], ascending=[True, True], kind="stable").reset_index(drop=True)
+
+
+def data_notes(
+    catalogue: Catalogue,
+    reporting: pd.DataFrame,
+    as_of: str,
+    *,
+    turnover_month: str | None,
+    sample: bool,
+    lang: str = "zh",
+) -> Html:
+    """Who reported, data as of when, how each figure is computed, and the synthetic-data label."""
+    missing = reporting.loc[~reporting["reported"], "unit"].tolist()
+    sep = "、" if lang == "zh" else ", "
+    summary = t("brief.reported_summary", lang).format(
+        month=month_label(as_of, lang),
+        reported=int(reporting["reported"].sum()),
+        expected=len(reporting),
+        missing=sep.join(missing) if missing else t("brief.none_short", lang),
+    )
+    shown = reporting.assign(
+        reported_text=reporting["reported"].map(lambda b: t("brief.yes", lang) if b else "缺报"),
+        last_month_text=reporting["last_month"].map(
+            lambda v: month_label(v, lang) if isinstance(v, str) else None
+        ),
+    )
+    tbl = table(
+        shown,
+        [
+            Col("unit", "reporting_unit"),
+            Col("measures", "brief.measures_count", "int"),
+            Col("reported_text", "brief.reported_this_month", "reported"),
+            Col("last_month_text", "brief.last_month"),
+            Col("received_at", "brief.received_at"),
+        ],
+        lang,
+    )
+    turnover = t("brief.turnover_as_of", lang).format(
+        month=month_label(turnover_month, lang) if turnover_month else MISSING
+    )
+    cfg = catalogue.plan
+    methods = [
+        t("brief.method.scoring", lang).format(public=cfg["assumptions"]["public"]),
+        t("brief.method.growth", lang).format(
+            road=f"{cfg['turnover']['bands']['road'][0]:g}–{cfg['turnover']['bands']['road'][1]:g}%",
+            waterway=f"{cfg['turnover']['bands']['waterway'][0]:g}–{cfg['turnover']['bands']['waterway'][1]:g}%",
+        ),
+        t("brief.method.investment", lang),
+        t("brief.method.risks", lang).format(
+            watch=f"{cfg['risks']['watch_gap_pp']:g}", alert=f"{cfg['risks']['alert_gap_pp']:g}"
+        ),
+    ]
+    parts = [
+        f"<p>{esc(summary)}</p>",
+        tbl,
+        f"<p>{esc(turnover)}</p>",
+        subtitle("brief.methods", lang),
+        "".join(f"<p>{esc(m)}</p>" for m in methods),
+    ]
+    if sample:
+        parts.append(
+            f'<p class="pk-synthetic-notice"><strong>{esc(t("synthetic", lang))}</strong> '
+            f"{esc(t('synthetic_note', lang))}</p>"
+        )
+    return join(*parts)
+
+
+# --------------------------------------------------------------------------------------- year-end view
+
+
+def self_assessment(
+    catalogue: Catalogue, result, progress: pd.DataFrame, assessments: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Final score per indicator with its evidence: the latest report notes of its measures and any
+    assessment recorded for it."""
+    from .scoring import latest_values
+
+    latest = latest_values(progress, result.as_of)
+    notes = latest.merge(catalogue.measures[["measure_id", "indicator_id"]], on="measure_id")
+    notes = notes[notes["note"].fillna("").str.strip() != ""]
+    evidence = notes.groupby("indicator_id")["note"].agg(lambda s: "；".join(dict.fromkeys(s)))
+    if assessments is not None and not assessments.empty:
+        a = assessments[(assessments["indicator_id"] != "") & (assessments["description"] != "")]
+        extra = a.groupby("indicator_id")["description"].agg(lambda s: "；".join(dict.fromkeys(s)))
+        evidence = pd.concat([evidence, extra]).groupby(level=0).agg("；".join)
+    ind = result.indicators.merge(catalogue.indicators[["id", "text"]], on="id")
+    ind["evidence"] = ind["id"].map(evidence)
+    ind["completion"] = ind["score"] / ind["weight"]
+    return ind[["id", "section", "text", "weight", "score", "lost", "completion", "evidence", "persons"]]
+
+
+def self_assessment_table(rows: pd.DataFrame, lang: str = "zh") -> Html:
+    return table(
+        rows,
+        [
+            Col("id", "id"),
+            Col("section", "section"),
+            Col("text", "text"),
+            Col("weight", "weight", "num1"),
+            Col("score", "score", "num2"),
+            Col("completion", "completion", "share"),
+            Col("evidence", "brief.evidence"),
+            Col("persons", "persons"),
+        ],
+        lang,
+        css="pk-wide",
+    )
+
+
+def outside_items(assessments: pd.DataFrame | None, lang: str = "zh") -> Html:
+    """正向激励 and 察访核验 items as recorded (each with unit, level and points)."""
+    if assessments is None or assessments.empty:
+        return table(pd.DataFrame(), [], lang)
+    a = assessments[assessments["kind"].isin(["bonus", "deduction", "public"])].copy()
+    a["kind_text"] = a["kind"].map(lambda k: t(k, lang))
+    return table(
+        a,
+        [
+            Col("kind_text", "brief.item"),
+            Col("description", "brief.description"),
+            Col("level", "brief.level"),
+            Col("unit", "units"),
+            Col("points", "brief.points_col", "num2"),
+        ],
+        lang,
+    )
+
+
+# ------------------------------------------------------------------------------------- the brief's data
+
+
+@dataclass
+class BriefData:
+    """Everything the brief shows, read and computed once. Parts whose module is not installed are None."""
+
+    catalogue: Catalogue
+    as_of: str
+    kind: str
+    sample: bool
+    progress: pd.DataFrame
+    assessments: pd.DataFrame
+    submissions: pd.DataFrame
+    turnover_month: str | None
+    score: object  # scoring.ScoreResult, to date
+    reporting: pd.DataFrame
+    growth: object | None = None  # growth.GrowthReport (projections and paths)
+    investment: pd.DataFrame | None = None  # investment.project_measures
+    flags: pd.DataFrame | None = None  # risks.flag_measures for as_of, with the problem's age
+    problems: pd.DataFrame | None = None  # risks.problems_from_flags: the year's 问题清单
+    projected: object | None = None  # expected year-end scoring.ScoreResult
+    missing: list[str] = field(default_factory=list)  # analyses not run (module not installed, or left out)
+
+
+ANALYSES = ("growth", "investment", "risks")
+
+
+def gather(
+    conn, as_of: str, kind: str = "monthly", lang: str = "zh", analyses: Iterable[str] = ANALYSES
+) -> BriefData:
+    """Read the store and run each analysis once for `as_of`: growth, investment, then the risk flags from
+    those two projections (the same functions the analysts' notebooks call, not re-run per section).
+    `analyses` limits what is run (a section whose analysis did not run shows a placeholder).
+
+    Flags of earlier months are what the 关注→预警 and 预警-hold rules read; missing ones are filled in
+    the store as perfkit.risks does (its quick growth model). This month's flags are not stored here: the
+    risks notebook owns that record."""
+    from . import scoring
+    from .store import (
+        is_sample,
+        read_assessments,
+        read_catalogue,
+        read_progress,
+        read_submissions,
+        read_turnover,
+    )
+
+    check_kind(kind)
+    check_lang(lang)
+    month = pd.Period(as_of, freq="M")  # a malformed month fails here, naming itself
+    catalogue = read_catalogue(conn)
+    progress = read_progress(conn, as_of)
+    assessments = read_assessments(conn, month.year)
+    turnover = read_turnover(conn)
+    published = turnover.loc[turnover["month"] <= month, "month"]
+    data = BriefData(
+        catalogue=catalogue,
+        as_of=str(month),
+        kind=kind,
+        sample=is_sample(conn),
+        progress=progress,
+        assessments=assessments,
+        submissions=read_submissions(conn),
+        turnover_month=str(published.max()) if len(published) else None,
+        score=scoring.score_store(conn, str(month)),
+        reporting=pd.DataFrame(),
+    )
+    data.reporting = reporting_status(catalogue, data.submissions, data.as_of)
+    wanted = set(analyses)
+    growth, investment, risks = (optional_module(m) if m in wanted else None for m in ANALYSES)
+    data.missing = [n for n, m in zip(ANALYSES, (growth, investment, risks), strict=True) if m is None]
+    if growth is not None and data.turnover_month:
+        data.growth = growth.growth_report(catalogue, turnover, data.turnover_month, backtest_months=())
+    if investment is not None:
+        data.investment = investment.project_store(conn, data.as_of)
+    if risks is not None:
+        this_year = progress[progress["month"].dt.year == month.year]
+        if month.month > 1:
+            risks.ensure_flags(conn, month - 1)
+        previous = risks.read_flags(conn, month.year, month - 1)
+        flags = risks.flag_measures(
+            catalogue,
+            this_year,
+            month,
+            data.investment,
+            data.growth.projections if data.growth is not None else None,
+            previous,
+            assessments=assessments,
+            lang=lang,
+        )
+        keep = ["as_of", "measure_id", "status", "reasons", "points_at_risk"]
+        history = pd.concat([previous[keep], flags.assign(as_of=month)[keep]], ignore_index=True)
+        data.problems = risks.problems_from_flags(history, month, catalogue)
+        data.flags = risks.with_problem_age(flags, data.problems)
+        data.projected = expected_score(catalogue, data.flags, assessments)
+    return data
+
+
+# ---------------------------------------------------------------------------------------- the sections
+
+
+def headline_section(data: BriefData, lang: str = "zh") -> Html:
+    return join(
+        section_title("headline", lang, data.kind),
+        headline(data.score, data.projected, data.flags, lang),
+        section_table(data.score, data.projected, lang),
+    )
+
+
+def turnover_section(data: BriefData, lang: str = "zh") -> Html:
+    """Road and waterway growth to date against their bands, the projection, its odds, and what the rest
+    of the year must deliver."""
+    title = section_title("turnover", lang, data.kind)
+    if "growth" in data.missing:
+        return join(title, placeholder("growth", lang))
+    if data.growth is None:
+        return join(title, paragraph(t("brief.turnover.none", lang)))
+    p = data.growth.projections.copy()
+    p["mode_name"] = p["mode"].map(lambda m: t(f"brief.mode.{m}", lang))
+    p["band"] = [f"{lo:g}–{hi:g}" for lo, hi in zip(p["band_low"], p["band_high"], strict=True)]
+    p["interval_80"] = [
+        _range(lo, hi) for lo, hi in zip(p["interval_80_low"], p["interval_80_high"], strict=True)
+    ]
+    p["interval_95"] = [
+        _range(lo, hi) for lo, hi in zip(p["interval_95_low"], p["interval_95_high"], strict=True)
+    ]
+    p["model_name"] = p["model"].map(
+        lambda m: t(f"growth.method.{m}", lang) if isinstance(m, str) and m else None
+    )
+    sentences = [
+        t("brief.turnover.sentence", lang).format(
+            mode=r["mode_name"],
+            through=month_label(r["data_through"] or data.turnover_month, lang),
+            ytd=_num1(r["ytd_growth_pct"]),
+            projected=_num1(r["projected_growth_pct"]),
+            low80=_num1(r["interval_80_low"]),
+            high80=_num1(r["interval_80_high"]),
+            band_low=f"{r['band_low']:g}",
+            band_high=f"{r['band_high']:g}",
+            p_low=fmt_share(r["p_reach_low"]),
+            p_high=fmt_share(r["p_reach_high"]),
+            required=_num1(r["required_growth_low_pct"]),
+        )
+        for r in p.to_dict("records")
+    ]
+    tbl = table(
+        p,
+        [
+            Col("mode_name", "growth.col.mode", "name"),
+            Col("ytd_growth_pct", "brief.col.ytd_growth", "num1", "%"),
+            Col("band", "brief.col.band", "range", "%"),
+            Col("projected_growth_pct", "brief.col.projected_growth", "num1", "%"),
+            Col("interval_80", "brief.col.interval_80", "range", "%"),
+            Col("interval_95", "brief.col.interval_95", "range", "%"),
+            Col("p_reach_low", "growth.col.p_reach_low", "share"),
+            Col("p_reach_high", "growth.col.p_reach_high", "share"),
+            Col("required_growth_low_pct", "brief.col.required_low", "num1", "%"),
+            Col("model_name", "growth.col.model"),
+        ],
+        lang,
+    )
+    return join(title, "".join(f"<p>{esc(x)}</p>" for x in sentences), tbl)
+
+
+def turnover_chart(data: BriefData, lang: str = "zh"):
+    """Fan charts of year-to-date growth against the band (one per mode, stacked), or nothing."""
+    if data.growth is None:
+        return Html("")
+    from .charts import fan_chart
+
+    return fan_chart(data.growth.paths, lang=lang)
+
+
+def _range(lo: object, hi: object) -> str:
+    return MISSING if _missing(lo) or _missing(hi) else f"{float(lo):.1f}～{float(hi):.1f}"
+
+
+def _num1(v: object) -> str:
+    return MISSING if _missing(v) else f"{float(v):.1f}"
+
+
+def investment_section(data: BriefData, lang: str = "zh") -> Html:
+    """Per measure: target, done, the pro-rata schedule, projected with its 80% interval and odds; other
+    cumulative measures in their own units; investment totals by reporting unit."""
+    title = section_title("investment", lang, data.kind)
+    if "investment" in data.missing:
+        return join(title, placeholder("investment", lang))
+    df = data.investment.copy()
+    df["label"] = df["measure_id"] + " " + df["name"].astype(str)
+    money = df[df["kind"] == "investment"]
+    total = {
+        "target": money["target"].sum(),
+        "actual": money["actual"].sum(),
+        "projected": money["projected"].sum(),
+    }
+    summary = t("brief.investment.summary", lang).format(
+        n=len(money),
+        target=fmt_number(total["target"], 0),
+        actual=fmt_number(total["actual"], 0),
+        actual_pct=fmt_share(total["actual"] / total["target"] if total["target"] else None),
+        projected=fmt_number(total["projected"], 0),
+        projected_pct=fmt_share(total["projected"] / total["target"] if total["target"] else None),
+        unlikely=int((money["p_reach"] < 0.5).sum()),
+    )
+    money_cols = [
+        Col("label", "brief.col.measure"),
+        Col("reporting_unit", "reporting_unit", "name"),
+        Col("target", "target", "num0", "万元"),
+        Col("actual", "brief.col.actual", "num0", "万元"),
+        Col("actual_pct", "brief.col.actual_pct", "num1", "%"),
+        Col("schedule_pct", "brief.col.schedule_pct", "num1", "%"),
+        Col("projected", "brief.col.projected", "num0", "万元"),
+        Col("p_reach", "invest.p_reach", "share"),
+        Col("required_monthly", "brief.col.required_monthly", "num0", "万元"),
+    ]
+    return join(
+        title,
+        paragraph(summary),
+        table(money, money_cols, lang, css="pk-wide"),
+        paragraph(t("brief.investment.schedule_note", lang), "pk-note"),
+    )
+
+
+def investment_details(data: BriefData, lang: str = "zh") -> Html:
+    """Investment totals by reporting unit, then the other cumulative measures in their own units."""
+    if data.investment is None:
+        return Html("")
+    df = data.investment.assign(
+        label=data.investment["measure_id"] + " " + data.investment["name"].astype(str)
+    )
+    other = df[df["kind"] != "investment"]
+    units = optional_module("investment").by_unit(data.investment)
+    units = units[units["n_money"] > 0]
+    other_cols = [
+        Col("label", "brief.col.measure"),
+        Col("unit", "unit", "name"),
+        Col("target", "target", "num1"),
+        Col("actual", "brief.col.actual", "num1"),
+        Col("schedule_pct", "brief.col.schedule_pct", "num1", "%"),
+        Col("projected", "brief.col.projected", "num1"),
+        Col("p_reach", "invest.p_reach", "share"),
+        Col("reporting_unit", "reporting_unit", "name"),
+    ]
+    parts = [
+        subtitle("brief.investment.by_unit", lang),
+        table(
+            units,
+            [
+                Col("reporting_unit", "reporting_unit", "name"),
+                Col("n_money", "invest.n_money", "int"),
+                Col("target", "target", "num0", "万元"),
+                Col("actual", "brief.col.actual", "num0", "万元"),
+                Col("projected", "brief.col.projected", "num0", "万元"),
+                Col("projected_pct", "brief.col.projected_pct", "num1", "%"),
+                Col("shortfall", "invest.shortfall", "num0", "万元"),
+                Col("n_unlikely", "invest.n_unlikely", "int"),
+            ],
+            lang,
+        ),
+    ]
+    if len(other):
+        parts += [subtitle("brief.investment.other", lang), table(other, other_cols, lang, css="pk-wide")]
+    return join(*parts)
+
+
+def investment_chart(data: BriefData, lang: str = "zh"):
+    """Bullet chart of the investment measures: done, projected with its interval, pro-rata mark, target."""
+    if data.investment is None:
+        return Html("")
+    from .charts import bullet_chart
+
+    money = data.investment[data.investment["kind"] == "investment"]
+    return bullet_chart(money.reset_index(drop=True), lang=lang) if len(money) else Html("")
+
+
+PROBLEM_STATUSES_DEFAULT = ["关注", "预警", "未完成", "缺报"]
+
+
+def _problem_statuses(data: BriefData) -> list[str]:
+    return list(data.catalogue.plan.get("risks", {}).get("problem_statuses", PROBLEM_STATUSES_DEFAULT))
+
+
+def _people(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in ("leaders", "units", "persons"):
+        if col in out:
+            out[col] = out[col].map(lambda v: "、".join(v) if isinstance(v, list | tuple) else v)
+    if "reasons" in out:
+        out["reasons"] = out["reasons"].map(lambda v: "".join(v) if isinstance(v, list | tuple) else v)
+    return out
+
+
+def risks_section(data: BriefData, lang: str = "zh") -> Html:
+    """The top problems by points at risk with who must act; problems opened and closed this month;
+    points at risk by lead leader."""
+    if "risks" not in SECTIONS[data.kind]:
+        return Html("")
+    title = section_title("risks", lang, data.kind)
+    if "risks" in data.missing:
+        return join(title, placeholder("risks", lang))
+    top_n = int(data.catalogue.plan.get("brief", {}).get("top_problems", 10))
+    statuses = _problem_statuses(data)
+    flags = _people(data.flags)
+    flagged = flags[flags["status"].isin(statuses)].sort_values(
+        "points_at_risk", ascending=False, kind="stable"
+    )
+    flagged = flagged.assign(label=flagged["measure_id"] + " " + flagged["name"].astype(str))
+    month = pd.Period(data.as_of, freq="M")
+    problems = _people(data.problems)
+    opened = problems[problems["opened"] == month]
+    closed = problems[problems["closed"] == month]
+    opened = opened.assign(label=opened["measure_id"] + " " + opened["name"].astype(str))
+    closed = closed.assign(label=closed["measure_id"] + " " + closed["name"].astype(str))
+    summary = t("brief.risks.summary", lang).format(
+        flagged=len(flagged),
+        points=fmt_number(flagged["points_at_risk"].sum(), 2),
+        total=fmt_number(data.flags["points_at_risk"].sum(), 2),
+        opened=len(opened),
+        closed=len(closed),
+        month=month_label(data.as_of, lang),
+    )
+    top_cols = [
+        Col("status", "risk.col.status", "status"),
+        Col("points_at_risk", "risk.col.points_at_risk", "num2", "points"),
+        Col("label", "brief.col.measure"),
+        Col("reasons", "risk.col.reasons"),
+        Col("leaders", "leaders", "name"),
+        Col("units", "units"),
+        Col("persons", "persons"),
+        Col("months_open", "risk.col.months_open", "int"),
+    ]
+    short_cols = [
+        Col("status", "risk.col.status", "status"),
+        Col("label", "brief.col.measure"),
+        Col("points_at_risk", "risk.col.points_at_risk", "num2", "points"),
+        Col("units", "units"),
+        Col("persons", "persons"),
+    ]
+    closed_cols = [
+        Col("label", "brief.col.measure"),
+        Col("worst_status", "risk.col.worst_status", "status"),
+        Col("opened", "risk.col.opened"),
+        Col("units", "units"),
+        Col("persons", "persons"),
+    ]
+    risks_mod = optional_module("risks")
+    leaders = risks_mod.totals_by(data.flags, "leaders", statuses)
+    leader_cols = [
+        Col("leader_name", "risk.col.leader_name", "name"),
+        Col("measures", "risk.col.measures", "int"),
+        Col("flagged", "risk.col.flagged", "int"),
+        Col("points_at_risk", "risk.col.points_at_risk", "num2", "points"),
+    ]
+    return join(
+        title,
+        paragraph(summary),
+        subtitle("brief.risks.top", lang, n=min(top_n, len(flagged))),
+        table(flagged.head(top_n), top_cols, lang, css="pk-wide", row_status="status"),
+        subtitle("brief.risks.opened", lang, month=month_label(data.as_of, lang)),
+        table(opened, short_cols, lang, row_status="status"),
+        subtitle("brief.risks.closed", lang, month=month_label(data.as_of, lang)),
+        table(closed, closed_cols, lang),
+        subtitle("brief.risks.by_leader", lang),
+        table(leaders, leader_cols, lang),
+    )
+
+
+def quarterly_section(data: BriefData, lang: str = "zh") -> Html:
+    """The 季度通报 view (quarterly kind only): problems opened, closed and still open over the quarter,
+    by unit and by lead leader."""
+    if data.kind != "quarterly":
+        return Html("")
+    title = section_title("quarterly", lang, data.kind)
+    if "risks" in data.missing:
+        return join(title, placeholder("risks", lang))
+    risks_mod = optional_module("risks")
+    month = pd.Period(data.as_of, freq="M")
+    view = risks_mod.quarter_summary(data.problems, month.year, (month.month + 2) // 3, month)
+    cols = [
+        Col("opened_in_quarter", "risk.col.opened_in_quarter", "int"),
+        Col("closed_in_quarter", "risk.col.closed_in_quarter", "int"),
+        Col("still_open", "risk.col.still_open", "int"),
+        Col("points_at_risk", "risk.col.points_at_risk", "num2", "points"),
+    ]
+    return join(
+        title,
+        paragraph(view.title(lang)),
+        subtitle("risk.sheet.by_unit", lang),
+        table(view.by_unit, [Col("unit_name", "risk.col.unit_name"), *cols], lang),
+        subtitle("risk.sheet.by_leader", lang),
+        table(view.by_leader, [Col("leader_name", "risk.col.leader_name"), *cols], lang),
+    )
+
+
+def annual_section(data: BriefData, lang: str = "zh") -> Html:
+    """The year-end 自评 summary (annual kind only): final score per indicator with its evidence."""
+    if data.kind != "annual":
+        return Html("")
+    rows = self_assessment(data.catalogue, data.score, data.progress, data.assessments)
+    return join(
+        section_title("annual", lang, data.kind),
+        self_assessment_table(rows, lang),
+        subtitle("brief.outside_items", lang),
+        outside_items(data.assessments, lang),
+    )
+
+
+def notes_section(data: BriefData, lang: str = "zh") -> Html:
+    return join(
+        section_title("notes", lang, data.kind),
+        data_notes(
+            data.catalogue,
+            data.reporting,
+            data.as_of,
+            turnover_month=data.turnover_month,
+            sample=data.sample,
+            lang=lang,
+        ),
+    )
+
+
+def score_rows(data_or_result, catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """Per indicator for scores.csv: as_of, ids, section, text, weight, score, lost, completion, owners."""
+    result = data_or_result.score if isinstance(data_or_result, BriefData) else data_or_result
+    catalogue = catalogue if catalogue is not None else data_or_result.catalogue
+    ind = result.indicators.merge(catalogue.indicators[["id", "text"]], on="id")
+    out = pd.DataFrame(
+        {
+            "as_of": result.as_of,
+            "indicator_id": ind["id"],
+            "category": ind["category"],
+            "section": ind["section"],
+            "text": ind["text"],
+            "weight": ind["weight"],
+            "score": ind["score"].round(4),
+            "lost": ind["lost"].round(4),
+            "completion": (ind["score"] / ind["weight"]).round(4),
+            "assessed": ind["assessed"],
+        }
+    )
+    for col in ("leaders", "units", "persons"):
+        out[col] = ind[col].map(lambda v: "、".join(v) if isinstance(v, list) else "")
+    return out

@@ -1,0 +1,550 @@
+"""The brief: the runner (papermill on real kernels), the HTML export, and the page in real headless Chromium
+with the network off (DevTools protocol: every request the page makes is recorded; none may leave the file).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from perfkit import brief, report
+from perfkit.catalogue import load_plan
+from perfkit.cli import main as cli_main
+from perfkit.labels import t
+from perfkit.store import add_submission, insert_progress, transaction
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+KERNEL_META = {
+    "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+    "language_info": {"name": "python"},
+}
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# --------------------------------------------------------------------------------------- the real run
+
+
+@pytest.fixture(scope="module")
+def built(_sample_store_master, tmp_path_factory):
+    """One real `perfkit brief` run on a copy of the sample store, through the command line."""
+    root = tmp_path_factory.mktemp("brief")
+    db = root / "perfkit.sqlite"
+    shutil.copy(_sample_store_master, db)
+    out = root / "outputs" / "2019-09"
+    lines: list[str] = []
+    code = cli_main(["--db", str(db), "brief", "--out", str(out)])
+    lines.append(str(code))
+    return {"db": db, "out": out, "code": code}
+
+
+@pytest.mark.slow
+def test_brief_writes_every_file(built):
+    assert built["code"] == 0
+    out: Path = built["out"]
+    cfg = brief.settings(load_plan())
+    expected = {"brief.html"} | {w for n in cfg["notebooks"] for w in n.get("writes", [])}
+    assert expected <= {p.name for p in out.iterdir()}
+    executed = sorted(p.name for p in (out / "notebooks").iterdir())
+    assert executed == sorted(Path(n["file"]).name for n in cfg["notebooks"])
+    # the executed copies carry their outputs and the injected parameters pointing at the build folder
+    nb = nbformat.read(out / "notebooks" / "scores.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and 'as_of = "2019-09"' in injected[0].source
+    working = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code"
+        and not {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))
+    ]
+    assert working and all(c.get("outputs") for c in working)
+    # no build or failed folders left beside the month
+    assert sorted(p.name for p in out.parent.iterdir()) == ["2019-09"]
+    scores = pd.read_csv(out / "scores.csv", encoding="utf-8-sig")
+    assert len(scores) == 63 and set(scores["as_of"]) == {"2019-09"}
+    assert abs(scores["weight"].sum() - 100) < 1e-6
+
+
+@pytest.mark.slow
+def test_brief_html_has_no_code_and_labels_synthetic_data(built):
+    page = (built["out"] / "brief.html").read_text(encoding="utf-8")
+    assert "import " not in page and "report.gather" not in page  # code cells are not exported
+    assert "In&nbsp;[" not in page  # no prompts
+    assert page.count(t("synthetic")) >= 3  # banner, watermark, running footer (every printed page)
+    assert "数据截至2019年9月" in page
+    assert "考评总得分 = 目标考评得分" in page and "公众评议 85.00（假设）×30%" in page
+    assert brief.external_references(page) == []
+    for heading in (
+        "一、总体情况",
+        "二、运输总周转量增长",
+        "三、投资及累计类指标",
+        "四、风险与问题清单",
+        "五、数据说明",
+    ):
+        assert heading in page
+    assert "perfkit.growth" not in page  # every analysis ran: no placeholder
+    assert "公路：截至2019年9月累计增长" in page and "风险分值最高的10项问题" in page
+    # the unit that stopped reporting after June is named as not reporting in September
+    assert re.search(r"未报送：[^<]*局综规科", page)
+
+
+@pytest.mark.slow
+def test_brief_in_headless_chromium_offline(built, tmp_path):
+    html_file = built["out"] / "brief.html"
+    result = _open_in_chromium(html_file, tmp_path)
+    # nothing but the file itself was requested (inline SVG, inline CSS, system fonts)
+    outside = [u for u in result["requests"] if not u.startswith(("file://", "data:", "about:"))]
+    assert outside == [], outside
+    assert result["requests"][0] == html_file.resolve().as_uri()
+    assert [u for u in result["netlog_page_requests"] if not u.startswith(("file:", "data:"))] == []
+    # every chart drew: each SVG has a real size and marks in it
+    figures = result["figures"]
+    assert len(figures) == result["svg_outputs"] >= 2  # the fan charts and the bullet chart
+    for fig in figures:
+        assert fig["width"] > 50 and fig["height"] > 50 and fig["marks"] > 0, fig
+    # in print, the synthetic label is on every page: a fixed watermark (repeats on each printed page in
+    # any browser) and the page's running footer (a page margin box)
+    assert result["print_watermark"] == "fixed" and result["print_watermark_display"] != "none"
+    assert result["watermark_text"] == t("synthetic")
+    footers = [m for m in result["page_margin_boxes"] if m.startswith("bottom-left")]
+    assert footers and t("synthetic") in footers[0] and "数据截至2019年9月" in footers[0]
+    assert result["pdf_pages"] >= 3  # sections start on new A4 pages
+    png = base64.b64decode(result["screenshot"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    shot = tmp_path / "brief.png"
+    shot.write_bytes(png)
+    keep = os.environ.get("PERFKIT_BRIEF_SCREENSHOT")
+    if keep:  # for a person to look at
+        shutil.copy(shot, keep)
+        (Path(keep).with_suffix(".pdf")).write_bytes(base64.b64decode(result["pdf"]))
+
+
+@pytest.mark.slow
+def test_chromium_probe_sees_a_request_leaving_the_page(tmp_path):
+    """The offline check can fail: a page that loads an image from outside is caught both ways."""
+    page = tmp_path / "leaky.html"
+    page.write_text('<html><body><img src="http://example.com/pixel.png"><p>x</p></body></html>')
+    result = _open_in_chromium(page, tmp_path)
+    assert "http://example.com/pixel.png" in result["requests"]
+    assert "http://example.com/pixel.png" in result["netlog_page_requests"]
+
+
+@pytest.mark.slow
+def test_failing_notebook_names_notebook_and_cell_and_keeps_earlier_folder(built):
+    out: Path = built["out"]
+    before = _digest(out)
+    with pytest.raises(brief.BriefError) as err:
+        brief.run_brief(
+            "2019-09",
+            kind="weekly",  # a bad parameter: the brief notebook refuses it in its first working cell
+            out=out,
+            db=built["db"],
+            notebooks=[brief.NotebookJob("brief.ipynb")],
+            workers=1,
+            echo=lambda line: None,
+        )
+    message = str(err.value)
+    assert "brief.ipynb" in message and "cell 3" in message and "weekly" in message
+    assert _digest(out) == before  # the earlier folder is untouched
+    failed = out.with_name("2019-09.failed")
+    assert str(failed) in message
+    kept = nbformat.read(failed / "notebooks" / "brief.ipynb", as_version=4)
+    errors = [o for c in kept.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors and errors[0]["ename"] == "ValueError"
+    shutil.rmtree(failed)
+
+
+@pytest.mark.slow
+def test_notebooks_sharing_a_kernel_do_not_see_each_other(tmp_path, sample_db):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for name, source in [("a.ipynb", "leak = 42"), ("b.ipynb", "print(leak)")]:
+        nb = new_notebook(cells=[new_code_cell(source)], metadata=KERNEL_META)
+        nbformat.write(nb, folder / name)
+    with pytest.raises(brief.BriefError) as err:
+        brief.run_brief(
+            "2019-09",
+            out=tmp_path / "out",
+            db=sample_db,
+            notebooks=[brief.NotebookJob("a.ipynb"), brief.NotebookJob("b.ipynb")],
+            notebooks_dir=folder,
+            workers=1,
+            echo=lambda line: None,
+        )
+    assert "b.ipynb" in str(err.value) and "NameError" in str(err.value)
+    # b ran in a fresh session: its cell counter starts at 1 again
+    b = nbformat.read(tmp_path / "out.failed" / "notebooks" / "b.ipynb", as_version=4)
+    assert [c.execution_count for c in b.cells if c.cell_type == "code"][-1] <= 2
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------- runner, no kernel
+
+
+def test_swap_replaces_only_after_success(tmp_path):
+    final = tmp_path / "2019-09"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    other = tmp_path / "2019-08"
+    other.mkdir()
+    (other / "keep.txt").write_text("august")
+    build = tmp_path / ".2019-09.building-x"
+    build.mkdir()
+    (build / "brief.html").write_text("new")
+    brief._swap_into_place(build, final)
+    assert sorted(p.name for p in final.iterdir()) == ["brief.html"]
+    assert (other / "keep.txt").read_text() == "august"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2019-08", "2019-09"]
+
+
+def test_default_out_dir_and_as_of_check():
+    assert brief.default_out_dir("2019-09").name == "2019-09"
+    assert brief.default_out_dir("2019-09", "quarterly").name == "2019-09-quarterly"
+    with pytest.raises(Exception, match="YYYY-MM"):
+        brief.check_as_of("2019-13")
+
+
+def test_empty_store_and_bad_month_are_refused_before_any_kernel(empty_db, tmp_path, capsys):
+    with pytest.raises(brief.BriefError, match="no progress data"):
+        brief.run_brief(out=tmp_path / "o", db=empty_db, echo=lambda line: None)
+    assert cli_main(["--db", str(empty_db), "brief", "--as-of", "2019-13", "--out", str(tmp_path / "o")]) == 2
+    assert "YYYY-MM" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert not [p.name for p in tmp_path.iterdir() if ".building-" in p.name or p.name.endswith(".failed")]
+
+
+def test_missing_notebook_is_named(sample_db, tmp_path):
+    with pytest.raises(brief.BriefError, match="nope.ipynb"):
+        brief.run_brief(out=tmp_path / "o", db=sample_db, notebooks=[brief.NotebookJob("nope.ipynb")])
+    assert not (tmp_path / "o").exists()
+
+
+def test_external_references_finds_what_a_browser_would_fetch():
+    page = (
+        '<svg xmlns="http://www.w3.org/2000/svg"></svg><img src="data:image/png;base64,AAA">'
+        '<a href="#top">x</a><style>.a{background:url(data:image/png;base64,AA)}</style>'
+    )
+    assert brief.external_references(page) == []
+    bad = [
+        '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>',
+        "<link rel=stylesheet href='//fonts.googleapis.com/css'>",
+        "<style>@import url(fonts.css);</style>",
+        '<div style="background:url(http://x/y.png)"></div>',
+        '<img src="file:///etc/hosts">',
+    ]
+    for snippet in bad:
+        assert brief.external_references(snippet), snippet
+
+
+def _executed_notebook(tmp_path: Path, extra_outputs=()) -> Path:
+    code = new_code_cell("secret_code_line = 1", execution_count=1)
+    code.outputs = [
+        new_output("display_data", data={"text/html": "<p class='x'>表格</p>", "text/plain": "x"}),
+        new_output("display_data", data={"image/svg+xml": '<svg width="10" height="10"><rect/></svg>'}),
+        new_output("stream", name="stderr", text="FutureWarning: noisy"),
+        *extra_outputs,
+    ]
+    nb = new_notebook(
+        cells=[new_markdown_cell("analyst only", metadata={"tags": ["analyst"]}), code], metadata=KERNEL_META
+    )
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_export_html_outputs_only_and_chrome(tmp_path):
+    src = _executed_notebook(tmp_path)
+    page = brief.export_html(src, tmp_path / "b.html", as_of="2019-09", sample=True).read_text("utf-8")
+    assert "secret_code_line" not in page and "analyst only" not in page and "noisy" not in page
+    assert re.search(r"<p class=.x.>表格</p>", page)
+    assert re.search(r'<figure class="pk-chart"><svg[^>]*width="10"', page)
+    assert page.count("合成示例数据") >= 3 and 'lang="zh-CN"' in page
+    plain = brief.export_html(src, tmp_path / "c.html", as_of="2019-09", lang="en").read_text("utf-8")
+    assert "合成示例数据" not in plain and t("synthetic", "en") not in plain and 'lang="en"' in plain
+    assert "Monthly performance brief" in plain
+
+
+def test_export_html_refuses_a_page_that_would_load_from_a_cdn(tmp_path):
+    cdn = new_output(
+        "display_data", data={"text/html": '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>'}
+    )
+    src = _executed_notebook(tmp_path, [cdn])
+    with pytest.raises(brief.BriefError, match="outside the file"):
+        brief.export_html(src, tmp_path / "b.html", as_of="2019-09")
+
+
+# ------------------------------------------------------------------------------------ report sections
+
+
+def test_sections_for_each_kind_and_language(sample_conn):
+    monthly = report.gather(sample_conn, "2019-09", "monthly", analyses=())
+    assert monthly.sample and monthly.turnover_month == "2019-09"
+    zh = report.headline_section(monthly, "zh")
+    assert "一、总体情况" in zh and "目标考评得分" in zh
+    en = report.headline_section(monthly, "en")
+    assert "1. Headline" in en and "Public appraisal" in en and "总体" not in en
+    assert report.annual_section(monthly, "zh") == "" and report.quarterly_section(monthly, "zh") == ""
+    assert "perfkit.growth" in report.turnover_section(monthly, "zh")  # not run: a placeholder, no error
+    annual = report.gather(sample_conn, "2019-09", "annual", analyses=())
+    page = report.annual_section(annual, "zh")
+    assert "二、年度自评" in page and "1-15" in page and "文明城市创建半年测评" in page
+    assert report.risks_section(annual, "zh") == ""
+    quarterly = report.gather(sample_conn, "2019-09", "quarterly", analyses=("investment", "risks"))
+    view = report.quarterly_section(quarterly, "zh")
+    assert "五、季度通报" in view and "2019年第3季度" in view and "本季新增" in view
+    assert "局综规科" in view  # the unit that stopped reporting has problems open at quarter end
+    with pytest.raises(ValueError, match="weekly"):
+        report.gather(sample_conn, "2019-09", "weekly", analyses=())
+
+
+def test_risks_and_investment_sections_name_who_must_act(sample_conn):
+    data = report.gather(sample_conn, "2019-09", analyses=("investment", "risks"))
+    risks_html = report.risks_section(data, "zh")
+    assert "风险分值最高的10项问题" in risks_html and "傅远辉" in risks_html and "蔡永忠" in risks_html
+    assert 'data-status="缺报"' in risks_html and "2019年9月新列入问题清单" in risks_html
+    money = report.investment_section(data, "zh")
+    assert "13项投资类措施" in money and "（万元）" in money and "1-3-2.2 普通国省干线项目建设投资" in money
+    # the expected year-end score is exactly 100 less the points at risk
+    assert data.projected.totals["target_score"] == pytest.approx(100 - data.flags["points_at_risk"].sum())
+    assert "Points at risk" in report.headline_section(data, "en")
+
+
+def test_submission_text_is_escaped(sample_conn):
+    nasty = "<script>alert('x')</script>&"
+    with transaction(sample_conn):
+        sid = add_submission(
+            sample_conn,
+            kind="progress",
+            file_name="evil.xlsx",
+            sha256="0" * 64,
+            unit="市高指",
+            month="2019-09",
+        )
+        insert_progress(
+            sample_conn,
+            sid,
+            pd.DataFrame(
+                [
+                    {
+                        "measure_id": "1-1-1.1",
+                        "month": "2019-09",
+                        "cumulative": 80.0,
+                        "status": "推进中",
+                        "note": nasty,
+                    }
+                ]
+            ),
+        )
+    data = report.gather(sample_conn, "2019-09", "annual", analyses=())
+    page = report.annual_section(data, "zh") + report.notes_section(data, "zh")
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;" in page
+
+
+def test_reporting_status_names_the_silent_unit(sample_conn):
+    data = report.gather(sample_conn, "2019-09", analyses=())
+    rep = data.reporting.set_index("unit")
+    assert not rep.loc["局综规科", "reported"] and rep.loc["局综规科", "last_month"] == "2019-06"
+    assert rep.drop("局综规科")["reported"].all()
+    notes = report.notes_section(data, "zh")
+    assert "合成示例数据" in notes and "局综规科" in notes
+
+
+def test_table_formats_numbers_units_and_status():
+    df = pd.DataFrame({"name": ["<b>桥</b>"], "amount": [12345.678], "pct": [13.25], "status": ["预警"]})
+    page = report.table(
+        df,
+        [
+            report.Col("name", "name"),
+            report.Col("amount", "target", "num1", "万元"),
+            report.Col("pct", "completion", "pct"),
+            report.Col("status", "risk.col.status", "status"),
+        ],
+        "zh",
+    )
+    assert "&lt;b&gt;桥&lt;/b&gt;" in page and "12,345.7" in page and "13.2%" in page
+    assert "（万元）" in page and "background:#c62828" in page
+    assert "At risk" in report.status_chip("预警", "en")
+
+
+# -------------------------------------------------------------------------------------------- Chromium
+
+
+def _open_in_chromium(html_file: Path, tmp: Path) -> dict:
+    """Open `html_file` in headless Chromium with name resolution disabled; report what the page did."""
+    profile = tmp / "profile"
+    netlog = tmp / "netlog.json"
+    args = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={profile}",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        f"--log-net-log={netlog}",
+        "--remote-debugging-port=0",
+        "--remote-allow-origins=*",
+        "--window-size=1100,1500",
+        "about:blank",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            assert proc.poll() is None, "chromium exited"
+            assert time.monotonic() < deadline, "chromium did not start"
+            time.sleep(0.1)
+        port, browser_path = port_file.read_text().split()[:2]
+        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
+        page_ws = next(x["webSocketDebuggerUrl"] for x in targets if x["type"] == "page")
+        result = _drive(page_ws, html_file)
+        _close_browser(f"ws://127.0.0.1:{port}{browser_path}")
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    # the net log is complete once the browser has exited
+    return result | {"netlog_page_requests": _netlog_page_requests(netlog)}
+
+
+def _drive(ws_url: str, html_file: Path) -> dict:
+    import websocket
+
+    ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
+    ids = iter(range(1, 10_000))
+    requests: list[str] = []
+    events: list[str] = []
+
+    def call(method: str, **params):
+        mid = next(ids)
+        ws.send(json.dumps({"id": mid, "method": method, "params": params}))
+        while True:
+            msg = json.loads(ws.recv())
+            if msg.get("method") == "Network.requestWillBeSent":
+                requests.append(msg["params"]["request"]["url"])
+            elif "method" in msg:
+                events.append(msg["method"])
+            elif msg.get("id") == mid:
+                assert "error" not in msg, msg
+                return msg["result"]
+
+    def wait_for(event: str, timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        while event not in events:
+            assert time.monotonic() < end, f"no {event}"
+            call("Runtime.evaluate", expression="1")
+            time.sleep(0.05)
+
+    def js(expr: str):
+        return call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)["result"][
+            "value"
+        ]
+
+    try:
+        call("Network.enable")
+        call("Page.enable")
+        call("Page.navigate", url=html_file.resolve().as_uri())
+        wait_for("Page.loadEventFired")
+        js("document.fonts.ready.then(() => true)")
+        figures = js(
+            "[...document.querySelectorAll('figure.pk-chart svg')].map(s => {"
+            " const r = s.getBoundingClientRect();"
+            " return {width: r.width, height: r.height, marks: s.querySelectorAll('path,rect,line,text').length}; })"
+        )
+        svg_outputs = js("document.querySelectorAll('figure.pk-chart').length")
+        height = js("document.documentElement.scrollHeight")
+        shot = call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": 1100, "height": min(height, 6000), "scale": 1},
+        )["data"]
+        call("Emulation.setEmulatedMedia", media="print")
+        styles = js(
+            "(() => { const w = document.querySelector('.pk-watermark');"
+            " const pages = [...document.styleSheets].flatMap(s => [...s.cssRules])"
+            "   .filter(r => r instanceof CSSPageRule);"
+            " const margins = pages.flatMap(r => [...r.cssRules]).map(m => m.name + ' ' + m.style.content);"
+            " return {w: w && getComputedStyle(w).position, wd: w && getComputedStyle(w).display,"
+            " wt: w && w.textContent, margins: margins}; })()"
+        )
+        call("Emulation.setEmulatedMedia", media="")
+        pdf = call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
+        pages = len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(pdf)))
+    finally:
+        ws.close()
+    return {
+        "requests": requests,
+        "figures": figures,
+        "svg_outputs": svg_outputs,
+        "screenshot": shot,
+        "pdf": pdf,
+        "pdf_pages": pages,
+        "print_watermark": styles["w"],
+        "print_watermark_display": styles["wd"],
+        "watermark_text": styles["wt"],
+        "page_margin_boxes": styles["margins"],
+    }
+
+
+def _close_browser(ws_url: str) -> None:
+    """Browser.close: a clean exit, so the net log is written out in full."""
+    import websocket
+
+    ws = websocket.create_connection(ws_url, timeout=20, suppress_origin=True)
+    try:
+        ws.send(json.dumps({"id": 1, "method": "Browser.close"}))
+        ws.recv()
+    except Exception:  # noqa: BLE001 - the browser may close the socket before answering
+        pass
+    finally:
+        ws.close()
+
+
+def _netlog_page_requests(path: Path) -> list[str]:
+    """URLs of requests in Chromium's net log that a document initiated. The browser's own background
+    traffic (time sync, updates; initiator "not an origin") is not the page's and is left out."""
+    if not path.exists():
+        return []
+    text = path.read_text(errors="replace").rstrip()
+    if not text.endswith("}"):  # an unfinished log (browser killed) keeps every event before the cut
+        text = text.rstrip(",") + "]}"
+    log = json.loads(text)
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    return sorted(
+        {
+            e["params"]["url"]
+            for e in log["events"]
+            if e["type"] == start_job
+            and e.get("params", {}).get("initiator", "not an origin") != "not an origin"
+        }
+    )
