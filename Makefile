@@ -26,7 +26,7 @@ lint: venv
 	$(BIN)/ruff format --check perfkit tests $(wildcard benchmarks)
 
 brief: venv
-	$(BIN)/perfkit score
+	$(BIN)/perfkit brief
 
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=.

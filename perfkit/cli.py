@@ -140,31 +140,135 @@ def cmd_score(args) -> int:
 
 
 def cmd_template(args) -> int:
-    raise NotImplementedError("perfkit template: see the intake issue")
+    from .store import read_catalogue, read_progress
+    from .template import write_templates
+
+    conn = _conn(args)
+    paths = write_templates(read_catalogue(conn), read_progress(conn), args.month, args.out, args.unit)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
 
 
 def cmd_ingest(args) -> int:
-    raise NotImplementedError("perfkit ingest: see the intake issue")
+    from .intake import default_archive, ingest_files
+
+    report = ingest_files(_conn(args), args.files, archive_dir=args.archive or default_archive(args.db))
+    for result in report.results:
+        print(result.describe())
+    for problem in report.problems:
+        print(str(problem), file=sys.stderr)
+    if len(args.files) > 1:
+        print(report.summary())
+    return 0 if report.ok else 2
 
 
 def cmd_history(args) -> int:
-    raise NotImplementedError("perfkit history: see the intake issue")
+    from .intake import history
+    from .labels import t
+
+    df = history(_conn(args), args.measure_id)
+    if df.empty and args.format == "table":
+        print(f"{args.measure_id}: no submissions yet")
+        return 0
+    if args.format != "table":
+        emit(df.assign(month=df["month"].astype(str)), args.format)
+        return 0
+    view = df.assign(month=df["month"].astype(str), sha256=df["sha256"].str[:12])
+    view = view.drop(columns=["measure_id"])
+    emit(
+        view.rename(columns={c: t(c if c in ("reporting_unit",) else f"intake.{c}") for c in view.columns}),
+        "table",
+    )
+    return 0
 
 
 def cmd_growth(args) -> int:
-    raise NotImplementedError("perfkit growth: see the growth issue")
+    from . import growth
+    from .labels import t
+
+    try:
+        if args.series:
+            values, spans = growth.read_series_csv(args.series)
+            band = args.band
+            if band is None and args.mode:
+                from .catalogue import load_plan
+
+                band = load_plan()["turnover"]["bands"][args.mode]
+            if band is None:
+                print("give --band LOW HIGH (or --mode for the plan's band)", file=sys.stderr)
+                return 2
+            proj = growth.project_annual_growth(values, args.as_of, tuple(band), spans=spans)
+            if args.format == "json":
+                emit(proj.to_dict(), "json")
+            else:
+                row = pd.DataFrame([growth.projection_row("series", "", proj)]).drop(columns=["measure_id"])
+                emit(growth.display_table(row, transpose=True), "table")
+            return 0
+        df = growth.project_store(_conn(args), args.as_of, modes=[args.mode] if args.mode else None)
+    except ValueError as exc:
+        print(f"growth: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        emit(df, "json")
+        return 0
+    print(t("growth.heading.projection"))
+    emit(growth.display_table(df, transpose=True), "table")
+    return 0
 
 
 def cmd_invest(args) -> int:
-    raise NotImplementedError("perfkit invest: see the investment issue")
+    from .investment import display_table, export_frame, project_store, to_records
+
+    df = project_store(_conn(args), args.as_of)
+    if args.format == "json":
+        emit(to_records(df), "json")
+    elif args.format == "csv":
+        emit(export_frame(df), "csv")
+    else:
+        print(f"as of {args.as_of}")
+        emit(display_table(df), "table")
+    return 0
 
 
 def cmd_risks(args) -> int:
-    raise NotImplementedError("perfkit risks: see the risks issue")
+    from . import risks
+    from .labels import t
+    from .store import is_sample
+
+    conn = _conn(args)
+    try:
+        flags = risks.run_risks(conn, args.as_of)
+    except ValueError as exc:
+        print(f"risks: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        emit(risks.flags_records(flags), "json")
+        return 0
+    if args.format == "csv":
+        emit(risks.people_table(flags, risks.TABLE_COLUMNS, labels=False, reason_sep="；"), "csv")
+        return 0
+    if is_sample(conn):
+        print(t("synthetic_note"))
+    shown = ["status", "points_at_risk", "measure_id", "name", "units", "opened", "months_open", "reasons"]
+    emit(risks.people_table(flags, shown, reason_sep=" "), "table")
+    for column in ("units", "leaders"):
+        totals = risks.totals_by(flags, column)
+        print()
+        emit(risks.people_table(totals[totals["flagged"] > 0]), "table")
+    return 0
 
 
 def cmd_brief(args) -> int:
-    raise NotImplementedError("perfkit brief: see the brief issue")
+    from .brief import BriefError, run_brief
+
+    try:
+        run = run_brief(args.as_of, kind=args.kind, lang=args.lang, out=args.out, db=args.db)
+    except BriefError as exc:
+        print(f"brief failed: {exc}", file=sys.stderr)
+        return 1
+    print(run.out / "brief.html")
+    return 0
 
 
 # ------------------------------------------------------------------------------------------- parser
@@ -223,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--as-of", required=True)
     s.add_argument("--mode", choices=["road", "waterway"])
     s.add_argument("--series", help="CSV of month,value instead of the store")
+    s.add_argument("--band", nargs=2, type=float, metavar=("LOW", "HIGH"), help="band in %% (--series)")
     s.add_argument("--format", choices=["table", "json"], default="table")
     s.set_defaults(func=cmd_growth)
 
