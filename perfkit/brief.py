@@ -103,6 +103,9 @@ def check_as_of(as_of: str) -> str:
 # ------------------------------------------------------------------------------------------ kernels
 
 
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 class _Kernel:
     """One warm kernel in its worker thread (jupyter_client's async objects belong to that thread's loop)."""
 
@@ -119,8 +122,11 @@ class _Kernel:
         from jupyter_core.utils import run_sync
 
         # nbclient does the same for kernels it starts: no history database written per run.
+        # One BLAS thread per kernel: the parallelism is across notebooks, and OpenBLAS threads that
+        # spin-wait on a core another kernel needs made a brief 6× slower on this 2-core machine.
+        env = {**os.environ, **{var: "1" for var in BLAS_THREAD_VARS}}
         run_sync(self.km.start_kernel)(
-            cwd=str(self.cwd), extra_arguments=["--HistoryManager.hist_file=:memory:"]
+            cwd=str(self.cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"]
         )
 
     def run_code(self, code: str, timeout: float = 120) -> None:

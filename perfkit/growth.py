@@ -38,7 +38,10 @@ from .errors import InputError, Problem
 PERIODS_PER_YEAR = 11  # 1—2月 is one period
 CANDIDATES = ("combined", "ets", "sarimax", "profile")
 COMBINED_MEMBERS = ("ets", "profile")
-DEFAULT_ORDER = ("combined", "ets", "profile", "sarimax")  # when there is no backtest to choose by
+DEFAULT_ORDER = ("combined", "ets", "profile", "sarimax")
+BACKTEST_MONTHS = range(
+    2, 12
+)  # as-of months a report backtests by default  # when there is no backtest to choose by
 SINGLE_MODEL_MARGIN = 0.5  # a single model replaces `combined` only with under half its backtest error
 MIN_BACKTEST_POINTS = 3
 BASELINES = ("naive_ytd", "seasonal_naive")
@@ -937,13 +940,34 @@ def growth_report(
     *,
     modes=None,
     bands: dict | None = None,
-    backtest_months=range(2, 12),
+    backtest_months=BACKTEST_MONTHS,
+    cache_dir=None,
     **kw,
 ) -> GrowthReport:
     """Projections per mode plus the backtest over every past year × as-of month, sharing the fits.
 
     `bands` overrides the plan's [turnover] bands per mode, e.g. {"road": [13, 14]}.
+    `cache_dir` (e.g. `store.cache_dir(conn)`) shares the result between notebooks and runs: the report is
+    computed once with the default backtest, which costs little beside the fits it shares.
     """
+    if cache_dir is not None:
+        from .cache import key_of, memo, source_version
+
+        full = tuple(backtest_months) or tuple(BACKTEST_MONTHS)
+        key = key_of(
+            source_version(__file__), turnover, str(as_of), modes, bands, full, kw, catalogue.plan["turnover"]
+        )
+        report = memo(
+            cache_dir,
+            "growth",
+            key,
+            lambda: growth_report(
+                catalogue, turnover, as_of, modes=modes, bands=bands, backtest_months=full, **kw
+            ),
+        )
+        if tuple(backtest_months):
+            return report
+        return GrowthReport(report.projections, report.paths, report.backtest.iloc[:0], pd.DataFrame())
     as_of = pd.Period(as_of, freq="M")
     cfg = catalogue.plan["turnover"]
     plan_bands = {**cfg["bands"], **(bands or {})}
@@ -983,23 +1007,25 @@ def project_modes(
 
 def project_store(conn, as_of: str | None = None, *, modes=None, **kw) -> pd.DataFrame:
     """`project_modes` on the store's catalogue and turnover (as-of: the latest turnover month)."""
-    from .store import read_catalogue, read_turnover
+    from .store import cache_dir, read_catalogue, read_turnover
 
     turnover = read_turnover(conn)
     if turnover.empty:
         raise ValueError("the store has no turnover data")
     as_of = as_of or str(turnover["month"].max())
+    kw.setdefault("cache_dir", cache_dir(conn))
     return project_modes(read_catalogue(conn), turnover, as_of, modes=modes, **kw)
 
 
 def report_store(conn, as_of: str | None = None, **kw) -> GrowthReport:
     """`growth_report` on the store (as-of: the latest turnover month)."""
-    from .store import read_catalogue, read_turnover
+    from .store import cache_dir, read_catalogue, read_turnover
 
     turnover = read_turnover(conn)
     if turnover.empty:
         raise ValueError("the store has no turnover data")
     as_of = as_of or str(turnover["month"].max())
+    kw.setdefault("cache_dir", cache_dir(conn))
     return growth_report(read_catalogue(conn), turnover, as_of, **kw)
 
 

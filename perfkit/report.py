@@ -597,6 +597,7 @@ def gather(
     risks notebook owns that record."""
     from . import scoring
     from .store import (
+        cache_dir,
         is_sample,
         read_assessments,
         read_catalogue,
@@ -630,7 +631,9 @@ def gather(
     growth, investment, risks = (optional_module(m) if m in wanted else None for m in ANALYSES)
     data.missing = [n for n, m in zip(ANALYSES, (growth, investment, risks), strict=True) if m is None]
     if growth is not None and data.turnover_month:
-        data.growth = growth.growth_report(catalogue, turnover, data.turnover_month, backtest_months=())
+        data.growth = growth.growth_report(
+            catalogue, turnover, data.turnover_month, backtest_months=(), cache_dir=cache_dir(conn)
+        )
     if investment is not None:
         data.investment = investment.project_store(conn, data.as_of)
     if risks is not None:

@@ -817,10 +817,11 @@ def _compute_months(
     """
     from . import growth as growth_model
     from . import investment as investment_model
-    from .store import read_assessments, read_catalogue, read_progress, read_turnover
+    from .store import cache_dir, read_assessments, read_catalogue, read_progress, read_turnover
 
     catalogue = read_catalogue(conn)
     rules = rules_from(catalogue)
+    shared = cache_dir(conn)  # the growth fits are shared with the growth and brief notebooks
     progress = read_progress(conn, str(as_of))
     history = progress[progress["month"].dt.year < as_of.year]
     turnover = read_turnover(conn)
@@ -831,7 +832,11 @@ def _compute_months(
         inv = investment_model.project_measures(catalogue, upto, month, history if len(history) else None)
         models = growth_models if month == months[-1] else BACKFILL_GROWTH_MODELS
         options = {"models": tuple(models)} if models else {}
-        gro = growth_model.project_modes(catalogue, turnover, month, **options) if len(turnover) else None
+        gro = (
+            growth_model.project_modes(catalogue, turnover, month, cache_dir=shared, **options)
+            if len(turnover)
+            else None
+        )
         previous = read_flags(conn, month.year, upto=month - 1)
         flags = flag_measures(catalogue, upto, month, inv, gro, previous, rules, assessments=assessments)
         store_flags(conn, month, flags)

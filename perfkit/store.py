@@ -425,6 +425,12 @@ def is_sample(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM submissions WHERE source = 'sample' LIMIT 1").fetchone() is not None
 
 
+def cache_dir(conn: sqlite3.Connection) -> Path | None:
+    """The folder beside the store for computed results shared between notebooks (`<store>.cache`)."""
+    row = conn.execute("PRAGMA database_list").fetchone()
+    return Path(row[2] + ".cache") if row and row[2] else None
+
+
 def dump(conn: sqlite3.Connection) -> str:
     """The whole store as SQL text: tests compare dumps to prove a rejected input changed nothing."""
     return "\n".join(conn.iterdump())
