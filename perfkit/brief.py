@@ -33,7 +33,7 @@ from .errors import InputError, Problem
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 KERNEL = "python3"
 # Imported in each kernel while the parent process is still loading papermill: the slow imports overlap.
-PRELOAD = ("pandas", "numpy", "statsmodels.api", "altair", "vl_convert", "perfkit.scoring", "perfkit.charts")
+PRELOAD = ("pandas", "numpy", "altair", "vl_convert", "perfkit.scoring", "perfkit.charts")
 # Clears the user namespace (modules stay imported) and restarts the cell counter, so the next notebook
 # sees a fresh session: In [1] again, and none of the previous notebook's variables.
 RESET = "get_ipython().reset(new_session=True, aggressive=False)"
