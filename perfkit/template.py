@@ -453,6 +453,26 @@ def read_progress_book(book: Book, name: str) -> ProgressSheet:
     )
 
 
+PROGRESS_COLUMNS = ["measure_id", "month", "cumulative", "status", "note"]
+
+
+def measure_index(catalogue: Catalogue) -> dict[str, dict]:
+    """measure_id → kind, unit, schedule, reporting_unit as plain dicts: built once per catalogue by intake
+    (iterating the catalogue's columns for every file was a large share of ingest time)."""
+    m_ = catalogue.measures
+    return {
+        mid: {"kind": k, "unit": u, "schedule": s, "reporting_unit": ru}
+        for mid, k, u, s, ru in zip(
+            m_["measure_id"].tolist(),
+            m_["kind"].tolist(),
+            m_["unit"].tolist(),
+            m_["schedule"].tolist(),
+            m_["reporting_unit"].tolist(),
+            strict=True,
+        )
+    }
+
+
 def check_progress(
     sheet: ProgressSheet,
     catalogue: Catalogue,
@@ -464,6 +484,23 @@ def check_progress(
     """Validate a unit's sheet: (rows to store, problems). Pure: the store's state comes in as
     `last_accepted` (measure_id, month, cumulative), the latest accepted value per measure up to the month.
     """
+    records, problems = check_progress_records(sheet, catalogue, last_accepted, rules, file, today)
+    if records is None:
+        return pd.DataFrame(), problems
+    return pd.DataFrame(records, columns=PROGRESS_COLUMNS), problems
+
+
+def check_progress_records(
+    sheet: ProgressSheet,
+    catalogue: Catalogue,
+    last_accepted: pd.DataFrame | dict[str, tuple[str, float]],
+    rules: IntakeRules,
+    file: str,
+    today: date,
+    measures: dict[str, dict] | None = None,
+) -> tuple[list[dict] | None, list[Problem]]:
+    """`check_progress` as plain records (None when the month is unreadable), for intake's hot path.
+    `last_accepted` may also be a dict measure_id → (month, cumulative); `measures` is `measure_index`."""
     problems: list[Problem] = []
 
     def problem(reason: str, cell: str = "") -> None:
@@ -483,7 +520,7 @@ def check_progress(
         month = parse_month(meta.get("month", ""), file)
     except InputError as exc:
         meta_problem("month", exc.problems[0].reason)
-        return pd.DataFrame(), problems
+        return None, problems
     if month > pd.Period(today, freq="M"):
         meta_problem("month", f"month {month} is in the future (today is {today:%Y-%m-%d})")
     if month.year != catalogue.year:
@@ -495,23 +532,21 @@ def check_progress(
             " use a new template",
         )
     # plain dicts: this runs once per file, and pandas row access would dominate intake time
-    m_ = catalogue.measures
-    measures = {
-        mid: {"kind": k, "unit": u, "schedule": s, "reporting_unit": ru}
-        for mid, k, u, s, ru in zip(
-            m_["measure_id"], m_["kind"], m_["unit"], m_["schedule"], m_["reporting_unit"], strict=True
-        )
-    }
+    if measures is None:
+        measures = measure_index(catalogue)
     if not any(m["reporting_unit"] == unit and m["schedule"] != "statistic" for m in measures.values()):
         meta_problem("unit", f"{unit!r} is not a reporting unit in the catalogue")
 
-    last = dict(
-        zip(
-            last_accepted.get("measure_id", []),
-            zip(last_accepted.get("month", []), last_accepted.get("cumulative", []), strict=True),
-            strict=True,
+    if isinstance(last_accepted, dict):
+        last = last_accepted
+    else:
+        last = dict(
+            zip(
+                last_accepted.get("measure_id", []),
+                zip(last_accepted.get("month", []), last_accepted.get("cumulative", []), strict=True),
+                strict=True,
+            )
         )
-    )
     cell = lambda key, row: f"{sheet.columns[key]}{row}"  # noqa: E731
     seen: dict[str, str] = {}
     out = []
@@ -583,5 +618,4 @@ def check_progress(
         )
     if not sheet.rows and not problems:
         problem("nothing filled in: every 本年累计完成, 进展状态 and 情况说明 is empty")
-    rows = pd.DataFrame(out, columns=["measure_id", "month", "cumulative", "status", "note"])
-    return rows, problems
+    return out, problems
