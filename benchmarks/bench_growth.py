@@ -8,13 +8,25 @@ data/reference/growth_eval_series.csv (tourism and M3 competitions, 10 years eac
   the rolling-origin selection and simulated intervals);
 - backtest: `backtest` over every past year × as-of months 2–11 with nested selection (the notebook's table).
 
-Run: `python -m benchmarks.bench_growth [--series N]`. Results also go to benchmarks/results/growth.json.
+Scale (`--cities N`, default 50; the issue's full size is `--cities 300`): 2 × N monthly series (N cities ×
+road/waterway), synthetic, from a deterministic generator (`city_series`: the sample store's seasonal shape
+per mode, with a seeded level, growth, seasonal amplitude, January/February split and noise per city). All
+are projected as of 2019-06 (the whole procedure: fits, rolling-origin selection, calibrated intervals)
+serially and then with `growth.project_many` on all cores (spawned workers, one BLAS thread each), against
+the median plain ETS fit (log publication periods) of the first 20 series, measured in the same run. When
+statsforecast is importable (benchmark-only, not a perfkit dependency) its AutoETS(season_length=12) is
+timed on the same series (fit on the data to 2019-06 + 12-month forecast) as a reference point; otherwise
+that part is skipped with a message.
+
+Run: `python -m benchmarks.bench_growth [--series N] [--cities N] [--workers N]`. Results go to
+benchmarks/results/growth.json (per series) and growth_scale.json (scale run).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -62,13 +74,188 @@ def baseline_fit(values, spans) -> float:
     return time.perf_counter() - t0
 
 
+# ------------------------------------------------------------------------------------------ scale run
+
+DEFAULT_CITIES = 50
+MODES = ("road", "waterway")
+SCALE_SEED = 600
+SCALE_START, SCALE_END, SCALE_AS_OF = "2012-01", "2019-12", "2019-06"
+GROWTH_MEAN = {"road": 0.08, "waterway": 0.12}  # yearly log growth around which cities are drawn
+
+
+def seasonal_shape(values, spans) -> np.ndarray:
+    """Log monthly shape (12 values, mean 0) of a sample series: its complete years' publication periods
+    relative to the year's mean, 1—2月 split evenly into January and February."""
+    from perfkit import growth
+
+    p = growth.to_publication_periods(values, spans)
+    counts = p.groupby("year")["value"].transform("size")
+    p = p[counts == growth.PERIODS_PER_YEAR]
+    logs = np.log(p["value"].to_numpy()).reshape(-1, growth.PERIODS_PER_YEAR)
+    monthly = np.concatenate([logs[:, :1] - np.log(2), logs[:, :1] - np.log(2), logs[:, 1:]], axis=1)
+    shape = (monthly - monthly.mean(axis=1, keepdims=True)).mean(axis=0)
+    return shape - shape.mean()
+
+
+def city_series(cities: int, shapes: dict[str, np.ndarray], seed: int = SCALE_SEED) -> dict:
+    """2 × `cities` synthetic monthly series (name "city{i:03d}:{mode}"), deterministic: city i is the same
+    whatever `cities` is. Per city and mode, from a generator seeded with (seed, i, mode): level, yearly
+    growth (drifting from year to year), seasonal amplitude, the January/February split of 1—2月 (the
+    Spring Festival moves it) and log-normal noise."""
+    import pandas as pd
+
+    months = pd.period_range(SCALE_START, SCALE_END, freq="M")
+    n_years = months.year.max() - months.year.min() + 1
+    year_ix = (months.year - months.year.min()).to_numpy()
+    month_ix = (months.month - 1).to_numpy()
+    out = {}
+    for i in range(cities):
+        for m, mode in enumerate(MODES):
+            rng = np.random.default_rng([seed, i, m])
+            level = 1e4 * np.exp(rng.normal(0, 1.0))
+            g = np.clip(GROWTH_MEAN[mode] + rng.normal(0, 0.05) + rng.normal(0, 0.03, n_years), -0.15, 0.4)
+            trend = np.concatenate([[0.0], np.cumsum(g)[:-1]])[year_ix] + g[year_ix] * month_ix / 12
+            amplitude = rng.uniform(0.6, 1.4)
+            share = np.clip(rng.normal(0.55, 0.05, n_years), 0.35, 0.7)  # January's part of 1—2月
+            jan_feb = np.where(month_ix == 0, np.log(2 * share[year_ix]), 0.0) + np.where(
+                month_ix == 1, np.log(2 * (1 - share[year_ix])), 0.0
+            )
+            noise = rng.normal(0, rng.uniform(0.01, 0.05), len(months))
+            log_v = np.log(level) + trend + amplitude * shapes[mode][month_ix] + jan_feb + noise
+            out[f"city{i:03d}:{mode}"] = pd.Series(np.exp(log_v), index=months)
+    return out
+
+
+def autoets_reference(series: dict, as_of) -> dict | None:
+    """statsforecast AutoETS(season_length=12) fit on the data to `as_of` + 12-month forecast per series, or
+    None (with a message) when statsforecast is not importable."""
+    try:
+        import statsforecast
+        from statsforecast.models import AutoETS
+    except ImportError as exc:
+        print(
+            f"AutoETS reference skipped: statsforecast not importable ({exc}); it is a benchmark-only extra"
+        )
+        return None
+    ys = {name: s[s.index <= as_of].to_numpy() for name, s in series.items()}
+    first = next(iter(ys.values()))
+    AutoETS(season_length=12).forecast(y=first, h=12)  # warm-up (first-call costs)
+    forecasts = {}
+    t0 = time.perf_counter()
+    for name, y in ys.items():
+        forecasts[name] = AutoETS(season_length=12).forecast(y=y, h=12)["mean"]
+    seconds = time.perf_counter() - t0
+    return {"version": statsforecast.__version__, "seconds": seconds, "forecasts": forecasts}
+
+
+def growth_mae(series: dict, as_of, projected: dict, autoets: dict | None) -> dict:
+    """Mean absolute error (pp) of full-year growth at `as_of` on the synthetic series: perfkit, AutoETS
+    (its forecast of the rest of the year), naive YTD. Synthetic data: mechanics, not model quality."""
+    year, k = as_of.year, as_of.month
+    errs = {"perfkit": [], "naive_ytd": [], "autoets": []}
+    for name, s in series.items():
+        this, last = s[s.index.year == year].to_numpy(), s[s.index.year == year - 1].to_numpy()
+        actual = this.sum() / last.sum() - 1
+        errs["perfkit"].append(projected[name].projected_growth_pct - 100 * actual)
+        errs["naive_ytd"].append(100 * (this[:k].sum() / last[:k].sum() - 1 - actual))
+        if autoets is not None:
+            fc = autoets["forecasts"][name][: 12 - k]
+            errs["autoets"].append(100 * ((this[:k].sum() + fc.sum()) / last.sum() - 1 - actual))
+    return {m: float(np.mean(np.abs(e))) for m, e in errs.items() if e}
+
+
+def scale_run(sample: dict, cities: int, workers: int | None) -> dict:
+    import pandas as pd
+
+    from perfkit import growth
+
+    workers = workers or os.cpu_count() or 1
+    shapes = {mode: seasonal_shape(*sample[f"sample:{mode}"]) for mode in MODES}
+    series = city_series(cities, shapes)
+    n = len(series)
+    as_of = pd.Period(SCALE_AS_OF, freq="M")
+    print(
+        f"scale: {n} synthetic series ({cities} cities × {len(MODES)} modes, {SCALE_START}..{SCALE_END}),"
+        f" projected as of {as_of}; {os.cpu_count()} cores, {workers} workers",
+        flush=True,
+    )
+    first = list(series.values())[: min(20, n)]
+    base = float(np.median([baseline_fit(s[s.index <= as_of], None) for s in first]))
+    band = (10.0, 11.0)
+    t0 = time.perf_counter()
+    serial = growth.project_many(series, as_of, band, holiday=False, workers=1)
+    t_serial = time.perf_counter() - t0
+    print(
+        f"  serial:   {t_serial:8.1f} s  ({t_serial / n:.3f} s per series, {t_serial / n / base:.1f}× one ETS fit)"
+    )
+    t0 = time.perf_counter()
+    parallel = growth.project_many(series, as_of, band, holiday=False, workers=workers)
+    t_par = time.perf_counter() - t0
+    same = all(serial[k].to_dict() == parallel[k].to_dict() for k in series)
+    print(
+        f"  parallel: {t_par:8.1f} s  ({t_par / n:.3f} s per series wall, speedup {t_serial / t_par:.2f}× on"
+        f" {workers} workers; same results as serial: {same})",
+        flush=True,
+    )
+    ref = autoets_reference(series, as_of)
+    if ref is not None:
+        print(
+            f"  AutoETS (statsforecast {ref['version']}, fit + 12-month forecast, serial): {ref['seconds']:8.1f} s"
+            f"  ({ref['seconds'] / n:.3f} s per series; perfkit projection {t_serial / ref['seconds']:.1f}× AutoETS)"
+        )
+    mae = growth_mae(series, as_of, serial, ref)
+    print(
+        "  full-year growth MAE on these synthetic series, pp: "
+        + ", ".join(f"{m} {v:.2f}" for m, v in mae.items())
+    )
+    models = pd.Series([p.model for p in serial.values()]).value_counts().to_dict()
+    result = {
+        "series": n,
+        "cities": cities,
+        "cores": os.cpu_count(),
+        "workers": workers,
+        "as_of": str(as_of),
+        "ets_fit_s_median": base,
+        "serial_s": t_serial,
+        "serial_per_series_s": t_serial / n,
+        "serial_per_series_per_fit": t_serial / n / base,
+        "parallel_s": t_par,
+        "parallel_per_series_s": t_par / n,
+        "speedup": t_serial / t_par,
+        "parallel_same_as_serial": same,
+        "autoets": None
+        if ref is None
+        else {
+            "statsforecast": ref["version"],
+            "seconds": ref["seconds"],
+            "per_series_s": ref["seconds"] / n,
+            "perfkit_per_autoets": t_serial / ref["seconds"],
+        },
+        "growth_mae_pp_synthetic": mae,
+        "models": models,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "growth_scale.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     from perfkit import growth
 
     parser = argparse.ArgumentParser(prog="bench_growth", description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=4, help="how many real reference series (default 4)")
+    parser.add_argument(
+        "--cities",
+        type=int,
+        default=DEFAULT_CITIES,
+        help=f"cities in the scale run (default {DEFAULT_CITIES}; 0 skips)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes for the scale run (default: all cores)"
+    )
     args = parser.parse_args(argv)
     series = sample_series()
+    sample = dict(series)
     for name, values in list(growth.reference_series().items())[: args.series]:
         series[name] = (values, None)
     print(
@@ -111,6 +298,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "growth.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    if args.cities > 0:
+        scale_run(sample, args.cities, args.workers)
     return rows
 
 

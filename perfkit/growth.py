@@ -1123,3 +1123,53 @@ def evaluate(series_by_name: dict[str, pd.Series], as_of_months=range(3, 10), **
         backtest(s, as_of_months=as_of_months, **kw).assign(series=name) for name, s in series_by_name.items()
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------ many series
+
+SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _project_one(item: tuple) -> GrowthProjection:
+    values, as_of, band, spans, kw = item
+    return project_annual_growth(values, as_of, band, spans=spans, **kw)
+
+
+def project_many(
+    series_by_name: dict[str, pd.Series],
+    as_of: str | pd.Period,
+    band: tuple[float, float],
+    *,
+    spans_by_name: dict[str, pd.Series] | None = None,
+    workers: int | None = None,
+    **kw,
+) -> dict[str, GrowthProjection]:
+    """`project_annual_growth` for many series at one as-of month, in worker processes; same results as serial.
+
+    `workers`: processes (None: `os.cpu_count()`; 1: in this process, no pool). `spans_by_name`: spans per
+    series where needed; `kw` goes to `project_annual_growth` (models, holiday, repetitions, seed). Workers
+    are started with `spawn` and one BLAS/OpenMP thread each: the variables are set in this process's
+    environment while the pool starts its workers (a worker reads them when numpy is first imported, which
+    is before any initializer could run) and restored afterwards. An error in one series is raised here.
+    """
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    spans_by_name = spans_by_name or {}
+    items = [(s, as_of, band, spans_by_name.get(name), kw) for name, s in series_by_name.items()]
+    workers = min(workers or os.cpu_count() or 1, len(items))
+    if workers <= 1:
+        return {name: _project_one(item) for name, item in zip(series_by_name, items, strict=True)}
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_project_one, items))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return dict(zip(series_by_name, results, strict=True))

@@ -343,3 +343,24 @@ def test_notebook_runs_on_the_sample_store(sample_db, tmp_path):
     outputs = json.dumps([c.get("outputs", []) for c in nb["cells"]], ensure_ascii=False)
     assert "image/svg+xml" in outputs
     assert "合成示例数据" in outputs  # the sample store is labelled synthetic
+
+
+# --------------------------------------------------------------------------------------- many series
+
+
+def test_project_many_in_worker_processes_equals_serial():
+    import os
+
+    env_before = {k: os.environ.get(k) for k in growth.SINGLE_THREAD_ENV}
+    series = {f"s{i}": steady(years=4, growth_pct=5.0 + 3 * i, seed=i) for i in range(3)}
+    kw = {"models": ("ets", "profile", "combined"), "repetitions": 200}
+    serial = growth.project_many(series, "2016-06", (8.0, 9.0), workers=1, **kw)  # in this process, no pool
+    parallel = growth.project_many(series, "2016-06", (8.0, 9.0), workers=2, **kw)
+    assert list(serial) == list(parallel) == list(series)
+    assert (
+        serial["s0"].to_dict()
+        == growth.project_annual_growth(series["s0"], "2016-06", (8.0, 9.0), **kw).to_dict()
+    )
+    for name in series:
+        assert parallel[name].to_dict() == serial[name].to_dict()
+    assert {k: os.environ.get(k) for k in growth.SINGLE_THREAD_ENV} == env_before  # restored after the pool
