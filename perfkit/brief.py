@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import NOTEBOOKS_DIR, OUTPUTS_DIR, db_path
+from .config import NOTEBOOKS_DIR, OUTPUTS_DIR, SINGLE_THREAD_ENV, db_path
 from .errors import InputError, Problem
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -103,9 +103,6 @@ def check_as_of(as_of: str) -> str:
 # ------------------------------------------------------------------------------------------ kernels
 
 
-BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 class _Kernel:
     """One warm kernel in its worker thread (jupyter_client's async objects belong to that thread's loop)."""
 
@@ -124,7 +121,7 @@ class _Kernel:
         # nbclient does the same for kernels it starts: no history database written per run.
         # One BLAS thread per kernel: the parallelism is across notebooks, and OpenBLAS threads that
         # spin-wait on a core another kernel needs made a brief 6× slower on this 2-core machine.
-        env = {**os.environ, **{var: "1" for var in BLAS_THREAD_VARS}}
+        env = {**os.environ, **SINGLE_THREAD_ENV}
         run_sync(self.km.start_kernel)(
             cwd=str(self.cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"]
         )

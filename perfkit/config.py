@@ -15,6 +15,11 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 DEFAULT_DB = DATA_DIR / "perfkit.sqlite"
 
 
+# One BLAS/OpenMP thread per process wherever perfkit runs work in parallel processes (brief kernels, growth
+# workers): threads that spin-wait on a core another process needs made fits ~15× slower on 2 cores.
+SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def db_path(explicit: str | os.PathLike | None = None) -> Path:
     """The store to use: an explicit path, else $PERFKIT_DB, else data/perfkit.sqlite."""
     if explicit:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import REFERENCE_DIR
+from .config import REFERENCE_DIR, SINGLE_THREAD_ENV
 from .errors import InputError, Problem
 
 PERIODS_PER_YEAR = 11  # 1—2月 is one period
@@ -1126,8 +1126,6 @@ def evaluate(series_by_name: dict[str, pd.Series], as_of_months=range(3, 10), **
 
 
 # ------------------------------------------------------------------------------------ many series
-
-SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _project_one(item: tuple) -> GrowthProjection:
