@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .config import NOTEBOOKS_DIR, OUTPUTS_DIR, SINGLE_THREAD_ENV, db_path
 from .errors import InputError, Problem
+from .startup import KERNEL_CODE, defer_iri_grammar
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 KERNEL = "python3"
@@ -187,6 +188,7 @@ def run_brief(
     same values). Raises BriefError naming the notebook and cell when one fails.
     """
     started = time.perf_counter()
+    defer_iri_grammar()  # before papermill/nbformat import jsonschema (see perfkit.startup)
     say = echo or (lambda line: print(line, flush=True))
 
     def echo(line: str) -> None:
@@ -291,7 +293,9 @@ def _execute_all(
         try:
             kernel = _Kernel(notebooks_dir)
             kernel.start()
-            kernel.run_code(f"import importlib\nfor _m in {PRELOAD!r}: importlib.import_module(_m)")
+            kernel.run_code(
+                KERNEL_CODE + f"\nimport importlib\nfor _m in {PRELOAD!r}: importlib.import_module(_m)"
+            )
             import papermill as pm
 
             while not stop.is_set():

@@ -351,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .startup import defer_iri_grammar
+
+    defer_iri_grammar()  # before altair or nbformat pull in jsonschema (see perfkit.startup)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

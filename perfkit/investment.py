@@ -774,20 +774,33 @@ def calibrate(
     progress: pd.DataFrame,
     as_of: str | pd.Period,
     history: pd.DataFrame | None = None,
+    *,
+    prior: Calibration | None = None,
 ) -> Calibration:
-    """Profiles and the interval width σ for a projection as of `as_of` (uses no data after it)."""
+    """Profiles and the interval width σ for a projection as of `as_of` (uses no data after it).
+
+    `prior`: a calibration of another month from the same catalogue and `history`; its profiles and
+    reference σ (which depend on those alone) are reused, so calibrating month after month (the risk
+    backfill) pays for them once.
+    """
     cfg = settings(catalogue)
     period = as_of_period(as_of)
-    profiles, source, shares = learn_profiles(catalogue, history)
-    notes = []
-    if len(shares) >= cfg.min_history_series:
-        sigma_ref, n_ref = _history_sigma(catalogue, shares, cfg, source)
-        reference = "history"
+    if prior is not None:
+        profiles, source, n_history = prior.profiles, prior.profile_source, prior.history_series
+        sigma_ref, n_ref, reference = prior.sigma_reference, prior.n_reference, prior.reference
+        notes = list(prior.notes)
     else:
-        sigma_ref, n_ref = _public_sigma_cases(catalogue, cfg)
-        reference = "public"
-        if len(shares):
-            notes.append(f"{len(shares)} past-year series: fewer than {cfg.min_history_series}, not used")
+        profiles, source, shares = learn_profiles(catalogue, history)
+        n_history = len(shares)
+        notes = []
+        if len(shares) >= cfg.min_history_series:
+            sigma_ref, n_ref = _history_sigma(catalogue, shares, cfg, source)
+            reference = "history"
+        else:
+            sigma_ref, n_ref = _public_sigma_cases(catalogue, cfg)
+            reference = "public"
+            if len(shares):
+                notes.append(f"{len(shares)} past-year series: fewer than {cfg.min_history_series}, not used")
     prog = _tidy(progress, "progress")
     prog = prog[prog["month"] <= period]
     panel = _panel(catalogue, prog, profiles, cfg)
@@ -804,7 +817,7 @@ def calibrate(
         kind_cases=kind_cases,
         measure_sigma=measure_sigma,
         measure_cases=measure_cases,
-        history_series=len(shares),
+        history_series=n_history,
         notes=notes,
     )
 
@@ -949,7 +962,8 @@ def backtest(
     # σ for month t is calibrated on what was known at t, so the interval coverage is out of sample.
     sigmas = {}
     for t in range(1, int(last.month)):
-        cal_t = calibrate(catalogue, prog, pd.Period(year=catalogue.year, month=t, freq="M"), history)
+        month_t = pd.Period(year=catalogue.year, month=t, freq="M")
+        cal_t = calibrate(catalogue, prog, month_t, history, prior=cal)
         sigmas[t] = cal_t.sigmas(panel.measures)
     return _backtest_panel(panel, int(last.month), cfg, sigmas)
 

@@ -827,9 +827,13 @@ def _compute_months(
     turnover = read_turnover(conn)
     assessments = read_assessments(conn, as_of.year)
     flags = None
+    calibration = None
     for month in months:
         upto = progress[(progress["month"] <= month) & (progress["month"].dt.year == month.year)]
-        inv = investment_model.project_measures(catalogue, upto, month, history if len(history) else None)
+        past = history if len(history) else None
+        # each month's calibration reuses the previous one's profiles and reference σ (same history)
+        calibration = investment_model.calibrate(catalogue, upto, month, past, prior=calibration)
+        inv = investment_model.project_measures(catalogue, upto, month, past, calibration=calibration)
         models = growth_models if month == months[-1] else BACKFILL_GROWTH_MODELS
         options = {"models": tuple(models)} if models else {}
         gro = (

@@ -204,6 +204,21 @@ def test_profile_learned_from_past_years(catalogue):
     assert cal.reference == "history" and cal.history_series == 2 * len(ids)
 
 
+def test_calibration_reuses_a_prior_months_reference(catalogue):
+    """Month after month (the risk backfill) the history's profiles and reference σ are taken from the
+    previous calibration; the result is the same as calibrating from scratch."""
+    now = series("1-5-1.2", {m: 20000 * DEFAULT[m - 1] for m in range(1, 8)})
+    june = investment.calibrate(catalogue, now, "2019-06")
+    july = investment.calibrate(catalogue, now, "2019-07", prior=june)
+    fresh = investment.calibrate(catalogue, now, "2019-07")
+    assert dataclasses.asdict(july).keys() == dataclasses.asdict(fresh).keys()
+    for key, value in dataclasses.asdict(fresh).items():
+        if key == "profiles":
+            assert all(np.array_equal(value[k], july.profiles[k]) for k in value)
+        else:
+            assert getattr(july, key) == value, key
+
+
 # ------------------------------------------------------------------------------------- backtests
 
 

@@ -1,0 +1,58 @@
+"""What a perfkit process does before its heavy imports: defer one optional grammar compile.
+
+`jsonschema` (imported by altair and by nbformat) registers an "iri" string-format checker when the optional
+`rfc3987_syntax` is installed (jupyterlab's dependencies install it), and that package compiles an Earley
+grammar for RFC 3987 at import: about 1.7 s of CPU on this machine, paid by the brief runner and again by
+every kernel, for a checker that neither altair, nbformat nor perfkit calls (none validates "iri" formats).
+
+`defer_iri_grammar()` registers `rfc3987_syntax` as a thin package whose `is_valid_syntax` imports the real
+module on first use, so the checker still works, just compiled when a schema first asks for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+
+IRI_PACKAGE = "rfc3987_syntax"
+# What the brief runner executes in each kernel before its preloads (kernels do not import perfkit first).
+KERNEL_CODE = "import perfkit.startup as _pk_startup\n_pk_startup.defer_iri_grammar()\ndel _pk_startup"
+
+
+def defer_iri_grammar() -> bool:
+    """Make `rfc3987_syntax` compile its grammar on first use; True if the stand-in was registered.
+
+    Does nothing when the package is absent or already imported (then the cost is paid already).
+    """
+    if IRI_PACKAGE in sys.modules:
+        return False
+    spec = importlib.util.find_spec(IRI_PACKAGE)
+    if spec is None or spec.submodule_search_locations is None:
+        return False
+    stand_in = types.ModuleType(IRI_PACKAGE, "Deferred rfc3987_syntax: the grammar compiles on first use.")
+    # The real submodules import each other as rfc3987_syntax.<name>: they are found through this path.
+    stand_in.__path__ = list(spec.submodule_search_locations)
+    stand_in.__spec__ = spec
+    stand_in.__file__ = spec.origin
+
+    def real():
+        return importlib.import_module(f"{IRI_PACKAGE}.syntax_helpers")
+
+    def is_valid_syntax(term: str, value: str) -> bool:
+        return real().is_valid_syntax(term, value)
+
+    def parse(term: str, value: str):
+        return real().parse(term, value)
+
+    def __getattr__(name: str):  # any other public name: load the real module then
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    stand_in.is_valid_syntax = is_valid_syntax
+    stand_in.parse = parse
+    stand_in.__getattr__ = __getattr__
+    sys.modules[IRI_PACKAGE] = stand_in
+    return True
