@@ -3,7 +3,8 @@
 The brief runs several notebooks that each need the same growth projection; fitting it is most of a brief's
 compute. Results are keyed on the inputs' content and the computing module's source, so a changed store
 or a new perfkit version never reads a stale entry. A file lock makes a second kernel wait for the first
-one's result instead of fitting the same models again.
+one's result instead of fitting the same models again, and `memo_many` lets two kernels asking for the
+same entries split them (each computes what the other is not already computing).
 """
 
 from __future__ import annotations
@@ -51,13 +52,45 @@ def source_version(module_file: str) -> str:
 
 def memo(cache_dir: str | os.PathLike | None, namespace: str, key: str, compute: Callable[[], T]) -> T:
     """`compute()` once per key; later calls (from any process) read the pickled result."""
+    return memo_many(cache_dir, namespace, [(key, compute)])[0]
+
+
+_MISSING = object()
+
+
+def memo_many(
+    cache_dir: str | os.PathLike | None, namespace: str, items: list[tuple[str, Callable[[], Any]]]
+) -> list[Any]:
+    """Values for several (key, compute) pairs, sharing the work with other processes asking at once.
+
+    Entries another process is computing right now (its lock is held) are skipped at first and waited for
+    at the end, so two kernels asking for the same two entries compute one each instead of one waiting
+    for both (the brief's two kernels split the road and waterway growth fits this way).
+    """
     if cache_dir is None:
-        return compute()
+        return [compute() for _key, compute in items]
     folder = Path(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    values: list[Any] = [_MISSING] * len(items)
+    busy = []
+    for i, (key, compute) in enumerate(items):
+        got = _get_or_compute(folder, namespace, key, compute, wait=False)
+        if got is _MISSING:
+            busy.append(i)
+        values[i] = got
+    for i in busy:  # another process has these in hand: wait for its result (or compute if it gave up)
+        key, compute = items[i]
+        values[i] = _get_or_compute(folder, namespace, key, compute, wait=True)
+    return values
+
+
+def _get_or_compute(folder: Path, namespace: str, key: str, compute: Callable[[], Any], wait: bool) -> Any:
     path = folder / f"{namespace}-{key}.pkl"
     with open(folder / f"{namespace}-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent kernel waits here for the first one's result
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _MISSING
         if path.exists():
             try:
                 with open(path, "rb") as fh:

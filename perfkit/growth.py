@@ -956,24 +956,6 @@ def growth_report(
     computed once with the default backtest, which costs little beside the fits it shares. Reports whose
     models fit nothing (e.g. `models=("profile",)`, the risk backfill's) are computed directly instead.
     """
-    if cache_dir is not None and _fits_models(kw.get("models", CANDIDATES)):
-        from .cache import key_of, memo, source_version
-
-        full = tuple(backtest_months) or tuple(BACKTEST_MONTHS)
-        key = key_of(
-            source_version(__file__), turnover, str(as_of), modes, bands, full, kw, catalogue.plan["turnover"]
-        )
-        report = memo(
-            cache_dir,
-            "growth",
-            key,
-            lambda: growth_report(
-                catalogue, turnover, as_of, modes=modes, bands=bands, backtest_months=full, **kw
-            ),
-        )
-        if tuple(backtest_months):
-            return report
-        return GrowthReport(report.projections, report.paths, report.backtest.iloc[:0], pd.DataFrame())
     as_of = pd.Period(as_of, freq="M")
     cfg = catalogue.plan["turnover"]
     plan_bands = {**cfg["bands"], **(bands or {})}
@@ -981,23 +963,56 @@ def growth_report(
     chosen = [m for m in (modes or present) if m in present]
     if not chosen:
         raise ValueError("no turnover data for " + ", ".join(modes or ["any mode"]))
-    rows, paths, bts = [], [], []
+    months = tuple(backtest_months)
+    jobs = []
     for mode in chosen:
-        df = mode_series(turnover, mode, cfg["coefficient"])
+        series = mode_series(turnover, mode, cfg["coefficient"])
         band = tuple(float(x) for x in plan_bands[mode])
-        proj, engine = _mode_projection(df, as_of, band, **kw)
-        measure_id = cfg["measure"][mode]
-        rows.append(projection_row(mode, measure_id, proj))
-        paths.append(proj.path.assign(mode=mode, measure_id=measure_id, band_low=band[0], band_high=band[1]))
-        if backtest_months:
-            bt = pd.DataFrame(_backtest_rows(engine, as_of.year, backtest_months), columns=BACKTEST_COLUMNS)
-            bts.append(bt.assign(mode=mode))
-    projections = pd.DataFrame(rows, columns=PROJECTION_COLUMNS)
+        jobs.append((mode, series, band, cfg["measure"][mode]))
+    if cache_dir is not None and _fits_models(kw.get("models", CANDIDATES)):
+        from .cache import key_of, memo_many, source_version
+
+        # One entry per mode, always with the full default backtest (it costs little beside the fits it
+        # shares), so every notebook reads the same entries and two kernels can split the modes.
+        full = months or tuple(BACKTEST_MONTHS)
+        version = source_version(__file__)
+        parts = memo_many(
+            cache_dir,
+            "growth",
+            [
+                (
+                    key_of(version, mode, series, str(as_of), band, measure_id, full, kw),
+                    lambda job=(mode, series, band, measure_id): _mode_report(*job, as_of, full, kw),
+                )
+                for mode, series, band, measure_id in jobs
+            ],
+        )
+        if not months:
+            parts = [(row, path, bt.iloc[:0]) for row, path, bt in parts]
+    else:
+        parts = [_mode_report(*job, as_of, months, kw) for job in jobs]
+    projections = pd.DataFrame([row for row, _, _ in parts], columns=PROJECTION_COLUMNS)
+    bts = [bt for _, _, bt in parts if len(bt)]
     backtests = (
         pd.concat(bts, ignore_index=True) if bts else pd.DataFrame(columns=BACKTEST_COLUMNS + ["mode"])
     )
     summary = backtest_summary(backtests, by=("mode",)) if len(backtests) else pd.DataFrame()
-    return GrowthReport(projections, pd.concat(paths, ignore_index=True), backtests, summary)
+    return GrowthReport(
+        projections, pd.concat([p for _, p, _ in parts], ignore_index=True), backtests, summary
+    )
+
+
+def _mode_report(mode: str, series: pd.DataFrame, band, measure_id: str, as_of: pd.Period, months, kw):
+    """One mode's projection row, growth path and backtest (empty without `months`), sharing the fits."""
+    proj, engine = _mode_projection(series, as_of, band, **kw)
+    row = projection_row(mode, measure_id, proj)
+    path = proj.path.assign(mode=mode, measure_id=measure_id, band_low=band[0], band_high=band[1])
+    bt = (
+        pd.DataFrame(_backtest_rows(engine, as_of.year, months), columns=BACKTEST_COLUMNS) if months else None
+    )
+    if bt is None:
+        bt = pd.DataFrame(columns=BACKTEST_COLUMNS)
+    return row, path, bt.assign(mode=mode)
 
 
 def project_modes(
