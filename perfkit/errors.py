@@ -28,6 +28,9 @@ class InputError(Exception):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self):  # rebuilt from its problems (e.g. when a worker process parsed the file)
+        return (type(self), (self.problems,))
+
 
 class StoreError(Exception):
     """The store file cannot be used (foreign, newer schema, corrupt)."""

@@ -22,10 +22,11 @@ import os
 import re
 import sqlite3
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -811,6 +812,40 @@ def _shown(path: Path) -> str:
 
 STAGE_AHEAD = 8  # files whose archive copies are being written while earlier files are checked and stored
 STAGE_THREADS = 4  # the fsyncs overlap (4 did better than 1 on the 2-core development machine)
+PARALLEL_MIN_FILES = 16  # fewer files are parsed in the main process: forking costs more than it saves
+MAX_PARSERS = 8
+
+
+def _parse_job(path: Path, data: bytes, rules: IntakeRules):
+    """parse_file in a parser process: (kind, parsed), or the InputError to report at the file's turn."""
+    try:
+        return parse_file(path, data, rules)
+    except InputError as exc:
+        return exc
+
+
+def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
+    """Processes that parse the next files while the main process checks earlier ones against the store
+    and writes them (all cores but one), or None when it does not pay or is not safe.
+
+    Forked, so they start in milliseconds with everything imported; only from a process with no other
+    threads (a CLI run, not a Jupyter kernel), as forking a threaded process can deadlock the child.
+    """
+    import multiprocessing
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if (
+        n_files < PARALLEL_MIN_FILES
+        or cores < 2
+        or threading.active_count() > 1
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return None
+    pool = ProcessPoolExecutor(
+        max_workers=min(cores - 1, MAX_PARSERS), mp_context=multiprocessing.get_context("fork")
+    )
+    pool.submit(int).result()  # fork now, before the archive threads start
+    return pool
 
 
 def ingest_files(
@@ -837,8 +872,9 @@ def ingest_files(
     report = IngestReport()
     paths = list(paths)
     had_dir = ctx.archive_dir.is_dir()
-    raw: dict[int, tuple[tuple[Path, bytes, str], Future | None] | Exception] = {}
+    raw: dict[int, tuple[tuple[Path, bytes, str], Future | None, Future | None] | Exception] = {}
     read_upto = 0
+    parsers = _parser_pool(len(paths))
 
     def read_ahead(upto: int) -> None:
         nonlocal read_upto
@@ -854,7 +890,8 @@ def ingest_files(
             staged = None
             if path.suffix:  # the archive name needs it; without one the copy is made at acceptance
                 staged = pool.submit(_stage, data, sha, path.suffix, ctx.archive_dir, next(ctx.staging))
-            raw[j] = (got, staged)
+            parsing = parsers.submit(_parse_job, path, data, rules) if parsers is not None else None
+            raw[j] = (got, staged, parsing)
 
     def load(i: int) -> tuple[_Loaded | None, InputError | None]:
         read_ahead(i + 1 + STAGE_AHEAD)
@@ -863,12 +900,12 @@ def ingest_files(
             return None, got
         if isinstance(got, Exception):
             raise got
-        (path, data, sha), staged = got
-        try:
-            kind, parsed = parse_file(path, data, rules)
-        except InputError as exc:
+        (path, data, sha), staged, parsing = got
+        result = parsing.result() if parsing is not None else _parse_job(path, data, rules)
+        if isinstance(result, InputError):
             _drop(staged)
-            return None, exc
+            return None, result
+        kind, parsed = result
         return _Loaded(path, data, sha, kind, parsed, staged), None
 
     with ThreadPoolExecutor(max_workers=STAGE_THREADS, thread_name_prefix="perfkit-archive") as pool:
@@ -889,6 +926,8 @@ def ingest_files(
         finally:
             for got in raw.values():
                 _drop(got[1] if isinstance(got, tuple) else None)
+            if parsers is not None:
+                parsers.shutdown(wait=True, cancel_futures=True)
             pool.shutdown(wait=True)
             if ctx.archived:
                 fsync_dir(ctx.archive_dir)

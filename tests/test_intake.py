@@ -616,6 +616,63 @@ def test_limits_come_from_the_plan(catalogue):
     assert rules.correction_prefix == "更正"
 
 
+# ------------------------------------------------------------------------------------ parallel parse
+
+PARALLEL_SCRIPT = """
+import json, sys
+import perfkit.intake as intake
+from perfkit.cli import main
+
+pools = []
+make_pool = intake._parser_pool
+intake._parser_pool = lambda n: pools.append(make_pool(n)) or pools[-1]  # record which path ran
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "parallel": bool(pools and pools[0] is not None)}), file=sys.stderr)
+"""
+
+
+def test_a_large_batch_is_parsed_in_parallel_with_the_same_outcome(
+    sample_db, template, tmp_path, monkeypatch
+):
+    """A CLI run over many files parses them in a forked process while the main one checks them against
+    the store and writes them; what is stored and reported is what the one-process path gives."""
+    import perfkit.intake as intake
+
+    files = []
+    for i in range(intake.PARALLEL_MIN_FILES + 2):  # resubmissions: each supersedes the one before
+        files.append(
+            fill(template, tmp_path / "in" / f"{i:02d}" / template.name, {"1-8-1.1": {"note": f"第{i}次"}})
+        )
+    files[3] = tmp_path / "in" / "03" / template.name
+    files[3].write_text("月份,运输方式\n", encoding="utf-8")  # not a zip: refused while parsing
+    files[7] = fill(template, tmp_path / "in" / "07" / template.name, {"1-8-1.1": {"cumulative": "22万"}})
+    serial_db = tmp_path / "serial.sqlite"
+    shutil.copy(sample_db, serial_db)
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["--db", str(sample_db), "ingest", *map(str, files), "--archive", str(tmp_path / "archive-p")]
+    child = subprocess.run(
+        [sys.executable, "-c", PARALLEL_SCRIPT, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    *problem_lines, status = child.stderr.strip().splitlines()
+    assert json.loads(status) == {"code": 2, "parallel": True}
+
+    monkeypatch.setattr(intake, "PARALLEL_MIN_FILES", 10**9)
+    conn = open_store(serial_db)
+    report = intake.ingest_files(conn, files, archive_dir=tmp_path / "archive-s")
+    assert [str(p) for p in report.problems] == problem_lines
+    assert report.rejected == [str(files[3]), str(files[7])]
+    assert len(report.results) == len(files) - 2
+
+    parallel = open_store(sample_db)
+    keep = ["kind", "file_name", "unit", "month", "sha256", "rows"]
+    pd.testing.assert_frame_equal(read_submissions(parallel)[keep], read_submissions(conn)[keep])
+    pd.testing.assert_frame_equal(read_progress(parallel), read_progress(conn))
+    stored = read_progress(conn)
+    note = stored[(stored["measure_id"] == "1-8-1.1") & (stored["month"] == pd.Period(MONTH, "M"))]["note"]
+    assert list(note) == [f"第{len(files) - 1}次"]  # the last file of the batch is the current one
+
+
 # ---------------------------------------------------------------------------------------- crash
 
 
