@@ -8,7 +8,8 @@ ingested one after another into one store, so later files supersede earlier ones
 Each phase runs in a fresh process, so its peak memory (max RSS, minus the RSS after imports) is its own:
 - calamine: `pandas.read_excel(engine="calamine")` of every file's 填报 sheet (the baseline);
 - read+check: perfkit's safe read and file-level checks (zip and DTD limits, template info, cells);
-- ingest: the whole `ingest_files` (checks against the store, archive copy, one transaction per file).
+- ingest: the whole `ingest_files` (checks against the store, archive copy, one transaction per file), with
+  its parser processes from 16 files on (their peak RSS reported apart: forked, they share most pages).
 
 Run: `python -m benchmarks.bench_intake [--scales 1,10,300]`. Results also go to benchmarks/results/.
 """
@@ -83,12 +84,14 @@ def _rss_kb() -> int:
 
 
 def _measured(start: float, base_kb: int, rows: int) -> dict:
-    """Seconds since `start`; the process's peak RSS and how far the work raised it above the imports."""
+    """Seconds since `start`; the process's peak RSS and how far the work raised it above the imports, and
+    the largest peak RSS of its worker processes (ingest's parsers; 0 when none ran)."""
     peak = _rss_kb()
     return {
         "seconds": time.perf_counter() - start,
         "peak_mb": peak / 1024,
         "added_mb": (peak - base_kb) / 1024,
+        "workers_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "rows": rows,
     }
 
@@ -152,7 +155,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         base_db, files = build_files(max(scales), tmp)
         print(f"generated {len(files)} workbooks in {time.perf_counter() - t0:.1f}s (synthetic sample data)")
         header = f"{'cities':>6} {'files':>6} {'calamine s':>10} {'read+check s':>12} {'ingest s':>9}"
-        header += f" {'check/cal':>9} {'ingest/cal':>10}  peak RSS MB (+work) cal/check/ingest"
+        header += (
+            f" {'check/cal':>9} {'ingest/cal':>10}  peak RSS MB (+work) cal/check/ingest, ingest's parsers"
+        )
         print(header)
         for n in scales:
             batch = [str(f) for f in files[: n * 18]]
@@ -174,12 +179,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 "ingest_ratio": ing["seconds"] / cal["seconds"],
                 "peak_mb": {k: v["peak_mb"] for k, v in phases.items()},
                 "added_mb": {k: v["added_mb"] for k, v in phases.items()},
+                "ingest_workers_peak_mb": ing["workers_peak_mb"],
             }
             out.append(row)
             peaks = "/".join(
                 f"{row['peak_mb'][k]:.0f}(+{row['added_mb'][k]:.0f})"
                 for k in ("calamine", "read_check", "ingest")
             )
+            peaks += f", parser processes {ing['workers_peak_mb']:.0f}"
             print(
                 f"{n:>6} {len(batch):>6} {cal['seconds']:>10.2f} {chk['seconds']:>12.2f} {ing['seconds']:>9.2f}"
                 f" {row['read_check_ratio']:>9.2f} {row['ingest_ratio']:>10.2f}  {peaks}"

@@ -24,6 +24,7 @@ Method (details and backtest figures in docs/growth.md):
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -171,15 +172,20 @@ def _ets_model(y: np.ndarray):
     object is made (every fit and every re-smoothing at a new origin): nothing here reads standard errors,
     and the Hessian was 40% of a growth report's time. Fits, forecasts and simulations are unchanged.
     """
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    return _ets_class()(
+        y, error="add", trend="add", damped_trend=True, seasonal="add", seasonal_periods=PERIODS_PER_YEAR
+    )
 
-    class _ETSWithoutStandardErrors(ETSModel):
+
+@functools.cache
+def _ets_class():
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # imported on first use: ~1 s
+
+    class ETSWithoutStandardErrors(ETSModel):
         def hessian(self, params, *args, **kwargs):
             return np.zeros((len(params), len(params)))
 
-    return _ETSWithoutStandardErrors(
-        y, error="add", trend="add", damped_trend=True, seasonal="add", seasonal_periods=PERIODS_PER_YEAR
-    )
+    return ETSWithoutStandardErrors
 
 
 class _Engine:

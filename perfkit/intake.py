@@ -863,20 +863,20 @@ def ingest_files(
     file's copy is only renamed into place, and a copy not needed (file rejected, or already stored) is
     deleted. The archive directory is fsynced once, at the end, before the report says anything was added.
     """
-    from .store import read_catalogue
+    from .store import read_catalogue, read_plan
 
-    catalogue = read_catalogue(conn)
-    rules = IntakeRules.from_plan(catalogue.plan)
-    ctx = _Context.make(catalogue, rules, archive_dir)
+    plan = read_plan(conn)
+    rules = IntakeRules.from_plan(plan)
     today = today or date.today()
     report = IngestReport()
     paths = list(paths)
-    had_dir = ctx.archive_dir.is_dir()
-    raw: dict[int, tuple[tuple[Path, bytes, str], Future | None, Future | None] | Exception] = {}
-    read_upto = 0
-    parsers = _parser_pool(len(paths))
+    # entry j: [(path, bytes, sha) or the error reading it, archive copy future, parse future]
+    raw: dict[int, list] = {}
+    read_upto = staged_upto = 0
+    parsers = _parser_pool(len(paths))  # forked before any thread of this call starts
 
-    def read_ahead(upto: int) -> None:
+    def prefetch(upto: int) -> None:
+        """Read the next files and hand them to the parser processes (if any)."""
         nonlocal read_upto
         while read_upto < min(upto, len(paths)):
             j = read_upto
@@ -884,23 +884,32 @@ def ingest_files(
             try:
                 got = _read(paths[j], rules)
             except (InputError, OSError) as exc:  # reported (or raised) at the file's turn, as before
-                raw[j] = exc
+                raw[j] = [exc, None, None]
                 continue
-            path, data, sha = got
-            staged = None
+            path, data, _sha = got
+            raw[j] = [got, None, parsers.submit(_parse_job, path, data, rules) if parsers else None]
+
+    def read_ahead(upto: int) -> None:
+        """Prefetch, and start writing the archive copies of the files read."""
+        nonlocal staged_upto
+        prefetch(upto)
+        while staged_upto < read_upto:
+            entry = raw.get(staged_upto)
+            staged_upto += 1
+            if entry is None or not isinstance(entry[0], tuple):
+                continue
+            path, data, sha = entry[0]
             if path.suffix:  # the archive name needs it; without one the copy is made at acceptance
-                staged = pool.submit(_stage, data, sha, path.suffix, ctx.archive_dir, next(ctx.staging))
-            parsing = parsers.submit(_parse_job, path, data, rules) if parsers is not None else None
-            raw[j] = (got, staged, parsing)
+                entry[1] = pool.submit(_stage, data, sha, path.suffix, ctx.archive_dir, next(ctx.staging))
 
     def load(i: int) -> tuple[_Loaded | None, InputError | None]:
         read_ahead(i + 1 + STAGE_AHEAD)
-        got = raw.pop(i)
+        got, staged, parsing = raw.pop(i)
         if isinstance(got, InputError):
             return None, got
         if isinstance(got, Exception):
             raise got
-        (path, data, sha), staged, parsing = got
+        path, data, sha = got
         result = parsing.result() if parsing is not None else _parse_job(path, data, rules)
         if isinstance(result, InputError):
             _drop(staged)
@@ -908,34 +917,41 @@ def ingest_files(
         kind, parsed = result
         return _Loaded(path, data, sha, kind, parsed, staged), None
 
-    with ThreadPoolExecutor(max_workers=STAGE_THREADS, thread_name_prefix="perfkit-archive") as pool:
-        ctx.pool = pool
-        try:
-            for i, path in enumerate(paths):
-                loaded, error = load(i)
-                if error is None:
+    ctx: _Context | None = None
+    pool: ThreadPoolExecutor | None = None
+    try:
+        prefetch(1 + STAGE_AHEAD)  # the parsers start on the first files while the catalogue is read
+        ctx = _Context.make(read_catalogue(conn, plan), rules, archive_dir)
+        had_dir = ctx.archive_dir.is_dir()
+        with ThreadPoolExecutor(max_workers=STAGE_THREADS, thread_name_prefix="perfkit-archive") as pool:
+            ctx.pool = pool
+            try:
+                for i, path in enumerate(paths):
+                    loaded, error = load(i)
+                    if error is None:
+                        try:
+                            report.results.append(_ingest_loaded(conn, loaded, ctx, today))
+                        except InputError as exc:
+                            error = exc
+                        finally:
+                            _drop(loaded.staged)  # not renamed into the archive: rejected, or already stored
+                    if error is not None:
+                        report.problems.extend(error.problems)
+                        report.rejected.append(str(path))
+            finally:
+                for _got, staged, _parsing in raw.values():
+                    _drop(staged)
+                pool.shutdown(wait=True)
+                if ctx.archived:
+                    fsync_dir(ctx.archive_dir)
+                elif not had_dir:
                     try:
-                        report.results.append(_ingest_loaded(conn, loaded, ctx, today))
-                    except InputError as exc:
-                        error = exc
-                    finally:
-                        _drop(loaded.staged)  # not renamed into the archive: rejected, or already stored
-                if error is not None:
-                    report.problems.extend(error.problems)
-                    report.rejected.append(str(path))
-        finally:
-            for got in raw.values():
-                _drop(got[1] if isinstance(got, tuple) else None)
-            if parsers is not None:
-                parsers.shutdown(wait=True, cancel_futures=True)
-            pool.shutdown(wait=True)
-            if ctx.archived:
-                fsync_dir(ctx.archive_dir)
-            elif not had_dir:
-                try:
-                    ctx.archive_dir.rmdir()  # made only for copies that were not needed
-                except OSError:
-                    pass
+                        ctx.archive_dir.rmdir()  # made only for copies that were not needed
+                    except OSError:
+                        pass
+    finally:
+        if parsers is not None:
+            parsers.shutdown(wait=True, cancel_futures=True)
     return report
 
 

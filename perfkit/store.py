@@ -339,16 +339,19 @@ def meta(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
 
-def read_catalogue(conn: sqlite3.Connection) -> Catalogue:
-    """The catalogue as stored (the plan settings come from the plan folder recorded at creation)."""
+def read_plan(conn: sqlite3.Connection) -> dict:
+    """The plan settings (plan.toml) from the plan folder recorded at creation, else the bundled plan."""
     from .catalogue import load_plan
 
+    plan_dir = meta(conn).get("plan_dir", PLAN_DIR)
+    return load_plan(plan_dir) if Path(plan_dir).exists() else load_plan()
+
+
+def read_catalogue(conn: sqlite3.Connection, plan: dict | None = None) -> Catalogue:
+    """The catalogue as stored (the plan settings come from the plan folder recorded at creation;
+    `plan`: those settings when the caller has read them already, see `read_plan`)."""
     info = meta(conn)
-    plan = (
-        load_plan(info.get("plan_dir", PLAN_DIR))
-        if Path(info.get("plan_dir", PLAN_DIR)).exists()
-        else load_plan()
-    )
+    plan = read_plan(conn) if plan is None else plan
     ind = pd.read_sql_query("SELECT * FROM indicators ORDER BY ord", conn)
     for col in ["leaders", "units", "persons", "basis"]:
         ind[col] = ind[col].map(json.loads)
