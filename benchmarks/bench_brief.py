@@ -9,7 +9,8 @@ spell of the machine hits both; reported: best of each and the median of the rou
 runs on a fresh copy of the sample store with no cache beside it, so earlier months' flags and the growth
 fits are computed as on a first run:
 - brief with each worker count in `--workers` (1: every notebook in one warm kernel, one after another;
-  2: two kernels taking notebooks from one queue, longest first), the plan's notebooks and the HTML export;
+  2: two kernels taking notebooks from one queue in plan.toml [brief] order), the plan's notebooks and the
+  HTML export;
 - per notebook seconds (from the runner) for the fastest run of each worker count.
 
 Run: `python -m benchmarks.bench_brief [--workers 1,2] [--repeat 3]`. Results also go to
