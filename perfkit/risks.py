@@ -826,6 +826,16 @@ def _compute_months(
     history = progress[progress["month"].dt.year < as_of.year]
     turnover = read_turnover(conn)
     assessments = read_assessments(conn, as_of.year)
+
+    def growth_for(month: pd.Period, models: tuple[str, ...] | None) -> pd.DataFrame | None:
+        options = {"models": tuple(models)} if models else {}
+        if not len(turnover):
+            return None
+        return growth_model.project_modes(catalogue, turnover, month, cache_dir=shared, **options)
+
+    # The last month's projection first: in the brief, the growth notebook's kernel is fitting one mode
+    # meanwhile, and this one takes the other (perfkit.cache.memo_many) instead of waiting after the backfill.
+    last_growth = growth_for(months[-1], growth_models)
     flags = None
     calibration = None
     for month in months:
@@ -834,13 +844,7 @@ def _compute_months(
         # each month's calibration reuses the previous one's profiles and reference σ (same history)
         calibration = investment_model.calibrate(catalogue, upto, month, past, prior=calibration)
         inv = investment_model.project_measures(catalogue, upto, month, past, calibration=calibration)
-        models = growth_models if month == months[-1] else BACKFILL_GROWTH_MODELS
-        options = {"models": tuple(models)} if models else {}
-        gro = (
-            growth_model.project_modes(catalogue, turnover, month, cache_dir=shared, **options)
-            if len(turnover)
-            else None
-        )
+        gro = last_growth if month == months[-1] else growth_for(month, BACKFILL_GROWTH_MODELS)
         previous = read_flags(conn, month.year, upto=month - 1)
         flags = flag_measures(catalogue, upto, month, inv, gro, previous, rules, assessments=assessments)
         store_flags(conn, month, flags)
