@@ -26,7 +26,7 @@ import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -887,7 +887,13 @@ def ingest_files(
                 raw[j] = [exc, None, None]
                 continue
             path, data, _sha = got
-            raw[j] = [got, None, parsers.submit(_parse_job, path, data, rules) if parsers else None]
+            parsing = None
+            if parsers is not None:
+                try:
+                    parsing = parsers.submit(_parse_job, path, data, rules)
+                except BrokenExecutor:  # a parser process died: the rest is parsed here
+                    pass
+            raw[j] = [got, None, parsing]
 
     def read_ahead(upto: int) -> None:
         """Prefetch, and start writing the archive copies of the files read."""
@@ -910,7 +916,10 @@ def ingest_files(
         if isinstance(got, Exception):
             raise got
         path, data, sha = got
-        result = parsing.result() if parsing is not None else _parse_job(path, data, rules)
+        try:
+            result = parsing.result() if parsing is not None else _parse_job(path, data, rules)
+        except BrokenExecutor:  # its parser process died (killed, out of memory): parse it here
+            result = _parse_job(path, data, rules)
         if isinstance(result, InputError):
             _drop(staged)
             return None, result

@@ -673,6 +673,48 @@ def test_a_large_batch_is_parsed_in_parallel_with_the_same_outcome(
     assert list(note) == [f"第{len(files) - 1}次"]  # the last file of the batch is the current one
 
 
+DYING_PARSER_SCRIPT = """
+import os, sys
+import perfkit.intake as intake
+from perfkit.cli import main
+
+parse, main_pid = intake._parse_job, os.getpid()
+def dying(path, data, rules):  # a forked parser dies on the fifth file
+    if path.parent.name == "04" and os.getpid() != main_pid:
+        os._exit(1)
+    return parse(path, data, rules)
+intake._parse_job = dying
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_parser_process_that_dies_costs_no_file(sample_db, template, tmp_path):
+    """A parser process killed mid-batch (out of memory, say): its files and the rest are parsed in the
+    main process; every file is still stored, in order."""
+    import perfkit.intake as intake
+
+    files = [
+        fill(template, tmp_path / "in" / f"{i:02d}" / template.name, {"1-8-1.1": {"note": f"第{i}次"}})
+        for i in range(intake.PARALLEL_MIN_FILES + 2)
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["--db", str(sample_db), "ingest", *map(str, files), "--archive", str(tmp_path / "archive")]
+    child = subprocess.run(
+        [sys.executable, "-c", DYING_PARSER_SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert (
+        child.stdout.splitlines()[-1]
+        == f"{len(files)} files: {len(files)} added, 0 already ingested, 0 rejected"
+    )
+    stored = read_submissions(open_store(sample_db), "progress")
+    assert list(stored["sha256"].iloc[-len(files) :]) == [sha256_file(f) for f in files]
+
+
 # ---------------------------------------------------------------------------------------- crash
 
 
