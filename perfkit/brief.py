@@ -159,8 +159,17 @@ class _Kernel:
             kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
             try:
                 msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+                deadline = time.monotonic() + timeout
                 while True:
-                    reply = kc.get_shell_msg(timeout=timeout)
+                    try:
+                        reply = kc.get_shell_msg(timeout=1)
+                    except queue.Empty:
+                        # a kernel that died between notebooks is reported now, not after the timeout
+                        if not await self.km.is_alive():
+                            raise RuntimeError("the kernel died between notebooks") from None
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"no reply from the kernel in {timeout:.0f} s") from None
+                        continue
                     if reply["parent_header"].get("msg_id") == msg_id:
                         break
             finally:
