@@ -844,7 +844,7 @@ def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
     pool = ProcessPoolExecutor(
         max_workers=min(cores - 1, MAX_PARSERS), mp_context=multiprocessing.get_context("fork")
     )
-    pool.submit(int).result()  # fork now, before the archive threads start
+    pool.submit(int)  # forks now (synchronously, for the fork method), before any thread of ours starts
     return pool
 
 
