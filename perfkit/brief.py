@@ -116,7 +116,6 @@ class _Kernel:
         # ipykernel). Unix socket paths are short-limited, hence the system temp folder.
         self.sockets = Path(tempfile.mkdtemp(prefix="perfkit-kernel-"))
         self.km = AsyncKernelManager(kernel_name=KERNEL, transport="ipc", ip=str(self.sockets / "k"))
-        self.ready = False
         self.cwd = cwd
 
     def start(self) -> None:
@@ -129,6 +128,15 @@ class _Kernel:
         run_sync(self.km.start_kernel)(
             cwd=str(self.cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"]
         )
+        run_sync(self._wait_for_ready)(120)
+
+    async def _wait_for_ready(self, timeout: float) -> None:
+        kc = self.km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=timeout)
+        finally:
+            kc.stop_channels()
 
     def run_code(self, code: str, timeout: float = 120) -> None:
         from jupyter_core.utils import run_sync
@@ -136,44 +144,31 @@ class _Kernel:
         run_sync(self._run_code)(code, timeout)
 
     async def _run_code(self, code: str, timeout: float) -> None:
-        if not self.ready:
-            # First call (the preload): a full client that waits until the kernel is ready.
-            kc = self.km.client()
-            kc.start_channels()
-            try:
-                await kc.wait_for_ready(timeout=timeout)
-                reply = await kc.execute_interactive(
-                    code, silent=True, allow_stdin=False, timeout=timeout, output_hook=lambda msg: None
-                )
-            finally:
-                kc.stop_channels()
-            self.ready = True  # later calls need no readiness check
-        else:
-            # Later calls (the reset before each notebook): a shell-only blocking client for the one
-            # request. A full client waits ~0.25 s for the kernel's output channel to be quiet, which was
-            # paid before every notebook; the shell reply says when the code has run. (A client kept open
-            # across papermill's runs stopped receiving replies, hence one per call.)
-            from jupyter_client.blocking import BlockingKernelClient
+        # A shell-only blocking client per call (the kernel is known to be ready since start()): a full
+        # client waits ~0.25 s for the kernel's output channel to be quiet, which was paid before every
+        # notebook; the shell reply says when the code has run. (A client kept open across papermill's
+        # runs stopped receiving replies, hence one per call.)
+        from jupyter_client.blocking import BlockingKernelClient
 
-            kc = BlockingKernelClient(**self.km.get_connection_info(session=True))
-            kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-            try:
-                msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
-                deadline = time.monotonic() + timeout
-                while True:
-                    try:
-                        reply = kc.get_shell_msg(timeout=1)
-                    except queue.Empty:
-                        # a kernel that died between notebooks is reported now, not after the timeout
-                        if not await self.km.is_alive():
-                            raise RuntimeError("the kernel died between notebooks") from None
-                        if time.monotonic() > deadline:
-                            raise TimeoutError(f"no reply from the kernel in {timeout:.0f} s") from None
-                        continue
-                    if reply["parent_header"].get("msg_id") == msg_id:
-                        break
-            finally:
-                kc.stop_channels()
+        kc = BlockingKernelClient(**self.km.get_connection_info(session=True))
+        kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        try:
+            msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    reply = kc.get_shell_msg(timeout=1)
+                except queue.Empty:
+                    # a kernel that died (e.g. between notebooks) is reported now, not after the timeout
+                    if not await self.km.is_alive():
+                        raise RuntimeError("the kernel died") from None
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"no reply from the kernel in {timeout:.0f} s") from None
+                    continue
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+        finally:
+            kc.stop_channels()
         content = reply["content"]
         if content["status"] != "ok":
             raise RuntimeError(f"kernel setup failed: {content.get('ename')}: {content.get('evalue')}")

@@ -1013,11 +1013,7 @@ def _mode_report(mode: str, series: pd.DataFrame, band, measure_id: str, as_of: 
     proj, engine = _mode_projection(series, as_of, band, **kw)
     row = projection_row(mode, measure_id, proj)
     path = proj.path.assign(mode=mode, measure_id=measure_id, band_low=band[0], band_high=band[1])
-    bt = (
-        pd.DataFrame(_backtest_rows(engine, as_of.year, months), columns=BACKTEST_COLUMNS) if months else None
-    )
-    if bt is None:
-        bt = pd.DataFrame(columns=BACKTEST_COLUMNS)
+    bt = pd.DataFrame(_backtest_rows(engine, as_of.year, months) if months else [], columns=BACKTEST_COLUMNS)
     return row, path, bt.assign(mode=mode)
 
 
