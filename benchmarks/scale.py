@@ -77,3 +77,13 @@ def best_of(fn, repeat: int) -> tuple[float, object]:
         result = fn()
         best = min(best, time.perf_counter() - start)
     return best, result
+
+
+def million_row_verdict(rows: list[dict], seconds_key: str) -> None:
+    """Print the issue's target for the largest run near 10^6 rows: at most 5 s."""
+    big = [r for r in rows if r["rows"] >= 900_000]
+    if big:
+        verdict = "met" if big[-1][seconds_key] <= 5 else "NOT met"
+        print(
+            f"target 10^6 rows ≤ 5 s: {verdict} ({big[-1][seconds_key]:.2f} s for {big[-1]['rows']:,} rows)"
+        )
