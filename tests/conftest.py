@@ -1,4 +1,5 @@
-"""Shared fixtures: the bundled plan, and a real SQLite store built from the sample in a temp folder."""
+"""Shared fixtures: the bundled plan, a real SQLite store built from the sample in a temp folder, and a
+papermill runner for the notebooks' smoke tests."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from perfkit.catalogue import load_catalogue
-from perfkit.config import PLAN_DIR, SAMPLE_DIR
+from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SAMPLE_DIR
 from perfkit.store import create_store, open_store
 
 
@@ -45,3 +46,26 @@ def empty_db(tmp_path) -> Path:
     path = tmp_path / "empty.sqlite"
     create_store(path, plan_dir=PLAN_DIR, sample_dir=None)
     return path
+
+
+@pytest.fixture()
+def run_notebook(tmp_path):
+    """Execute notebooks/<name> with papermill in a real kernel, from the notebooks folder as JupyterLab
+    would; the executed copy is kept in the test's folder and returned (nbformat)."""
+
+    def run(name: str, **parameters):
+        import nbformat
+        import papermill as pm
+
+        out = tmp_path / f"{Path(name).stem}.out.ipynb"
+        pm.execute_notebook(
+            str(NOTEBOOKS_DIR / name),
+            str(out),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(NOTEBOOKS_DIR),
+            progress_bar=False,
+        )
+        return nbformat.read(out, as_version=4)
+
+    return run

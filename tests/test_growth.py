@@ -11,7 +11,6 @@ import pytest
 
 from perfkit import growth
 from perfkit.cli import main
-from perfkit.config import NOTEBOOKS_DIR
 from perfkit.errors import InputError
 from perfkit.store import open_store, read_turnover
 
@@ -338,21 +337,12 @@ def test_cli_growth_table_from_the_store(sample_db, capsys):
 
 
 @pytest.mark.slow
-def test_notebook_runs_on_the_sample_store(sample_db, tmp_path):
-    import papermill as pm
-
+def test_notebook_runs_on_the_sample_store(sample_db, tmp_path, run_notebook):
     out_dir = tmp_path / "out"
-    pm.execute_notebook(
-        str(NOTEBOOKS_DIR / "growth.ipynb"),
-        str(tmp_path / "growth.out.ipynb"),
-        parameters={"as_of": "2019-08", "db": str(sample_db), "out_dir": str(out_dir)},
-        kernel_name="python3",
-        progress_bar=False,
-    )
+    nb = run_notebook("growth.ipynb", as_of="2019-08", db=str(sample_db), out_dir=str(out_dir))
     df = pd.read_csv(out_dir / "growth.csv", encoding="utf-8-sig")
     assert list(df["mode"]) == ["road", "waterway"]
     assert set(growth.PROJECTION_COLUMNS) <= set(df.columns)
-    nb = json.loads((tmp_path / "growth.out.ipynb").read_text(encoding="utf-8"))
     outputs = json.dumps([c.get("outputs", []) for c in nb["cells"]], ensure_ascii=False)
     assert "image/svg+xml" in outputs
     assert "合成示例数据" in outputs  # the sample store is labelled synthetic

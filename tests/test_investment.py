@@ -15,7 +15,6 @@ import pytest
 
 from perfkit import charts, investment
 from perfkit.cli import main
-from perfkit.config import NOTEBOOKS_DIR
 from perfkit.errors import InputError
 from perfkit.exports import write_csv
 
@@ -314,22 +313,11 @@ def test_bullet_chart_renders_svg(sample_projection):
 
 
 @pytest.mark.slow
-def test_notebook_runs_on_the_sample(sample_db, tmp_path):
-    import nbformat
-    import papermill as pm
-
+def test_notebook_runs_on_the_sample(sample_db, tmp_path, run_notebook):
     out_dir = tmp_path / "out"
-    pm.execute_notebook(
-        str(NOTEBOOKS_DIR / "investment.ipynb"),
-        str(tmp_path / "investment.ipynb"),
-        parameters={"as_of": "2019-09", "db": str(sample_db), "out_dir": str(out_dir)},
-        kernel_name="python3",
-        cwd=str(NOTEBOOKS_DIR),
-        progress_bar=False,
-    )
+    nb = run_notebook("investment.ipynb", as_of="2019-09", db=str(sample_db), out_dir=str(out_dir))
     csv = pd.read_csv(out_dir / "investment.csv", encoding="utf-8-sig")
     assert len(csv) == 39 and csv["measure_id"].is_unique
-    nb = nbformat.read(tmp_path / "investment.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert any("image/svg+xml" in o.get("data", {}) for o in outputs)
     assert not any(o.get("output_type") == "error" for o in outputs)

@@ -14,7 +14,7 @@ import pytest
 from perfkit import risks
 from perfkit.catalogue import Catalogue
 from perfkit.cli import main
-from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SAMPLE_DIR
+from perfkit.config import PLAN_DIR, SAMPLE_DIR
 from perfkit.errors import InputError
 from perfkit.store import add_submission, create_store, insert_progress, open_store, transaction
 
@@ -494,12 +494,9 @@ def test_xlsx_colours_freeze_filters_and_neutralised_text(catalogue, tmp_path):
 
 
 @pytest.mark.slow
-def test_notebook_writes_csv_and_xlsx(tmp_path):
+def test_notebook_writes_csv_and_xlsx(tmp_path, run_notebook):
     """The notebook on the sample reports (turnover left out: the growth models' fits are the slow part and
     are tested in test_growth)."""
-    import nbformat
-    import papermill as pm
-
     sample = tmp_path / "sample"
     sample.mkdir()
     for name in ("progress.csv", "assessments.csv"):
@@ -507,14 +504,7 @@ def test_notebook_writes_csv_and_xlsx(tmp_path):
     db = tmp_path / "perfkit.sqlite"
     create_store(db, plan_dir=PLAN_DIR, sample_dir=sample)
     out_dir = tmp_path / "out"
-    pm.execute_notebook(
-        str(NOTEBOOKS_DIR / "risks.ipynb"),
-        str(tmp_path / "risks.ipynb"),
-        parameters={"as_of": "2019-09", "db": str(db), "out_dir": str(out_dir)},
-        kernel_name="python3",
-        cwd=str(NOTEBOOKS_DIR),
-        progress_bar=False,
-    )
+    nb = run_notebook("risks.ipynb", as_of="2019-09", db=str(db), out_dir=str(out_dir))
     raw = (out_dir / "risk_flags.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Chinese
     csv = pd.read_csv(out_dir / "risk_flags.csv", encoding="utf-8-sig")
@@ -525,7 +515,6 @@ def test_notebook_writes_csv_and_xlsx(tmp_path):
     wb = load_workbook(out_dir / "risk_flags.xlsx")
     assert wb.sheetnames == ["风险清单", "按责任单位", "按分管领导", "说明"]
     assert "合成示例数据" in " ".join(str(c.value) for c in wb["说明"]["A"])
-    nb = nbformat.read(tmp_path / "risks.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert any("image/svg+xml" in o.get("data", {}) for o in outputs)
     assert not any(o.get("output_type") == "error" for o in outputs)
