@@ -228,12 +228,11 @@ def test_next_template_carries_the_ingested_values(sample_conn, template, tmp_pa
     assert ws[f"H{rows_of(nov)['1-8-1.1']}"].value == 22
 
 
-def test_libreoffice_resave_is_accepted(sample_conn, template, tmp_path):
+def libreoffice_save_as(src: Path, fmt: str, out: Path, tmp_path: Path) -> Path:
+    """`src` saved by real LibreOffice as `fmt` (xlsx, xls) into `out`; skips the test without it."""
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if not soffice:
         pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-calc to run this")
-    filled = fill(template, tmp_path / "filled" / template.name, {"1-8-1.1": {"cumulative": 25}})
-    out = tmp_path / "resaved"
     profile = (tmp_path / "lo-profile").as_uri()
     subprocess.run(
         [
@@ -241,16 +240,21 @@ def test_libreoffice_resave_is_accepted(sample_conn, template, tmp_path):
             f"-env:UserInstallation={profile}",
             "--headless",
             "--convert-to",
-            "xlsx",
+            fmt,
             "--outdir",
             out,
-            filled,
+            src,
         ],
         check=True,
         capture_output=True,
         timeout=180,
     )
-    resaved = out / filled.name
+    return out / src.with_suffix(f".{fmt}").name
+
+
+def test_libreoffice_resave_is_accepted(sample_conn, template, tmp_path):
+    filled = fill(template, tmp_path / "filled" / template.name, {"1-8-1.1": {"cumulative": 25}})
+    resaved = libreoffice_save_as(filled, "xlsx", tmp_path / "resaved", tmp_path)
     assert resaved.read_bytes() != filled.read_bytes()
     with zipfile.ZipFile(resaved) as z:
         assert b"sharedStrings" in z.read("[Content_Types].xml")  # LibreOffice's own layout
@@ -261,28 +265,9 @@ def test_libreoffice_resave_is_accepted(sample_conn, template, tmp_path):
 
 
 def test_legacy_xls_is_refused_with_a_reason(sample_conn, template, tmp_path):
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if not soffice:
-        pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-calc to run this")
     filled = fill(template, tmp_path / "filled" / template.name)
-    profile = (tmp_path / "lo-profile").as_uri()
-    out = tmp_path / "xls"
-    subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation={profile}",
-            "--headless",
-            "--convert-to",
-            "xls",
-            "--outdir",
-            out,
-            filled,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    legacy = Path(shutil.copy(out / filled.with_suffix(".xls").name, tmp_path / "saved-as-xls.xlsx"))
+    xls = libreoffice_save_as(filled, "xls", tmp_path / "xls", tmp_path)
+    legacy = Path(shutil.copy(xls, tmp_path / "saved-as-xls.xlsx"))
     before = dump(sample_conn)
     with pytest.raises(InputError, match=r"saved-as-xls.xlsx: an old .xls \(Excel 97–2003\) workbook"):
         ingest_file(sample_conn, legacy, archive_dir=tmp_path / "archive")
