@@ -101,8 +101,11 @@ def test_steady_growth_is_found_with_honest_figures():
     prev_rest = s[(s.index.year == 2018) & (s.index.month > 6)].sum()
     for bound, req in ((13.0, proj.required_growth_low_pct), (14.0, proj.required_growth_high_pct)):
         assert (ytd + prev_rest * (1 + req / 100)) / prev - 1 == pytest.approx(bound / 100)
-    # every model was backtested on the previous years
-    assert set(proj.backtest) == set(growth.CANDIDATES)
+    # every candidate is accounted for: backtested on the previous years, or dropped with a stated reason.
+    # Whether an optimizer converges on a near-noise-free series depends on the CPU's BLAS kernels, so the
+    # test does not require one particular outcome.
+    assert set(proj.backtest) | set(proj.notes) == set(growth.CANDIDATES)
+    assert {"ets", "profile"} <= set(proj.backtest)
     assert all(rec["n"] > 0 for rec in proj.backtest.values())
     path = proj.path
     assert list(path["label"]) == growth.PERIOD_LABELS and path["observed"].sum() == 5
