@@ -221,23 +221,21 @@ def run_brief(
     def echo(line: str) -> None:
         say(f"[{time.perf_counter() - started:5.1f} s] {line}")
 
-    from .catalogue import load_plan
-    from .store import is_sample, latest_month, open_store
+    from .store import is_sample, latest_month, open_store, read_plan
 
-    cfg = settings(load_plan())
+    store = db_path(db).resolve()
+    conn = open_store(store)
+    try:
+        cfg = settings(read_plan(conn))  # the store's plan, as the notebooks read it (checked when read)
+        as_of = check_as_of(as_of) if as_of else latest_month(conn)
+        sample = is_sample(conn)
+    finally:
+        conn.close()
     jobs = notebooks if notebooks is not None else notebook_jobs(cfg)
     notebooks_dir = Path(notebooks_dir).resolve()
     missing = [j.file for j in jobs if not (notebooks_dir / j.file).exists()]
     if missing:
         raise BriefError(f"notebook(s) not found in {notebooks_dir}: {', '.join(missing)}")
-
-    store = db_path(db).resolve()
-    conn = open_store(store)
-    try:
-        as_of = check_as_of(as_of) if as_of else latest_month(conn)
-        sample = is_sample(conn)
-    finally:
-        conn.close()
     if as_of is None:
         raise BriefError(f"{store}: the store has no progress data yet; ingest submissions or give --as-of")
 
