@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from .catalogue import Catalogue
-from .errors import InputError, Problem, StoreError
+from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, StoreError
 from .labels import t
 from .template import (
     META_SHEET,
@@ -45,6 +45,7 @@ from .template import (
     col_index,
     col_letter,
     is_blank,
+    last_filled_row,
     measure_index,
     month_text,
     read_progress_book,
@@ -73,6 +74,7 @@ class IntakeRules:
     statuses: tuple[str, ...] = ("未启动", "推进中", "已完成")
     correction_prefix: str = "更正"
     max_note_chars: int = 2000
+    max_problems_per_file: int = MAX_PROBLEMS_PER_FILE
 
     @classmethod
     def from_plan(cls, plan: dict) -> IntakeRules:
@@ -87,6 +89,7 @@ class IntakeRules:
             statuses=tuple(s.get("statuses", d.statuses)),
             correction_prefix=str(s.get("correction_prefix", d.correction_prefix)),
             max_note_chars=int(s.get("max_note_chars", d.max_note_chars)),
+            max_problems_per_file=int(s.get("max_problems_per_file", d.max_problems_per_file)),
         )
 
 
@@ -317,8 +320,7 @@ def turnover_frame(grid: list[list], file: str, sheet: str, flags: dict[str, str
 
     if not grid or not any(not is_blank(v) for v in grid[0]):
         return None
-    while len(grid) > 1 and all(is_blank(v) for v in grid[-1]):
-        grid = grid[:-1]
+    grid = grid[: last_filled_row(grid) + 1]  # the empty rows Excel leaves below a table are not data
     header = [cell_text(v) for v in grid[0]]
     frame = pd.DataFrame([list(r) + [""] * (len(header) - len(r)) for r in grid[1:]], columns=header)
     try:
@@ -382,6 +384,8 @@ def read_turnover_csv(data: bytes, file: str) -> tuple[pd.DataFrame, dict[str, s
         raise InputError(Problem(file, f"not a readable CSV table ({exc})")) from exc
     from .turnover import canonical_columns
 
+    filled = frame.to_numpy(dtype=object)
+    frame = frame.iloc[: last_filled_row(filled.tolist()) + 1]  # trailing ',,,' lines are not data
     frame = canonical_columns(frame, file)
     return frame, {c: col_letter(i + 1) for i, c in enumerate(frame.columns)}
 
@@ -420,6 +424,7 @@ class IngestReport:
     results: list[IngestResult] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # files refused whole
+    max_problems_per_file: int = MAX_PROBLEMS_PER_FILE  # lines printed per file ([intake])
 
     @property
     def ok(self) -> bool:
@@ -868,7 +873,7 @@ def ingest_files(
     plan = read_plan(conn)
     rules = IntakeRules.from_plan(plan)
     today = today or date.today()
-    report = IngestReport()
+    report = IngestReport(max_problems_per_file=rules.max_problems_per_file)
     paths = list(paths)
     # entry j: [(path, bytes, sha) or the error reading it, archive copy future, parse future]
     raw: dict[int, list] = {}

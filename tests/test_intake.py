@@ -469,6 +469,30 @@ K = lambda mid: lambda t: f"K{_row(t, mid)}"  # noqa: E731
 L = lambda mid: lambda t: f"L{_row(t, mid)}"  # noqa: E731
 MEDIA = "xl/media/"
 
+
+def _cell_xml(mid, col, inner: str, kind: str = ""):
+    """A case whose cell (measure `mid`, column `col`) holds the raw XML `inner`: values openpyxl will not
+    write (INF, NaN, 1e999 as numbers; control characters, as Excel escapes them or raw)."""
+
+    def build(template, tmp):
+        ref = f"{col}{_row(template, mid)}"
+        attr = f' t="{kind}"' if kind else ""
+
+        def change(name, data):
+            if name != "xl/worksheets/sheet1.xml":
+                return data
+            cell = f'<c r="{ref}"{attr}>{inner}</c>'.encode()
+            return re.sub(rb'<c r="%s"[^>]*?(/>|>.*?</c>)' % ref.encode(), cell, data, count=1)
+
+        return rezip(fill(template, tmp / "good" / template.name), tmp / template.name, change)
+
+    return build
+
+
+def _note(text: str):
+    return _cell_xml("1-8-1.1", "L", f"<is><t>{text}</t></is>", "inlineStr")
+
+
 # id, build(template, tmp) → bad file, sheet, cell (text or a function of the template), reason, today
 # fmt: off
 CASES = [
@@ -508,6 +532,17 @@ CASES = [
     ("no-status", _change({"2-3-2.1": {"status": None}}), SHEET, K("2-3-2.1"), "2-3-2.1 needs its 进展状态", None),
     ("long-note", _change({"1-8-1.1": {"note": "说" * 2001}}), SHEET, L("1-8-1.1"), "情况说明 is 2001 characters", None),
     ("nothing-filled", lambda t, tmp: Path(shutil.copy(t, tmp / t.name)), SHEET, "", "nothing filled in", None),
+    ("inf-number", _cell_xml("1-8-1.1", "J", "<v>INF</v>"), SHEET, J("1-8-1.1"), "not a finite number (inf)", None),
+    ("nan-number", _cell_xml("1-8-1.1", "J", "<v>NaN</v>"), SHEET, J("1-8-1.1"), "not a finite number (nan)", None),
+    ("1e999-number", _cell_xml("1-7-2.1", "J", "<v>1e999</v>"), SHEET, J("1-7-2.1"), "not a finite number (inf)", None),
+    ("minus-1e999", _cell_xml("1-7-2.1", "J", "<v>-1e999</v>"), SHEET, J("1-7-2.1"), "not a finite number (-inf)", None),
+    ("inf-text", _change({"1-8-1.1": {"cumulative": "INF"}}), SHEET, J("1-8-1.1"), "text 'INF' in a number cell", None),
+    ("nan-text", _change({"1-8-1.1": {"cumulative": "NaN"}}), SHEET, J("1-8-1.1"), "text 'NaN' in a number cell", None),
+    ("1e999-text", _change({"1-8-1.1": {"cumulative": "1e999"}}), SHEET, J("1-8-1.1"), "text '1e999'", None),
+    ("note-esc", _note("按计划_x001B_[2J推进"), SHEET, L("1-8-1.1"), "control character U+001B (ESC) at character 4", None),
+    ("note-bel", _note("响铃\x07"), SHEET, L("1-8-1.1"), "control character U+0007 (BEL) at character 3", None),
+    ("note-c1-csi", _note("\u009b31m红"), SHEET, L("1-8-1.1"), "control character U+009B at character 1", None),
+    ("status-esc", _cell_xml("1-8-1.1", "K", "<is><t>推进中&#27;</t></is>", "inlineStr"), SHEET, K("1-8-1.1"), "control character U+001B", None),
 ]
 # fmt: on
 
@@ -535,7 +570,13 @@ def test_bad_input_is_rejected_whole_and_changes_nothing(
 
 # fmt: off
 TURNOVER_CASES = [
-    ("negative", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,-1,100\n", "C2", "must be a number ≥ 0", None),
+    ("negative", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,-1,100\n", "C2", "must be a finite number ≥ 0", None),
+    ("inf-passenger-km", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,inf,100\n", "C2", "must be a finite number ≥ 0, got 'inf'", None),
+    ("1e999-ton-km", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,1,1e999\n", "D2", "got '1e999'", None),
+    ("nan-ton-km", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,1,nan\n", "D2", "got 'nan'", None),
+    ("inf-yoy", "月份,运输方式,旅客周转量,货物周转量,同比增长\n2019-09,公路,1,2,inf\n", "E2", "YoY is not a finite number: 'inf'", None),
+    ("1e999-yoy", "月份,运输方式,旅客周转量,货物周转量,同比增长\n2019-09,公路,1,2,1e999%\n", "E2", "YoY is not a finite number", None),
+    ("nan-yoy", "月份,运输方式,旅客周转量,货物周转量,同比增长\n2019-09,公路,1,2,NaN\n", "E2", "YoY is not a finite number", None),
     ("missing-column", "月份,运输方式,旅客周转量\n2019-09,公路,1\n", "row 1", "missing column(s): ton_km", None),
     ("bad-mode", "月份,运输方式,旅客周转量,货物周转量\n2019-09,铁路,1,100\n", "B2", "mode must be 公路 or 水路", None),
     ("future", "月份,运输方式,旅客周转量,货物周转量\n2019-08,公路,1,100\n2019-09,公路,1,100\n", "A3",
@@ -765,3 +806,86 @@ def test_cell_scan_follows_rows_and_cells_without_references():
     assert flags["B3"].startswith("formula without a cached value")
     assert flags["C3"].startswith("formatted as a percentage")
     assert flags["A4"].startswith("error value #DIV/0!")
+
+
+# ------------------------------------------------------------------------------ hostile input, issue 12
+
+
+def _store_old_row(conn, note: str, file_name: str = "old.xlsx") -> None:
+    """A progress row as a store written before intake refused control characters may hold it."""
+    conn.execute(
+        "INSERT INTO submissions (kind, file_name, sha256, unit, month, received_at) VALUES"
+        " ('progress', ?, 'f' || hex(randomblob(8)), ?, '2019-09', '2019-10-01T00:00:00+00:00')",
+        (file_name, UNIT),
+    )
+    sid = conn.execute("SELECT MAX(id) FROM submissions").fetchone()[0]
+    conn.execute("INSERT INTO progress VALUES (?, '1-8-1.1', '2019-09', 21, '推进中', ?)", (sid, note))
+
+
+def test_history_escapes_stored_control_characters(sample_db, sample_conn, capsys):
+    note = "清屏\x1b[2J\x1b]0;pwned\x07响铃\x9b31m\u202e反向"
+    _store_old_row(sample_conn, note, "evil\x1b[31m.xlsx")
+    for fmt in ("table", "csv", "json"):
+        code, out, err = run(capsys, "--db", sample_db, "history", "1-8-1.1", "--format", fmt)
+        assert (code, err) == (0, "")
+        assert not any(ch in out for ch in "\x1b\x07\x9b\u202e"), fmt
+        if fmt == "json":  # escaped, not lost
+            assert json.loads(out)[-1]["note"] == note
+        else:
+            assert r"清屏\x1b[2J\x1b]0;pwned\x07响铃\x9b31m\u202e反向" in out
+            assert r"evil\x1b[31m.xlsx" in out
+
+
+def test_growth_refuses_a_stored_non_finite_turnover_value(sample_db, sample_conn, capsys):
+    sample_conn.execute(
+        "INSERT INTO submissions (kind, file_name, sha256, month, received_at)"
+        " VALUES ('turnover', 'old.csv', 'ff', '2019-09', '2019-10-01T00:00:00+00:00')"
+    )
+    sid = sample_conn.execute("SELECT MAX(id) FROM submissions").fetchone()[0]
+    sample_conn.execute("INSERT INTO turnover VALUES (?, 'road', '2019-09', 1, 9e999, 100, 9e999)", (sid,))
+    code, out, err = run(capsys, "--db", sample_db, "growth", "--as-of", "2019-09", "--mode", "road")
+    assert code == 2 and out == ""
+    assert err.startswith("growth: stored turnover road 2019-09 has a non-finite passenger_km (inf)")
+    assert len(err.splitlines()) == 1
+
+
+TURNOVER_HEAD = ["月份", "运输方式", "旅客周转量", "货物周转量"]
+
+
+def test_trailing_blank_rows_are_not_data(sample_db, sample_conn, template, tmp_path, capsys):
+    """Excel keeps rows that were once formatted or cleared: 100,000 of them below a table are nothing."""
+    csv = tmp_path / "周转量.csv"
+    csv.write_text(",".join(TURNOVER_HEAD) + "\n2019-09,公路,1,100\n" + ",,,\n" * 100_000, encoding="utf-8")
+    wb = Workbook()
+    ws = wb.active
+    ws.append(TURNOVER_HEAD)
+    ws.append(["2019-09", "水路", 2, 200])
+    for r in range(3, 100_003):
+        ws.cell(r, 1).number_format = "@"  # styled, empty: written as <c r="A…" s="1"/>
+        ws.cell(r, 2).value = "" if r % 2 else None
+    xlsx = tmp_path / "周转量.xlsx"
+    wb.save(xlsx)
+
+    def blank_tail(wb):
+        sheet = wb[SHEET]
+        for r in range(sheet.max_row + 1, sheet.max_row + 100_001):
+            sheet.cell(r, 12).number_format = "@"
+
+    ledger = fill(template, tmp_path / "in" / template.name, edit=blank_tail)
+    archive = tmp_path / "archive"
+    code, out, err = run(capsys, "--db", sample_db, "ingest", csv, xlsx, ledger, "--archive", archive)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "3 files: 3 added, 0 already ingested, 0 rejected"
+    assert "(turnover: turnover up to 2019-09, 1 rows)" in out and "18 rows" in out
+
+
+def test_problem_lists_are_capped(sample_db, sample_conn, tmp_path, capsys):
+    csv = tmp_path / "周转量.csv"
+    csv.write_text(",".join(TURNOVER_HEAD) + "\n" + "2019-09,铁路,1,1\n" * 100_000, encoding="utf-8")
+    before = dump(sample_conn)
+    code, out, err = run(capsys, "--db", sample_db, "ingest", csv, "--archive", tmp_path / "archive")
+    lines = err.splitlines()
+    assert code == 2 and len(lines) == 51
+    assert lines[0] == f"{csv} B2: mode must be 公路 or 水路, got '铁路'"
+    assert lines[-1] == f"{csv}: … and 99950 more problems"
+    assert dump(sample_conn) == before
