@@ -70,7 +70,10 @@ class IntakeRules:
 
     max_file_bytes: int = 5 * 1024 * 1024
     max_zip_entries: int = 500
-    max_uncompressed_bytes: int = 50 * 1024 * 1024
+    max_uncompressed_bytes: int = 20 * 1024 * 1024
+    max_compression_ratio: int = 200  # for parts over 1 MiB: real sheets pack 5–30×, blank padding ~100×
+    max_table_rows: int = 10_000  # a turnover table's data rows
+    max_sheet_cells: int = 200_000  # rows × columns up to the last value: the grid calamine builds
     statuses: tuple[str, ...] = ("未启动", "推进中", "已完成")
     correction_prefix: str = "更正"
     max_note_chars: int = 2000
@@ -86,6 +89,9 @@ class IntakeRules:
             max_uncompressed_bytes=int(
                 float(s.get("max_uncompressed_mb", d.max_uncompressed_bytes / 2**20)) * 2**20
             ),
+            max_compression_ratio=int(s.get("max_compression_ratio", d.max_compression_ratio)),
+            max_sheet_cells=int(s.get("max_sheet_cells", d.max_sheet_cells)),
+            max_table_rows=int(s.get("max_table_rows", d.max_table_rows)),
             statuses=tuple(s.get("statuses", d.statuses)),
             correction_prefix=str(s.get("correction_prefix", d.correction_prefix)),
             max_note_chars=int(s.get("max_note_chars", d.max_note_chars)),
@@ -107,9 +113,23 @@ class Book:
     sheet_part: dict[str, str]
     _calamine: object = None
     crcs: dict[str, int] = field(default_factory=dict)  # the parts' CRC-32s, checked when they were read
+    max_cells: int = IntakeRules.max_sheet_cells
 
     def values(self, sheet: str) -> list[list]:
         """The sheet's cached values as a grid from A1 ('' for empty cells)."""
+        part = self.sheet_part.get(sheet, "")
+        if part not in self.parts:
+            raise InputError(Problem(self.file, f"the sheet's part {part or '(none)'} is missing", sheet))
+        rows, cols = _value_extent(self.parts[part], self.file, sheet)
+        if rows * cols > self.max_cells:  # calamine allocates the whole grid: one far cell is a bomb
+            raise InputError(
+                Problem(
+                    self.file,
+                    f"values reach {col_letter(cols)}{rows}: {rows:,} rows × {cols:,} columns is over the limit"
+                    f" of {self.max_cells:,} cells ([intake] max_sheet_cells)",
+                    sheet,
+                )
+            )
         if self._calamine is None:
             from python_calamine import CalamineWorkbook
 
@@ -180,10 +200,7 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
     for info in infos:
         if not info.filename.endswith((".xml", ".rels")):
             continue  # images, printer settings, macros: never read
-        try:
-            blob = zf.read(info)  # bounded by the declared size, CRC-checked
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-            raise InputError(Problem(file, f"truncated or damaged .xlsx ({info.filename}: {exc})")) from exc
+        blob = _inflate(data, info, rules, file)  # at most the declared size, whatever it unpacks to
         if (b"<!" in blob or b"<\x00!" in blob) and any(marker in blob for marker in _DTD_MARKERS):
             raise InputError(
                 Problem(file, f"{info.filename} declares a DTD or entities (refused: XML bomb risk)")
@@ -191,7 +208,127 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
         parts[info.filename] = blob
         crcs[info.filename] = info.CRC
     sheets, states, sheet_part = _sheet_index(parts, file)
-    return Book(file=file, sheets=sheets, states=states, parts=parts, sheet_part=sheet_part, crcs=crcs)
+    return Book(
+        file=file,
+        sheets=sheets,
+        states=states,
+        parts=parts,
+        sheet_part=sheet_part,
+        crcs=crcs,
+        max_cells=rules.max_sheet_cells,
+    )
+
+
+def _inflate(data: bytes, info: zipfile.ZipInfo, rules: IntakeRules, file: str) -> bytes:
+    """One zip entry's bytes, decompressed as a stream that stops one byte past the size the central
+    directory declares (whose total is capped): a header that lies about the size costs that much memory
+    and no more (zipfile's own read inflates each compressed chunk whole first: 1 GiB of spaces from a
+    1 MB entry). The compression ratio is capped too, and the CRC-32 checked."""
+    name = info.filename
+
+    def damaged(reason: str) -> InputError:
+        return InputError(Problem(file, f"truncated or damaged .xlsx ({name}: {reason})"))
+
+    declared = info.file_size
+    if declared > 2**20 and declared > rules.max_compression_ratio * max(info.compress_size, 1):
+        raise InputError(
+            Problem(
+                file,
+                f"{name} unpacks {declared // max(info.compress_size, 1):,} times its packed size, over the"
+                f" limit of {rules.max_compression_ratio:,} (a zip bomb?)",
+            )
+        )
+    if info.flag_bits & 0x1:
+        raise damaged("encrypted entry")
+    off = info.header_offset
+    head = data[off : off + 30]
+    if len(head) < 30 or head[:4] != XLSX_MAGIC:
+        raise damaged("no local header")
+    start = off + 30 + int.from_bytes(head[26:28], "little") + int.from_bytes(head[28:30], "little")
+    packed = memoryview(data)[start : start + info.compress_size]
+    if len(packed) < info.compress_size:
+        raise damaged("cut short")
+    if info.compress_type == zipfile.ZIP_STORED:
+        out = bytes(packed)
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        buf = bytearray()
+        try:
+            while True:  # max_length: zlib produces at most that much and keeps the rest of the input
+                buf += inflater.decompress(packed, declared + 1 - len(buf))
+                if len(buf) > declared:
+                    raise InputError(
+                        Problem(
+                            file,
+                            f"{name} unpacks to more than the {declared:,} bytes its zip headers declare"
+                            " (a forged or damaged zip): refused",
+                        )
+                    )
+                packed = inflater.unconsumed_tail
+                if inflater.eof or not packed:
+                    break
+        except zlib.error as exc:
+            raise damaged(str(exc)) from exc
+        if not inflater.eof:
+            raise damaged("compressed data cut short")
+        out = bytes(buf)
+    else:
+        raise damaged(f"compression method {info.compress_type} is not one Excel uses")
+    if len(out) != declared:
+        raise damaged(f"{len(out):,} bytes, its zip headers declare {declared:,}")
+    if zlib.crc32(out) != info.CRC:
+        raise damaged("Bad CRC-32")
+    return out
+
+
+_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c(\s[^>]*)?>")
+_CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
+
+
+def _value_extent(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
+    """(last row, last column) of the cells that may hold a value (not the empty `<c …/>` Excel keeps for
+    formatting), from a regex pass over the sheet XML: cheap, and memory-flat whatever the sheet's size."""
+    rows = 0
+    widest = ""
+    for m in _CELL_TAG.finditer(xml):
+        attrs = m.group(1) or b""
+        if attrs.endswith(b"/"):
+            continue  # <c r="A9" s="1"/>: formatting only
+        ref = _CELL_REF.search(attrs)
+        if ref is None:  # cells placed by position: the element walk knows where they are
+            return _value_extent_walk(xml, file, sheet)
+        letters = ref.group(1).decode().upper()
+        if (len(letters), letters) > (len(widest), widest):
+            widest = letters
+        rows = max(rows, int(ref.group(2)))
+    return rows, col_index(widest) if widest else 0
+
+
+def _value_extent_walk(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
+    """`_value_extent` for sheets whose rows or cells omit their references (they follow the previous one)."""
+    from defusedxml.ElementTree import ParseError, iterparse
+
+    rows = cols = row = col = 0
+    try:
+        for event, el in iterparse(io.BytesIO(xml), events=("start", "end")):
+            tag = el.tag.rsplit("}", 1)[-1]
+            if tag == "row" and event == "start":
+                row, col = int(el.get("r") or row + 1), 0
+            elif tag == "c" and event == "end":
+                ref = el.get("r")
+                if ref:
+                    letters = ref.rstrip("0123456789")
+                    row, col = int(ref[len(letters) :]), col_index(letters)
+                else:
+                    col += 1
+                if len(el):
+                    rows, cols = max(rows, row), max(cols, col)
+                el.clear()
+            elif tag == "row" and event == "end":
+                el.clear()
+    except (ParseError, ValueError) as exc:
+        raise InputError(Problem(file, f"damaged sheet XML ({exc})", sheet)) from exc
+    return rows, cols
 
 
 def _stored_zip(parts: dict[str, bytes], crcs: dict[str, int]) -> bytes:
@@ -313,7 +450,16 @@ def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[st
 # -------------------------------------------------------------------------------- turnover tables
 
 
-def turnover_frame(grid: list[list], file: str, sheet: str, flags: dict[str, str]) -> pd.DataFrame | None:
+def _too_many_rows(n: int, limit: int, file: str, sheet: str = "") -> None:
+    if n > limit:  # a turnover table is a few hundred rows; a bigger one would only cost memory
+        raise InputError(
+            Problem(file, f"{n:,} data rows, over the limit of {limit:,} ([intake] max_table_rows)", sheet)
+        )
+
+
+def turnover_frame(
+    grid: list[list], file: str, sheet: str, flags: dict[str, str], max_rows: int = 10_000
+) -> pd.DataFrame | None:
     """A sheet grid as a turnover table (header in row 1), or None when its headers are not a turnover
     table's. Number cells must hold numbers; month cells may be dates."""
     from .turnover import canonical_columns
@@ -322,11 +468,13 @@ def turnover_frame(grid: list[list], file: str, sheet: str, flags: dict[str, str
         return None
     grid = grid[: last_filled_row(grid) + 1]  # the empty rows Excel leaves below a table are not data
     header = [cell_text(v) for v in grid[0]]
-    frame = pd.DataFrame([list(r) + [""] * (len(header) - len(r)) for r in grid[1:]], columns=header)
     try:
-        canon = canonical_columns(frame, file, sheet)
+        canonical_columns(pd.DataFrame(columns=header), file, sheet)
     except InputError:
         return None
+    _too_many_rows(len(grid) - 1, max_rows, file, sheet)
+    frame = pd.DataFrame([list(r) + [""] * (len(header) - len(r)) for r in grid[1:]], columns=header)
+    canon = canonical_columns(frame, file, sheet)
     problems = []
     letters = {c: col_letter(i + 1) for i, c in enumerate(canon.columns)}
     for i, rec in enumerate(canon.to_dict("records"), start=2):
@@ -368,8 +516,10 @@ def check_turnover(
     return normalise_turnover(frame, file, sheet, letters)
 
 
-def read_turnover_csv(data: bytes, file: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    """A CSV turnover table: UTF-8 (with or without BOM) or GB18030 as saved by Chinese Excel."""
+def read_turnover_csv(data: bytes, file: str, max_rows: int = 10_000) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A CSV turnover table: UTF-8 (with or without BOM) or GB18030 as saved by Chinese Excel. Trailing
+    lines of nothing but commas are not data; more than `max_rows` data rows are refused before pandas
+    reads them (a 5 MB table of 250,000 rows would cost 250 MB)."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
@@ -378,14 +528,18 @@ def read_turnover_csv(data: bytes, file: str) -> tuple[pd.DataFrame, dict[str, s
             continue
     else:
         raise InputError(Problem(file, "not text in UTF-8 or GB18030"))
+    lines = text.splitlines()
+    while lines and not lines[-1].strip(", \t"):
+        lines.pop()
+    _too_many_rows(len(lines) - 1, max_rows, file)
+    text = "\n".join(lines) + "\n"
+    del lines
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(Problem(file, f"not a readable CSV table ({exc})")) from exc
     from .turnover import canonical_columns
 
-    filled = frame.to_numpy(dtype=object)
-    frame = frame.iloc[: last_filled_row(filled.tolist()) + 1]  # trailing ',,,' lines are not data
     frame = canonical_columns(frame, file)
     return frame, {c: col_letter(i + 1) for i, c in enumerate(frame.columns)}
 
@@ -496,7 +650,7 @@ def parse_file(path: Path, data: bytes, rules: IntakeRules) -> tuple[str, object
     """('progress', ProgressSheet) or ('turnover', (frame, letters, sheet)); file-only checks."""
     file = str(path)
     if path.suffix.lower() == ".csv" and not data.startswith((XLSX_MAGIC, CFB_MAGIC)):
-        frame, letters = read_turnover_csv(data, file)
+        frame, letters = read_turnover_csv(data, file, rules.max_table_rows)
         return "turnover", (frame, letters, "")
     book = open_book(path, data, rules)
     if t("intake.sheet") in book.sheets or META_SHEET in book.sheets:
@@ -504,7 +658,7 @@ def parse_file(path: Path, data: bytes, rules: IntakeRules) -> tuple[str, object
     for sheet in book.sheets:
         if book.states.get(sheet, "visible") != "visible":
             continue
-        frame = turnover_frame(book.values(sheet), file, sheet, book.cell_flags(sheet))
+        frame = turnover_frame(book.values(sheet), file, sheet, book.cell_flags(sheet), rules.max_table_rows)
         if frame is not None:
             return "turnover", (frame, {c: col_letter(i + 1) for i, c in enumerate(frame.columns)}, sheet)
     raise InputError(

@@ -139,7 +139,8 @@ def normalise_turnover(
         raise InputError(Problem(source, "no data rows", sheet))
     dup = raw[raw.duplicated(["mode", "month"], keep=False)]
     if len(dup):
-        rows = ", ".join(str(x) for x in dup["row"])
+        rows = ", ".join(str(x) for x in dup["row"].iloc[:20])
+        rows += f" and {len(dup) - 20:,} more" if len(dup) > 20 else ""
         raise InputError(
             Problem(source, f"the same mode and month appear more than once (rows {rows})", sheet)
         )

@@ -13,9 +13,11 @@ import re
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import zipfile
+import zlib
 from datetime import date, datetime
 from pathlib import Path
 
@@ -502,7 +504,7 @@ CASES = [
     ("truncated", _raw(lambda b, g: b[: len(b) // 2]), "", "", "truncated or damaged .xlsx", None),
     ("password", _encrypted, "", "", "password-protected (encrypted)", None),
     ("oversize", _zipped(extra={MEDIA + "scan.bin": random.Random(3).randbytes(6 * 2**20)}), "", "", "over the limit of 5,242,880", None),
-    ("zip-bomb", _zipped(extra={MEDIA + "zeros.bin": bytes(51 * 2**20)}), "", "", "over the limit of 52,428,800", None),
+    ("zip-bomb", _zipped(extra={MEDIA + "zeros.bin": bytes(51 * 2**20)}), "", "", "over the limit of 20,971,520", None),
     ("zip-entries", _zipped(extra={f"{MEDIA}{i}.bin": b"x" for i in range(600)}), "", "", "zip entries, over the limit of 500", None),
     ("xml-bomb", _zipped(change=_with_dtd), "", "", "xl/workbook.xml declares a DTD", None),
     ("missing-sheet", _edit(lambda wb, t: setattr(wb[SHEET], "title", "Sheet1")), "", "", "missing sheet 填报 (sheets: Sheet1, _perfkit)", None),
@@ -881,11 +883,115 @@ def test_trailing_blank_rows_are_not_data(sample_db, sample_conn, template, tmp_
 
 def test_problem_lists_are_capped(sample_db, sample_conn, tmp_path, capsys):
     csv = tmp_path / "周转量.csv"
-    csv.write_text(",".join(TURNOVER_HEAD) + "\n" + "2019-09,铁路,1,1\n" * 100_000, encoding="utf-8")
+    csv.write_text(",".join(TURNOVER_HEAD) + "\n" + "2019-09,铁路,1,1\n" * 9_000, encoding="utf-8")
     before = dump(sample_conn)
     code, out, err = run(capsys, "--db", sample_db, "ingest", csv, "--archive", tmp_path / "archive")
     lines = err.splitlines()
     assert code == 2 and len(lines) == 51
     assert lines[0] == f"{csv} B2: mode must be 公路 or 水路, got '铁路'"
-    assert lines[-1] == f"{csv}: … and 99950 more problems"
+    assert lines[-1] == f"{csv}: … and 8950 more problems"
     assert dump(sample_conn) == before
+
+
+def _forged_zip(entries: list[tuple[str, bytes]], forged: str, payload, declared: int) -> bytes:
+    """A zip whose entry `forged` holds the deflated chunks of `payload` (an iterable of bytes) while both
+    its headers (local and central) declare `declared` bytes: what a hostile sender can make in a second."""
+    deflate, crc, packed = zlib.compressobj(9, zlib.DEFLATED, -15), 0, bytearray()
+    for chunk in payload:
+        crc = zlib.crc32(chunk, crc)
+        packed += deflate.compress(chunk)
+    packed += deflate.flush()
+    out, central = bytearray(), bytearray()
+    for name, data in entries:
+        raw = name.encode()
+        if name == forged:
+            method, body, size, c = 8, bytes(packed), declared, crc
+        else:
+            method, body, size, c = 0, data, len(data), zlib.crc32(data)
+        offset = len(out)
+        out += struct.pack(
+            "<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, c, len(body), size, len(raw), 0
+        )
+        out += raw + body
+        central += struct.pack(
+            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, c, len(body), size, len(raw),
+            0, 0, 0, 0, 0, offset,
+        )  # fmt: skip
+        central += raw
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(out), 0)
+    return bytes(out + central + end)
+
+
+def _ingest_measured(db: Path, *files: Path, archive: Path) -> tuple[int, str, int]:
+    """`perfkit ingest` in a child process: (exit code, stderr, the child's peak RSS in MB)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "perfkit.cli", "--db", str(db), "ingest", *map(str, files)]
+    child = subprocess.Popen(
+        [*cmd, "--archive", str(archive)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
+    err = child.stderr.read().decode()
+    _pid, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return child.returncode, err, usage.ru_maxrss // 1024
+
+
+def test_a_zip_entry_that_lies_about_its_size_is_refused_in_bounded_memory(sample_db, template, tmp_path):
+    """1 GiB of spaces in the sheet entry, both zip headers saying 2,000 bytes: refused after reading at
+    most the declared size, under 200 MB peak (zipfile's read unpacked it all first: 2.1 GB)."""
+    good = fill(template, tmp_path / "good" / template.name)
+    with zipfile.ZipFile(good) as z:
+        entries = [(i.filename, z.read(i)) for i in z.infolist()]
+    spaces = (b" " * 2**20 for _ in range(1024))
+    bomb = tmp_path / template.name
+    bomb.write_bytes(_forged_zip(entries, "xl/worksheets/sheet1.xml", spaces, 2000))
+    assert bomb.stat().st_size < 5 * 2**20
+    before = dump(open_store(sample_db))
+    code, err, peak_mb = _ingest_measured(sample_db, bomb, archive=tmp_path / "archive")
+    assert code == 2, err
+    assert err == (
+        f"{bomb}: xl/worksheets/sheet1.xml unpacks to more than the 2,000 bytes its zip headers declare"
+        " (a forged or damaged zip): refused\n"
+    )
+    assert peak_mb < 200, peak_mb
+    assert dump(open_store(sample_db)) == before and not (tmp_path / "archive").exists()
+
+
+def test_a_value_in_a_far_cell_is_refused_before_the_grid_is_built(sample_db, tmp_path):
+    """One value at XFD1048576 would make calamine allocate 17 billion cells."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["月份", "运输方式", "旅客周转量", "货物周转量"])
+    ws.append(["2019-09", "公路", 1, 100])
+    ws["XFD1048576"] = 1
+    path = tmp_path / "周转量.xlsx"
+    wb.save(path)
+    code, err, peak_mb = _ingest_measured(sample_db, path, archive=tmp_path / "archive")
+    assert (code, err) == (
+        2,
+        f"{path} [Sheet]: values reach XFD1048576: 1,048,576 rows × 16,384 columns is over the limit of"
+        " 200,000 cells ([intake] max_sheet_cells)\n",
+    )
+    assert peak_mb < 200
+
+
+def test_an_entry_packed_beyond_the_ratio_limit_is_refused(sample_conn, template, tmp_path):
+    good = fill(template, tmp_path / "good" / template.name)
+    with zipfile.ZipFile(good) as z:
+        entries = [(i.filename, z.read(i)) for i in z.infolist()]
+    path = tmp_path / template.name
+    path.write_bytes(_forged_zip(entries, "xl/styles.xml", [b" " * 40 * 2**20], 40 * 2**20))
+    with pytest.raises(
+        InputError, match=r"xl/styles.xml unpacks [\d,]+ times its packed size, over the limit of 200"
+    ):
+        ingest_file(sample_conn, path, archive_dir=tmp_path / "archive")
+
+
+def test_a_table_of_too_many_rows_is_refused_before_it_is_read(sample_conn, tmp_path):
+    csv = tmp_path / "周转量.csv"
+    csv.write_text(
+        ",".join(TURNOVER_HEAD) + "\n" + "2019-09,公路,1,1\n" * 10_001 + ",,,\n" * 10, encoding="utf-8"
+    )
+    with pytest.raises(
+        InputError, match=r"10,001 data rows, over the limit of 10,000 \(\[intake\] max_table_rows\)"
+    ):
+        ingest_file(sample_conn, csv, archive_dir=tmp_path / "archive")
