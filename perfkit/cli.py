@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -168,17 +170,69 @@ def cmd_template(args) -> int:
 
 
 def cmd_ingest(args) -> int:
-    from .exports import visible
-    from .intake import default_archive, ingest_files
+    """Each file's line as it is committed (or refused); a summary after a batch and on any stop.
+    Exit 0 all stored, 2 a file refused, 3 the store or archive cannot be written, 130/143 stopped by
+    SIGINT/SIGTERM (after the file in hand: one transaction per file)."""
+    import sqlite3
 
-    report = ingest_files(_conn(args), args.files, archive_dir=args.archive or default_archive(args.db))
-    for result in report.results:
-        print(visible(result.describe()))
-    for line in problem_lines(report.problems, report.max_problems_per_file):
-        print(visible(line), file=sys.stderr)
-    if len(args.files) > 1:
-        print(report.summary())
+    from .exports import visible
+    from .intake import IntakeRules, default_archive, ingest_files
+
+    try:
+        conn = _conn(args)
+    except sqlite3.Error as exc:  # e.g. a read-only store that cannot be switched to WAL
+        raise StoreError(f"{args.db or 'the store'}: cannot open it for writing ({exc})") from exc
+    from .store import read_plan
+
+    limit = IntakeRules.from_plan(read_plan(conn)).max_problems_per_file
+
+    def committed(result) -> None:
+        print(visible(result.describe()), flush=True)
+
+    def refused(_file: str, problems) -> None:
+        for line in problem_lines(problems, limit):
+            print(visible(line), file=sys.stderr, flush=True)
+
+    with _stop_on_signals() as stop:
+        report = ingest_files(
+            conn,
+            args.files,
+            archive_dir=args.archive or default_archive(args.db),
+            on_result=committed,
+            on_rejected=refused,
+            stop=stop,
+        )
+    if report.failed:
+        print(visible(str(report.failed)), file=sys.stderr)
+    if len(args.files) > 1 or report.not_stored:
+        print(visible(report.summary()), flush=True)
+    if report.failed:
+        return 3
+    if report.stopped:
+        return 128 + getattr(signal, report.stopped)
     return 0 if report.ok else 2
+
+
+@contextmanager
+def _stop_on_signals():
+    """SIGINT and SIGTERM ask a batch to stop after the file in hand (no traceback, nothing half-done);
+    yields the question ingest asks before each file: the signal's name, or ''."""
+    got: list[str] = []
+
+    def note(signum, _frame) -> None:
+        got.append(signal.Signals(signum).name)
+
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: ""
+        return
+    before = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: got[0] if got else ""
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def cmd_history(args) -> int:

@@ -20,13 +20,17 @@ import io
 import itertools
 import os
 import re
+import signal
 import sqlite3
+import stat
 import struct
+import sys
 import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -579,15 +583,24 @@ class IngestReport:
     problems: list[Problem] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # files refused whole
     max_problems_per_file: int = MAX_PROBLEMS_PER_FILE  # lines printed per file ([intake])
+    stopped: str = ""  # the signal that stopped the batch early ('SIGINT', 'SIGTERM')
+    failed: Problem | None = None  # the file the store or the archive could not take, and why
+    not_stored: list[str] = field(default_factory=list)  # that file and the ones after it, not tried
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.failed and not self.stopped
 
     def summary(self) -> str:
         added = sum(r.status == "added" for r in self.results)
-        total = len(self.results) + len(self.rejected)
-        return f"{total} files: {added} added, {len(self.results) - added} already ingested, {len(self.rejected)} rejected"
+        total = len(self.results) + len(self.rejected) + len(self.not_stored)
+        text = f"{total} files: {added} added, {len(self.results) - added} already ingested, {len(self.rejected)} rejected"
+        if self.not_stored:
+            why = f"stopped by {self.stopped}" if self.stopped else "the store or archive failed"
+            shown = ", ".join(self.not_stored[:20])
+            more = f" … and {len(self.not_stored) - 20} more" if len(self.not_stored) > 20 else ""
+            text += f", {len(self.not_stored)} not stored ({why}): {shown}{more}"
+        return text
 
 
 def default_archive(db: str | os.PathLike | None = None) -> Path:
@@ -699,7 +712,14 @@ def _read(path: str | os.PathLike, rules: IntakeRules) -> tuple[Path, bytes, str
                 f"file is {size:,} bytes, over the limit of {rules.max_file_bytes:,} ([intake] max_file_mb)",
             )
         )
-    data = path.read_bytes()  # read once: what is checked, hashed and archived are the same bytes
+    try:  # read once: what is checked, hashed and archived are the same bytes (and no more than the limit,
+        # should the file grow after its size was checked)
+        with open(path, "rb") as fh:
+            data = fh.read(rules.max_file_bytes + 1)
+    except OSError as exc:
+        raise InputError(Problem(file, f"cannot read the file ({exc.strerror or exc})")) from exc
+    if len(data) > rules.max_file_bytes:
+        raise InputError(Problem(file, f"file grew past the limit of {rules.max_file_bytes:,} while read"))
     return path, data, hashlib.sha256(data).hexdigest()
 
 
@@ -767,13 +787,13 @@ def _ingest_loaded(
 ) -> IngestResult:
     """The store part of an ingest: one transaction. An accepted file is archived (its copy fsynced and
     renamed into place, see `_archive`) before its rows are inserted and COMMIT."""
-    from .store import add_submission, insert_turnover, transaction
+    from .store import add_submission, insert_turnover
 
     path, sha, kind, parsed = loaded.path, loaded.sha, loaded.kind, loaded.parsed
     file = str(path)
     catalogue, rules = ctx.catalogue, ctx.rules
 
-    with transaction(conn):
+    with _file_transaction(conn):
         dup = conn.execute(
             "SELECT id, kind FROM submissions WHERE sha256 = ? ORDER BY id LIMIT 1", (sha,)
         ).fetchone()
@@ -830,6 +850,23 @@ def _ingest_loaded(
         latest[month] = sid
         ctx.seen_max_id = sid
     return result
+
+
+@contextmanager
+def _file_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One file's all-or-nothing transaction. On a full disk or an I/O error SQLite may already have rolled
+    back itself: the ROLLBACK is then skipped, so the error reported is the real one."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the journal undoes whatever was written when the store is next opened
+        raise
 
 
 def _latest_submissions(conn: sqlite3.Connection, ctx: _Context, unit: str) -> dict[str, int]:
@@ -983,6 +1020,65 @@ def _parse_job(path: Path, data: bytes, rules: IntakeRules):
         return exc
 
 
+def _parser_init(parent: int, watch: int, keep_open: int) -> None:
+    """A parser process's first act: die with the process that started it, whatever kills that one.
+
+    Ctrl-C reaches the whole process group: the parent decides what it means, so parsers ignore it.
+    On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); everywhere, a thread waits
+    for EOF on a pipe only the parent holds open. The caller's stdin/stdout/stderr and the store's files
+    are closed here: a parser writes nothing, and holding `$(perfkit ingest …)`'s pipe open would keep
+    the shell waiting after the parent is gone.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.close(keep_open)  # the write end of the parent's pipe: only the parent may hold it
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # the pipe watch below still works
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    _close_inherited_files(keep={watch})
+
+    def watch_parent() -> None:
+        while True:
+            try:
+                if not os.read(watch, 1):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        os._exit(1)  # EOF: the parent is gone
+
+    threading.Thread(target=watch_parent, name="perfkit-parent-watch", daemon=True).start()
+
+
+def _close_inherited_files(keep: set[int]) -> None:
+    """Close regular files the fork copied (the store, its WAL and shared memory): a parser reads only
+    what it is sent, and must not keep the store open after the parent is gone."""
+    fd_dir = "/proc/self/fd"
+    if not os.path.isdir(fd_dir):
+        return
+    for name in os.listdir(fd_dir):
+        fd = int(name)
+        if fd <= 2 or fd in keep:
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+        except OSError:
+            pass
+
+
 def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
     """Processes that parse the next files while the main process checks earlier ones against the store
     and writes them (all cores but one), or None when it does not pay or is not safe.
@@ -1000,10 +1096,18 @@ def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
         return None
-    pool = ProcessPoolExecutor(
-        max_workers=min(cores - 1, MAX_PARSERS), mp_context=multiprocessing.get_context("fork")
-    )
-    pool.submit(int)  # forks now (synchronously, for the fork method), before any thread of ours starts
+    watch, keep_open = os.pipe()  # the parsers see EOF on `watch` once this process is gone
+    try:
+        pool = ProcessPoolExecutor(
+            max_workers=min(cores - 1, MAX_PARSERS),
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_parser_init,
+            initargs=(os.getpid(), watch, keep_open),
+        )
+        pool.submit(int)  # forks now (synchronously, for the fork method), before any thread of ours starts
+    finally:
+        os.close(watch)
+    pool._perfkit_watch = keep_open  # closed when the pool is shut down (see ingest_files)
     return pool
 
 
@@ -1013,8 +1117,18 @@ def ingest_files(
     *,
     archive_dir: str | os.PathLike,
     today: date | None = None,
+    on_result: Callable[[IngestResult], None] | None = None,
+    on_rejected: Callable[[str, list[Problem]], None] | None = None,
+    stop: Callable[[], str] | None = None,
 ) -> IngestReport:
     """Each file on its own: a rejected file adds its problems and does not stop the others.
+
+    `on_result` hears of each file as it is committed (or found already stored), `on_rejected` of each
+    file refused, with its problems. `stop()` is asked before each file: a non-empty answer (the signal's
+    name) ends the batch there, the files committed so far staying committed. When the store or the
+    archive cannot be written (disk full, a file-size limit, an I/O error) the file in hand is rolled back
+    and the batch ends: `report.failed` says which file and why. A store or archive folder that cannot be
+    written at all is a StoreError before any file is read.
 
     Still one transaction per file, and each accepted file is archived (written, fsynced, renamed) before
     its COMMIT. To keep the fsyncs off the critical path, helper threads write the copies of the next few
@@ -1088,24 +1202,45 @@ def ingest_files(
     ctx: _Context | None = None
     pool: ThreadPoolExecutor | None = None
     try:
+        had_dir = Path(archive_dir).is_dir()
+        _check_writable(conn, Path(archive_dir))
         prefetch(1 + STAGE_AHEAD)  # the parsers start on the first files while the catalogue is read
         ctx = _Context.make(read_catalogue(conn, plan), rules, archive_dir)
-        had_dir = ctx.archive_dir.is_dir()
         with ThreadPoolExecutor(max_workers=STAGE_THREADS, thread_name_prefix="perfkit-archive") as pool:
             ctx.pool = pool
             try:
                 for i, path in enumerate(paths):
+                    report.stopped = stop() if stop is not None else ""
+                    if report.stopped:
+                        report.not_stored = [str(p) for p in paths[i:]]
+                        break
                     loaded, error = load(i)
                     if error is None:
                         try:
-                            report.results.append(_ingest_loaded(conn, loaded, ctx, today))
+                            result = _ingest_loaded(conn, loaded, ctx, today)
                         except InputError as exc:
                             error = exc
+                        except (
+                            sqlite3.Error,
+                            OSError,
+                            StoreError,
+                        ) as exc:  # rolled back; the next would fail too
+                            report.failed = Problem(
+                                str(path), f"not stored, rolled back: {_write_failure(exc)}"
+                            )
+                            report.not_stored = [str(p) for p in paths[i:]]
+                            break
+                        else:
+                            report.results.append(result)
+                            if on_result is not None:
+                                on_result(result)
                         finally:
                             _drop(loaded.staged)  # not renamed into the archive: rejected, or already stored
                     if error is not None:
                         report.problems.extend(error.problems)
                         report.rejected.append(str(path))
+                        if on_rejected is not None:
+                            on_rejected(str(path), error.problems)
             finally:
                 for _got, staged, _parsing in raw.values():
                     _drop(staged)
@@ -1120,7 +1255,42 @@ def ingest_files(
     finally:
         if parsers is not None:
             parsers.shutdown(wait=True, cancel_futures=True)
+            os.close(parsers._perfkit_watch)
     return report
+
+
+def _check_writable(conn: sqlite3.Connection, archive_dir: Path) -> None:
+    """Refuse at once, naming the path, a store or an archive folder that cannot be written (read-only
+    file or folder, read-only disk), before any file is read or copied."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        row = conn.execute("PRAGMA database_list").fetchone()
+        raise StoreError(f"{row[2] if row else 'the store'}: cannot write to the store ({exc})") from exc
+    probe = archive_dir / f".perfkit-write-check.{os.getpid()}"
+    made = not archive_dir.exists()
+    try:
+        archive_dir.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise StoreError(
+            f"{exc.filename or archive_dir}: cannot write to the archive folder ({exc.strerror or exc})"
+        ) from exc
+    finally:
+        if made:
+            try:
+                archive_dir.rmdir()  # made again when a file is archived
+            except OSError:
+                pass
+
+
+def _write_failure(exc: BaseException) -> str:
+    """Why the store or the archive refused a write, in one line (disk full, file too large, I/O)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f" ({exc.filename})" if exc.filename else "")
+    return f"the store: {exc}" if isinstance(exc, sqlite3.Error) else str(exc)
 
 
 def _drop(staged: Future | None) -> None:
