@@ -16,6 +16,8 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 import zlib
 from datetime import date, datetime
@@ -1009,3 +1011,85 @@ def test_a_table_of_too_many_rows_is_refused_before_it_is_read(sample_conn, tmp_
         InputError, match=r"10,001 data rows, over the limit of 10,000 \(\[intake\] max_table_rows\)"
     ):
         ingest_file(sample_conn, csv, archive_dir=tmp_path / "archive")
+
+
+# ------------------------------------------------------------------- stops, kills and failing disks
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a live process, None once it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in "ZX" else (fields[0], int(fields[1]))
+
+
+def _children_of(pid: int) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and (st := _stat(int(name))) and st[1] == pid:
+            out.append(int(name))
+    return out
+
+
+def _cli(*args, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "perfkit.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kw,
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGKILL, -9), (signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_or_killed_ingest_leaves_no_process_and_says_what_it_stored(
+    sample_db, template, tmp_path, sig, code
+):
+    """A batch big enough for the forked parsers, stopped once they run: no parser outlives the ingest,
+    `$(perfkit ingest …)` sees EOF at once, and a SIGINT/SIGTERM stop ends with a summary, no traceback."""
+    filled = fill(template, tmp_path / "one.xlsx")
+    (tmp_path / "in").mkdir()
+    files = [filled] + [Path(shutil.copy(filled, tmp_path / "in" / f"{i:04d}.xlsx")) for i in range(1500)]
+    child = _cli("--db", sample_db, "ingest", *files, "--archive", tmp_path / "archive")
+    first = child.stdout.readline()  # the first file is committed, and said so at once
+    assert first.startswith(f"{filled}: added submission"), first + child.stderr.read()[-2000:]
+    parsers = _children_of(child.pid)
+    assert parsers, "no parser process was started"
+    os.kill(child.pid, sig)
+    got: dict[str, str] = {}
+    readers = [
+        threading.Thread(target=lambda k=k, f=f: got.__setitem__(k, f.read()))
+        for k, f in (("out", child.stdout), ("err", child.stderr))
+    ]
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join(timeout=20)  # EOF on stdout and stderr: nothing holds the pipes open
+    assert set(got) == {"out", "err"}, "the ingest's output pipes stayed open"
+    child.wait(timeout=20)
+    out, err = first + got["out"], got["err"]
+    assert child.returncode == code, err[-2000:]
+    deadline = time.monotonic() + 5
+    while any(_stat(p) for p in parsers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in parsers if _stat(p)], "a parser outlived the ingest"
+    if sig == signal.SIGKILL:
+        return
+    assert "Traceback" not in err and err == ""
+    lines = out.splitlines()
+    stored = [line for line in lines[:-1] if "added submission" in line or "already ingested" in line]
+    name = signal.Signals(sig).name
+    assert re.fullmatch(
+        rf"{len(files)} files: 1 added, {len(stored) - 1} already ingested, 0 rejected,"
+        rf" {len(files) - len(stored)} not stored \(stopped by {name}\): .*",
+        lines[-1],
+    ), lines[-1]
+    conn = open_store(sample_db)
+    assert conn.execute(
+        "SELECT COUNT(*) FROM submissions WHERE sha256 = ?", (sha256_file(filled),)
+    ).fetchone() == (1,)
