@@ -1264,7 +1264,11 @@ def _check_writable(conn: sqlite3.Connection, archive_dir: Path) -> None:
     file or folder, read-only disk), before any file is read or copied."""
     try:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
+        try:  # a write that changes nothing: a read-only file is found only when a page is written
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+        finally:
+            conn.execute("ROLLBACK")
     except sqlite3.Error as exc:
         row = conn.execute("PRAGMA database_list").fetchone()
         raise StoreError(f"{row[2] if row else 'the store'}: cannot write to the store ({exc})") from exc
@@ -1276,7 +1280,7 @@ def _check_writable(conn: sqlite3.Connection, archive_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise StoreError(
-            f"{exc.filename or archive_dir}: cannot write to the archive folder ({exc.strerror or exc})"
+            f"{archive_dir}: cannot write to the archive folder ({exc.strerror or exc})"
         ) from exc
     finally:
         if made:

@@ -1093,3 +1093,70 @@ def test_a_stopped_or_killed_ingest_leaves_no_process_and_says_what_it_stored(
     assert conn.execute(
         "SELECT COUNT(*) FROM submissions WHERE sha256 = ?", (sha256_file(filled),)
     ).fetchone() == (1,)
+
+
+def test_a_file_size_limit_mid_batch_names_the_file_and_keeps_what_was_committed(
+    sample_db, template, tmp_path
+):
+    """RLIMIT_FSIZE (SIGXFSZ ignored) stands in for a full disk: the store's WAL cannot grow past it."""
+    import resource
+
+    files = [
+        fill(template, tmp_path / "in" / f"{i:02d}" / template.name, {"1-8-1.1": {"note": f"第{i}次"}})
+        for i in range(12)
+    ]
+    before = dump(open_store(sample_db))  # the store is in WAL mode; its WAL is checkpointed on close
+    limit = 160 * 1024
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    child = _cli(
+        "--db", sample_db, "ingest", *files, "--archive", tmp_path / "archive", preexec_fn=small_disk
+    )
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 3, err
+    assert "Traceback" not in err
+    added = [line for line in out.splitlines() if "added submission" in line]
+    assert 0 < len(added) < len(files)
+    failed = files[len(added)]
+    assert err.splitlines() == [err.splitlines()[0]] and err.startswith(
+        f"{failed}: not stored, rolled back: "
+    )
+    assert out.splitlines()[-1].startswith(
+        f"{len(files)} files: {len(added)} added, 0 already ingested, 0 rejected,"
+        f" {len(files) - len(added)} not stored (the store or archive failed): {failed}, "
+    )
+    conn = open_store(sample_db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = read_submissions(conn, "progress")["sha256"].tolist()
+    assert stored[-len(added) :] == [sha256_file(f) for f in files[: len(added)]]
+    assert sha256_file(failed) not in stored and dump(conn) != before
+
+
+def _immutable(path: Path) -> None:
+    """chattr +i: not even root may write it (the tests run as root, which file modes do not stop)."""
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode:
+        pytest.skip("needs chattr +i on this file system")
+
+
+@pytest.mark.parametrize("what", ["store", "archive"])
+def test_a_store_or_archive_that_cannot_be_written_is_one_line_and_changes_nothing(
+    sample_db, template, tmp_path, what
+):
+    filled = fill(template, tmp_path / "in" / template.name)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    before = dump(open_store(sample_db))
+    locked = sample_db if what == "store" else archive
+    _immutable(locked)
+    try:
+        child = _cli("--db", sample_db, "ingest", filled, "--archive", archive)
+        out, err = child.communicate(timeout=120)
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert (child.returncode, out) == (3, ""), err
+    assert len(err.splitlines()) == 1 and err.startswith(f"store error: {locked}: cannot write to the {what}")
+    assert list(archive.iterdir()) == []  # no unused archive copy
+    assert dump(open_store(sample_db)) == before
