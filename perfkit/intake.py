@@ -310,26 +310,13 @@ def _value_extent(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
 
 def _value_extent_walk(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
     """`_value_extent` for sheets whose rows or cells omit their references (they follow the previous one)."""
-    from defusedxml.ElementTree import ParseError, iterparse
+    from defusedxml.ElementTree import ParseError
 
-    rows = cols = row = col = 0
+    rows = cols = 0
     try:
-        for event, el in iterparse(io.BytesIO(xml), events=("start", "end")):
-            tag = el.tag.rsplit("}", 1)[-1]
-            if tag == "row" and event == "start":
-                row, col = int(el.get("r") or row + 1), 0
-            elif tag == "c" and event == "end":
-                ref = el.get("r")
-                if ref:
-                    letters = ref.rstrip("0123456789")
-                    row, col = int(ref[len(letters) :]), col_index(letters)
-                else:
-                    col += 1
-                if len(el):
-                    rows, cols = max(rows, row), max(cols, col)
-                el.clear()
-            elif tag == "row" and event == "end":
-                el.clear()
+        for row, col, el in _cells(xml):
+            if len(el):
+                rows, cols = max(rows, row), max(cols, col)
     except (ParseError, ValueError) as exc:
         raise InputError(Problem(file, f"damaged sheet XML ({exc})", sheet)) from exc
     return rows, cols
@@ -414,15 +401,16 @@ def _percent_styles(styles: bytes, file: str) -> set[int]:
     return out
 
 
-def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[str, str]:
+def _cells(xml: bytes) -> Iterator[tuple[int, int, object]]:
+    """(row, column, element) of each cell of a sheet's XML, streamed (each element cleared after its turn).
+    Rows and cells may omit their references: they follow the previous one."""
     from defusedxml.ElementTree import iterparse
 
-    flags: dict[str, str] = {}
     row, col = 0, 0
     for event, el in iterparse(io.BytesIO(xml), events=("start", "end")):
         tag = el.tag.rsplit("}", 1)[-1]
         if tag == "row":
-            if event == "start":  # rows and cells may omit their references: they follow the previous one
+            if event == "start":
                 row, col = int(el.get("r") or row + 1), 0
             else:
                 el.clear()
@@ -435,7 +423,14 @@ def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[st
             row, col = int(ref[len(letters) :]), col_index(letters)
         else:
             col += 1
-            ref = f"{col_letter(col)}{row}"
+        yield row, col, el
+        el.clear()
+
+
+def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[str, str]:
+    flags: dict[str, str] = {}
+    for row, col, el in _cells(xml):
+        ref = f"{col_letter(col)}{row}"
         f = v = None
         for child in el:
             name = child.tag.rsplit("}", 1)[-1]
@@ -447,7 +442,6 @@ def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[st
             flags[ref] = "formula without a cached value: open and save it in Excel, or type the value"
         elif percent and int(el.get("s", 0)) in percent:
             flags[ref] = "formatted as a percentage: type 60 for 60%, in a cell without the % format"
-        el.clear()
     return flags
 
 

@@ -797,7 +797,7 @@ def test_killed_mid_ingest_leaves_the_store_consistent(sample_db, template, tmp_
 
 
 def test_cell_scan_follows_rows_and_cells_without_references():
-    from perfkit.intake import _scan_cells
+    from perfkit.intake import _scan_cells, _value_extent
 
     xml = (
         b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
@@ -810,6 +810,11 @@ def test_cell_scan_follows_rows_and_cells_without_references():
     assert flags["B3"].startswith("formula without a cached value")
     assert flags["C3"].startswith("formatted as a percentage")
     assert flags["A4"].startswith("error value #DIV/0!")
+    # the grid calamine would build: up to the last cell holding something; formatting-only cells do not count
+    assert _value_extent(xml, "f.xlsx", SHEET) == (4, 3)
+    assert _value_extent(
+        b'<sheetData><row r="9"><c r="AB9" s="1"/><c r="C2"><v>1</v></c></row></sheetData>', "f", SHEET
+    ) == (2, 3)
 
 
 # ------------------------------------------------------------------------------ hostile input, issue 12
