@@ -143,6 +143,30 @@ def test_official_basis_rebases_the_previous_year():
     assert proj.path["growth_pct"].iloc[5] == pytest.approx(official)
 
 
+def test_required_growth_on_the_official_basis_is_pinned_by_hand():
+    # Last year: 100 a month to June, 120 after (1320); this year 110 a month to June: +10% on levels, while
+    # the office publishes +8% on its comparable basis, so last year is re-based by 1.10 / 1.08. On that
+    # basis the rest of the year must grow by r with 1.13 × B = 1.08 × H1 + (1 + r) × H2, B = H1 + H2 the
+    # re-based year (H1 = 600, H2 = 720 re-based alike, so the factor cancels out of r):
+    # 1.13 × 1320 = 1.08 × 600 + (1 + r) × 720 → r = 17.1667% for the low bound; 1.14 → r = 19%.
+    months = pd.period_range("2018-01", "2019-06", freq="M")
+    s = pd.Series([100.0] * 6 + [120.0] * 6 + [110.0] * 6, index=months)
+    proj = growth.project_annual_growth(s, "2019-06", (13.0, 14.0), official_ytd_growth_pct=8.0, **FAST)
+    assert proj.basis == "official" and proj.model == "naive_ytd"  # short history; the formula is model-free
+    assert proj.recomputed_ytd_growth_pct == pytest.approx(10.0)
+    assert proj.required_growth_low_pct == pytest.approx((1.13 * 1320 - 1.08 * 600) / 720 * 100 - 100)
+    assert proj.required_growth_low_pct == pytest.approx(17.1666667)
+    assert proj.required_growth_high_pct == pytest.approx(19.0)
+    # the naive projection carries the year-to-date pace: 1452 on levels, +10%, which is +8% officially
+    assert proj.projected_total == pytest.approx(660 + 1.1 * 720)
+    assert proj.projected_growth_pct == pytest.approx(8.0)
+    # on levels (no official figure) the same data need less: 1.13 × 1320 = 660 + (1 + r) × 720 → 15.5%
+    levels = growth.project_annual_growth(s, "2019-06", (13.0, 14.0), **FAST)
+    assert levels.basis == "levels"
+    assert levels.required_growth_low_pct == pytest.approx(15.5)
+    assert levels.required_growth_high_pct == pytest.approx((1.14 * 1320 - 660) / 720 * 100 - 100)
+
+
 def test_short_history_falls_back_to_naive_ytd():
     s = steady(years=2, start=2018)[:"2019-05"]
     proj = growth.project_annual_growth(s, "2019-05", (9.0, 10.0))
