@@ -7,7 +7,9 @@ import copy
 import dataclasses
 import io
 import json
+import math
 from contextlib import redirect_stdout
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -181,6 +183,50 @@ def test_deadline_passed_keeps_the_value_at_the_deadline(catalogue):
     assert r["edge"] == "deadline_passed" and r["method"] == "at_deadline"
     assert r["projected"] == pytest.approx(15000) and r["shortfall"] == pytest.approx(4000)
     assert r["p_reach"] == 0 and np.isnan(r["required_monthly"])
+
+
+def test_p_reach_interval_and_shortfall_pinned_by_hand(catalogue):
+    """An investment measure at 80% of the default profile's pace, as of June, with σ fixed at 0.5 (a
+    reference from no cases, so no small-sample widening, and no σ of its own): every figure follows from
+    the method in the module docstring, computed here by hand. The remaining amount R is lognormal with
+    median `remaining` and sd σ·unit_sd, so P(A + R ≥ T) = Φ((ln remaining − ln(T − A)) / s)."""
+    cfg = investment.settings(catalogue)
+    p, w = cfg.prior_weight, cfg.recent_weight
+    assert (p, w, cfg.recent_months) == (0.05, 0.5, 3)  # plan.toml [investment.projection]
+    target, pace, sigma = 20000.0, 0.8, 0.5
+    tau = DEFAULT / DEFAULT[-1]  # 1-5-1.2's deadline is December
+    prog = series("1-5-1.2", {m: target * pace * tau[m - 1] for m in range(1, 7)})
+    fitted = investment.calibrate(catalogue, prog, "2019-06")
+    cal = dataclasses.replace(
+        fitted, sigma_reference=sigma, n_reference=0, kind_sigma={}, measure_sigma={}, measure_cases={}
+    )
+    assert cal.sigma("1-5-1.2", "investment") == sigma
+    r = row(investment.project_measures(catalogue, prog, "2019-06", calibration=cal), "1-5-1.2")
+    assert r["deadline_month"] == 12 and r["method"] == "blend"
+
+    a, a_back = tau[5], tau[2]  # profile time now (June) and three months back (March)
+    done, done_back = target * pace * a, target * pace * a_back
+    whole = (done + p * target) / (a + p)  # the deadline total from the year to date …
+    recent = (done - done_back + p * target) / (a - a_back + p)  # … and from the last three months
+    scale = (1 - w) * whole + w * recent
+    remaining = scale * (1 - a)
+    sd = sigma * scale * math.sqrt((1 - a) / (a + p))
+    s = math.sqrt(math.log1p((sd / remaining) ** 2))  # lognormal log-sd with that sd around the median
+    z80 = NormalDist().inv_cdf(0.9)
+    need = target - done
+    phi = NormalDist().cdf
+    assert r["actual"] == pytest.approx(done)
+    assert r["projected"] == pytest.approx(done + remaining)
+    assert r["interval_80_low"] == pytest.approx(done + remaining * math.exp(-z80 * s))
+    assert r["interval_80_high"] == pytest.approx(done + remaining * math.exp(z80 * s))
+    assert r["p_reach"] == pytest.approx(phi((math.log(remaining) - math.log(need)) / s))
+    assert 0.05 < r["p_reach"] < 0.5  # a real probability, not a clipped 0 or 1
+    # E[(need − R)+] for a lognormal R (the put formula): need·Φ(−d2) − E[R]·Φ(−d1), d2 = d1 − s
+    d1 = (math.log(remaining) + s * s - math.log(need)) / s
+    mean_r = remaining * math.exp(s * s / 2)
+    assert r["expected_shortfall"] == pytest.approx(need * phi(-(d1 - s)) - mean_r * phi(-d1))
+    assert r["shortfall"] == pytest.approx(target - done - remaining)
+    assert r["required_monthly"] == pytest.approx(need / 6)
 
 
 def test_profile_learned_from_past_years(catalogue):
