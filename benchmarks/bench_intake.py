@@ -16,8 +16,10 @@ Phases (each in a fresh process, so its peak memory, max RSS, is its own):
   cells), no store;
 - ingest: the whole `ingest_files` (checks against the store, archive copy, one transaction per file).
 `--rounds` paired rounds (benchmarks/measure.py), the order reversed every other round; reported per size:
-median (range) seconds, the median and range of each ratio, and the verdict of the target (ingest ≤ 1.5×
-the calamine read from 10 cities up) from the median, for each way of running.
+median (range) seconds, the median and range of each ratio, the same for CPU seconds (user + system, the
+process and its worker processes: steadier than elapsed time on a busy shared machine, where a process
+waits for a core), and the verdict of the target (ingest ≤ 1.5× the calamine read from 10 cities up) from
+the median elapsed ratio, for each way of running.
 
 Run: `python -m benchmarks.bench_intake [--scales 1,10,100] [--rounds 3]`. Results also go to
 benchmarks/results/intake.json.
@@ -93,15 +95,31 @@ def _retag(data: bytes, tag: bytes, out: Path) -> Path:
 
 
 def _rss_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # peak so far, kB on Linux
+    """This process's peak RSS so far, kB. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so
+    a spawned phase would start from the benchmark's own peak (the generated workbooks)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _measured(start: float, base_kb: int, rows: int) -> dict:
-    """Seconds since `start`; the process's peak RSS and how far the work raised it above the imports, and
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and of its finished children (worker processes)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _measured(start: float, cpu0: float, base_kb: int, rows: int) -> dict:
+    """Seconds and CPU seconds since `start`, `cpu0`; the process's peak RSS and how far the work raised it above the imports, and
     the largest peak RSS of its worker processes (ingest's parsers; 0 when none ran)."""
     peak = _rss_kb()
     return {
         "seconds": time.perf_counter() - start,
+        "cpu_s": _cpu() - cpu0,
         "peak_mb": peak / 1024,
         "added_mb": (peak - base_kb) / 1024,
         "workers_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -126,7 +144,7 @@ def phase_calamine(files: list[str], one_core: bool) -> dict:
 
     _pin(one_core)
     base = _rss_kb()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), _cpu()
     if one_core:
         rows = _calamine_rows(files)
     else:
@@ -134,7 +152,7 @@ def phase_calamine(files: list[str], one_core: bool) -> dict:
         chunks = [files[k::n] for k in range(n)]
         with ProcessPoolExecutor(max_workers=n, mp_context=get_context("fork")) as pool:
             rows = sum(pool.map(_calamine_rows, chunks))
-    return _measured(start, base, rows)
+    return _measured(start, cpu0, base, rows)
 
 
 def phase_read_check(files: list[str], one_core: bool) -> dict:
@@ -144,13 +162,13 @@ def phase_read_check(files: list[str], one_core: bool) -> dict:
     _pin(one_core)
     rules = IntakeRules.from_plan(load_catalogue().plan)
     base = _rss_kb()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), _cpu()
     rows = 0
     for f in files:
         path = Path(f)
         _, sheet = parse_file(path, path.read_bytes(), rules)
         rows += len(sheet.rows)
-    return _measured(start, base, rows)
+    return _measured(start, cpu0, base, rows)
 
 
 def phase_ingest(files: list[str], base_db: str, work: str, one_core: bool) -> dict:
@@ -164,13 +182,13 @@ def phase_ingest(files: list[str], base_db: str, work: str, one_core: bool) -> d
     shutil.copy(base_db, db)
     conn = open_store(db)
     base = _rss_kb()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), _cpu()
     report = ingest_files(conn, files, archive_dir=Path(work) / "archive", today=date(2019, 12, 31))
     seconds = time.perf_counter() - start
     assert report.ok, report.problems[:3]
     rows = sum(r.rows for r in report.results)
     conn.close()
-    out = {**_measured(start, base, rows), "seconds": seconds}
+    out = {**_measured(start, cpu0, base, rows), "seconds": seconds}
     shutil.rmtree(work, ignore_errors=True)
     return out
 
@@ -235,10 +253,15 @@ def main(argv: list[str] | None = None) -> dict:
                     if key not in secs:
                         continue
                     paired = Paired(cal, secs[key])
+                    cpu = Paired(
+                        [d["cpu_s"] for d in details[f"calamine, {mode}"]], [d["cpu_s"] for d in details[key]]
+                    )
                     row["paired"][key] = paired.as_dict()
+                    row["paired"][key + " (CPU seconds)"] = cpu.as_dict()
                     print(
                         f"  {mode:>9}: calamine {spread(cal)} s, {what} {spread(secs[key])} s,"
-                        f" {what} ÷ calamine {paired}"
+                        f" {what} ÷ calamine {paired}; CPU seconds {spread(cpu.baseline)} vs"
+                        f" {spread(cpu.subject)}, ratio {cpu}"
                     )
                     if what == "ingest" and n >= 10:
                         v = verdict(

@@ -185,14 +185,20 @@ def test_deadline_passed_keeps_the_value_at_the_deadline(catalogue):
     assert r["p_reach"] == 0 and np.isnan(r["required_monthly"])
 
 
-def test_p_reach_interval_and_shortfall_pinned_by_hand(catalogue):
+@pytest.mark.parametrize("recent_weight", [None, 0.25])
+def test_p_reach_interval_and_shortfall_pinned_by_hand(catalogue, recent_weight):
     """An investment measure at 80% of the default profile's pace, as of June, with σ fixed at 0.5 (a
     reference from no cases, so no small-sample widening, and no σ of its own): every figure follows from
     the method in the module docstring, computed here by hand. The remaining amount R is lognormal with
-    median `remaining` and sd σ·unit_sd, so P(A + R ≥ T) = Φ((ln remaining − ln(T − A)) / s)."""
+    median `remaining` and sd σ·unit_sd, so P(A + R ≥ T) = Φ((ln remaining − ln(T − A)) / s).
+    Run with the plan's recent_weight (0.5) and with 0.25, where swapping the two weights would show."""
+    if recent_weight is not None:
+        plan = copy.deepcopy(catalogue.plan)
+        plan["investment"]["projection"]["recent_weight"] = recent_weight
+        catalogue = dataclasses.replace(catalogue, plan=plan)
     cfg = investment.settings(catalogue)
     p, w = cfg.prior_weight, cfg.recent_weight
-    assert (p, w, cfg.recent_months) == (0.05, 0.5, 3)  # plan.toml [investment.projection]
+    assert (p, w, cfg.recent_months) == (0.05, recent_weight or 0.5, 3)  # plan.toml [investment.projection]
     target, pace, sigma = 20000.0, 0.8, 0.5
     tau = DEFAULT / DEFAULT[-1]  # 1-5-1.2's deadline is December
     prog = series("1-5-1.2", {m: target * pace * tau[m - 1] for m in range(1, 7)})
@@ -227,6 +233,13 @@ def test_p_reach_interval_and_shortfall_pinned_by_hand(catalogue):
     assert r["expected_shortfall"] == pytest.approx(need * phi(-(d1 - s)) - mean_r * phi(-d1))
     assert r["shortfall"] == pytest.approx(target - done - remaining)
     assert r["required_monthly"] == pytest.approx(need / 6)
+
+
+def test_small_sample_factor_is_students_t_over_the_normal():
+    # t(0.90) quantiles from a printed table: 3.078 (1 df), 1.476 (5), 1.372 (10); z(0.90) = 1.2816
+    for n, t90 in ((1, 3.0777), (5, 1.4759), (10, 1.3722)):
+        assert investment.small_sample_factor(n) == pytest.approx(t90 / 1.28155, abs=2e-4)
+    assert investment.small_sample_factor(0) == 1.0  # no cases: nothing to widen
 
 
 def test_profile_learned_from_past_years(catalogue):
