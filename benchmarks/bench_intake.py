@@ -264,10 +264,14 @@ def main(argv: list[str] | None = None) -> dict:
                         f" {spread(cpu.subject)}, ratio {cpu}"
                     )
                     if what == "ingest" and n >= 10:
-                        v = verdict(
-                            f"ingest ≤ 1.5× calamine, {n} cities, {mode}", paired.median, 1.5, f"; {paired}"
-                        )
-                        verdicts.append({**v, "cities": n, "mode": mode})
+                        for figure, pr in (("elapsed", paired), ("CPU seconds", cpu)):
+                            v = verdict(
+                                f"ingest ≤ 1.5× calamine, {n} cities, {mode}, {figure}",
+                                pr.median,
+                                1.5,
+                                f"; {pr}",
+                            )
+                            verdicts.append({**v, "cities": n, "mode": mode, "figure": figure})
             last = {k: v[-1] for k, v in details.items()}
             row["peak_mb"] = {k: round(v["peak_mb"], 1) for k, v in last.items()}
             row["added_mb"] = {k: round(v["added_mb"], 1) for k, v in last.items()}

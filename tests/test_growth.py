@@ -167,6 +167,19 @@ def test_required_growth_on_the_official_basis_is_pinned_by_hand():
     assert levels.required_growth_high_pct == pytest.approx((1.14 * 1320 - 660) / 720 * 100 - 100)
 
 
+def test_interval_and_probabilities_mean_what_they_say():
+    """The 80% interval is the 10th to 90th percentile of the simulated growth: with the band set to it,
+    P(growth ≥ low) is 0.9 and P(growth ≥ high) is 0.1 (the same draws: same seed)."""
+    s = steady(years=6)
+    proj = growth.project_annual_growth(s, "2018-05", (9.0, 10.0), **FAST)
+    low, high = proj.interval_80
+    at = growth.project_annual_growth(s, "2018-05", (low, high), **FAST)
+    assert at.interval_80 == (low, high)
+    assert at.p_reach_low == pytest.approx(0.9, abs=2 / FAST["repetitions"])
+    assert at.p_reach_high == pytest.approx(0.1, abs=2 / FAST["repetitions"])
+    assert at.interval_95[0] < low and at.interval_95[1] > high
+
+
 def test_short_history_falls_back_to_naive_ytd():
     s = steady(years=2, start=2018)[:"2019-05"]
     proj = growth.project_annual_growth(s, "2019-05", (9.0, 10.0))

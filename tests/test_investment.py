@@ -242,6 +242,16 @@ def test_small_sample_factor_is_students_t_over_the_normal():
     assert investment.small_sample_factor(0) == 1.0  # no cases: nothing to widen
 
 
+def test_in_its_deadline_month_a_measure_is_still_open(catalogue):
+    # 1-4-1.2's deadline is September: as of September it is projected (nothing left to come), not yet
+    # "deadline passed", which starts in October (test_deadline_passed_keeps_the_value_at_the_deadline)
+    values = {m: 15000 * m / 9 for m in range(1, 10)}
+    r = row(investment.project_measures(catalogue, series("1-4-1.2", values), "2019-09"), "1-4-1.2")
+    assert r["edge"] == "" and r["method"] == "blend"
+    assert r["projected"] == pytest.approx(15000) and r["p_reach"] == 0
+    assert r["months_elapsed"] == r["deadline_month"] == 9
+
+
 def test_profile_learned_from_past_years(catalogue):
     rng = np.random.default_rng(7)
     ids = catalogue.measures.loc[catalogue.measures["kind"] == "investment", "measure_id"]
