@@ -252,6 +252,33 @@ def test_in_its_deadline_month_a_measure_is_still_open(catalogue):
     assert r["months_elapsed"] == r["deadline_month"] == 9
 
 
+def test_this_years_sigma_is_robust_per_kind_and_pooled_per_measure():
+    """docs/investment.md: a kind's σ is 1.4826 × median |z| of its backtest errors (all kinds pooled when
+    it has under POOL_CASES = 10 cases); a measure's σ is its own RMS z pooled toward its kind's with
+    10 pseudo-cases. Computed here by hand from hand-made z values."""
+    za = [0.5, -1.0, 1.5, -2.0, 1.0, -0.5, 2.5, -1.5, 0.0, 3.0, -1.0, 1.0]  # 12 cases: its own kind σ
+    zb = [1.0, -3.0]  # 2 cases: the pooled σ
+    bt = pd.DataFrame(
+        {
+            "method": ["blend"] * 14 + ["run_rate"] * 2,  # only the projection's own errors count
+            "measure_id": ["A"] * 12 + ["B"] * 2 + ["A", "B"],
+            "kind": ["investment"] * 12 + ["count"] * 2 + ["investment", "count"],
+            "z": za + zb + [50.0, 50.0],
+        }
+    )
+    kind_sigma, kind_cases, measure_sigma, measure_cases = investment._current_sigma(
+        bt, ("investment", "count")
+    )
+    assert investment.POOL_CASES == 10
+    inv = 1.4826 * float(np.median(np.abs(za)))  # median |z| of A = 1.0
+    pooled = 1.4826 * float(np.median(np.abs(za + zb)))
+    assert kind_sigma == pytest.approx({"investment": inv, "count": pooled})
+    assert kind_cases == {"investment": 12, "count": 2}
+    assert measure_cases == {"A": 12, "B": 2}
+    assert measure_sigma["A"] == pytest.approx(math.sqrt((sum(z * z for z in za) + 10 * inv**2) / (12 + 10)))
+    assert measure_sigma["B"] == pytest.approx(math.sqrt((1 + 9 + 10 * pooled**2) / (2 + 10)))
+
+
 def test_profile_learned_from_past_years(catalogue):
     rng = np.random.default_rng(7)
     ids = catalogue.measures.loc[catalogue.measures["kind"] == "investment", "measure_id"]
