@@ -180,6 +180,17 @@ def test_interval_and_probabilities_mean_what_they_say():
     assert at.interval_95[0] < low and at.interval_95[1] > high
 
 
+def test_a_complete_year_exactly_at_the_band_reaches_it():
+    # the whole year published: growth is known (1356 / 1200 − 1 = 13%), so reaching a band that starts at
+    # exactly 13% is certain, and one that starts above it impossible
+    months = pd.period_range("2018-01", "2019-12", freq="M")
+    s = pd.Series([100.0] * 12 + [113.0] * 12, index=months)
+    proj = growth.project_annual_growth(s, "2019-12", (13.0, 13.5), **FAST)
+    assert proj.model == "complete" and proj.projected_growth_pct == pytest.approx(13.0)
+    assert proj.p_reach_low == 1.0 and proj.p_reach_high == 0.0
+    assert proj.interval_80 == pytest.approx((13.0, 13.0))
+
+
 def test_short_history_falls_back_to_naive_ytd():
     s = steady(years=2, start=2018)[:"2019-05"]
     proj = growth.project_annual_growth(s, "2019-05", (9.0, 10.0))

@@ -279,6 +279,21 @@ def test_this_years_sigma_is_robust_per_kind_and_pooled_per_measure():
     assert measure_sigma["B"] == pytest.approx(math.sqrt((1 + 9 + 10 * pooled**2) / (2 + 10)))
 
 
+def test_whole_item_counts_poisson_and_negative_binomial_by_hand():
+    """5 items done, 8 needed, 3 more expected. Variance 3 (= the mean): Poisson(3), so
+    P(N ≥ 3) = 1 − e⁻³(1 + 3 + 4.5) and E[(3 − N)+] = P(N ≤ 0) + P(N ≤ 1) + P(N ≤ 2) = e⁻³(1 + 4 + 8.5).
+    Variance 6: negative binomial with n = 3² / (6 − 3) = 3, p = 3 / 6 = ½, pmf 1/8, 3/16, 3/16, …, so
+    P(N ≥ 3) = 1 − (1/8 + 3/16 + 3/16) = ½ and the 80% interval is 5 + [0, 6] (cdf 0.125 … 0.855, 0.910)."""
+    one = np.array([1.0])
+    low, high, p, es = investment._count_distribution(5 * one, 3 * one, 3 * one, 8 * one)
+    assert p[0] == pytest.approx(1 - math.exp(-3) * 8.5)
+    assert es[0] == pytest.approx(math.exp(-3) * 13.5)
+    low, high, p, es = investment._count_distribution(5 * one, 3 * one, 6 * one, 8 * one)
+    assert p[0] == pytest.approx(0.5)
+    assert (low[0], high[0]) == (5.0, 11.0)
+    assert es[0] == pytest.approx(0.125 + 0.3125 + 0.5)
+
+
 def test_profile_learned_from_past_years(catalogue):
     rng = np.random.default_rng(7)
     ids = catalogue.measures.loc[catalogue.measures["kind"] == "investment", "measure_id"]
