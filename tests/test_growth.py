@@ -191,6 +191,15 @@ def test_a_complete_year_exactly_at_the_band_reaches_it():
     assert proj.interval_80 == pytest.approx((13.0, 13.0))
 
 
+def test_interval_widening_stretches_draws_on_the_log_scale():
+    # around a point of 1.1 (10% growth), a draw of 1.21 is one log-step of ln 1.1 above it: stretched by 2
+    # it is two steps above (1.1³ = 1.331); 1.0 becomes 1.1⁻¹; a scale of 1 leaves the draws as they are
+    draws = np.array([1.0, 1.1, 1.21])
+    assert growth._widen(1.1, draws, 2.0) == pytest.approx([1 / 1.1, 1.1, 1.331])
+    assert growth._widen(1.1, draws, 0.5) == pytest.approx([1.1**0.5, 1.1, 1.1**1.5])
+    assert growth._widen(1.1, draws, 1.0) is draws
+
+
 def test_short_history_falls_back_to_naive_ytd():
     s = steady(years=2, start=2018)[:"2019-05"]
     proj = growth.project_annual_growth(s, "2019-05", (9.0, 10.0))
