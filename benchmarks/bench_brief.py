@@ -5,8 +5,8 @@ pandas, statsmodels and altair in a fresh kernel, then nbconvert exports it to H
 target is a brief in at most 2× the floor.
 
 Like with like: the floor for a brief on K kernels starts K kernels at once (one thread each, as the brief's
-runner does) with the same one-BLAS-thread environment the brief's kernels get (config.SINGLE_THREAD_ENV),
-then exports one HTML. Each brief runs on a fresh copy of the sample store with no cache beside it, so
+runner does) with the same one-BLAS-thread environment the brief's kernels get (config.SINGLE_THREAD_ENV)
+and the same start-up code (startup.KERNEL_CODE), then exports one HTML. Each brief runs on a fresh copy of the sample store with no cache beside it, so
 earlier months' flags and the growth fits are computed as on a first run. `--rounds` paired rounds
 (benchmarks/measure.py), each running floor and brief for every worker count in `--workers` (1: every
 notebook in one warm kernel; 2: two kernels taking notebooks from one queue in plan.toml [brief] order), in
@@ -32,6 +32,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from perfkit import brief
 from perfkit.config import PLAN_DIR, SAMPLE_DIR, SINGLE_THREAD_ENV
+from perfkit.startup import KERNEL_CODE
 from perfkit.store import create_store
 
 from .measure import Paired, describe_machine, machine, rounds, spread, verdict
@@ -50,7 +51,10 @@ def _floor_kernel(work: Path) -> Path:
 
     work.mkdir(parents=True, exist_ok=True)
     src, dst = work / "floor.ipynb", work / "floor.out.ipynb"
-    nb = new_notebook(cells=[new_code_cell("import pandas, statsmodels.api, altair")], metadata=KERNEL_META)
+    # the brief's kernels start with KERNEL_CODE (the deferred iri grammar): so does the floor's, or the floor
+    # would pay ~1.7 s of CPU the brief does not
+    cell = new_code_cell(KERNEL_CODE + "\nimport pandas, statsmodels.api, altair")
+    nb = new_notebook(cells=[cell], metadata=KERNEL_META)
     nbformat.write(nb, src)
     pm.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=False)
     return dst
