@@ -294,3 +294,17 @@ def test_a_bad_file_exits_2_and_leaves_the_previous_output(counties, tmp_path, c
     assert out.read_text() == "previous\n"
     assert main(["batch", str(path), "--as-of", "June", "--band", "8", "9", "--out", str(out)]) == 2
     assert "--as-of" in capsys.readouterr().err
+
+
+def test_combined_january_february_rows_are_read_as_published(counties, tmp_path):
+    df = long_frame({"a": counties["350000"]})
+    jan_feb = df["month"].str.endswith(("-01", "-02"))
+    merged = df[jan_feb].assign(year=df["month"].str[:4]).groupby("year", as_index=False)["value"].sum()
+    merged = merged.assign(series_id="a", month=merged["year"] + "年1—2月")[["series_id", "month", "value"]]
+    path = tmp_path / "long.csv"
+    pd.concat([merged, df[~jan_feb]]).to_csv(path, index=False)
+    loaded = batch.load_batch(path, AS_OF, BAND)
+    assert loaded.spans["a"][pd.Period("2015-02", "M")] == 2 and len(loaded.values["a"]) == 48 - 4
+    frame = batch.project_batch(loaded, AS_OF, workers=1, models=("profile",))
+    one = growth.project_annual_growth(counties["350000"], AS_OF, BAND, models=("profile",))
+    assert frame["projected_growth_pct"].iloc[0] == pytest.approx(one.projected_growth_pct, abs=1e-9)
