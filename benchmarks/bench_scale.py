@@ -194,6 +194,7 @@ def _run(args, growth, distributed) -> dict:
         two.shutdown()
         client.close()
         cluster.close()
+    load_avg = os.getloadavg()[0]  # other engineers share this machine: how busy it was
     stats = {leg: summary(t, n) for leg, t in times.items()}
     overhead = float(np.median([d / p - 1 for d, p in zip(times["dask"], times["pool"], strict=True)]))
     speedup = stats["serial"]["median_s"] / stats["pool"]["median_s"]
@@ -207,7 +208,8 @@ def _run(args, growth, distributed) -> dict:
         )
     print(
         f"  pool speedup over serial {speedup:.2f}×; Dask overhead against the pool {overhead * 100:+.1f}%"
-        f" (median of rounds); identical results on every leg: {same}"
+        f" (median of rounds); identical results on every leg: {same}; load average at the end {load_avg:.1f}"
+        f" on {os.cpu_count()} cores"
     )
     print(
         f"  {BIG_CLUSTER}-worker cluster, extrapolated at the measured {per_worker:.2f} series/s per Dask worker:"
@@ -229,6 +231,7 @@ def _run(args, growth, distributed) -> dict:
         "pool_speedup": speedup,
         "dask_overhead_vs_pool": overhead,
         "identical_results": same,
+        "load_average_1min_at_end": load_avg,
         "per_dask_worker_series_per_s": per_worker,
         f"cluster_{BIG_CLUSTER}_workers_extrapolated_s": big,
     }

@@ -82,7 +82,9 @@ def _read_table(
             df = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", encoding="utf-8-sig")
         else:
             df = _read_parquet(path)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InputError(Problem(str(path), f"not UTF-8 text ({exc.reason}): save the CSV as UTF-8")) from exc
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(Problem(str(path), f"not a readable {fmt.upper()} file ({exc})")) from exc
     lookup = {alias: key for key, aliases in columns.items() for alias in aliases}
     found = {lookup[str(c).strip().lower()]: c for c in df.columns if str(c).strip().lower() in lookup}
@@ -136,6 +138,11 @@ def _numbers(text: pd.Series) -> np.ndarray:
     ).to_numpy(dtype=float)
 
 
+def _shown(value) -> str:
+    """A cell's content for a message: text quoted, numbers plain (Parquet cells are numpy scalars)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _raise(problems: list[Problem], source: str) -> None:
     if not problems:
         return
@@ -171,7 +178,9 @@ def read_long(path: str | os.PathLike) -> tuple[dict[str, pd.Series], dict[str, 
     for i in np.flatnonzero(~np.isfinite(values) | ~(values > 0)):
         problems.append(
             Problem(
-                src, f"value must be a positive number, got {df['value'].iloc[i]!r}", cell=cell("value", i)
+                src,
+                f"value must be a positive number, got {_shown(df['value'].iloc[i])}",
+                cell=cell("value", i),
             )
         )
     _raise(problems, src)
@@ -236,7 +245,9 @@ def read_bands(
         first_row[sid] = i
         bad = [c for c, v in (("band_low", low[i]), ("band_high", high[i])) if not math.isfinite(v)]
         for c in bad:
-            problems.append(Problem(src, f"{c} must be a number (%), got {df[c].iloc[i]!r}", cell=cell(c, i)))
+            problems.append(
+                Problem(src, f"{c} must be a number (%), got {_shown(df[c].iloc[i])}", cell=cell(c, i))
+            )
         if bad:
             continue
         if low[i] > high[i]:

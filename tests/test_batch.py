@@ -240,7 +240,7 @@ def test_parquet_problems_name_row_and_column(tmp_path):
     path = tmp_path / "long.parquet"
     df.to_parquet(path, index=False)
     assert problems(lambda: batch.read_long(path)) == [
-        f"{path} row 5 (value): value must be a positive number, got np.float64(inf)"
+        f"{path} row 5 (value): value must be a positive number, got inf"
     ]
 
 
