@@ -125,7 +125,7 @@ def summary(times: list[float], n: int) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     from perfkit import growth
-    from perfkit.config import SINGLE_THREAD_ENV
+    from perfkit.config import single_thread_env
 
     parser = argparse.ArgumentParser(prog="bench_scale", description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=DEFAULT_SERIES, help="sample size (default 20)")
@@ -137,16 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
         print("bench_scale skipped: Dask is not installed (pip install -e .[scale])")
         return {}
 
-    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
-    os.environ.update(SINGLE_THREAD_ENV)  # read by every worker process started below
-    try:
+    with single_thread_env():  # read by every worker process started in the run
         return _run(args, growth, distributed)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _run(args, growth, distributed) -> dict:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import REFERENCE_DIR, SINGLE_THREAD_ENV
+from .config import REFERENCE_DIR, SINGLE_THREAD_ENV, single_thread_env  # noqa: F401 - SINGLE_THREAD_ENV re-exported
 from .errors import InputError, Problem
 
 PERIODS_PER_YEAR = 11  # 1—2月 is one period
@@ -1200,15 +1200,9 @@ def project_many(
     workers = min(workers or os.cpu_count() or 1, len(items))
     if workers <= 1:
         return {name: _project_one(item) for name, item in zip(series_by_name, items, strict=True)}
-    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
-    os.environ.update(SINGLE_THREAD_ENV)
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_project_one, items))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with (
+        single_thread_env(),
+        ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool,
+    ):
+        results = list(pool.map(_project_one, items))
     return dict(zip(series_by_name, results, strict=True))
