@@ -100,6 +100,68 @@ def test_a_cluster_by_scheduler_address_checks_its_workers_and_gives_the_serial_
     assert_same(results, serial)
 
 
+def test_workers_running_other_perfkit_code_are_refused_before_any_series_is_sent(tmp_path):
+    """A real `dask scheduler` and `dask worker` (as docs/scale.md sets them up) whose worker imports a
+    perfkit with an edited growth.py: the batch stops with one line naming the worker and both versions."""
+    pytest.importorskip("distributed")
+    import shutil
+    from pathlib import Path
+
+    import perfkit
+
+    other = tmp_path / "other"
+    shutil.copytree(Path(perfkit.__file__).parent, other / "perfkit")
+    with open(other / "perfkit" / "growth.py", "a", encoding="utf-8") as f:
+        f.write("# edited on this worker\n")
+    dask = [sys.executable, "-m", "distributed.cli.dask_{}"]
+    info = tmp_path / "scheduler.json"
+    procs = [
+        subprocess.Popen(
+            [
+                *[a.format("scheduler") for a in dask],
+                "--scheduler-file",
+                str(info),
+                "--port",
+                "0",
+                "--no-dashboard",
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        for _ in range(300):
+            if info.exists() and info.stat().st_size:
+                break
+            __import__("time").sleep(0.1)
+        env = {**__import__("os").environ, "PYTHONPATH": str(other)}
+        procs.append(
+            subprocess.Popen(
+                [
+                    *[a.format("worker") for a in dask],
+                    "--scheduler-file",
+                    str(info),
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                ],
+                env=env,
+                cwd=tmp_path,  # not the repository, whose perfkit `python -m` would put first on the path
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        address = json.loads(info.read_text())["address"]
+        src = write_long(tmp_path / "long.csv", short_counties())
+        with pytest.raises(batch.BatchError) as exc:
+            batch.run_batch(src, AS_OF, tmp_path / "p.csv", band=BAND, scheduler=address)
+        message = str(exc.value)
+        assert "1 Dask worker(s) run another perfkit" in message and batch.worker_version() in message
+        assert "\n" not in message and not (tmp_path / "p.csv").exists()
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
 def test_any_executor_gives_the_serial_results(counties, serial):
     with ThreadPoolExecutor(max_workers=2) as pool:
         assert_same(growth.project_many(counties, AS_OF, BAND, executor=pool, **QUICK), serial)
