@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -76,10 +80,10 @@ def test_a_two_worker_local_cluster_gives_the_serial_results(counties, serial, t
     with batch.executor_for("local", workers=2) as client:
         workers = client.scheduler_info()["workers"]
         assert len(workers) == 2
-        pids = set(client.run(lambda: __import__("os").getpid()).values())
+        pids = set(client.run(os.getpid).values())
         with distributed.get_task_stream(client) as tasks:
             frame = batch.project_batch(loaded, AS_OF, client, **QUICK)
-    assert len(pids) == 2 and not pids & {__import__("os").getpid()}  # two worker processes, not this one
+    assert len(pids) == 2 and not pids & {os.getpid()}  # two worker processes, not this one
     assert len(tasks.data) == len(counties)  # one task per series, all run on the cluster
     pd.testing.assert_frame_equal(frame, batch.projections_frame(serial))
     # the nested fields survive the file: the path read back equals the serial projection's
@@ -104,9 +108,6 @@ def test_workers_running_other_perfkit_code_are_refused_before_any_series_is_sen
     """A real `dask scheduler` and `dask worker` (as docs/scale.md sets them up) whose worker imports a
     perfkit with an edited growth.py: the batch stops with one line naming the worker and both versions."""
     pytest.importorskip("distributed")
-    import shutil
-    from pathlib import Path
-
     import perfkit
 
     other = tmp_path / "other"
@@ -132,8 +133,8 @@ def test_workers_running_other_perfkit_code_are_refused_before_any_series_is_sen
         for _ in range(300):
             if info.exists() and info.stat().st_size:
                 break
-            __import__("time").sleep(0.1)
-        env = {**__import__("os").environ, "PYTHONPATH": str(other)}
+            time.sleep(0.1)
+        env = {**os.environ, "PYTHONPATH": str(other)}
         procs.append(
             subprocess.Popen(
                 [
