@@ -14,7 +14,9 @@ Legs, all with one BLAS/OpenMP thread per process (SINGLE_THREAD_ENV, checked in
 - dask: `growth.project_many` on a `LocalCluster(n_workers=2, threads_per_worker=1, processes=True)` client.
 Each leg's workers are started and warmed (perfkit and statsmodels imported) once before timing, and the
 start-up is reported apart. `--rounds` (default 3) rounds run the three legs in turn; the figures are the
-median and range over rounds. Dask's overhead is dask ÷ pool − 1, per round, median. Every leg's results
+median and range over rounds. Dask's overhead is dask ÷ pool − 1, per round, median, in wall time and in CPU
+time (this process and all its child processes, psutil): the machine is shared, so wall times swing with
+other users' load while CPU time per series stays put, and the 100-worker figure is given both ways. Every leg's results
 are compared with the serial leg's (they must be identical).
 
 Run: `python -m benchmarks.bench_scale [--series N] [--rounds R]`. Results: benchmarks/results/scale.json.
@@ -87,6 +89,23 @@ def _cluster(workers: int):
     client = Client(cluster)
     envs = list(client.run(warm).values())
     return cluster, client, time.perf_counter() - t0, envs
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and every process below it: the pools' workers, the
+    LocalCluster's nannies and workers (its scheduler runs in this process). Unlike wall time, it does not
+    grow while other users' processes hold the cores."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:  # gone between listing and reading
+            continue
+        total += times.user + times.system
+    return total
 
 
 def load_check(n: int) -> dict:
@@ -167,18 +186,21 @@ def _run(args, growth, distributed) -> dict:
     )
     legs = {"serial": one, "pool": two, "dask": client}
     times: dict[str, list[float]] = {leg: [] for leg in legs}
+    cpu: dict[str, list[float]] = {leg: [] for leg in legs}
     reference, same = None, True
     try:
         for r in range(args.rounds):
             for leg, executor in legs.items():
-                t0 = time.perf_counter()
+                c0, t0 = cpu_seconds(), time.perf_counter()
                 got = growth.project_many(series, AS_OF, BAND, executor=executor)
                 times[leg].append(time.perf_counter() - t0)
+                cpu[leg].append(cpu_seconds() - c0)
                 dicts = {k: p.to_dict() for k, p in got.items()}
                 reference = reference or dicts
                 same = same and dicts == reference
             print(
-                f"  round {r + 1}: " + ", ".join(f"{leg} {t[-1]:.1f} s" for leg, t in times.items()),
+                f"  round {r + 1}: "
+                + ", ".join(f"{leg} {t[-1]:.1f} s (CPU {cpu[leg][-1]:.1f} s)" for leg, t in times.items()),
                 flush=True,
             )
     finally:
@@ -188,24 +210,31 @@ def _run(args, growth, distributed) -> dict:
         cluster.close()
     load_avg = os.getloadavg()[0]  # other engineers share this machine: how busy it was
     stats = {leg: summary(t, n) for leg, t in times.items()}
+    for leg, c in cpu.items():
+        stats[leg]["cpu_s"] = c
+        stats[leg]["cpu_per_series_s"] = float(np.median(c)) / n
     overhead = float(np.median([d / p - 1 for d, p in zip(times["dask"], times["pool"], strict=True)]))
+    cpu_overhead = float(np.median([d / p - 1 for d, p in zip(cpu["dask"], cpu["pool"], strict=True)]))
     speedup = stats["serial"]["median_s"] / stats["pool"]["median_s"]
     per_worker = stats["dask"]["series_per_s"] / WORKERS
     big = NATIONAL / (per_worker * BIG_CLUSTER)
+    big_cpu = NATIONAL * stats["dask"]["cpu_per_series_s"] / BIG_CLUSTER  # each worker on a core of its own
     for leg, s in stats.items():
         print(
             f"  {leg:<6} median {s['median_s']:6.1f} s (range {s['min_s']:.1f}–{s['max_s']:.1f}) ="
             f" {s['series_per_s']:.2f} series/s; {NATIONAL:,} series extrapolated:"
-            f" {s['national_extrapolated_s'] / 60:.0f} min"
+            f" {s['national_extrapolated_s'] / 60:.0f} min; CPU {s['cpu_per_series_s']:.2f} s per series"
         )
     print(
-        f"  pool speedup over serial {speedup:.2f}×; Dask overhead against the pool {overhead * 100:+.1f}%"
+        f"  pool speedup over serial {speedup:.2f}×; Dask overhead against the pool {overhead * 100:+.1f}% wall,"
+        f" {cpu_overhead * 100:+.1f}% CPU"
         f" (median of rounds); identical results on every leg: {same}; load average at the end {load_avg:.1f}"
         f" on {os.cpu_count()} cores"
     )
     print(
         f"  {BIG_CLUSTER}-worker cluster, extrapolated at the measured {per_worker:.2f} series/s per Dask worker:"
-        f" {NATIONAL:,} series in about {big / 60:.1f} min ({big:.0f} s), assuming linear scaling"
+        f" {NATIONAL:,} series in about {big / 60:.1f} min ({big:.0f} s), assuming linear scaling; at the"
+        f" measured CPU per series with a core per worker: {big_cpu / 60:.1f} min"
     )
     result = {
         "sample_series": n,
@@ -222,6 +251,8 @@ def _run(args, growth, distributed) -> dict:
         "legs": stats,
         "pool_speedup": speedup,
         "dask_overhead_vs_pool": overhead,
+        "dask_cpu_overhead_vs_pool": cpu_overhead,
+        f"cluster_{BIG_CLUSTER}_workers_cpu_extrapolated_s": big_cpu,
         "identical_results": same,
         "load_average_1min_at_end": load_avg,
         "per_dask_worker_series_per_s": per_worker,
