@@ -53,21 +53,18 @@ class Number:
 
 
 @dataclass(frozen=True)
-class Text:
+class Scalar:
+    """A value of one TOML type: text, or true/false."""
+
+    kind: type
+    name: str
+    plural: str
+
     def describe(self, plural: bool = False) -> str:
-        return "texts" if plural else "text"
+        return self.plural if plural else self.name
 
     def check(self, value: object) -> bool:
-        return isinstance(value, str)
-
-
-@dataclass(frozen=True)
-class Flag:
-    def describe(self, plural: bool = False) -> str:
-        return "true/false values" if plural else "true or false"
-
-    def check(self, value: object) -> bool:
-        return isinstance(value, bool)
+        return isinstance(value, self.kind)
 
 
 @dataclass(frozen=True)
@@ -123,8 +120,8 @@ NUMBER = Number()
 WHOLE = Number(whole=True)
 SHARE = Number(low=0, high=1)
 POSITIVE = Number(low=0)
-TEXT = Text()
-FLAG = Flag()
+TEXT = Scalar(str, "text", "texts")
+FLAG = Scalar(bool, "true or false", "true/false values")
 TEXTS = ListOf(TEXT)
 BY_MODE_NUMBER = {"road": NUMBER, "waterway": NUMBER}
 
