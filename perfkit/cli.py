@@ -297,6 +297,27 @@ def cmd_growth(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    from .batch import BatchError, run_batch
+
+    try:
+        run = run_batch(
+            args.file,
+            args.as_of,
+            args.out,
+            band=tuple(args.band) if args.band else None,
+            bands_path=args.bands,
+            scheduler=args.scheduler,
+            workers=args.workers,
+        )
+    except (BatchError, ValueError) as exc:
+        print(f"batch: {exc}", file=sys.stderr)
+        return 2
+    models = ", ".join(f"{m} {n}" for m, n in run.models.items())
+    print(f"wrote {run.out}: {run.series} series in {run.seconds:.1f} s ({models})")
+    return 0
+
+
 def cmd_invest(args) -> int:
     from .investment import display_table, export_frame, project_store, to_records
 
@@ -410,6 +431,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--band", nargs=2, type=float, metavar=("LOW", "HIGH"), help="band in %% (--series)")
     s.add_argument("--format", choices=["table", "json"], default="table")
     s.set_defaults(func=cmd_growth)
+
+    s = sub.add_parser("batch", help="growth projections for many series from one long CSV or Parquet file")
+    s.add_argument("file", help="long file: series_id, month, value (CSV or Parquet)")
+    s.add_argument("--as-of", required=True)
+    s.add_argument("--band", nargs=2, type=float, metavar=("LOW", "HIGH"), help="band in %% for every series")
+    s.add_argument("--bands", help="per-series bands: series_id, band_low, band_high (CSV or Parquet)")
+    s.add_argument("--out", required=True, help="projections, .parquet or .csv")
+    s.add_argument(
+        "--scheduler",
+        help="'local' (a Dask LocalCluster here) or a Dask scheduler address (default: local pool)",
+    )
+    s.add_argument("--workers", type=int, help="processes (pool or LocalCluster; default: all cores)")
+    s.set_defaults(func=cmd_batch)
 
     s = sub.add_parser("invest", help="year-end projection of investment and cumulative measures")
     s.add_argument("--as-of", required=True)
