@@ -177,12 +177,12 @@ def cmd_ingest(args) -> int:
 
     from .exports import visible
     from .intake import IntakeRules, default_archive, ingest_files
+    from .store import open_store, read_plan
 
-    try:
-        conn = _conn(args)
-    except sqlite3.Error as exc:  # e.g. a read-only store that cannot be switched to WAL
+    try:  # write=True: a read-only store is refused (not read into a private copy that would vanish)
+        conn = open_store(args.db, write=True)
+    except sqlite3.Error as exc:
         raise StoreError(f"{args.db or 'the store'}: cannot open it for writing ({exc})") from exc
-    from .store import read_plan
 
     limit = IntakeRules.from_plan(read_plan(conn)).max_problems_per_file
 
