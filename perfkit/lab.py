@@ -55,13 +55,15 @@ def ensure_kernel(prefix: str | os.PathLike | None = None) -> Path:
     return kernel_dir(prefix)
 
 
-def lab_command(args: list[str] | tuple[str, ...] = (), uid: int | None = None) -> list[str]:
-    """The JupyterLab command line on the repository, with `args` appended.
+def lab_command(
+    args: list[str] | tuple[str, ...] = (), uid: int | None = None, root: str | os.PathLike = ROOT
+) -> list[str]:
+    """The JupyterLab command line on `root` (the repository), with `args` appended.
 
     `--allow-root` is added when `uid` (default: this process's effective uid) is 0 and not given already.
     """
     uid = os.geteuid() if uid is None else uid
-    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT}"]
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]
     if uid == 0 and "--allow-root" not in args:
         cmd.append("--allow-root")
     return cmd + list(args)
