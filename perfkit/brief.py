@@ -145,7 +145,7 @@ def check_as_of(as_of: str) -> str:
 class _Kernel:
     """One warm kernel in its worker thread (jupyter_client's async objects belong to that thread's loop)."""
 
-    def __init__(self, cwd: Path):
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None):
         from jupyter_client.manager import AsyncKernelManager
 
         # IPC sockets in a private folder: local only, no TCP ports (and no plain-TCP warning from
@@ -153,6 +153,7 @@ class _Kernel:
         self.sockets = Path(tempfile.mkdtemp(prefix="perfkit-kernel-"))
         self.km = AsyncKernelManager(kernel_name=KERNEL, transport="ipc", ip=str(self.sockets / "k"))
         self.cwd = cwd
+        self.env = KERNEL_ENV if env is None else env  # the brief's kernels: static charts
 
     def start(self) -> None:
         from jupyter_core.utils import run_sync
@@ -160,7 +161,7 @@ class _Kernel:
         # nbclient does the same for kernels it starts: no history database written per run.
         # One BLAS thread per kernel: the parallelism is across notebooks, and OpenBLAS threads that
         # spin-wait on a core another kernel needs made a brief 6× slower on this 2-core machine.
-        env = {**os.environ, **SINGLE_THREAD_ENV, **KERNEL_ENV}
+        env = {**os.environ, **SINGLE_THREAD_ENV, **self.env}
         run_sync(self.km.start_kernel)(
             cwd=str(self.cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"]
         )
@@ -251,7 +252,10 @@ def run_brief(
     same values). Raises BriefError naming the notebook and cell when one fails.
     """
     started = time.perf_counter()
-    ensure_kernel()  # the notebooks' kernel, registered in this environment (perfkit.lab)
+    try:
+        ensure_kernel()  # the notebooks' kernel, registered in this environment (perfkit.lab)
+    except OSError as exc:
+        raise BriefError(f"cannot register the {KERNEL} kernel: {exc}; run `make venv`") from None
     defer_iri_grammar()  # before papermill/nbformat import jsonschema (see perfkit.startup)
     say = echo or (lambda line: print(line, flush=True))
 

@@ -266,37 +266,42 @@ def changes(wb: Workbench) -> pd.DataFrame:
     points_change, value_before, value_now.
     """
     now, before = wb.month, wb.month - 1
-    f = wb.flags.set_index(["as_of", "measure_id"])
-    cur = f.xs(now, level="as_of")
-    prev = f.xs(before, level="as_of") if before in f.index.get_level_values("as_of") else cur.iloc[0:0]
+    flags = wb.flags.set_index(["as_of", "measure_id"])
+    cur = flags.xs(now, level="as_of")
     values = wb.progress.set_index(["month", "measure_id"])["cumulative"]
     out = pd.DataFrame(
         {
             "name": cur["name"],
             "reporting_unit": cur["reporting_unit"],
-            "status_before": prev["status"].reindex(cur.index),
+            "status_before": _at(flags["status"], before, cur.index),
             "status_now": cur["status"],
-            "points_before": prev["points_at_risk"].reindex(cur.index),
+            "points_before": _at(flags["points_at_risk"], before, cur.index),
             "points_now": cur["points_at_risk"],
+            "value_before": _at(values, before, cur.index),
+            "value_now": _at(values, now, cur.index),
         }
     )
     out["points_change"] = out["points_now"] - out["points_before"].fillna(0.0)
-    out["value_before"] = (
-        values.xs(before, level="month").reindex(cur.index)
-        if before in values.index.get_level_values("month")
-        else np.nan
-    )
-    out["value_now"] = (
-        values.xs(now, level="month").reindex(cur.index)
-        if now in values.index.get_level_values("month")
-        else np.nan
-    )
     same_value = (out["value_before"] == out["value_now"]) | (
         out["value_before"].isna() & out["value_now"].isna()
     )
     changed = (out["status_before"] != out["status_now"]) | (out["points_change"].abs() >= 0.01) | ~same_value
     out = out[changed].reset_index().sort_values(["points_now", "measure_id"], ascending=[False, True])
-    return out.reset_index(drop=True)
+    cols = [
+        "measure_id",
+        "name",
+        "reporting_unit",
+        "status_before",
+        "status_now",
+        "points_before",
+        "points_now",
+    ]
+    return out[[*cols, "points_change", "value_before", "value_now"]].reset_index(drop=True)
+
+
+def _at(series: pd.Series, month: pd.Period, index: pd.Index) -> pd.Series:
+    """`series` (indexed by month × measure_id) at `month`, aligned to `index` (NaN where absent)."""
+    return series[series.index.get_level_values(0) == month].droplevel(0).reindex(index)
 
 
 def indicator_of(wb: Workbench, measure_id: str) -> str:

@@ -32,13 +32,15 @@ def kernel_dir(prefix: str | os.PathLike | None = None) -> Path:
 
 
 def kernel_is_current(prefix: str | os.PathLike | None = None) -> bool:
-    """True when the spec exists and starts this environment's Python."""
+    """True when the spec exists and starts a Python of this environment (python, python3: same folder)."""
     spec = kernel_dir(prefix) / "kernel.json"
     try:
         argv = json.loads(spec.read_text(encoding="utf-8"))["argv"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return bool(argv) and Path(argv[0]) == Path(sys.executable) and os.access(argv[0], os.X_OK)
+    if not argv or not isinstance(argv[0], str):
+        return False
+    return Path(argv[0]).parent == Path(sys.executable).parent and os.access(argv[0], os.X_OK)
 
 
 def install_kernel(prefix: str | os.PathLike | None = None) -> Path:

@@ -33,15 +33,6 @@ def _sample_store_master(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def notebook_db(_sample_store_master, tmp_path_factory) -> Path:
-    """One copy of the sample store shared by the notebook runs of the session: their growth fits are cached
-    beside it (`<store>.cache`), so a month's fit is paid once, not per notebook."""
-    path = tmp_path_factory.mktemp("notebooks") / "perfkit.sqlite"
-    shutil.copy(_sample_store_master, path)
-    return path
-
-
 @pytest.fixture()
 def sample_db(_sample_store_master, tmp_path) -> Path:
     """A fresh copy of the sample store for each test (tests may write to it)."""

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from perfkit.config import NOTEBOOKS_DIR
+from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SAMPLE_DIR
 from perfkit.lab import DISPLAY_NAME, KERNEL_NAME
+from perfkit.store import create_store
 
 NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("*.ipynb"))
 # The second run of each notebook: another month (and for the drill-down, another unit and measure).
@@ -112,10 +114,31 @@ def _digest(folder: Path, skip: str = "scratch") -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def hand_runs(notebook_db, tmp_path_factory, perfkit_kernel):
+def hand_db(tmp_path_factory) -> Path:
+    """The sample with turnover from 2017 only: the growth models fit on two years instead of five (what the
+    runs check is where they write, not the fits, which test_growth covers)."""
+    root = tmp_path_factory.mktemp("hand_db")
+    sample = root / "sample"
+    sample.mkdir()
+    for name in ("progress.csv", "assessments.csv"):
+        shutil.copy(SAMPLE_DIR / name, sample / name)
+    lines = (SAMPLE_DIR / "turnover.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    recent = [ln for ln in lines[1:] if ln[:4] >= "2017"]
+    assert 0 < len(recent) < len(lines) - 1
+    (sample / "turnover.csv").write_text(lines[0] + "".join(recent), encoding="utf-8")
+    db = root / "perfkit.sqlite"
+    create_store(db, plan_dir=PLAN_DIR, sample_dir=sample)
+    return db
+
+
+@pytest.fixture(scope="module")
+def hand_runs(hand_db, tmp_path_factory, perfkit_kernel):
     """Every notebook run as a person would in JupyterLab (from the notebooks folder, nothing injected but
-    the store through $PERFKIT_DB), then again with OTHER, beside two published months."""
+    the store through $PERFKIT_DB, no PERFKIT_CHARTS), then again with OTHER, beside two published months.
+    One warm kernel, reset between notebooks as the brief runner does: kernel starts are the slow part."""
     import papermill as pm
+
+    from perfkit.brief import RESET, _Kernel
 
     root = tmp_path_factory.mktemp("hand")
     outputs = root / "outputs"
@@ -128,21 +151,28 @@ def hand_runs(notebook_db, tmp_path_factory, perfkit_kernel):
     before = _digest(outputs)
     executed = {}
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PERFKIT_DB", str(notebook_db))
+        mp.setenv("PERFKIT_DB", str(hand_db))
         mp.setenv("PERFKIT_OUTPUTS", str(outputs))
-        for run, params in (("defaults", {}), ("other", None)):
-            for name in NOTEBOOKS:
-                out = root / run / name
-                out.parent.mkdir(exist_ok=True)
-                pm.execute_notebook(
-                    str(NOTEBOOKS_DIR / name),
-                    str(out),
-                    parameters=OTHER[name] if params is None else params,
-                    kernel_name=perfkit_kernel,
-                    cwd=str(NOTEBOOKS_DIR),
-                    progress_bar=False,
-                )
-                executed[run, name] = nbformat.read(out, as_version=4)
+        mp.delenv("PERFKIT_CHARTS", raising=False)
+        kernel = _Kernel(NOTEBOOKS_DIR, env={})
+        kernel.start()
+        try:
+            for run, params in (("defaults", {}), ("other", None)):
+                for name in NOTEBOOKS:
+                    out = root / run / name
+                    out.parent.mkdir(exist_ok=True)
+                    kernel.run_code(RESET)
+                    pm.execute_notebook(
+                        str(NOTEBOOKS_DIR / name),
+                        str(out),
+                        parameters=OTHER[name] if params is None else params,
+                        km=kernel.km,
+                        kernel_name=perfkit_kernel,
+                        progress_bar=False,
+                    )
+                    executed[run, name] = nbformat.read(out, as_version=4)
+        finally:
+            kernel.shutdown()
     return {"outputs": outputs, "before": before, "after": _digest(outputs), "executed": executed}
 
 
