@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -24,6 +25,22 @@ def outputs_dir() -> Path:
     """Where briefs and hand runs write: $PERFKIT_OUTPUTS, else outputs/ in the repository."""
     env = os.environ.get("PERFKIT_OUTPUTS")
     return Path(env) if env else OUTPUTS_DIR
+
+
+@contextlib.contextmanager
+def single_thread_env():
+    """SINGLE_THREAD_ENV in this process's environment while worker processes start, then restored: a
+    spawned worker reads it when it first imports numpy, before any initializer could run."""
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def db_path(explicit: str | os.PathLike | None = None) -> Path:
