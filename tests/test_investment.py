@@ -114,6 +114,42 @@ def test_counts_get_whole_number_intervals(sample_projection):
     assert (shares["interval_80_high"] <= 100).all()
 
 
+def test_counts_are_projected_as_whole_numbers(sample_projection):
+    """Whole items are projected as the median of their distribution: a whole number inside its interval,
+    at or above the target exactly when the chance of reaching it is at least one half."""
+    counts = sample_projection[(sample_projection["kind"] == "count") & sample_projection["projected"].notna()]
+    assert len(counts) >= 3
+    assert (counts["projected"] == np.round(counts["projected"])).all()
+    assert (counts["interval_80_low"] <= counts["projected"]).all()
+    assert (counts["projected"] <= counts["interval_80_high"]).all()
+    reached = counts["projected"] >= counts["target"]
+    assert ((counts["p_reach"] >= 0.5) == reached).all()
+    assert (counts["shortfall"] == np.maximum(counts["target"] - counts["projected"], 0)).all()
+    # 1-3-1.2 (one item, none done by September): the 0.06 expected items are projected at 0, not 0.1
+    idle = row(sample_projection, "1-3-1.2")
+    assert (idle["target"], idle["actual"], idle["projected"]) == (1, 0, 0)
+    assert (idle["interval_80_low"], idle["interval_80_high"]) == (0, 0)
+    assert 0 < idle["p_reach"] < 0.5 and idle["shortfall"] == 1
+
+
+def test_count_median_by_hand(catalogue):
+    """A count on a straight line (linear profile for counts): 3 of 12 items by March, so the negative
+    binomial of the remaining items has mean 9; its median, added to the 3 done, is the projection, and
+    P(reach 12) is the distribution's upper tail at the 9 still needed."""
+    from scipy.stats import nbinom, poisson
+
+    A, T = np.array([3.0]), np.array([12.0])
+    for var in (9.0, 30.0):  # Poisson, then over-dispersed
+        low, high, p, _es, median = investment._count_distribution(A, np.array([9.0]), np.array([var]), T)
+        if var <= 9:
+            dist = poisson(9.0)
+        else:
+            dist = nbinom(81 / (var - 9), 9 / var)
+        assert median[0] == 3 + dist.ppf(0.5) and median[0] == round(median[0])
+        assert (low[0], high[0]) == (3 + dist.ppf(0.1), 3 + dist.ppf(0.9))
+        assert p[0] == pytest.approx(dist.sf(8))  # P(N ≥ 9)
+
+
 def test_aggregates_by_unit_and_leader(sample_projection):
     df = sample_projection
     units = investment.by_unit(df)
