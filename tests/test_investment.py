@@ -117,7 +117,9 @@ def test_counts_get_whole_number_intervals(sample_projection):
 def test_counts_are_projected_as_whole_numbers(sample_projection):
     """Whole items are projected as the median of their distribution: a whole number inside its interval,
     at or above the target exactly when the chance of reaching it is at least one half."""
-    counts = sample_projection[(sample_projection["kind"] == "count") & sample_projection["projected"].notna()]
+    counts = sample_projection[
+        (sample_projection["kind"] == "count") & sample_projection["projected"].notna()
+    ]
     assert len(counts) >= 3
     assert (counts["projected"] == np.round(counts["projected"])).all()
     assert (counts["interval_80_low"] <= counts["projected"]).all()
