@@ -323,13 +323,15 @@ def test_whole_item_counts_poisson_and_negative_binomial_by_hand():
     Variance 6: negative binomial with n = 3² / (6 − 3) = 3, p = 3 / 6 = ½, pmf 1/8, 3/16, 3/16, …, so
     P(N ≥ 3) = 1 − (1/8 + 3/16 + 3/16) = ½ and the 80% interval is 5 + [0, 6] (cdf 0.125 … 0.855, 0.910)."""
     one = np.array([1.0])
-    low, high, p, es = investment._count_distribution(5 * one, 3 * one, 3 * one, 8 * one)
+    low, high, p, es, median = investment._count_distribution(5 * one, 3 * one, 3 * one, 8 * one)
     assert p[0] == pytest.approx(1 - math.exp(-3) * 8.5)
     assert es[0] == pytest.approx(math.exp(-3) * 13.5)
-    low, high, p, es = investment._count_distribution(5 * one, 3 * one, 6 * one, 8 * one)
+    assert median[0] == 8.0  # Poisson(3): P(N ≤ 2) = 0.42 < ½ ≤ P(N ≤ 3) = 0.65, so 5 + 3
+    low, high, p, es, median = investment._count_distribution(5 * one, 3 * one, 6 * one, 8 * one)
     assert p[0] == pytest.approx(0.5)
     assert (low[0], high[0]) == (5.0, 11.0)
     assert es[0] == pytest.approx(0.125 + 0.3125 + 0.5)
+    assert median[0] == 7.0  # P(N ≤ 2) = ½ exactly: the median is 2, so 5 + 2
 
 
 def test_profile_learned_from_past_years(catalogue):
