@@ -38,40 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import measure
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ROUNDS = 3
-
-
-def machine() -> dict:
-    """Cores, CPU model, BLAS and its core type, load average at start (printed before any figure)."""
-    import platform
-
-    cpu = platform.processor()
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
-    blas = "unknown"
-    try:
-        cfg = np.show_config(mode="dicts")
-        blas = cfg["Build Dependencies"]["blas"].get("name", "unknown")
-    except Exception:  # the config layout differs between numpy versions
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "blas": blas,
-        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "default"),
-        "load_avg_start": round(os.getloadavg()[0], 2),
-    }
-
-
-def med_range(xs) -> str:
-    return f"{np.median(xs):.1f} ({min(xs):.1f}–{max(xs):.1f})"
 
 
 def sample_series() -> dict:
@@ -320,8 +290,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--workers", type=int, default=None, help="processes for the scale run (default: all cores)"
     )
     args = parser.parse_args(argv)
-    info = machine()
-    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    info = measure.machine()
+    print(measure.describe_machine(info), flush=True)
     series = sample_series()
     sample = dict(series)
     for name, values in list(growth.reference_series().items())[: args.series]:
@@ -362,7 +332,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows.append(row)
         print(
             f"{name:<16} {n:>7} {np.median(base_s):>9.3f} {np.median(proj_s):>9.2f} {np.median(bt_s):>10.2f}"
-            f" {med_range(row['project_per_fit']):>18} {med_range(row['backtest_per_fit']):>18}  {proj.model}",
+            f" {measure.spread(row['project_per_fit'], '.1f'):>18} {measure.spread(row['backtest_per_fit'], '.1f'):>18}  {proj.model}",
             flush=True,
         )
     med = {

@@ -36,7 +36,6 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -44,29 +43,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from benchmarks import measure  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 REF_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
 ORIGINS = (3, 6, 9)
 LAST_YEARS = 4
 BAND = (3.0, 4.0)
-
-
-def machine() -> dict:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "default"),
-        "load_avg_start": os.getloadavg()[0],
-    }
 
 
 def split(names: list[str]) -> dict[str, list[str]]:
@@ -193,10 +177,29 @@ def speed(series: dict, years_of: dict, names: list[str], rounds: int, python: P
     return out
 
 
+def verdicts(table: pd.DataFrame) -> list[dict]:
+    """Issue 16's accuracy and calibration targets, met or not, from the pooled figures."""
+    t = table.set_index("method")
+    if "perfkit" not in t.index:
+        return []
+    p = t.loc["perfkit"]
+    out = [
+        measure.verdict("pooled MAE ≤ 0.70× naive YTD", p["mae_vs_naive"], 0.70),
+        measure.verdict("series worse than naive on average = 0", p["series_worse_than_naive"], 0),
+    ]
+    for ref in ("AutoETS", "AutoARIMA"):
+        if ref in t.index:
+            out.append(measure.verdict(f"MAE below {ref}", p["mae_pp"] / t.loc[ref, "mae_pp"], 0.9999))
+    for level, lo, hi in (("80", 0.78, 0.88), ("95", 0.90, 0.97)):
+        cov = p[f"coverage_{level}"]
+        ok = lo <= cov <= hi
+        print(f"target {level}% coverage in {lo:.0%}–{hi:.0%}: {'met' if ok else 'NOT met'} ({cov:.1%})")
+        out.append({"target": f"{level}% coverage", "value": cov, "verdict": "met" if ok else "not met"})
+    return out
+
+
 def med_range(xs: list[float]) -> str:
-    if not xs:
-        return "n/a"
-    return f"{np.median(xs):.3g} ({min(xs):.3g}–{max(xs):.3g})"
+    return measure.spread(xs, ".3g") if xs else "n/a"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -216,8 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--merge", action="store_true", help="summarise the rows files of the set")
     parser.add_argument("--speed-only", action="store_true", help="only the paired speed rounds")
     args = parser.parse_args(argv)
-    info = machine()
-    print(f"machine: {info}", flush=True)
+    info = measure.machine()
+    print(measure.describe_machine(info), flush=True)
     allref = growth.reference_series()
     groups = split(list(allref))
     names = list(allref) if args.set == "all" else groups[args.set]
@@ -294,6 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
     table = summary(rows)
     with pd.option_context("display.width", 160, "display.precision", 3):
         print(table.to_string(index=False))
+    result_verdicts = verdicts(table)
     by_month = rows.assign(a=rows["error_pp"].abs()).pivot_table(
         index="method", columns="month", values="a", aggfunc="mean"
     )
@@ -304,6 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
         "series": names,
         "statsforecast": version,
         "summary": table.to_dict("records"),
+        "verdicts": result_verdicts,
         "mae_by_month": {str(k): v for k, v in by_month.round(3).to_dict("index").items()},
     }
     if args.rounds > 0:
