@@ -491,6 +491,8 @@ def run_batch(
 ) -> BatchRun:
     """Read, check, project every series and write `out`: the whole `perfkit batch` command."""
     as_of = _month(as_of)
+    if workers is not None and workers < 1:
+        raise InputError(Problem("--workers", f"need 1 or more, got {workers}"))
     out = check_output(out, path, bands_path)
     batch = load_batch(path, as_of, band, bands_path)
     t0 = time.perf_counter()
