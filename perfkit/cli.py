@@ -320,6 +320,9 @@ def cmd_batch(args) -> int:
     except (BatchError, ValueError) as exc:
         print(f"batch: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the output is only written at the end: nothing half-done
+        print(f"batch: stopped; {args.out} not written", file=sys.stderr)
+        return 130
     models = ", ".join(f"{m} {n}" for m, n in run.models.items())
     print(f"wrote {run.out}: {run.series} series in {run.seconds:.1f} s ({models})")
     return 0
