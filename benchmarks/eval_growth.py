@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only-reference", action="store_true", help="statsforecast rows only")
     parser.add_argument("--merge", action="store_true", help="summarise the rows files of the set")
     parser.add_argument("--speed-only", action="store_true", help="only the paired speed rounds")
+    parser.add_argument("--exclude", nargs="*", default=[], help="methods left out of the merged comparison")
     args = parser.parse_args(argv)
     info = measure.machine()
     print(measure.describe_machine(info), flush=True)
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{len(series)} series ({args.set}), {len(tasks)} projections per method", flush=True)
     t0 = time.perf_counter()
     RESULTS.mkdir(exist_ok=True)
-    ref_file = RESULTS / f"growth_eval_reference_{args.set}.jsonl"  # statsforecast's lines as they come
+    # statsforecast's lines as they come, one file per model list (two can run side by side)
+    ref_file = RESULTS / f"growth_eval_reference_{args.set}_{'-'.join(args.models)}.jsonl"
     ref_proc = None
     if args.merge or (args.shard and not args.only_reference):
         args.models = []
@@ -310,12 +312,18 @@ def main(argv: list[str] | None = None) -> dict:
     if ref_proc is not None and ref_proc.wait():
         print(f"statsforecast reference exited with {ref_proc.returncode}; its finished lines are used")
     version = None
-    if (ref_proc is not None or args.merge) and ref_file.exists():
-        ref = read_reference(ref_file.read_text(encoding="utf-8"))
-        version = ref["version"]
+    ref_files = [ref_file] if ref_proc is not None else []
+    if args.merge:
+        ref_files = sorted(RESULTS.glob(f"growth_eval_reference_{args.set}_*.jsonl"))
+    for f in ref_files:
+        ref = read_reference(f.read_text(encoding="utf-8"))
+        version = ref["version"] or version
         done = reference_rows(series, ref)
-        print(f"statsforecast rows: {len(done)} ({done['series'].nunique() if len(done) else 0} series)")
+        print(
+            f"statsforecast rows from {f.name}: {len(done)} ({done['series'].nunique() if len(done) else 0} series)"
+        )
         rows = pd.concat([rows, done], ignore_index=True)
+    rows = rows[~rows["method"].isin(args.exclude)]
     if args.only_reference or (args.shard and not args.merge):
         return {"rows": len(rows)}
     if args.merge:  # a cut-short run: compare on the projections every method has
