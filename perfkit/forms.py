@@ -1,0 +1,368 @@
+"""Protected fill-in workbooks besides the monthly ledger: the units' 分月计划 (perfkit.workplan) and the
+performance office's 考评结果 (perfkit.assessments).
+
+They share the ledger's contract (perfkit.template): one visible sheet with a title row and a header row,
+fill-in cells unlocked, coloured and validated, everything else locked (sheet protection without a
+password: it prevents slips, it is not security), and a hidden sheet plus document properties recording
+what the file is for (`kind`, unit, month or year, catalogue version). Reading a filled copy back goes
+through perfkit.intake's safe opening (`Book`); here the sheet is located, its headers found and its
+rows returned raw, so each form's own module checks the values and names the cell of every problem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .catalogue import Catalogue
+from .errors import InputError, Problem
+from .exports import neutralise
+from .labels import t
+from .template import (
+    FORMAT_VERSION,
+    HEADER_SEARCH_ROWS,
+    META_PROPERTY_PREFIX,
+    META_SHEET,
+    cell_text,
+    col_letter,
+    is_blank,
+    month_text,
+)
+
+if TYPE_CHECKING:
+    from .intake import Book
+
+TITLE_ROW, HEADER_ROW, FIRST_DATA_ROW = 1, 2, 3
+FORM_KINDS = ("workplan", "assessment")  # template meta 'kind' → the module that checks and stores it
+
+
+@dataclass(frozen=True)
+class Field:
+    field: str  # the name the form's module reads it back as
+    label: str  # header text (already translated)
+    width: float
+    fill_in: bool = False
+    wrap: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A data validation for fill-in cells: kind 'decimal'/'whole'/'list'/'textLength'/'date'."""
+
+    kind: str
+    error: str  # labels key of the message Excel shows
+    prompt: str  # labels key of the input prompt
+    operator: str | None = None
+    formula1: str | None = None
+    formula2: str | None = None
+
+
+@dataclass
+class FormSheet:
+    """What a form workbook says, before any check against the catalogue or the store."""
+
+    kind: str
+    meta: dict[str, str]
+    meta_cells: dict[str, str]  # key → its value's cell in the hidden sheet
+    rows: list[dict]  # raw cells per data row (every field found), plus 'row'
+    columns: dict[str, str]  # field → column letter
+    flags: dict[str, str]  # cell → formula without cached value, error value, percent format
+    sheet: str
+
+    def cell(self, key: str, row: int) -> str:
+        return f"{self.columns.get(key, '?')}{row}"
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", text)
+
+
+def form_meta(kind: str, catalogue: Catalogue, **values: str) -> dict[str, str]:
+    """The hidden sheet's and document properties' record (all text)."""
+    return {
+        "format": FORMAT_VERSION,
+        "kind": kind,
+        **values,
+        "catalogue_version": catalogue.version,
+        "plan_year": str(catalogue.year),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_form(
+    path: str | Path,
+    *,
+    sheet: str,
+    title: str,
+    fields: list[Field],
+    rows: list[dict],
+    meta: dict[str, str],
+    rules: dict[str, Rule],
+    cell_rule: Callable[[dict, str], str | None],
+    freeze: str = "C",
+) -> Path:
+    """Write one protected form. `cell_rule(row, field)` names the rule of a fill-in cell, '' for a free
+    fill-in cell, or None to close it (grey and locked: e.g. months after a measure's deadline)."""
+    from openpyxl import Workbook
+    from openpyxl.packaging.custom import StringProperty
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+    from openpyxl.utils import get_column_letter
+    from openpyxl.workbook.protection import WorkbookProtection
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet
+    last_col = get_column_letter(len(fields))
+    ws.cell(TITLE_ROW, 1, neutralise(title)).font = Font(bold=True, size=13)
+    ws.merge_cells(f"A{TITLE_ROW}:{last_col}{TITLE_ROW}")
+    ws.row_dimensions[TITLE_ROW].height = 24
+
+    thin = Side(style="thin", color="A6A6A6")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    fill_in_fill = PatternFill("solid", fgColor="FFF2CC")
+    closed_fill = PatternFill("solid", fgColor="EDEDED")
+    for j, f in enumerate(fields, start=1):
+        cell = ws.cell(HEADER_ROW, j, f.label)
+        cell.font = Font(bold=True)
+        cell.fill = header_fill
+        cell.border = border
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        ws.column_dimensions[get_column_letter(j)].width = f.width
+    ws.row_dimensions[HEADER_ROW].height = 30
+
+    validations = {}
+    for key, r in rules.items():
+        dv = DataValidation(
+            type=r.kind,
+            allow_blank=True,
+            showErrorMessage=True,
+            showInputMessage=True,
+            errorTitle=t("intake.error.title"),
+            error=t(r.error),
+            promptTitle=t("intake.prompt.title"),
+            prompt=t(r.prompt),
+        )
+        dv.operator, dv.formula1, dv.formula2 = r.operator, r.formula1, r.formula2
+        validations[key] = dv
+
+    for i, rec in enumerate(rows):
+        r = FIRST_DATA_ROW + i
+        for j, f in enumerate(fields, start=1):
+            v = rec.get(f.field)
+            v = None if v is None or (isinstance(v, float) and pd.isna(v)) or v == "" else v
+            cell = ws.cell(r, j, neutralise(v))
+            cell.border = border
+            cell.alignment = Alignment(vertical="center", wrap_text=f.wrap)
+            if not f.fill_in:
+                continue
+            rule = cell_rule(rec, f.field)
+            if rule is None:
+                cell.fill = closed_fill
+                continue
+            cell.fill = fill_in_fill
+            cell.protection = Protection(locked=False)
+            if rule:
+                validations[rule].add(cell.coordinate)
+    for dv in validations.values():
+        if dv.sqref:
+            ws.add_data_validation(dv)
+
+    ws.freeze_panes = f"{freeze}{FIRST_DATA_ROW}"
+    ws.protection.sheet = True  # no password: guards against slips (docs/intake.md)
+    ws.protection.formatColumns = False
+    ws.protection.formatRows = False
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+
+    info = wb.create_sheet(META_SHEET)
+    for key, value in meta.items():
+        info.append([key, value])
+    info.sheet_state = "hidden"
+    info.protection.sheet = True
+    for key, value in meta.items():
+        wb.custom_doc_props.append(StringProperty(name=META_PROPERTY_PREFIX + key, value=value))
+    wb.security = WorkbookProtection(lockStructure=True)
+    wb.properties.title = title
+    wb.properties.creator = "perfkit"
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+# ------------------------------------------------------------------------------ reading it back
+
+
+def book_meta(book: Book) -> tuple[dict[str, str], dict[str, str]]:
+    """(template info, key → cell in the hidden sheet): the hidden sheet first, document properties fill in."""
+    meta, cells = {}, {}
+    if META_SHEET in book.sheets:
+        for i, rec in enumerate(book.values(META_SHEET), start=1):
+            if len(rec) >= 2 and not is_blank(rec[0]):
+                key = cell_text(rec[0])
+                meta[key] = cell_text(month_text(rec[1]) if key == "month" else rec[1])
+                cells[key] = f"B{i}"
+    for key, value in book.properties(META_PROPERTY_PREFIX).items():
+        meta.setdefault(key, value)
+    return meta, cells
+
+
+def form_kind(book: Book) -> str | None:
+    """The form kind a workbook was written as (one of FORM_KINDS), or None (a ledger, or no template info)."""
+    if META_SHEET not in book.sheets and "docProps/custom.xml" not in book.parts:
+        return None
+    kind = book_meta(book)[0].get("kind")
+    return kind if kind in FORM_KINDS else None
+
+
+def read_form(
+    book: Book,
+    kind: str,
+    sheet: str,
+    labels: dict[str, str],
+    key: str,
+    required: list[str],
+    fill_in: list[str],
+) -> FormSheet:
+    """Locate `sheet`, its header row (the one with `labels[key]` in the first rows) and the data rows
+    with anything in a fill-in column. Missing sheet or headers raise InputError naming them."""
+    meta, cells = book_meta(book)
+    if sheet not in book.sheets:
+        raise InputError(Problem(book.file, f"missing sheet {sheet} (sheets: {', '.join(book.sheets)})"))
+    grid = book.values(sheet)
+    wanted = {re.sub(r"\s+", "", v): k for k, v in labels.items()}
+    problems, header_row, columns = [], None, {}
+    for r, rec in enumerate(grid[:HEADER_SEARCH_ROWS], start=1):
+        found: dict[str, int] = {}
+        for c, v in enumerate(rec, start=1):
+            k = wanted.get(re.sub(r"\s+", "", cell_text(v)))
+            if k and k in found:
+                problems.append(
+                    Problem(book.file, f"header {labels[k]} appears twice", sheet, f"{col_letter(c)}{r}")
+                )
+            elif k:
+                found[k] = c
+        if key in found:
+            header_row, columns = r, found
+            break
+    if header_row is None:
+        raise InputError(
+            Problem(book.file, f"header {labels[key]} not found in rows 1–{HEADER_SEARCH_ROWS}", sheet)
+        )
+    for k in required:
+        if k not in columns:
+            problems.append(Problem(book.file, f"missing header {labels[k]}", sheet, f"row {header_row}"))
+    if problems:
+        raise InputError(problems)
+    rows = []
+    for r in range(header_row + 1, len(grid) + 1):
+        rec = grid[r - 1]
+        values = {k: (rec[c - 1] if c - 1 < len(rec) else "") for k, c in columns.items()}
+        if all(is_blank(values.get(k)) for k in fill_in if k in values):
+            continue
+        rows.append({**values, "row": r})
+    return FormSheet(
+        kind=kind,
+        meta=meta,
+        meta_cells=cells,
+        rows=rows,
+        columns={k: col_letter(c) for k, c in columns.items()},
+        flags=book.cell_flags(sheet),
+        sheet=sheet,
+    )
+
+
+@dataclass
+class Checked:
+    """A form's rows ready to store, and what the ingest report says about it."""
+
+    rows: list[dict]
+    unit: str = ""
+    month: str = ""  # the revision month (workplan) or the year (assessment)
+    supersedes: int | None = None  # the latest earlier submission this one replaces in calculations
+    notes: list[str] = field(default_factory=list)
+
+
+def meta_checks(sheet: FormSheet, catalogue: Catalogue, file: str) -> list[Problem]:
+    """Template info shared by every form: its catalogue version and plan year."""
+    problems = []
+
+    def where(key: str) -> tuple[str, str]:
+        cell = sheet.meta_cells.get(key, "")
+        return (META_SHEET if cell else "", cell)
+
+    if not sheet.meta.get("kind"):
+        problems.append(Problem(file, "no template info: fill in the workbook written by `perfkit template`"))
+    version = sheet.meta.get("catalogue_version")
+    if version and version != catalogue.version:
+        problems.append(
+            Problem(
+                file,
+                f"template for catalogue version {version}, the store has {catalogue.version}: use a new template",
+                *where("catalogue_version"),
+            )
+        )
+    year = sheet.meta.get("plan_year")
+    if year and year != str(catalogue.year):
+        problems.append(
+            Problem(file, f"template for plan year {year}, not {catalogue.year}", *where("plan_year"))
+        )
+    return problems
+
+
+def flagged(sheet: FormSheet, rec: dict, keys: list[str], file: str) -> list[Problem]:
+    """Formula without a cached value, error value or percent format in the row's fill-in cells."""
+    out = []
+    for k in keys:
+        ref = sheet.cell(k, rec["row"])
+        flag = sheet.flags.get(ref)
+        if flag:
+            out.append(Problem(file, flag, sheet.sheet, ref))
+    return out
+
+
+def parse_form(book: Book, name: str) -> FormSheet:
+    """Read a form workbook with the reader of its kind (intake's parse step: no store involved)."""
+    kind = form_kind(book)
+    if kind == "workplan":
+        from .workplan import read_workplan_book
+
+        return read_workplan_book(book, name)
+    from .assessments import read_assessment_book
+
+    return read_assessment_book(book, name)
+
+
+def check_form(conn, sheet: FormSheet, catalogue: Catalogue, file: str, today) -> Checked:
+    """Check a form against the catalogue and the store (inside intake's transaction); raises InputError."""
+    if sheet.kind == "workplan":
+        from .workplan import check_workplan
+
+        return check_workplan(conn, sheet, catalogue, file, today)
+    from .assessments import check_assessment
+
+    return check_assessment(conn, sheet, catalogue, file, today)
+
+
+def store_form(conn, submission_id: int, kind: str, checked: Checked) -> None:
+    """Insert the checked rows (inside intake's transaction)."""
+    if kind == "workplan":
+        from .workplan import insert_workplan
+
+        insert_workplan(conn, submission_id, checked.rows)
+    else:
+        from .store import insert_assessments
+
+        insert_assessments(conn, submission_id, pd.DataFrame(checked.rows))
