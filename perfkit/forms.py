@@ -220,11 +220,19 @@ def book_meta(book: Book) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def form_kind(book: Book) -> str | None:
-    """The form kind a workbook was written as (one of FORM_KINDS), or None (a ledger, or no template info)."""
-    if META_SHEET not in book.sheets and "docProps/custom.xml" not in book.parts:
-        return None
-    kind = book_meta(book)[0].get("kind")
-    return kind if kind in FORM_KINDS else None
+    """The form kind a workbook was written as (one of FORM_KINDS), or None (a ledger or turnover table).
+    A form's sheet without any template info still counts as that form, so the reason given is the
+    missing template info."""
+    kind = None
+    if META_SHEET in book.sheets or "docProps/custom.xml" in book.parts:
+        kind = book_meta(book)[0].get("kind")
+    if kind in FORM_KINDS:
+        return kind
+    if kind is None:
+        for name, sheet_key in (("workplan", "workplan.sheet"), ("assessment", "assessment.sheet")):
+            if t(sheet_key) in book.sheets:
+                return name
+    return None
 
 
 def read_form(
@@ -266,11 +274,14 @@ def read_form(
             problems.append(Problem(book.file, f"missing header {labels[k]}", sheet, f"row {header_row}"))
     if problems:
         raise InputError(problems)
+    flags = book.cell_flags(sheet)
     rows = []
     for r in range(header_row + 1, len(grid) + 1):
         rec = grid[r - 1]
         values = {k: (rec[c - 1] if c - 1 < len(rec) else "") for k, c in columns.items()}
-        if all(is_blank(values.get(k)) for k in fill_in if k in values):
+        blank = all(is_blank(values.get(k)) for k in fill_in if k in values)
+        # a formula without a cached value reads as empty: the row is still looked at
+        if blank and not any(f"{col_letter(columns[k])}{r}" in flags for k in fill_in if k in columns):
             continue
         rows.append({**values, "row": r})
     return FormSheet(
@@ -279,7 +290,7 @@ def read_form(
         meta_cells=cells,
         rows=rows,
         columns={k: col_letter(c) for k, c in columns.items()},
-        flags=book.cell_flags(sheet),
+        flags=flags,
         sheet=sheet,
     )
 

@@ -73,6 +73,14 @@ TEXT: dict[str, tuple[str, str]] = {
         "累计完成{actual}{unit}，为年度目标{target}{unit}的{completion}%，低于序时进度{time}%，落后{gap}个百分点。",
         "{actual} {unit} done, {completion}% of the {target} {unit} target, {gap} points behind the pro-rata schedule ({time}%).",
     ),
+    "risk.reason.behind_plan": (
+        "累计完成{actual}{unit}，为年度目标{target}{unit}的{completion}%，低于本单位分月计划{time}%，落后{gap}个百分点。",
+        "{actual} {unit} done, {completion}% of the {target} {unit} target, {gap} points behind the unit's own monthly plan ({time}%).",
+    ),
+    "risk.reason.plan_lowered": (
+        "{revision}修订分月计划时下调了计划（{plan_month}月末由{before}{unit}降至{after}{unit}）；原计划截至本月应完成{baseline}{unit}。",
+        "The monthly plan was lowered in {revision} (end of month {plan_month}: {before} → {after} {unit}); the earlier plan asked for {baseline} {unit} by now.",
+    ),
     "risk.reason.behind_schedule_level": (
         "目前为{actual}{unit}（年初{baseline}{unit}，目标{target}{unit}），提升进度{completion}%，低于序时进度{time}%，落后{gap}个百分点。",
         "Now {actual} {unit} (start of year {baseline}, target {target}): {completion}% of the way, {gap} points behind the schedule ({time}%).",

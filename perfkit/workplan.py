@@ -375,24 +375,16 @@ def planned_at(plan: pd.DataFrame, ids: pd.Index, month: str | pd.Period) -> np.
     return out
 
 
-def planned_shape(plan: pd.DataFrame, ids: pd.Index) -> np.ndarray:
-    """Per measure, the planned share of its deadline value at the end of months 0..12 (NaN rows where the
-    measure has no planned values): the projection's profile time τ for that measure."""
+def planned_shape(plan: pd.DataFrame, ids: pd.Index, year: int) -> np.ndarray:
+    """Per measure, the planned share of its final planned value at the end of months 0..12 (NaN rows where
+    the measure has no planned values): the projection's profile time τ for that measure."""
     out = np.full((len(ids), MONTHS + 1), np.nan)
     if plan is None or plan.empty:
         return out
-    year = None
     for mo in range(1, MONTHS + 1):
-        values = None
-        if year is None:
-            months = plan.loc[plan["month"] != "", "month"]
-            if months.empty:
-                return out
-            year = int(str(months.iloc[0])[:4])
-        values = planned_at(plan, ids, pd.Period(year=year, month=mo, freq="M"))
-        out[:, mo] = values
-    out[:, 0] = np.where(np.isnan(out[:, 1]), np.nan, 0.0)
+        out[:, mo] = planned_at(plan, ids, pd.Period(year=year, month=mo, freq="M"))
     final = out[:, MONTHS]
+    out[:, 0] = np.where(np.isnan(final), np.nan, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         shape = np.where(final[:, None] > 0, out / final[:, None], np.nan)
     return np.minimum(shape, 1.0)
