@@ -641,6 +641,8 @@ def gather(
         if month.month > 1:
             risks.ensure_flags(conn, month - 1)
         previous = risks.read_flags(conn, month.year, month - 1)
+        from .workplan import for_month, read_workplans
+
         flags = risks.flag_measures(
             catalogue,
             this_year,
@@ -650,6 +652,7 @@ def gather(
             previous,
             assessments=assessments,
             lang=lang,
+            **for_month(read_workplans(conn, month.year), month, catalogue),  # the units' own plans
         )
         keep = ["as_of", "measure_id", "status", "reasons", "points_at_risk"]
         history = pd.concat([previous[keep], flags.assign(as_of=month)[keep]], ignore_index=True)

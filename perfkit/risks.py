@@ -661,15 +661,15 @@ def flag_measures(
 
     # A plan lowered after the year started: flagged while the measure is below the line it replaced
     if lowered is not None and len(lowered):
-        low = _align(
-            lowered, ids, ["measure_id", "revision", "plan_month", "before", "after", "baseline_now"]
-        )
+        columns = ["measure_id", "revision", "plan_month", "before", "after", "baseline_now", "status"]
+        low = _align(lowered, ids, columns)
         revision = low["revision"].fillna("").to_numpy(dtype=object)
         baseline_now = low["baseline_now"].to_numpy(dtype=float)
         down = (revision != "") & ~done & ((revision == str(as_of)) | ~(actual >= baseline_now - EPS))
+        raised = low["status"].fillna(WATCH).map(LEVEL).fillna(LEVEL[WATCH]).to_numpy(dtype=int)
         fire(
             down,
-            LEVEL[rules.get("plan_lowered_status", WATCH)],
+            raised,
             "plan_lowered",
             "plan_lowered",
             {
@@ -882,8 +882,6 @@ def _compute_months(
     turnover = read_turnover(conn)
     assessments = read_assessments(conn, as_of.year)
     plans = workplan.read_workplans(conn, as_of.year)  # the units' own plans, all revisions
-    free_months = workplan.settings(catalogue)["free_revision_months"]
-    rules = {**rules, "plan_lowered_status": workplan.settings(catalogue)["downward_status"]}
 
     def growth_for(month: pd.Period, models: tuple[str, ...] | None) -> pd.DataFrame | None:
         options = {"models": tuple(models)} if models else {}
@@ -901,17 +899,15 @@ def _compute_months(
         past = history if len(history) else None
         # each month's calibration reuses the previous one's profiles and reference σ (same history)
         calibration = investment_model.calibrate(catalogue, upto, month, past, prior=calibration)
-        plan = workplan.in_force(plans, month) if len(plans) else None
+        own = workplan.for_month(plans, month, catalogue)  # the units' own plans, where they have one
         inv = investment_model.project_measures(
-            catalogue, upto, month, past, calibration=calibration, plan=plan
+            catalogue, upto, month, past, calibration=calibration, plan=own["unit_plan"]
         )
         gro = last_growth if month == months[-1] else growth_for(month, BACKFILL_GROWTH_MODELS)
         previous = read_flags(conn, month.year, upto=month - 1)
-        lowered = workplan.downward_revisions(plans, month, free_months) if len(plans) else None
         flags = flag_measures(
-            catalogue, upto, month, inv, gro, previous, rules,
-            assessments=assessments, unit_plan=plan, lowered=lowered,
-        )  # fmt: skip
+            catalogue, upto, month, inv, gro, previous, rules, assessments=assessments, **own
+        )
         store_flags(conn, month, flags)
     return flags
 

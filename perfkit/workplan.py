@@ -430,3 +430,14 @@ def downward_revisions(plans: pd.DataFrame, month: str | pd.Period, free_months:
             if worst is not None:
                 rows.append((mid, str(revision), worst[1], worst[2], worst[3], now_base[k]))
     return pd.DataFrame(rows, columns=cols)
+
+
+def for_month(plans: pd.DataFrame, month: str | pd.Period, catalogue: Catalogue) -> dict:
+    """What perfkit.risks.flag_measures takes from the plans for `month` (`read_workplans` rows): the plan
+    in force (`unit_plan`) and the downward revisions with the status they raise (`lowered`); None
+    for both when no unit has a plan."""
+    if plans is None or plans.empty:
+        return {"unit_plan": None, "lowered": None}
+    cfg = settings(catalogue)
+    lowered = downward_revisions(plans, month, cfg["free_revision_months"])
+    return {"unit_plan": in_force(plans, month), "lowered": lowered.assign(status=cfg["downward_status"])}
