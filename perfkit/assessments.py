@@ -35,6 +35,7 @@ from .labels import t
 from .template import cell_number, cell_text, is_blank
 
 KIND = "assessment"
+SHEET_KEY = "assessment.sheet"
 ITEM_KINDS = ("public", "bonus", "deduction", "grade", "indicator_score")
 TEXT_FIELDS = ["description", "document", "level", "unit"]
 
@@ -192,7 +193,7 @@ def write_assessment_template(
 # --------------------------------------------------------------------------------- reading it back
 
 
-def read_assessment_book(book, name: str) -> FormSheet:
+def read_book(book, name: str) -> FormSheet:
     labels = {f.field: f.label for f in fields()}
     return read_form(book, KIND, t("assessment.sheet"), labels, "item", list(labels), FILL_IN)
 
@@ -211,7 +212,7 @@ def _date_text(v: object) -> tuple[str, str | None]:
         return "", f"not a date: {cell_text(v)!r} (type it as 2019-06-30)"
 
 
-def check_assessment(
+def check(
     conn: sqlite3.Connection, sheet: FormSheet, catalogue: Catalogue, file: str, today: date
 ) -> Checked:
     """Validate the workbook against the plan; (rows for the assessments table) or InputError."""
@@ -356,3 +357,9 @@ def coverage(catalogue: Catalogue, assessments: pd.DataFrame | None) -> dict[str
         hit = (a["kind"] == "grade") & (a["indicator_id"] == ind) & (a["grade"] != "")
         (recorded if hit.any() else assumed).append(f"grade {ind}")
     return {"recorded": recorded, "assumed": assumed}
+
+
+def insert(conn: sqlite3.Connection, submission_id: int, rows: list[dict]) -> None:
+    from .store import insert_assessments
+
+    insert_assessments(conn, submission_id, pd.DataFrame(rows))

@@ -164,13 +164,21 @@ def cmd_template(args) -> int:
     from .template import write_templates
 
     conn = _conn(args)
-    if args.assessments or args.workplan:
+    if args.self_eval:
+        from .selfeval import read_self_evaluations, write_self_eval_templates
+
+        catalogue = read_catalogue(conn)
+        current = read_self_evaluations(conn, catalogue.year)
+        paths = write_self_eval_templates(catalogue, current, args.out, args.unit)
+    elif args.assessments or args.workplan:
         from .workplan import write_form_templates
 
         paths = write_form_templates(conn, args.out, args.month, args.unit, assessments=args.assessments)
     elif not args.month:
         raise InputError(
-            Problem("--month", "give the ledger's month (YYYY-MM), or --workplan / --assessments")
+            Problem(
+                "--month", "give the ledger's month (YYYY-MM), or --workplan / --assessments / --self-eval"
+            )
         )
     else:
         paths = write_templates(read_catalogue(conn), read_progress(conn), args.month, args.out, args.unit)
@@ -342,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--workplan", action="store_true", help="each unit's 分月计划 workbook")
     s.add_argument("--assessments", action="store_true", help="the year's 考评结果 workbook")
+    s.add_argument("--self-eval", action="store_true", help="each unit's year-end 自评 workbook")
     s.add_argument("--out", required=True)
     s.add_argument("--unit", action="append", help="only these units (repeatable)")
     s.set_defaults(func=cmd_template)

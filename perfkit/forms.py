@@ -39,7 +39,10 @@ if TYPE_CHECKING:
     from .intake import Book
 
 TITLE_ROW, HEADER_ROW, FIRST_DATA_ROW = 1, 2, 3
-FORM_KINDS = ("workplan", "assessment")  # template meta 'kind' → the module that checks and stores it
+# template meta 'kind' → the module that reads, checks and stores it: each has SHEET_KEY (labels key of its
+# sheet), read_book(book, name), check(conn, sheet, catalogue, file, today) → Checked, insert(conn, id, rows)
+FORMS = {"workplan": "perfkit.workplan", "assessment": "perfkit.assessments", "selfeval": "perfkit.selfeval"}
+FORM_KINDS = tuple(FORMS)
 
 
 @dataclass(frozen=True)
@@ -229,10 +232,16 @@ def form_kind(book: Book) -> str | None:
     if kind in FORM_KINDS:
         return kind
     if kind is None:
-        for name, sheet_key in (("workplan", "workplan.sheet"), ("assessment", "assessment.sheet")):
-            if t(sheet_key) in book.sheets:
+        for name in FORMS:
+            if t(_module(name).SHEET_KEY) in book.sheets:
                 return name
     return None
+
+
+def _module(kind: str):
+    import importlib
+
+    return importlib.import_module(FORMS[kind])
 
 
 def read_form(
@@ -346,34 +355,14 @@ def flagged(sheet: FormSheet, rec: dict, keys: list[str], file: str) -> list[Pro
 
 def parse_form(book: Book, name: str) -> FormSheet:
     """Read a form workbook with the reader of its kind (intake's parse step: no store involved)."""
-    kind = form_kind(book)
-    if kind == "workplan":
-        from .workplan import read_workplan_book
-
-        return read_workplan_book(book, name)
-    from .assessments import read_assessment_book
-
-    return read_assessment_book(book, name)
+    return _module(form_kind(book)).read_book(book, name)
 
 
 def check_form(conn, sheet: FormSheet, catalogue: Catalogue, file: str, today) -> Checked:
     """Check a form against the catalogue and the store (inside intake's transaction); raises InputError."""
-    if sheet.kind == "workplan":
-        from .workplan import check_workplan
-
-        return check_workplan(conn, sheet, catalogue, file, today)
-    from .assessments import check_assessment
-
-    return check_assessment(conn, sheet, catalogue, file, today)
+    return _module(sheet.kind).check(conn, sheet, catalogue, file, today)
 
 
 def store_form(conn, submission_id: int, kind: str, checked: Checked) -> None:
     """Insert the checked rows (inside intake's transaction)."""
-    if kind == "workplan":
-        from .workplan import insert_workplan
-
-        insert_workplan(conn, submission_id, checked.rows)
-    else:
-        from .store import insert_assessments
-
-        insert_assessments(conn, submission_id, pd.DataFrame(checked.rows))
+    _module(kind).insert(conn, submission_id, checked.rows)

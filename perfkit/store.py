@@ -24,7 +24,7 @@ from .config import PLAN_DIR, SAMPLE_DIR, db_path
 from .errors import StoreError
 
 APPLICATION_ID = 0x50464B54  # 'PFKT': tells a perfkit store from any other SQLite file
-SCHEMA_VERSION = 2  # 2: workplan submissions and table; assessment items' document number and date
+SCHEMA_VERSION = 2  # 2: workplan and selfeval submissions and tables; assessment items' document and date
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,7 +42,7 @@ CREATE TABLE measures (
 );
 CREATE TABLE submissions (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('progress', 'turnover', 'assessment', 'workplan')),
+    kind TEXT NOT NULL CHECK (kind IN ('progress', 'turnover', 'assessment', 'workplan', 'selfeval')),
     file_name TEXT NOT NULL, sha256 TEXT NOT NULL, unit TEXT NOT NULL DEFAULT '', month TEXT NOT NULL DEFAULT '',
     received_at TEXT NOT NULL, archive_path TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT 'ingest',
     catalogue_version TEXT NOT NULL DEFAULT '', rows INTEGER NOT NULL DEFAULT 0
@@ -72,6 +72,11 @@ CREATE TABLE workplan (
     month TEXT NOT NULL, planned REAL, person TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (submission_id, measure_id, month)
 );
+CREATE TABLE self_evaluation (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id), indicator_id TEXT NOT NULL REFERENCES indicators(id),
+    statement TEXT NOT NULL DEFAULT '', grade TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (submission_id, indicator_id)
+);
 CREATE TABLE flags (
     as_of TEXT NOT NULL, measure_id TEXT NOT NULL REFERENCES measures(measure_id), status TEXT NOT NULL,
     reasons TEXT NOT NULL, points_at_risk REAL NOT NULL, computed_at TEXT NOT NULL,
@@ -85,6 +90,8 @@ CREATE TRIGGER turnover_no_update BEFORE UPDATE ON turnover BEGIN SELECT RAISE(A
 CREATE TRIGGER turnover_no_delete BEFORE DELETE ON turnover BEGIN SELECT RAISE(ABORT, 'turnover is append-only'); END;
 CREATE TRIGGER workplan_no_update BEFORE UPDATE ON workplan BEGIN SELECT RAISE(ABORT, 'workplan is append-only'); END;
 CREATE TRIGGER workplan_no_delete BEFORE DELETE ON workplan BEGIN SELECT RAISE(ABORT, 'workplan is append-only'); END;
+CREATE TRIGGER self_evaluation_no_update BEFORE UPDATE ON self_evaluation BEGIN SELECT RAISE(ABORT, 'self_evaluation is append-only'); END;
+CREATE TRIGGER self_evaluation_no_delete BEFORE DELETE ON self_evaluation BEGIN SELECT RAISE(ABORT, 'self_evaluation is append-only'); END;
 """
 
 
@@ -132,13 +139,20 @@ _V1_KINDS = "CHECK (kind IN ('progress', 'turnover', 'assessment'))"
 
 
 def _upgrade_from_1(conn: sqlite3.Connection, path: Path) -> None:
-    """Schema 1 → 2 in one transaction (data untouched): the submissions' kind list gains 'workplan'
-    (a CHECK constraint, rewritten in place as SQLite documents for constraint-only changes: no row can
-    violate the wider list), the workplan table and its triggers, the assessments' document and date."""
+    """Schema 1 → 2 in one transaction (data untouched): the submissions' kind list gains 'workplan' and
+    'selfeval' (a CHECK constraint, rewritten in place as SQLite documents for constraint-only changes: no
+    row can violate the wider list), their tables and triggers, the assessments' document and date."""
     new_tables = [
         stmt
         for stmt in _statements(SCHEMA)
-        if stmt.startswith(("CREATE TABLE workplan", "CREATE TRIGGER workplan_"))
+        if stmt.startswith(
+            (
+                "CREATE TABLE workplan",
+                "CREATE TRIGGER workplan_",
+                "CREATE TABLE self_evaluation",
+                "CREATE TRIGGER self_evaluation_",
+            )
+        )
     ]
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -148,7 +162,7 @@ def _upgrade_from_1(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute("PRAGMA writable_schema = ON")
                 conn.execute(
                     "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'submissions'",
-                    (_V1_KINDS, _V1_KINDS.replace("'assessment')", "'assessment', 'workplan')")),
+                    (_V1_KINDS, _V1_KINDS.replace("'assessment')", "'assessment', 'workplan', 'selfeval')")),
                 )
                 conn.execute(f"PRAGMA schema_version = {version + 1}")
                 conn.execute("PRAGMA writable_schema = OFF")

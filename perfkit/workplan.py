@@ -47,6 +47,7 @@ from .template import (
 )
 
 KIND = "workplan"
+SHEET_KEY = "workplan.sheet"
 MONTHS = 12
 MONTH_FIELDS = [f"m{m:02d}" for m in range(1, MONTHS + 1)]
 PLANNED_KINDS = {"investment", "amount", "count", "length", "level", "percent", "milestone"}
@@ -184,12 +185,12 @@ def write_form_templates(
 # --------------------------------------------------------------------------------- reading it back
 
 
-def read_workplan_book(book, name: str) -> FormSheet:
+def read_book(book, name: str) -> FormSheet:
     labels = {f.field: f.label for f in fields()}
     return read_form(book, KIND, t("workplan.sheet"), labels, "measure_id", ["measure_id", *FILL_IN], FILL_IN)
 
 
-def check_workplan(
+def check(
     conn: sqlite3.Connection, sheet: FormSheet, catalogue: Catalogue, file: str, today: date
 ) -> Checked:
     """Validate a unit's plan: rows (measure_id, month, planned, person, note) or InputError."""
@@ -315,7 +316,7 @@ def _check_row(rec: dict, mid: str, m: pd.Series, sheet: FormSheet, problem) -> 
     return rows or [{"measure_id": mid, "month": "", "planned": None, "person": person, "note": note}]
 
 
-def insert_workplan(conn: sqlite3.Connection, submission_id: int, rows: list[dict]) -> None:
+def insert(conn: sqlite3.Connection, submission_id: int, rows: list[dict]) -> None:
     conn.executemany(
         "INSERT INTO workplan (submission_id, measure_id, month, planned, person, note) VALUES (?,?,?,?,?,?)",
         [(submission_id, r["measure_id"], r["month"], r["planned"], r["person"], r["note"]) for r in rows],

@@ -2,7 +2,7 @@
 truncated, encrypted, oversize, zip and XML bombs) made from a good filled file's bytes, and the cell-level
 ones (text, formulas without cached values, TRUE/FALSE and dates in number cells; missing sheet, header
 or template info) made by editing a good file. test_intake runs the ledger through its own table built
-from these builders; test_forms runs the 分月计划 and 考评结果 workbooks through `form_cases`.
+from these builders; test_forms runs the 分月计划, 考评结果 and 自评 workbooks through `form_cases`.
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ class Form:
     name: str
     sheet: str
     fill: Callable[[Path, Path], Path]  # template, out → a good filled copy
-    number_cell: Callable[[Path], str]  # template → a fill-in number cell the good copy fills
+    number_cell: (
+        Callable[[Path], str] | None
+    )  # template → a fill-in number cell the good copy fills (None: none)
     header_cell: str  # a required header's cell, and its text
     header: str
     # case id → (edit(ws, rows by id), cell (or template → cell), reason): duplicate rows, unknown and
@@ -146,13 +148,16 @@ def form_cases(form: Form) -> list[tuple[str, Callable[[Path, Path], Path], str,
         ("missing-header", edited(lambda wb, t: wb[form.sheet].__setitem__(form.header_cell, "其他")), form.sheet,
          f"row {form.header_cell[1:]}", f"missing header {form.header}"),
         ("no-template-info", edited(no_info), "", "", "no template info"),
+    ]  # fmt: skip
+    if num is not None:  # a form without number cells (自评) skips the number cases
+        out += [
         ("text-number", edited(set_number("22")), form.sheet, num, "text '22' in a number cell"),
         ("text-with-unit", edited(set_number("2300万元")), form.sheet, num, "text '2300万元'"),
         ("formula-no-cache", edited(set_number("=1+1")), form.sheet, num, "formula without a cached value"),
         ("boolean", edited(set_number(True)), form.sheet, num, "TRUE/FALSE in a number cell"),
         ("date", edited(set_number(datetime(2019, 10, 1))), form.sheet, num, "a date (2019-10-01)"),
         ("percent-format", edited(set_number(0.85, "0%")), form.sheet, num, "formatted as a percentage"),
-    ]  # fmt: skip
+        ]  # fmt: skip
     out += [
         (case_id, edited(own(edit)), form.sheet, cell, reason)
         for case_id, (edit, cell, reason) in form.own.items()

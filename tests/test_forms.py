@@ -11,11 +11,12 @@ from openpyxl import load_workbook
 
 from perfkit.errors import InputError
 from perfkit.intake import ingest_file
-from perfkit.store import dump
+from perfkit.selfeval import write_self_eval_templates
+from perfkit.store import dump, read_catalogue
 from perfkit.workplan import write_form_templates
 
 UNIT = "市道管处"
-PLAN_SHEET, BOOK_SHEET = "分月计划", "考评结果"
+PLAN_SHEET, BOOK_SHEET, SELF_SHEET = "分月计划", "考评结果", "自评"
 BACK_LOADED = [3, 7, 11, 14, 18, 22, 25, 29, 33, 48, 64, 80]
 
 
@@ -115,14 +116,50 @@ ASSESSMENTS = Form(
     },
 )  # fmt: skip
 
-CASES = [(WORKPLAN, *c) for c in form_cases(WORKPLAN)] + [(ASSESSMENTS, *c) for c in form_cases(ASSESSMENTS)]
+
+def fill_self(template: Path, out: Path) -> Path:
+    wb = load_workbook(template)
+    ws = wb[SELF_SHEET]
+    for r in range(3, ws.max_row + 1):
+        ws[f"E{r}"], ws[f"F{r}"] = "全年任务完成", "优"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(out)
+    return out
+
+
+def _set_self(ind: str, value: str):
+    def edit(ws, rows):
+        ws[f"A{rows[ind]}"] = value
+
+    return edit
+
+
+SELF_EVAL = Form(
+    name="selfeval",
+    sheet=SELF_SHEET,
+    fill=fill_self,
+    number_cell=None,
+    header_cell="F2",
+    header="自评等次",
+    own={
+        "unknown-id": (_set_self("8-1", "9-9"), lambda t: f"A{_rows(t, SELF_SHEET)['8-1']}", "unknown 指标编号 '9-9'"),
+        "duplicate-id": (_set_self("8-1", "4-2"), lambda t: f"A{_rows(t, SELF_SHEET)['8-1']}",
+                         "duplicate 指标编号 4-2"),
+        "other-unit": (_set_self("8-1", "1-1-1"), lambda t: f"A{_rows(t, SELF_SHEET)['8-1']}",
+                       "1-1-1 is not an indicator 局办公室 reports on"),
+    },
+)  # fmt: skip
+
+FORMS = [WORKPLAN, ASSESSMENTS, SELF_EVAL]
+CASES = [(form, *c) for form in FORMS for c in form_cases(form)]
 
 
 @pytest.fixture()
 def templates(sample_conn, tmp_path) -> dict[str, Path]:
     [plan] = write_form_templates(sample_conn, tmp_path / "t", None, [UNIT])
     [book] = write_form_templates(sample_conn, tmp_path / "t", assessments=True)
-    return {"workplan": plan, "assessment": book}
+    [own] = write_self_eval_templates(read_catalogue(sample_conn), None, tmp_path / "t", ["局办公室"])
+    return {"workplan": plan, "assessment": book, "selfeval": own}
 
 
 @pytest.mark.parametrize(("form", "build", "sheet", "cell", "reason"), [(c[0], *c[2:]) for c in CASES],
@@ -146,7 +183,7 @@ def test_bad_form_is_rejected_whole_and_changes_nothing(
     assert bad.exists()
 
 
-@pytest.mark.parametrize("form", [WORKPLAN, ASSESSMENTS], ids=["workplan", "assessment"])
+@pytest.mark.parametrize("form", FORMS, ids=[f.name for f in FORMS])
 def test_the_good_copy_is_accepted(sample_conn, templates, tmp_path, form):
     good = form.fill(templates[form.name], tmp_path / "good" / templates[form.name].name)
     assert ingest_file(sample_conn, good, archive_dir=tmp_path / "a").status == "added"
