@@ -226,8 +226,9 @@ def form_kind(book: Book) -> str | None:
     """The form kind a workbook was written as (one of FORM_KINDS), or None (a ledger or turnover table).
     A form's sheet without any template info still counts as that form, so the reason given is the
     missing template info."""
-    kind = None
-    if META_SHEET in book.sheets or "docProps/custom.xml" in book.parts:
+    # the document properties first: a ledger says 'progress' there without its hidden sheet being read
+    kind = book.properties(META_PROPERTY_PREFIX).get("kind")
+    if kind is None and META_SHEET in book.sheets:
         kind = book_meta(book)[0].get("kind")
     if kind in FORM_KINDS:
         return kind

@@ -299,6 +299,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "The year's results against the target, main achievements and problems.",
     ),
     "selfeval.prompt.grade": ("从下拉列表选择自评等次。", "Choose the self-assessed grade from the list."),
+    "brief.assessed_assumed": (
+        "以下{n}项指标尚未登记考评等次或得分，按方案默认值计算（plan.toml [scoring]）：{ids}。",
+        "No assessed grade or score recorded yet for these {n} indicators (the plan's default is used): {ids}.",
+    ),
     "brief.computed_grade": ("测算等次", "Computed grade"),
     "brief.self_grade": ("自评等次", "Self-assessed grade"),
     "brief.self_statement": ("自评完成情况", "Self-evaluation"),

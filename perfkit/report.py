@@ -987,10 +987,19 @@ def annual_section(data: BriefData, lang: str = "zh") -> Html:
     """The year-end 自评 summary (annual kind only): final score per indicator with its evidence."""
     if data.kind != "annual":
         return Html("")
+    from .assessments import coverage
+
     rows = self_assessment(data.catalogue, data.score, data.progress, data.assessments, data.self_evaluations)
+    assumed = [p.split(" ", 1)[1] for p in coverage(data.catalogue, data.assessments)["assumed"] if " " in p]
+    note = (
+        paragraph(t("brief.assessed_assumed", lang).format(ids="、".join(assumed), n=len(assumed)), "pk-note")
+        if assumed
+        else ""
+    )
     return join(
         section_title("annual", lang, data.kind),
         self_assessment_table(rows, lang),
+        note,
         subtitle("brief.outside_items", lang),
         outside_items(data.assessments, lang),
     )

@@ -88,6 +88,7 @@ def test_self_evaluation_shown_beside_the_score_with_differences(
     page = report.annual_section(data, "zh")
     assert "自评等次" in page and '<span class="pk-mark">自评良，测算优</span>' in page
     assert "全年任务完成，台账规范" in page
+    assert "尚未登记考评等次或得分" in page and "4-2、" in page and "5-3、" not in page  # 5-3 has a grade
 
 
 # fmt: off
