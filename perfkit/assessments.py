@@ -28,11 +28,10 @@ from .forms import (
     form_meta,
     meta_checks,
     read_form,
-    safe_name,
     write_form,
 )
 from .labels import t
-from .template import cell_number, cell_text, is_blank
+from .template import cell_number, cell_text, is_blank, safe_name
 
 KIND = "assessment"
 SHEET_KEY = "assessment.sheet"

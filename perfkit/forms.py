@@ -11,7 +11,6 @@ rows returned raw, so each form's own module checks the values and names the cel
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,11 +25,11 @@ from .exports import neutralise
 from .labels import t
 from .template import (
     FORMAT_VERSION,
-    HEADER_SEARCH_ROWS,
     META_PROPERTY_PREFIX,
     META_SHEET,
     cell_text,
     col_letter,
+    find_header,
     is_blank,
     month_text,
 )
@@ -80,10 +79,6 @@ class FormSheet:
 
     def cell(self, key: str, row: int) -> str:
         return f"{self.columns.get(key, '?')}{row}"
-
-
-def safe_name(text: str) -> str:
-    return re.sub(r'[\\/:*?"<>|\s]+', "_", text)
 
 
 def form_meta(kind: str, catalogue: Catalogue, **values: str) -> dict[str, str]:
@@ -260,30 +255,7 @@ def read_form(
     if sheet not in book.sheets:
         raise InputError(Problem(book.file, f"missing sheet {sheet} (sheets: {', '.join(book.sheets)})"))
     grid = book.values(sheet)
-    wanted = {re.sub(r"\s+", "", v): k for k, v in labels.items()}
-    problems, header_row, columns = [], None, {}
-    for r, rec in enumerate(grid[:HEADER_SEARCH_ROWS], start=1):
-        found: dict[str, int] = {}
-        for c, v in enumerate(rec, start=1):
-            k = wanted.get(re.sub(r"\s+", "", cell_text(v)))
-            if k and k in found:
-                problems.append(
-                    Problem(book.file, f"header {labels[k]} appears twice", sheet, f"{col_letter(c)}{r}")
-                )
-            elif k:
-                found[k] = c
-        if key in found:
-            header_row, columns = r, found
-            break
-    if header_row is None:
-        raise InputError(
-            Problem(book.file, f"header {labels[key]} not found in rows 1–{HEADER_SEARCH_ROWS}", sheet)
-        )
-    for k in required:
-        if k not in columns:
-            problems.append(Problem(book.file, f"missing header {labels[k]}", sheet, f"row {header_row}"))
-    if problems:
-        raise InputError(problems)
+    header_row, columns = find_header(grid, labels, key, required, book.file, sheet)
     flags = book.cell_flags(sheet)
     rows = []
     for r in range(header_row + 1, len(grid) + 1):

@@ -27,11 +27,10 @@ from .forms import (
     form_meta,
     meta_checks,
     read_form,
-    safe_name,
     write_form,
 )
 from .labels import t
-from .template import META_SHEET, cell_text
+from .template import META_SHEET, cell_text, safe_name
 
 KIND = "selfeval"
 SHEET_KEY = "selfeval.sheet"

@@ -120,8 +120,12 @@ def template_rows(catalogue: Catalogue, unit: str, month: pd.Period, progress: p
 
 def template_file_name(unit: str, month: pd.Period) -> str:
     """'市道管处_2019-09_工作台账.xlsx': the unit and month are readable from the name alone."""
-    safe = re.sub(r'[\\/:*?"<>|\s]+', "_", unit)
-    return f"{safe}_{month}_{t('intake.file_suffix')}.xlsx"
+    return f"{safe_name(unit)}_{month}_{t('intake.file_suffix')}.xlsx"
+
+
+def safe_name(text: str) -> str:
+    """`text` usable in a file name on every system (separators, reserved characters, spaces → _)."""
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", text)
 
 
 def write_template(
@@ -273,13 +277,7 @@ def write_templates(
     month = month if isinstance(month, pd.Period) else parse_month(month)
     if month.year != catalogue.year:
         raise InputError(Problem("--month", f"{month} is outside the plan year {catalogue.year}"))
-    known = reporting_units(catalogue)
-    chosen = units or known
-    unknown = [u for u in chosen if u not in known]
-    if unknown:
-        raise InputError(
-            [Problem("--unit", f"not a reporting unit: {u!r} (known: {'、'.join(known)})") for u in unknown]
-        )
+    chosen = chosen_units(catalogue, units)
     rules = IntakeRules.from_plan(catalogue.plan)
     statuses = statuses or list(rules.statuses)
     out = []
@@ -407,32 +405,7 @@ def read_progress_book(book: Book, name: str) -> ProgressSheet:
 
     grid = book.values(sheet)
     labels = header_labels()
-    wanted = {re.sub(r"\s+", "", v): k for k, v in labels.items()}
-    header_row, columns = None, {}
-    for r, rec in enumerate(grid[:HEADER_SEARCH_ROWS], start=1):
-        found = {}
-        for c, v in enumerate(rec, start=1):
-            key = wanted.get(re.sub(r"\s+", "", cell_text(v)))
-            if key and key in found:
-                problems.append(
-                    Problem(book.file, f"header {labels[key]} appears twice", sheet, f"{col_letter(c)}{r}")
-                )
-            elif key:
-                found[key] = c
-        if "measure_id" in found:
-            header_row, columns = r, found
-            break
-    if header_row is None:
-        raise InputError(
-            Problem(
-                book.file, f"header {labels['measure_id']} not found in rows 1–{HEADER_SEARCH_ROWS}", sheet
-            )
-        )
-    for key in ["measure_id", *FILL_IN]:
-        if key not in columns:
-            problems.append(Problem(book.file, f"missing header {labels[key]}", sheet, f"row {header_row}"))
-    if problems:
-        raise InputError(problems)
+    header_row, columns = find_header(grid, labels, "measure_id", ["measure_id", *FILL_IN], book.file, sheet)
 
     records = []
     for r in range(header_row + 1, len(grid) + 1):
@@ -451,6 +424,50 @@ def read_progress_book(book: Book, name: str) -> ProgressSheet:
         flags=book.cell_flags(sheet),
         sheet=sheet,
     )
+
+
+def find_header(
+    grid: list[list], labels: dict[str, str], key: str, required: list[str], file: str, sheet: str
+) -> tuple[int, dict[str, int]]:
+    """The header row (the first of the top rows holding `labels[key]`, spaces ignored) and field →
+    column number; InputError naming a header missing or given twice."""
+    wanted = {re.sub(r"\s+", "", v): k for k, v in labels.items()}
+    problems, header_row, columns = [], None, {}
+    for r, rec in enumerate(grid[:HEADER_SEARCH_ROWS], start=1):
+        found: dict[str, int] = {}
+        for c, v in enumerate(rec, start=1):
+            k = wanted.get(re.sub(r"\s+", "", cell_text(v)))
+            if k and k in found:
+                problems.append(
+                    Problem(file, f"header {labels[k]} appears twice", sheet, f"{col_letter(c)}{r}")
+                )
+            elif k:
+                found[k] = c
+        if key in found:
+            header_row, columns = r, found
+            break
+    if header_row is None:
+        raise InputError(
+            Problem(file, f"header {labels[key]} not found in rows 1–{HEADER_SEARCH_ROWS}", sheet)
+        )
+    for k in required:
+        if k not in columns:
+            problems.append(Problem(file, f"missing header {labels[k]}", sheet, f"row {header_row}"))
+    if problems:
+        raise InputError(problems)
+    return header_row, columns
+
+
+def chosen_units(catalogue: Catalogue, units: list[str] | None) -> list[str]:
+    """`units` (all reporting units when None), each checked to be one: `--unit` of `perfkit template`."""
+    known = reporting_units(catalogue)
+    chosen = units or known
+    unknown = [u for u in chosen if u not in known]
+    if unknown:
+        raise InputError(
+            [Problem("--unit", f"not a reporting unit: {u!r} (known: {'、'.join(known)})") for u in unknown]
+        )
+    return chosen
 
 
 PROGRESS_COLUMNS = ["measure_id", "month", "cumulative", "status", "note"]

@@ -33,7 +33,6 @@ from .forms import (
     form_meta,
     meta_checks,
     read_form,
-    safe_name,
     write_form,
 )
 from .labels import t
@@ -41,8 +40,10 @@ from .template import (
     META_SHEET,
     cell_number,
     cell_text,
+    chosen_units,
     parse_month,
     reporting_units,
+    safe_name,
     unit_measures,
 )
 
@@ -167,13 +168,7 @@ def write_form_templates(
     period = parse_month(month) if month else pd.Period(year=catalogue.year, month=1, freq="M")
     if period.year != catalogue.year:
         raise InputError(Problem("--month", f"{period} is outside the plan year {catalogue.year}"))
-    known = reporting_units(catalogue)
-    chosen = units or known
-    unknown = [u for u in chosen if u not in known]
-    if unknown:
-        raise InputError(
-            [Problem("--unit", f"not a reporting unit: {u!r} (known: {'、'.join(known)})") for u in unknown]
-        )
+    chosen = chosen_units(catalogue, units)
     plans = read_workplans(conn, catalogue.year)
     out = []
     for unit in chosen:

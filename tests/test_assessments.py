@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from perfkit.cli import main
 from perfkit.errors import InputError
 from perfkit.intake import ingest_file
 from perfkit.store import dump, read_assessments, read_submissions
@@ -21,15 +20,9 @@ COL = {"item": "A", "indicator_id": "B", "points": "D", "grade": "E", "descripti
 COL |= {"date": "H", "level": "I", "unit": "J"}
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.fixture()
-def book(sample_db, tmp_path, capsys) -> Path:
-    code, out, _ = run(capsys, "--db", sample_db, "template", "--assessments", "--out", tmp_path / "t")
+def book(sample_db, tmp_path, cli) -> Path:
+    code, out, _ = cli("--db", sample_db, "template", "--assessments", "--out", tmp_path / "t")
     assert code == 0
     return Path(out.split("wrote ", 1)[1].strip())
 
@@ -77,7 +70,7 @@ def test_template_is_prefilled_with_what_is_recorded(book):
     assert kinds.count("正向激励加分") == 1 and kinds.count("察访核验扣分") == 1  # the sample's items
 
 
-def test_recorded_values_give_the_plan_formula_exactly(sample_db, sample_conn, book, tmp_path, capsys):
+def test_recorded_values_give_the_plan_formula_exactly(sample_db, sample_conn, book, tmp_path, cli):
     # the recorded items replace the sample's (the template carried them; here they are overwritten)
     def clear_sample_items(ws, rows, blank):
         for (item, _), r in rows.items():
@@ -87,10 +80,10 @@ def test_recorded_values_give_the_plan_formula_exactly(sample_db, sample_conn, b
 
     filled = fill(book, tmp_path / "in" / book.name, public=91.5, items=ITEMS, grades={"4-1": "中"},
                   edit=clear_sample_items)  # fmt: skip
-    code, out, err = run(capsys, "--db", sample_db, "ingest", filled, "--archive", tmp_path / "a")
+    code, out, err = cli("--db", sample_db, "ingest", filled, "--archive", tmp_path / "a")
     assert (code, err) == (0, "") and "(assessment: 2019," in out and "supersedes" not in out
 
-    code, out, _ = run(capsys, "--db", sample_db, "score", "--as-of", "2019-09", "--format", "json")
+    code, out, _ = cli("--db", sample_db, "score", "--as-of", "2019-09", "--format", "json")
     totals = json.loads(out)["totals"]
     assert totals["public"] == 91.5 and totals["bonus"] == 0.8 and totals["deduction"] == 0.2
     want = totals["target_score"] * 0.7 + 91.5 * 0.3 + 0.8 - 0.2
@@ -102,31 +95,31 @@ def test_recorded_values_give_the_plan_formula_exactly(sample_db, sample_conn, b
     assert a.loc[a["kind"] == "deduction", "date"].tolist() == ["2019-09-01"]
 
     # a grade recorded for 4-1 (中 = 0.75 of its weight 1) costs 0.25 points against the default 优
-    code, table, _ = run(capsys, "--db", sample_db, "score", "--as-of", "2019-09")
+    code, table, _ = cli("--db", sample_db, "score", "--as-of", "2019-09")
     assert "recorded: public, bonus, deduction, score 1-15, grade 4-1, grade 5-3" in table
     assert re.search(r"still assumed: grade 1-1-2, .*grade 8-4", table)
 
     # what-if runs still override the recorded parts
-    code, out, _ = run(capsys, "--db", sample_db, "score", "--as-of", "2019-09", "--public", "80",
+    code, out, _ = cli("--db", sample_db, "score", "--as-of", "2019-09", "--public", "80",
                        "--bonus", "0", "--deduction", "1", "--format", "json")  # fmt: skip
     w = json.loads(out)["totals"]
     assert (w["public"], w["bonus"], w["deduction"]) == (80, 0, 1)
     assert w["total"] == pytest.approx(w["target_score"] * 0.7 + 80 * 0.3 - 1, abs=1e-4)
-    code, table, _ = run(capsys, "--db", sample_db, "score", "--as-of", "2019-09", "--public", "80")
+    code, table, _ = cli("--db", sample_db, "score", "--as-of", "2019-09", "--public", "80")
     assert "given on the command line (what-if): public" in table
 
 
-def test_a_later_workbook_supersedes_and_both_are_kept(sample_db, sample_conn, book, tmp_path, capsys):
+def test_a_later_workbook_supersedes_and_both_are_kept(sample_db, sample_conn, book, tmp_path, cli):
     first = fill(book, tmp_path / "a" / book.name, public=88)
     second = fill(book, tmp_path / "b" / book.name, public=92)
-    run(capsys, "--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
-    code, out, _ = run(capsys, "--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
+    cli("--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
+    code, out, _ = cli("--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
     ids = read_submissions(sample_conn, "assessment")["id"].tolist()
     assert code == 0 and f"supersedes submission {ids[-2]}" in out
     a = read_assessments(sample_conn, 2019)
     assert a.loc[a["kind"] == "public", "points"].tolist() == [92]
     assert len(read_assessments(sample_conn)) > len(a)  # history: every workbook's rows stay stored
-    code, out, _ = run(capsys, "--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
+    code, out, _ = cli("--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
     assert "already ingested" in out
 
 

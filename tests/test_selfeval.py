@@ -9,7 +9,6 @@ import pytest
 from openpyxl import load_workbook
 
 from perfkit import report
-from perfkit.cli import main
 from perfkit.errors import InputError
 from perfkit.intake import ingest_file
 from perfkit.selfeval import computed_grade, read_self_evaluations
@@ -19,17 +18,9 @@ UNIT = "局办公室"  # 4-2, 4-4, 5-1, 5-2, 8-x …: qualitative 行政能力 i
 SHEET = "自评"
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.fixture()
-def template(sample_db, tmp_path, capsys) -> Path:
-    code, out, _ = run(
-        capsys, "--db", sample_db, "template", "--self-eval", "--unit", UNIT, "--out", tmp_path / "t"
-    )
+def template(sample_db, tmp_path, cli) -> Path:
+    code, out, _ = cli("--db", sample_db, "template", "--self-eval", "--unit", UNIT, "--out", tmp_path / "t")
     assert code == 0
     return Path(out.split("wrote ", 1)[1].strip())
 
@@ -61,16 +52,16 @@ def test_computed_grade_follows_the_plan_fractions():
 
 
 def test_self_evaluation_shown_beside_the_score_with_differences(
-    sample_db, sample_conn, template, tmp_path, capsys
+    sample_db, sample_conn, template, tmp_path, cli
 ):
     ws = load_workbook(template)[SHEET]
     listed = [ws[f"A{r}"].value for r in range(3, ws.max_row + 1)]
     assert "4-2" in listed and "1-1-1" not in listed and ws.protection.sheet
     first = fill(template, tmp_path / "a" / template.name, {"4-2": "良", "8-1": "优"})
-    code, out, err = run(capsys, "--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
+    code, out, err = cli("--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
     assert (code, err) == (0, "") and f"(selfeval: {UNIT} 2019, 2 rows)" in out
     second = fill(template, tmp_path / "b" / template.name, {"4-2": "良", "8-1": "优", "4-4": "优"})
-    code, out, _ = run(capsys, "--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
+    code, out, _ = cli("--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
     assert code == 0 and "supersedes submission" in out
     ev = read_self_evaluations(sample_conn, 2019)
     assert sorted(ev["indicator_id"]) == ["4-2", "4-4", "8-1"]  # the later file stands

@@ -11,7 +11,6 @@ import pytest
 from openpyxl import load_workbook
 
 from perfkit import risks
-from perfkit.cli import main
 from perfkit.errors import InputError
 from perfkit.intake import ingest_file
 from perfkit.investment import project_store
@@ -31,17 +30,9 @@ def col(month: int) -> str:
     return chr(ord("A") + FIRST_MONTH - 1 + month - 1)
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.fixture()
-def template(sample_db, tmp_path, capsys) -> Path:
-    code, out, _ = run(
-        capsys, "--db", sample_db, "template", "--workplan", "--unit", UNIT, "--out", tmp_path / "t"
-    )
+def template(sample_db, tmp_path, cli) -> Path:
+    code, out, _ = cli("--db", sample_db, "template", "--workplan", "--unit", UNIT, "--out", tmp_path / "t")
     assert code == 0
     return Path(out.split("wrote ", 1)[1].strip())
 
@@ -84,17 +75,17 @@ def test_template_layout(template, catalogue):
 
 
 def test_round_trip_revision_supersedes_and_history_keeps_both(
-    sample_db, sample_conn, template, tmp_path, capsys
+    sample_db, sample_conn, template, tmp_path, cli
 ):
     first = fill(template, tmp_path / "a" / template.name, {"1-8-2.2": BACK_LOADED})
-    code, out, err = run(capsys, "--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
+    code, out, err = cli("--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
     assert (code, err) == (0, "") and f"(workplan: {UNIT} 2019-01, 12 rows)" in out
     sub = read_submissions(sample_conn, "workplan").iloc[-1]
     assert (sub["unit"], sub["month"], sub["source"]) == (UNIT, "2019-01", "ingest")
     assert (tmp_path / "x" / f"{sub['sha256']}.xlsx").exists()
 
     # the next template starts from the plan in force
-    code, out, _ = run(capsys, "--db", sample_db, "template", "--workplan", "--unit", UNIT, "--month", "2019-03",
+    code, out, _ = cli("--db", sample_db, "template", "--workplan", "--unit", UNIT, "--month", "2019-03",
                        "--out", tmp_path / "t2")  # fmt: skip
     again = Path(out.split("wrote ", 1)[1].strip())
     ws = load_workbook(again)[SHEET]
@@ -104,7 +95,7 @@ def test_round_trip_revision_supersedes_and_history_keeps_both(
     ].value == "张三"
 
     revised = fill(again, tmp_path / "b" / again.name, {"1-8-2.2": [4, 8, *BACK_LOADED[2:]]})
-    code, out, _ = run(capsys, "--db", sample_db, "ingest", revised, "--archive", tmp_path / "x")
+    code, out, _ = cli("--db", sample_db, "ingest", revised, "--archive", tmp_path / "x")
     assert code == 0 and f"supersedes submission {sub['id']}" in out
     plans = read_workplans(sample_conn, 2019)
     assert plans["submission_id"].nunique() == 2  # the earlier plan is kept
@@ -151,10 +142,10 @@ def test_front_loaded_plan_raises_a_flag(sample_conn, template, tmp_path):
     assert any("低于本单位分月计划" in r or "继续预警" in r for r in after.loc["1-8-1.1", "reasons"])
 
 
-def test_a_plan_lowered_after_january_is_flagged(sample_db, sample_conn, template, tmp_path, capsys):
+def test_a_plan_lowered_after_january_is_flagged(sample_db, sample_conn, template, tmp_path, cli):
     ingest_file(sample_conn, fill(template, tmp_path / "a" / template.name, {"1-8-1.1": FRONT_LOADED}),
                 archive_dir=tmp_path / "x", today=date(2019, 1, 20))  # fmt: skip
-    code, out, _ = run(capsys, "--db", sample_db, "template", "--workplan", "--unit", UNIT, "--month", "2019-09",
+    code, out, _ = cli("--db", sample_db, "template", "--workplan", "--unit", UNIT, "--month", "2019-09",
                        "--out", tmp_path / "t9")  # fmt: skip
     later = Path(out.split("wrote ", 1)[1].strip())
     lowered = [2, 4, 7, 9, 11, 14, 14, 18, 21, 24, 27, 30]  # moved to match what was done
