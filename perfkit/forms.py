@@ -63,6 +63,7 @@ class Rule:
     operator: str | None = None
     formula1: str | None = None
     formula2: str | None = None
+    error_text: str | None = None  # the message itself, when it needs a number filled in
 
 
 @dataclass
@@ -144,7 +145,7 @@ def write_form(
             showErrorMessage=True,
             showInputMessage=True,
             errorTitle=t("intake.error.title"),
-            error=t(r.error),
+            error=r.error_text or t(r.error),
             promptTitle=t("intake.prompt.title"),
             prompt=t(r.prompt),
         )
@@ -153,8 +154,11 @@ def write_form(
 
     for i, rec in enumerate(rows):
         r = FIRST_DATA_ROW + i
+        shown = rec.get(
+            "shown", {}
+        )  # display text for a field, where it differs from the value the rules see
         for j, f in enumerate(fields, start=1):
-            v = rec.get(f.field)
+            v = shown.get(f.field, rec.get(f.field))
             v = None if v is None or (isinstance(v, float) and pd.isna(v)) or v == "" else v
             cell = ws.cell(r, j, neutralise(v))
             cell.border = border
