@@ -238,7 +238,7 @@ def check(
 
     for rec in sheet.rows:
         r = rec["row"]
-        bad = flagged(sheet, rec, ["points", "grade", "date"], file)
+        bad = flagged(sheet, rec, ["item", "points", "grade", "date", *TEXT_FIELDS], file)
         if bad:
             problems.extend(bad)
             continue

@@ -31,6 +31,7 @@ from .template import (
     col_letter,
     find_header,
     is_blank,
+    last_filled_row,
     month_text,
 )
 
@@ -262,7 +263,7 @@ def read_form(
     header_row, columns = find_header(grid, labels, key, required, book.file, sheet)
     flags = book.cell_flags(sheet)
     rows = []
-    for r in range(header_row + 1, len(grid) + 1):
+    for r in range(header_row + 1, last_filled_row(grid) + 2):  # blank rows Excel keeps below are not data
         rec = grid[r - 1]
         values = {k: (rec[c - 1] if c - 1 < len(rec) else "") for k, c in columns.items()}
         blank = all(is_blank(values.get(k)) for k in fill_in if k in values)
@@ -320,13 +321,18 @@ def meta_checks(sheet: FormSheet, catalogue: Catalogue, file: str) -> list[Probl
 
 
 def flagged(sheet: FormSheet, rec: dict, keys: list[str], file: str) -> list[Problem]:
-    """Formula without a cached value, error value or percent format in the row's fill-in cells."""
+    """Formula without a cached value, error value or percent format in the row's fill-in cells, and text
+    holding a control character (refused rather than altered, as in the ledger)."""
+    from .exports import control_char
+
     out = []
     for k in keys:
         ref = sheet.cell(k, rec["row"])
         flag = sheet.flags.get(ref)
         if flag:
             out.append(Problem(file, flag, sheet.sheet, ref))
+        elif isinstance(rec.get(k), str) and (reason := control_char(rec[k])):
+            out.append(Problem(file, reason, sheet.sheet, ref))
     return out
 
 
