@@ -214,9 +214,10 @@ def cmd_ingest(args) -> int:
 
     from .exports import visible
     from .intake import IntakeRules, default_archive, ingest_files
+    from .store import open_store
 
     try:
-        conn = _conn(args)
+        conn = open_store(args.db, write=True)  # not a private read-only copy: ingest must reach the file
     except sqlite3.Error as exc:  # e.g. a read-only store that cannot be switched to WAL
         raise StoreError(f"{args.db or 'the store'}: cannot open it for writing ({exc})") from exc
     from .store import read_plan
