@@ -238,7 +238,7 @@ def check(
         if bad:
             problems.extend(bad)
             continue
-        out.extend(_check_row(rec, mid, m, sheet, problem))
+        out.extend(_check_row(rec, mid, m, catalogue.year, problem))
     if not sheet.rows and not problems:
         problems.append(Problem(file, "nothing filled in: every 计划 cell is empty", sheet.sheet))
     if problems:
@@ -249,7 +249,7 @@ def check(
     return Checked(rows=out, unit=unit, month=str(month), supersedes=prior)
 
 
-def _check_row(rec: dict, mid: str, m: pd.Series, sheet: FormSheet, problem) -> list[dict]:
+def _check_row(rec: dict, mid: str, m: pd.Series, year: int, problem) -> list[dict]:
     """One measure's planned months: never falling, no gap after the first, the target by the deadline."""
     r = rec["row"]
     person, note = cell_text(rec.get("person")), cell_text(rec.get("note"))
@@ -303,7 +303,6 @@ def _check_row(rec: dict, mid: str, m: pd.Series, sheet: FormSheet, problem) -> 
             )
     if values and not person:
         problem(f"{mid} needs its 具体责任人", "person", r)
-    year = sheet.meta.get("plan_year") or str(pd.Timestamp.now().year)
     rows = [
         {"measure_id": mid, "month": f"{year}-{i:02d}", "planned": v, "person": person, "note": note}
         for i, v in values
@@ -371,18 +370,25 @@ def planned_at(plan: pd.DataFrame, ids: pd.Index, month: str | pd.Period) -> np.
     return out
 
 
+def planned_grid(plan: pd.DataFrame, ids: pd.Index, year: int) -> np.ndarray:
+    """`planned_at` for every month: (measures × 13), column m the planned value at the end of month m
+    (column 0 is 0); NaN rows where the measure has no planned values."""
+    out = np.full((len(ids), MONTHS + 1), np.nan)
+    for mo in range(1, MONTHS + 1):
+        out[:, mo] = planned_at(plan, ids, pd.Period(year=year, month=mo, freq="M"))
+    out[:, 0] = np.where(np.isnan(out[:, MONTHS]), np.nan, 0.0)
+    return out
+
+
 def planned_shape(plan: pd.DataFrame, ids: pd.Index, year: int) -> np.ndarray:
     """Per measure, the planned share of its final planned value at the end of months 0..12 (NaN rows where
     the measure has no planned values): the projection's profile time τ for that measure."""
-    out = np.full((len(ids), MONTHS + 1), np.nan)
     if plan is None or plan.empty:
-        return out
-    for mo in range(1, MONTHS + 1):
-        out[:, mo] = planned_at(plan, ids, pd.Period(year=year, month=mo, freq="M"))
-    final = out[:, MONTHS]
-    out[:, 0] = np.where(np.isnan(final), np.nan, 0.0)
+        return np.full((len(ids), MONTHS + 1), np.nan)
+    grid = planned_grid(plan, ids, year)
+    final = grid[:, MONTHS]
     with np.errstate(divide="ignore", invalid="ignore"):
-        shape = np.where(final[:, None] > 0, out / final[:, None], np.nan)
+        shape = np.where(final[:, None] > 0, grid / final[:, None], np.nan)
     return np.minimum(shape, 1.0)
 
 
@@ -411,20 +417,23 @@ def downward_revisions(plans: pd.DataFrame, month: str | pd.Period, free_months:
         if base["submission_id"].iloc[0] == cur["submission_id"].iloc[0]:
             continue
         ids = pd.Index(sorted(set(base["measure_id"])))
-        now_base = planned_at(base, ids, month)
-        for k, mid in enumerate(ids):
-            worst = None
-            for m in range(1, MONTHS + 1):
-                p = pd.Period(year=year, month=m, freq="M")
-                b = planned_at(base, pd.Index([mid]), p)[0]
-                a = planned_at(cur, pd.Index([mid]), p)[0]
-                if np.isnan(b):
-                    break
-                drop = b - (a if not np.isnan(a) else 0.0)
-                if drop > EPS and (worst is None or drop > worst[0]):
-                    worst = (drop, m, b, a)
-            if worst is not None:
-                rows.append((mid, str(revision), worst[1], worst[2], worst[3], now_base[k]))
+        before = planned_grid(base, ids, year)[:, 1:]
+        after = planned_grid(cur, ids, year)[:, 1:]
+        drop = np.where(np.isnan(before), 0.0, before - np.nan_to_num(after))  # a plan dropped counts as 0
+        worst = drop.argmax(axis=1)  # the month lowered most (the first such)
+        k = np.arange(len(ids))
+        now_base = before[:, month.month - 1]
+        for i in np.flatnonzero(drop[k, worst] > EPS):
+            rows.append(
+                (
+                    ids[i],
+                    str(revision),
+                    int(worst[i]) + 1,
+                    before[i, worst[i]],
+                    after[i, worst[i]],
+                    now_base[i],
+                )
+            )
     return pd.DataFrame(rows, columns=cols)
 
 
