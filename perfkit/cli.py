@@ -68,10 +68,12 @@ def emit(data, fmt: str, out=None) -> None:
         out.write(frame.to_string(index=False) + "\n")
 
 
-def _conn(args):
+def _conn(args, *, write: bool | None = None):
+    """The store for a command; `write=True` for commands that store submissions, so a read-only store is
+    refused (exit 3) rather than read into a private copy whose changes would be lost."""
     from .store import open_store
 
-    return open_store(args.db)
+    return open_store(args.db, write=write)
 
 
 # ----------------------------------------------------------------------------------------- commands
@@ -214,10 +216,9 @@ def cmd_ingest(args) -> int:
 
     from .exports import visible
     from .intake import IntakeRules, default_archive, ingest_files
-    from .store import open_store
 
     try:
-        conn = open_store(args.db, write=True)  # not a private read-only copy: ingest must reach the file
+        conn = _conn(args, write=True)
     except sqlite3.Error as exc:  # e.g. a read-only store that cannot be switched to WAL
         raise StoreError(f"{args.db or 'the store'}: cannot open it for writing ({exc})") from exc
     from .store import read_plan

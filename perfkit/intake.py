@@ -1302,8 +1302,14 @@ def _check_writable(conn: sqlite3.Connection, archive_dir: Path) -> None:
     probe = archive_dir / f".perfkit-write-check.{os.getpid()}"
     made = not archive_dir.exists()
     try:
-        archive_dir.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        for attempt in range(3):
+            archive_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                break
+            except FileNotFoundError:  # another ingest made the folder for its own check and removed it
+                if attempt == 2:
+                    raise
         probe.unlink()
     except OSError as exc:
         raise StoreError(

@@ -146,9 +146,7 @@ def _connect(path: Path, *, write: bool | None = None) -> sqlite3.Connection:
     their flags, work and nothing reaches the file)."""
     if not writable(path):
         if write:
-            raise StoreError(
-                f"{path}: cannot write to the store (read-only: no write permission on it or its folder)"
-            )
+            raise StoreError(f"{path}: the store is read-only (no write permission on it or its folder)")
         return _private_copy(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)  # explicit BEGIN/COMMIT
     try:

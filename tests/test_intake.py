@@ -1106,6 +1106,7 @@ def test_a_store_or_archive_that_cannot_be_written_is_one_line_and_changes_nothi
     finally:
         subprocess.run(["chattr", "-i", str(locked)], check=True)
     assert (child.returncode, out) == (3, ""), err
-    assert len(err.splitlines()) == 1 and err.startswith(f"store error: {locked}: cannot write to the {what}")
+    reason = {"store": "the store is read-only", "archive": "cannot write to the archive"}[what]
+    assert len(err.splitlines()) == 1 and err.startswith(f"store error: {locked}: {reason}")
     assert list(archive.iterdir()) == []  # no unused archive copy
     assert dump(open_store(sample_db)) == before
