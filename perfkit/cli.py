@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError, StoreError, problem_lines
+from .errors import InputError, Problem, StoreError, problem_lines
 
 # ------------------------------------------------------------------------------------------ output
 
@@ -162,7 +162,27 @@ def cmd_score(args) -> int:
     )
     if result.assumed:
         print("assumed (no stored assessment): " + ", ".join(result.assumed))
+    print(_assessment_coverage(args))
     return 0
+
+
+def _assessment_coverage(args) -> str:
+    """Which outside parts come from the 考评结果 record and which are still assumed (and overrides)."""
+    from .assessments import coverage
+    from .store import latest_month, read_assessments, read_catalogue
+
+    conn = _conn(args)
+    catalogue = read_catalogue(conn)
+    year = int((args.as_of or latest_month(conn) or str(catalogue.year))[:4])
+    got = coverage(catalogue, read_assessments(conn, year))
+    given = [k for k in ("public", "bonus", "deduction") if getattr(args, k) is not None]
+    lines = [
+        "recorded: " + (", ".join(p for p in got["recorded"] if p not in given) or "none"),
+        "still assumed: " + (", ".join(p for p in got["assumed"] if p not in given) or "none"),
+    ]
+    if given:
+        lines.append("given on the command line (what-if): " + ", ".join(given))
+    return "\n".join(lines)
 
 
 def cmd_template(args) -> int:
@@ -170,7 +190,24 @@ def cmd_template(args) -> int:
     from .template import write_templates
 
     conn = _conn(args)
-    paths = write_templates(read_catalogue(conn), read_progress(conn), args.month, args.out, args.unit)
+    if args.self_eval:
+        from .selfeval import read_self_evaluations, write_self_eval_templates
+
+        catalogue = read_catalogue(conn)
+        current = read_self_evaluations(conn, catalogue.year)
+        paths = write_self_eval_templates(catalogue, current, args.out, args.unit)
+    elif args.assessments or args.workplan:
+        from .workplan import write_form_templates
+
+        paths = write_form_templates(conn, args.out, args.month, args.unit, assessments=args.assessments)
+    elif not args.month:
+        raise InputError(
+            Problem(
+                "--month", "give the ledger's month (YYYY-MM), or --workplan / --assessments / --self-eval"
+            )
+        )
+    else:
+        paths = write_templates(read_catalogue(conn), read_progress(conn), args.month, args.out, args.unit)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -426,8 +463,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=formats, default="table")
     s.set_defaults(func=cmd_score)
 
-    s = sub.add_parser("template", help="write the monthly 工作台账 workbook for each unit")
-    s.add_argument("--month", required=True)
+    s = sub.add_parser("template", help="write the monthly 工作台账 (or 分月计划 / 考评结果) workbooks")
+    s.add_argument(
+        "--month", help="the ledger's month; for --workplan the month it is made (default January)"
+    )
+    s.add_argument("--workplan", action="store_true", help="each unit's 分月计划 workbook")
+    s.add_argument("--assessments", action="store_true", help="the year's 考评结果 workbook")
+    s.add_argument("--self-eval", action="store_true", help="each unit's year-end 自评 workbook")
     s.add_argument("--out", required=True)
     s.add_argument("--unit", action="append", help="only these units (repeatable)")
     s.set_defaults(func=cmd_template)

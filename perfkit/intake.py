@@ -562,7 +562,8 @@ class IngestResult:
     def describe(self) -> str:
         if self.status == "duplicate":
             return f"{self.file}: already ingested as submission {self.submission_id}; nothing changed"
-        what = f"{self.unit} {self.month}, " if self.kind == "progress" else f"turnover up to {self.month}, "
+        what = f"turnover up to {self.month}, " if self.kind == "turnover" else f"{self.unit} {self.month}, "
+        what = what.lstrip()
         text = f"{self.file}: added submission {self.submission_id} ({self.kind}: {what}{self.rows} rows"
         if self.blank:
             text += f"; not reported: {', '.join(self.blank)}"
@@ -660,6 +661,10 @@ def parse_file(path: Path, data: bytes, rules: IntakeRules) -> tuple[str, object
         frame, letters = read_turnover_csv(data, file, rules.max_table_rows)
         return "turnover", (frame, letters, "")
     book = open_book(path, data, rules)
+    from .forms import form_kind, parse_form
+
+    if form_kind(book):  # a 分月计划 or 考评结果 workbook (perfkit.forms)
+        return "form", parse_form(book, path.name)
     if t("intake.sheet") in book.sheets or META_SHEET in book.sheets:
         return "progress", read_progress_book(book, path.name)
     for sheet in book.sheets:
@@ -822,6 +827,8 @@ def _ingest_loaded(
             result = IngestResult(
                 file, "added", "progress", sid, sha, unit, month, len(rows), blank, prior, shown
             )
+        elif kind == "form":
+            result = _ingest_form(conn, loaded, ctx, today)
         else:
             frame, letters, sheet_name = parsed
             rows = check_turnover(frame, file, sheet_name, letters, today)
@@ -844,6 +851,32 @@ def _ingest_loaded(
         latest[month] = sid
         ctx.seen_max_id = sid
     return result
+
+
+def _ingest_form(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today: date) -> IngestResult:
+    """A form workbook (perfkit.forms) inside the file's transaction: checked against the catalogue and the
+    store, archived, recorded with its provenance and stored, or InputError and nothing changed."""
+    from .forms import check_form, store_form
+    from .store import add_submission
+
+    sheet, file = loaded.parsed, str(loaded.path)
+    checked = check_form(conn, sheet, ctx.catalogue, file, today)
+    shown = _archive(ctx, loaded, loaded.path.suffix or ".xlsx")
+    sid = add_submission(
+        conn,
+        kind=sheet.kind,
+        file_name=loaded.path.name,
+        sha256=loaded.sha,
+        unit=checked.unit,
+        month=checked.month,
+        archive_path=shown,
+        rows=len(checked.rows),
+    )
+    store_form(conn, sid, sheet.kind, checked)
+    return IngestResult(
+        file, "added", sheet.kind, sid, loaded.sha, checked.unit, checked.month, len(checked.rows),
+        [], checked.supersedes, shown,
+    )  # fmt: skip
 
 
 @contextmanager

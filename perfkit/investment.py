@@ -91,6 +91,7 @@ COLUMNS = [
     "edge",
     "method",
     "profile_source",
+    "schedule_source",
 ]
 
 
@@ -462,7 +463,11 @@ def _scope(catalogue: Catalogue, cfg: Settings) -> pd.DataFrame:
 
 
 def _panel(
-    catalogue: Catalogue, progress: pd.DataFrame, profiles: dict[str, np.ndarray], cfg: Settings
+    catalogue: Catalogue,
+    progress: pd.DataFrame,
+    profiles: dict[str, np.ndarray],
+    cfg: Settings,
+    plan: pd.DataFrame | None = None,
 ) -> _Panel:
     ms = _scope(catalogue, cfg)
     n = len(ms)
@@ -482,6 +487,12 @@ def _panel(
     tau = np.zeros((n, MONTHS + 1))
     for kind, idx in ms.groupby("kind").indices.items():
         tau[idx] = _tau(profiles[kind], deadline[idx])
+    if plan is not None and len(plan):  # a unit's own 分月计划 is its measures' profile (perfkit.workplan)
+        from .workplan import planned_shape
+
+        shape = planned_shape(plan, pd.Index(ms["measure_id"]), catalogue.year)
+        own = ~np.isnan(shape[:, MONTHS])
+        tau[own] = shape[own]
     return _Panel(ms, values, noted, tau, ms["target"].to_numpy(dtype=float), deadline)
 
 
@@ -843,12 +854,15 @@ def project_measures(
     as_of: str | pd.Period,
     history: pd.DataFrame | None = None,
     calibration: Calibration | None = None,
+    plan: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per projected measure (investment and every other cumulative/recurring measure).
 
     `progress`: tidy reports (measure_id, month Period[M], cumulative, note); rows after `as_of` and
     outside the plan year are ignored. `history`: previous years' reports in the same shape (a `kind`
     column is optional), used to learn the completion profile and the interval width.
+    `plan`: the units' plans in force (perfkit.workplan.in_force): a measure with planned values is
+    projected along its plan's shape and its schedule is the plan, not the straight line.
     Columns: see COLUMNS; amounts are in each measure's unit (万元 for investment).
     """
     cfg = settings(catalogue)
@@ -856,7 +870,7 @@ def project_measures(
     prog = _tidy(progress, "progress")
     prog = prog[prog["month"] <= period]
     cal = calibration or calibrate(catalogue, prog, period, history)
-    panel = _panel(catalogue, prog, cal.profiles, cfg)
+    panel = _panel(catalogue, prog, cal.profiles, cfg, plan)
     n = len(panel.target)
     r = np.arange(n)
     T, d = panel.target, panel.deadline
@@ -903,6 +917,14 @@ def project_measures(
     with np.errstate(divide="ignore", invalid="ignore"):
         required = np.where(complete, 0.0, np.where(months_left > 0, todo / months_left, np.nan))
     schedule = np.minimum(elapsed / d, 1.0)
+    own_plan = np.zeros(n, bool)
+    if plan is not None and len(plan):
+        from .workplan import planned_at
+
+        planned = planned_at(plan, pd.Index(panel.measures["measure_id"]), period)
+        own_plan = ~np.isnan(planned)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            schedule = np.where(own_plan, planned / T, schedule)
     prof_share = panel.tau[r, np.minimum(np.minimum(elapsed, MONTHS), d)]
 
     out = panel.measures.copy()
@@ -925,7 +947,8 @@ def project_measures(
     out["months_since_report"] = np.where(no_data, np.nan, np.minimum(elapsed, d) - st.last).astype(float)
     out["edge"] = edge
     out["method"] = method
-    out["profile_source"] = out["kind"].map(cal.profile_source)
+    out["profile_source"] = np.where(own_plan, "unit_plan", out["kind"].map(cal.profile_source))
+    out["schedule_source"] = np.where(own_plan, "unit_plan", "pro_rata")
     return out[COLUMNS]
 
 
@@ -945,9 +968,13 @@ def store_inputs(
 
 
 def project_store(conn: sqlite3.Connection, as_of: str | pd.Period) -> pd.DataFrame:
-    """The projection from the store (see store_inputs)."""
+    """The projection from the store (see store_inputs), along the units' plans in force where they have one."""
+    from .workplan import in_force, read_workplans
+
     catalogue, progress, history = store_inputs(conn, as_of)
-    return project_measures(catalogue, progress, as_of, history)
+    plans = read_workplans(conn, catalogue.year)
+    plan = in_force(plans, as_of_period(as_of)) if len(plans) else None
+    return project_measures(catalogue, progress, as_of, history, plan=plan)
 
 
 def backtest(

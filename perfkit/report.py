@@ -143,6 +143,8 @@ class Col:
             return fmt_share(value), "pk-n"
         if f == "reported":  # 缺报 shows as its status colour, a report as plain text
             return (status_chip(value, lang), "pk-c") if value == "缺报" else (esc(value), "pk-c")
+        if f == "mark":  # a difference to highlight (empty: nothing to say)
+            return (f'<span class="pk-mark">{esc(value)}</span>' if value else ""), "pk-t pk-nw"
         if f == "range":
             return esc(value), "pk-n"
         if f == "name":
@@ -500,11 +502,17 @@ def data_notes(
 
 
 def self_assessment(
-    catalogue: Catalogue, result, progress: pd.DataFrame, assessments: pd.DataFrame | None
+    catalogue: Catalogue,
+    result,
+    progress: pd.DataFrame,
+    assessments: pd.DataFrame | None,
+    evaluations: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Final score per indicator with its evidence: the latest report notes of its measures and any
-    assessment recorded for it."""
+    assessment recorded for it; beside it the units' 自评 (`evaluations`: selfeval.read_self_evaluations),
+    the grade the score reaches, and `differs_text` where a unit's own grade is not that grade."""
     from .scoring import latest_values
+    from .selfeval import beside_score
 
     latest = latest_values(progress, result.as_of)
     notes = latest.merge(catalogue.measures[["measure_id", "indicator_id"]], on="measure_id")
@@ -517,7 +525,15 @@ def self_assessment(
     ind = result.indicators.merge(catalogue.indicators[["id", "text"]], on="id")
     ind["evidence"] = ind["id"].map(evidence)
     ind["completion"] = ind["score"] / ind["weight"]
-    return ind[["id", "section", "text", "weight", "score", "lost", "completion", "evidence", "persons"]]
+    ind = ind.merge(beside_score(catalogue, ind, evaluations), on="id", how="left")
+    ind["differs_text"] = [
+        t("brief.self_differs_text").format(own=own, computed=computed) if differs else ""
+        for own, computed, differs in zip(
+            ind["self_grade"], ind["computed_grade"], ind["differs"], strict=True
+        )
+    ]
+    cols = ["id", "section", "text", "weight", "score", "lost", "completion", "evidence", "persons"]
+    return ind[[*cols, "computed_grade", "self_grade", "self_statement", "differs", "differs_text"]]
 
 
 def self_assessment_table(rows: pd.DataFrame, lang: str = "zh") -> Html:
@@ -530,6 +546,10 @@ def self_assessment_table(rows: pd.DataFrame, lang: str = "zh") -> Html:
             Col("weight", "weight", "num1"),
             Col("score", "score", "num2"),
             Col("completion", "completion", "share"),
+            Col("computed_grade", "brief.computed_grade", "name"),
+            Col("self_grade", "brief.self_grade", "name"),
+            Col("differs_text", "brief.self_differs", "mark"),
+            Col("self_statement", "brief.self_statement"),
             Col("evidence", "brief.evidence"),
             Col("persons", "persons"),
         ],
@@ -580,6 +600,7 @@ class BriefData:
     problems: pd.DataFrame | None = None  # risks.problems_from_flags: the year's 问题清单
     projected: object | None = None  # expected year-end scoring.ScoreResult
     missing: list[str] = field(default_factory=list)  # analyses not run (module not installed, or left out)
+    self_evaluations: pd.DataFrame | None = None  # selfeval.read_self_evaluations (annual kind)
 
 
 ANALYSES = ("growth", "investment", "risks")
@@ -627,6 +648,10 @@ def gather(
         reporting=pd.DataFrame(),
     )
     data.reporting = reporting_status(catalogue, data.submissions, data.as_of)
+    if kind == "annual":
+        from .selfeval import read_self_evaluations
+
+        data.self_evaluations = read_self_evaluations(conn, month.year)
     wanted = set(analyses)
     growth, investment, risks = (optional_module(m) if m in wanted else None for m in ANALYSES)
     data.missing = [n for n, m in zip(ANALYSES, (growth, investment, risks), strict=True) if m is None]
@@ -641,6 +666,8 @@ def gather(
         if month.month > 1:
             risks.ensure_flags(conn, month - 1)
         previous = risks.read_flags(conn, month.year, month - 1)
+        from .workplan import for_month, read_workplans
+
         flags = risks.flag_measures(
             catalogue,
             this_year,
@@ -650,6 +677,7 @@ def gather(
             previous,
             assessments=assessments,
             lang=lang,
+            **for_month(read_workplans(conn, month.year), month, catalogue),  # the units' own plans
         )
         keep = ["as_of", "measure_id", "status", "reasons", "points_at_risk"]
         history = pd.concat([previous[keep], flags.assign(as_of=month)[keep]], ignore_index=True)
@@ -959,10 +987,19 @@ def annual_section(data: BriefData, lang: str = "zh") -> Html:
     """The year-end 自评 summary (annual kind only): final score per indicator with its evidence."""
     if data.kind != "annual":
         return Html("")
-    rows = self_assessment(data.catalogue, data.score, data.progress, data.assessments)
+    from .assessments import coverage
+
+    rows = self_assessment(data.catalogue, data.score, data.progress, data.assessments, data.self_evaluations)
+    assumed = [p.split(" ", 1)[1] for p in coverage(data.catalogue, data.assessments)["assumed"] if " " in p]
+    note = (
+        paragraph(t("brief.assessed_assumed", lang).format(ids="、".join(assumed), n=len(assumed)), "pk-note")
+        if assumed
+        else ""
+    )
     return join(
         section_title("annual", lang, data.kind),
         self_assessment_table(rows, lang),
+        note,
         subtitle("brief.outside_items", lang),
         outside_items(data.assessments, lang),
     )

@@ -88,6 +88,7 @@ FLAG_COLUMNS = [
     "months_unchanged",
     "increment",
     "rules",
+    "schedule_source",
 ]
 INVESTMENT_COLUMNS = [
     "measure_id",
@@ -373,6 +374,8 @@ def flag_measures(
     rules: dict | None = None,
     *,
     assessments: pd.DataFrame | None = None,
+    unit_plan: pd.DataFrame | None = None,
+    lowered: pd.DataFrame | None = None,
     lang: str = "zh",
 ) -> pd.DataFrame:
     """One flag per measure for `as_of`, ordered by points at risk (highest first).
@@ -382,6 +385,9 @@ def flag_measures(
     output (per growth-band measure); either may be None or partial: measures without a projection are
     judged on their pace to date. previous: earlier months' flags (as_of, measure_id, status).
     rules: plan.toml [risks] (default: the catalogue's). assessments: stored grades and assessed scores.
+    unit_plan: the units' 分月计划 in force (perfkit.workplan.in_force): a measure with planned values is
+    judged against its plan instead of the pro-rata line (`schedule_source`); lowered: its
+    downward_revisions, flagged at plan.toml [workplan] downward_status.
     Columns: see FLAG_COLUMNS; reasons and rules are lists, leaders/units/persons lists of names.
     """
     as_of = as_period(as_of)
@@ -432,9 +438,17 @@ def flag_measures(
         level_done = np.where(target - baseline > EPS, (actual - baseline) / (target - baseline) * 100, 100.0)
         time_pct = np.where(level_sched, level_time, time_pct)
         completion_pct = np.where(level_sched, level_done, completion_pct)
-        gap = np.where(cumulative | recurring | level_sched, completion_pct - time_pct, np.nan)
+        # the unit's own plan, where it has one, replaces the line (perfkit.workplan)
+        scheduled = cumulative | recurring | level_sched
+        planned = _planned(unit_plan, ids, as_of)
+        own_plan = scheduled & ~np.isnan(planned)
+        expected_rec = np.where(own_plan, np.minimum(planned, target), expected_rec)
+        time_pct = np.where(own_plan, planned / target * 100, time_pct)
+        completion_pct = np.where(own_plan, actual / target * 100, completion_pct)
+        gap = np.where(scheduled, completion_pct - time_pct, np.nan)
+    schedule_source = np.where(own_plan, "unit_plan", np.where(scheduled, "pro_rata", ""))
     inv_gap = inv["schedule_gap_pp"].to_numpy(dtype=float)
-    use_inv_gap = ~np.isnan(inv_gap) & ~np.isnan(actual)
+    use_inv_gap = ~np.isnan(inv_gap) & ~np.isnan(actual) & ~own_plan
     gap = np.where(use_inv_gap, inv_gap, gap)
     time_pct = np.where(use_inv_gap, completion_pct - inv_gap, time_pct)
     gap = np.where(np.isnan(actual), np.nan, gap)
@@ -534,14 +548,21 @@ def flag_measures(
         "baseline": baseline,
     }
     fire(
-        watch_gap & ~level_sched,
+        watch_gap & ~level_sched & ~own_plan,
         np.where(alert_gap, LEVEL[ALERT], LEVEL[WATCH]),
         "behind_schedule",
         "behind_schedule",
         fields,
     )
     fire(
-        watch_gap & level_sched,
+        watch_gap & own_plan,
+        np.where(alert_gap, LEVEL[ALERT], LEVEL[WATCH]),
+        "behind_schedule",
+        "behind_plan",
+        fields,
+    )
+    fire(
+        watch_gap & level_sched & ~own_plan,
         np.where(alert_gap, LEVEL[ALERT], LEVEL[WATCH]),
         "behind_schedule",
         "behind_schedule_level",
@@ -638,6 +659,29 @@ def flag_measures(
         {"actual": actual, "unit": unit, "factor": _num(rules["jump_factor"])},
     )
 
+    # A plan lowered after the year started: flagged while the measure is below the line it replaced
+    if lowered is not None and len(lowered):
+        columns = ["measure_id", "revision", "plan_month", "before", "after", "baseline_now", "status"]
+        low = _align(lowered, ids, columns)
+        revision = low["revision"].fillna("").to_numpy(dtype=object)
+        baseline_now = low["baseline_now"].to_numpy(dtype=float)
+        down = (revision != "") & ~done & ((revision == str(as_of)) | ~(actual >= baseline_now - EPS))
+        raised = low["status"].fillna(WATCH).map(LEVEL).fillna(LEVEL[WATCH]).to_numpy(dtype=int)
+        fire(
+            down,
+            raised,
+            "plan_lowered",
+            "plan_lowered",
+            {
+                "revision": revision,
+                "plan_month": low["plan_month"].to_numpy(dtype=float),
+                "before": low["before"].to_numpy(dtype=float),
+                "after": np.nan_to_num(low["after"].to_numpy(dtype=float)),
+                "baseline": baseline_now,
+                "unit": unit,
+            },
+        )
+
     # Persistence: three months at 关注 become 预警; a 预警 holds until back on schedule
     run, last_status = _history(previous, ids, as_of)
     streak = ~done & (level == LEVEL[WATCH]) & (run >= rules["watch_months_to_alert"] - 1)
@@ -729,11 +773,21 @@ def flag_measures(
             "months_unchanged": unchanged,
             "increment": increment,
             "rules": codes,
+            "schedule_source": schedule_source,
         }
     )
     severity = np.array([LEVEL[x] for x in status], dtype=int)
     order = np.lexsort((np.arange(n), -severity, -points))
     return out.iloc[order].reset_index(drop=True)[FLAG_COLUMNS]
+
+
+def _planned(unit_plan: pd.DataFrame | None, ids: pd.Index, as_of: pd.Period) -> np.ndarray:
+    """The planned year-to-date value at `as_of` per measure (NaN without a unit plan)."""
+    if unit_plan is None or len(unit_plan) == 0:
+        return np.full(len(ids), np.nan)
+    from .workplan import planned_at
+
+    return planned_at(unit_plan, ids, as_of)
 
 
 def _assessed_fraction(catalogue: Catalogue, assessments: pd.DataFrame | None) -> np.ndarray:
@@ -817,6 +871,7 @@ def _compute_months(
     """
     from . import growth as growth_model
     from . import investment as investment_model
+    from . import workplan
     from .store import cache_dir, read_assessments, read_catalogue, read_progress, read_turnover
 
     catalogue = read_catalogue(conn)
@@ -826,6 +881,7 @@ def _compute_months(
     history = progress[progress["month"].dt.year < as_of.year]
     turnover = read_turnover(conn)
     assessments = read_assessments(conn, as_of.year)
+    plans = workplan.read_workplans(conn, as_of.year)  # the units' own plans, all revisions
 
     def growth_for(month: pd.Period, models: tuple[str, ...] | None) -> pd.DataFrame | None:
         options = {"models": tuple(models)} if models else {}
@@ -843,10 +899,15 @@ def _compute_months(
         past = history if len(history) else None
         # each month's calibration reuses the previous one's profiles and reference σ (same history)
         calibration = investment_model.calibrate(catalogue, upto, month, past, prior=calibration)
-        inv = investment_model.project_measures(catalogue, upto, month, past, calibration=calibration)
+        own = workplan.for_month(plans, month, catalogue)  # the units' own plans, where they have one
+        inv = investment_model.project_measures(
+            catalogue, upto, month, past, calibration=calibration, plan=own["unit_plan"]
+        )
         gro = last_growth if month == months[-1] else growth_for(month, BACKFILL_GROWTH_MODELS)
         previous = read_flags(conn, month.year, upto=month - 1)
-        flags = flag_measures(catalogue, upto, month, inv, gro, previous, rules, assessments=assessments)
+        flags = flag_measures(
+            catalogue, upto, month, inv, gro, previous, rules, assessments=assessments, **own
+        )
         store_flags(conn, month, flags)
     return flags
 
@@ -1208,6 +1269,7 @@ RECORD_COLUMNS = [
     "p_reach",
     "expected_completion",
     "rules",
+    "schedule_source",
     "as_of",
 ]
 

@@ -25,7 +25,7 @@ from .config import PLAN_DIR, SAMPLE_DIR, db_path
 from .errors import StoreError
 
 APPLICATION_ID = 0x50464B54  # 'PFKT': tells a perfkit store from any other SQLite file
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: workplan and selfeval submissions and tables; assessment items' document and date
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,7 +43,7 @@ CREATE TABLE measures (
 );
 CREATE TABLE submissions (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('progress', 'turnover', 'assessment')),
+    kind TEXT NOT NULL CHECK (kind IN ('progress', 'turnover', 'assessment', 'workplan', 'selfeval')),
     file_name TEXT NOT NULL, sha256 TEXT NOT NULL, unit TEXT NOT NULL DEFAULT '', month TEXT NOT NULL DEFAULT '',
     received_at TEXT NOT NULL, archive_path TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT 'ingest',
     catalogue_version TEXT NOT NULL DEFAULT '', rows INTEGER NOT NULL DEFAULT 0
@@ -65,7 +65,18 @@ CREATE TABLE assessments (
     submission_id INTEGER NOT NULL REFERENCES submissions(id), year INTEGER NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('public', 'bonus', 'deduction', 'grade', 'indicator_score')),
     indicator_id TEXT NOT NULL DEFAULT '', points REAL, grade TEXT NOT NULL DEFAULT '',
-    description TEXT NOT NULL DEFAULT '', level TEXT NOT NULL DEFAULT '', unit TEXT NOT NULL DEFAULT ''
+    description TEXT NOT NULL DEFAULT '', level TEXT NOT NULL DEFAULT '', unit TEXT NOT NULL DEFAULT '',
+    document TEXT NOT NULL DEFAULT '', date TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE workplan (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id), measure_id TEXT NOT NULL REFERENCES measures(measure_id),
+    month TEXT NOT NULL, planned REAL, person TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (submission_id, measure_id, month)
+);
+CREATE TABLE self_evaluation (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id), indicator_id TEXT NOT NULL REFERENCES indicators(id),
+    statement TEXT NOT NULL DEFAULT '', grade TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (submission_id, indicator_id)
 );
 CREATE TABLE flags (
     as_of TEXT NOT NULL, measure_id TEXT NOT NULL REFERENCES measures(measure_id), status TEXT NOT NULL,
@@ -78,6 +89,10 @@ CREATE TRIGGER progress_no_update BEFORE UPDATE ON progress BEGIN SELECT RAISE(A
 CREATE TRIGGER progress_no_delete BEFORE DELETE ON progress BEGIN SELECT RAISE(ABORT, 'progress is append-only'); END;
 CREATE TRIGGER turnover_no_update BEFORE UPDATE ON turnover BEGIN SELECT RAISE(ABORT, 'turnover is append-only'); END;
 CREATE TRIGGER turnover_no_delete BEFORE DELETE ON turnover BEGIN SELECT RAISE(ABORT, 'turnover is append-only'); END;
+CREATE TRIGGER workplan_no_update BEFORE UPDATE ON workplan BEGIN SELECT RAISE(ABORT, 'workplan is append-only'); END;
+CREATE TRIGGER workplan_no_delete BEFORE DELETE ON workplan BEGIN SELECT RAISE(ABORT, 'workplan is append-only'); END;
+CREATE TRIGGER self_evaluation_no_update BEFORE UPDATE ON self_evaluation BEGIN SELECT RAISE(ABORT, 'self_evaluation is append-only'); END;
+CREATE TRIGGER self_evaluation_no_delete BEFORE DELETE ON self_evaluation BEGIN SELECT RAISE(ABORT, 'self_evaluation is append-only'); END;
 """
 
 
@@ -162,9 +177,12 @@ def _private_copy(path: Path) -> sqlite3.Connection:
             continue
         try:
             src.execute("PRAGMA schema_version").fetchone()  # the first read: WAL without -shm fails here
-            _check(src, path)
+            _check(src, path, upgrade=False)
             mem = sqlite3.connect(":memory:", isolation_level=None)
             src.backup(mem)
+            _check(mem, path)  # a schema-1 store is upgraded in the copy, the file untouched
+        except StoreError:
+            raise
         except sqlite3.Error as exc:
             last = exc
             continue
@@ -175,7 +193,8 @@ def _private_copy(path: Path) -> sqlite3.Connection:
     raise StoreError(f"{path}: the store is read-only and could not be read ({last})")
 
 
-def _check(conn: sqlite3.Connection, path: Path) -> None:
+def _check(conn: sqlite3.Connection, path: Path, *, upgrade: bool = True) -> None:
+    """A perfkit store of this schema (a schema-1 store is upgraded in place unless `upgrade` is False)."""
     try:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -190,8 +209,57 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
         raise StoreError(
             f"{path}: store schema version {version} is newer than this perfkit ({SCHEMA_VERSION}); upgrade perfkit"
         )
+    if version == 1:
+        if upgrade:
+            _upgrade_from_1(conn, path)
+        return
     if version < SCHEMA_VERSION:
         raise StoreError(f"{path}: store schema version {version} is older than {SCHEMA_VERSION}; rebuild it")
+
+
+_V1_KINDS = "CHECK (kind IN ('progress', 'turnover', 'assessment'))"
+
+
+def _upgrade_from_1(conn: sqlite3.Connection, path: Path) -> None:
+    """Schema 1 → 2 in one transaction (data untouched): the submissions' kind list gains 'workplan' and
+    'selfeval' (a CHECK constraint, rewritten in place as SQLite documents for constraint-only changes: no
+    row can violate the wider list), their tables and triggers, the assessments' document and date."""
+    new_tables = [
+        stmt
+        for stmt in _statements(SCHEMA)
+        if stmt.startswith(
+            (
+                "CREATE TABLE workplan",
+                "CREATE TRIGGER workplan_",
+                "CREATE TABLE self_evaluation",
+                "CREATE TRIGGER self_evaluation_",
+            )
+        )
+    ]
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # not upgraded meanwhile
+                version = conn.execute("PRAGMA schema_version").fetchone()[0]
+                conn.execute("PRAGMA writable_schema = ON")
+                conn.execute(
+                    "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'submissions'",
+                    (_V1_KINDS, _V1_KINDS.replace("'assessment')", "'assessment', 'workplan', 'selfeval')")),
+                )
+                conn.execute(f"PRAGMA schema_version = {version + 1}")
+                conn.execute("PRAGMA writable_schema = OFF")
+                conn.execute("ALTER TABLE assessments ADD COLUMN document TEXT NOT NULL DEFAULT ''")
+                conn.execute("ALTER TABLE assessments ADD COLUMN date TEXT NOT NULL DEFAULT ''")
+                for stmt in new_tables:
+                    conn.execute(stmt)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot upgrade the store from schema version 1 ({exc})") from exc
 
 
 def open_store(
@@ -440,9 +508,10 @@ def insert_turnover(conn: sqlite3.Connection, submission_id: int, rows: pd.DataF
 
 
 def insert_assessments(conn: sqlite3.Connection, submission_id: int, rows: pd.DataFrame) -> None:
-    """rows: year, kind, indicator_id, points, grade, description, level, unit."""
+    """rows: year, kind, indicator_id, points, grade, description, level, unit (document, date optional)."""
     conn.executemany(
-        "INSERT INTO assessments VALUES (?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO assessments (submission_id, year, kind, indicator_id, points, grade, description, level,"
+        " unit, document, date) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         [
             (
                 submission_id,
@@ -454,6 +523,8 @@ def insert_assessments(conn: sqlite3.Connection, submission_id: int, rows: pd.Da
                 r.description or "",
                 r.level or "",
                 r.unit or "",
+                getattr(r, "document", "") or "",
+                getattr(r, "date", "") or "",
             )
             for r in rows.itertuples(index=False)
         ],
@@ -528,11 +599,20 @@ def read_turnover(conn: sqlite3.Connection) -> pd.DataFrame:
 
 
 def read_assessments(conn: sqlite3.Connection, year: int | None = None) -> pd.DataFrame:
+    """Assessment rows of `year` (all years when None). An ingested 考评结果 workbook is the year's complete
+    record (perfkit.assessments): once one exists, the latest one's rows stand and earlier ones are kept
+    for history only."""
     sql = "SELECT a.*, s.received_at FROM assessments a JOIN submissions s ON s.id = a.submission_id"
     params: tuple = ()
     if year is not None:
         sql += " WHERE a.year = ?"
         params = (year,)
+        book = conn.execute(
+            "SELECT MAX(id) FROM submissions WHERE kind = 'assessment' AND month = ?", (str(year),)
+        ).fetchone()[0]
+        if book is not None:
+            sql += " AND a.submission_id = ?"
+            params = (year, book)
     return pd.read_sql_query(sql + " ORDER BY a.submission_id", conn, params=params)
 
 

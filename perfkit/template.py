@@ -22,7 +22,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
-from .exports import control_char, neutralise
+from .exports import control_char
 from .labels import t
 
 if TYPE_CHECKING:
@@ -121,8 +121,12 @@ def template_rows(catalogue: Catalogue, unit: str, month: pd.Period, progress: p
 
 def template_file_name(unit: str, month: pd.Period) -> str:
     """'市道管处_2019-09_工作台账.xlsx': the unit and month are readable from the name alone."""
-    safe = re.sub(r'[\\/:*?"<>|\s]+', "_", unit)
-    return f"{safe}_{month}_{t('intake.file_suffix')}.xlsx"
+    return f"{safe_name(unit)}_{month}_{t('intake.file_suffix')}.xlsx"
+
+
+def safe_name(text: str) -> str:
+    """`text` usable in a file name on every system (separators, reserved characters, spaces → _)."""
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", text)
 
 
 def write_template(
@@ -135,115 +139,40 @@ def write_template(
     statuses: list[str],
     max_note_chars: int = 2000,
 ) -> Path:
-    """Write one unit's template workbook (rows from `template_rows`)."""
-    from openpyxl import Workbook
-    from openpyxl.packaging.custom import StringProperty
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
-    from openpyxl.utils import get_column_letter
-    from openpyxl.workbook.protection import WorkbookProtection
-    from openpyxl.worksheet.datavalidation import DataValidation
+    """Write one unit's template workbook (rows from `template_rows`), in the protected style every
+    fill-in workbook shares (perfkit.forms.write_form)."""
+    from .forms import Field, Rule, write_form
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = t("intake.sheet")
-    last_col = get_column_letter(len(COLUMNS))
+    rules = {
+        "number": Rule("decimal", "intake.error.number", "intake.prompt.cumulative", "greaterThanOrEqual", "0"),
+        "percent": Rule("decimal", "intake.error.percent", "intake.prompt.cumulative", "between", "0", "100"),
+        "status": Rule("list", "intake.error.status", "intake.prompt.status", formula1='"' + ",".join(statuses) + '"'),
+        "note": Rule("textLength", "intake.error.note", "intake.prompt.note", "lessThanOrEqual", str(max_note_chars),
+                     error_text=t("intake.error.note").format(n=max_note_chars)),
+    }  # fmt: skip
+
+    def cell_rule(rec: dict, field: str) -> str | None:
+        if field != "cumulative":
+            return field
+        if rec["kind"] == "qualitative":
+            return None  # no number for qualitative measures
+        return "percent" if rec["unit"] == "%" else "number"
+
+    records = rows.to_dict("records")
+    for rec in records:
+        rec["shown"] = {"kind": t(f"kind.{rec['kind']}")}
     title = t("intake.title").format(
         title=catalogue.plan["plan"]["title"], unit=unit, year=month.year, month=month.month
     )
-    ws.cell(TITLE_ROW, 1, neutralise(title)).font = Font(bold=True, size=13)
-    ws.merge_cells(f"A{TITLE_ROW}:{last_col}{TITLE_ROW}")
-    ws.row_dimensions[TITLE_ROW].height = 24
-
-    thin = Side(style="thin", color="A6A6A6")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    header_fill = PatternFill("solid", fgColor="DDEBF7")
-    fill_in_fill = PatternFill("solid", fgColor="FFF2CC")  # the cells a unit types into
-    closed_fill = PatternFill("solid", fgColor="EDEDED")  # no number for qualitative measures
-    for j, col in enumerate(COLUMNS, start=1):
-        cell = ws.cell(HEADER_ROW, j, t(col.label))
-        cell.font = Font(bold=True)
-        cell.fill = header_fill
-        cell.border = border
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        ws.column_dimensions[get_column_letter(j)].width = col.width
-    ws.row_dimensions[HEADER_ROW].height = 30
-
-    letter = {c.field: get_column_letter(j) for j, c in enumerate(COLUMNS, start=1)}
-    number_dv = _validation(DataValidation, "decimal", "intake.error.number", "intake.prompt.cumulative")
-    number_dv.operator, number_dv.formula1 = "greaterThanOrEqual", "0"
-    percent_dv = _validation(DataValidation, "decimal", "intake.error.percent", "intake.prompt.cumulative")
-    percent_dv.operator, percent_dv.formula1, percent_dv.formula2 = "between", "0", "100"
-    status_dv = _validation(DataValidation, "list", "intake.error.status", "intake.prompt.status")
-    status_dv.formula1 = '"' + ",".join(statuses) + '"'
-    note_dv = _validation(DataValidation, "textLength", "intake.error.note", "intake.prompt.note")
-    note_dv.operator, note_dv.formula1 = "lessThanOrEqual", str(max_note_chars)
-    note_dv.error = t("intake.error.note").format(n=max_note_chars)
-
-    for i, rec in enumerate(rows.to_dict("records")):
-        r = FIRST_DATA_ROW + i
-        values = dict(rec)
-        values["kind"] = t(f"kind.{rec['kind']}")
-        for j, col in enumerate(COLUMNS, start=1):
-            v = values.get(col.field)
-            v = None if v is None or (isinstance(v, float) and pd.isna(v)) or v == "" else v
-            cell = ws.cell(r, j, neutralise(v))
-            cell.border = border
-            cell.alignment = Alignment(vertical="center", wrap_text=col.wrap)
-            if col.fill_in:
-                cell.fill = fill_in_fill
-                cell.protection = Protection(locked=False)
-        number_cell = f"{letter['cumulative']}{r}"
-        if rec["kind"] == "qualitative":
-            ws[number_cell].fill = closed_fill
-            ws[number_cell].protection = Protection(locked=True)
-        elif rec["unit"] == "%":
-            percent_dv.add(number_cell)
-        else:
-            number_dv.add(number_cell)
-        status_dv.add(f"{letter['status']}{r}")
-        note_dv.add(f"{letter['note']}{r}")
-    for dv in (number_dv, percent_dv, status_dv, note_dv):
-        if dv.sqref:
-            ws.add_data_validation(dv)
-
-    ws.freeze_panes = f"C{FIRST_DATA_ROW}"  # header row and the measure ids stay in view
-    ws.protection.sheet = True  # no password: guards against slips, documented in docs/intake.md
-    ws.protection.formatColumns = False  # units may still widen columns and rows
-    ws.protection.formatRows = False
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-
-    meta = template_meta(unit, month, catalogue)
-    info = wb.create_sheet(META_SHEET)
-    for key, value in meta.items():
-        info.append([key, value])
-    info.sheet_state = "hidden"
-    info.protection.sheet = True
-    for key, value in meta.items():
-        wb.custom_doc_props.append(StringProperty(name=META_PROPERTY_PREFIX + key, value=value))
-    wb.security = WorkbookProtection(lockStructure=True)  # no renaming, adding or unhiding sheets
-    wb.properties.title = title
-    wb.properties.creator = "perfkit"
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
-
-
-def _validation(factory, kind: str, error_key: str, prompt_key: str):
-    return factory(
-        type=kind,
-        allow_blank=True,
-        showErrorMessage=True,
-        showInputMessage=True,
-        errorTitle=t("intake.error.title"),
-        error=t(error_key),
-        promptTitle=t("intake.prompt.title"),
-        prompt=t(prompt_key),
+    return write_form(
+        path,
+        sheet=t("intake.sheet"),
+        title=title,
+        fields=[Field(c.field, t(c.label), c.width, c.fill_in, c.wrap) for c in COLUMNS],
+        rows=records,
+        meta=template_meta(unit, month, catalogue),
+        rules=rules,
+        cell_rule=cell_rule,
     )
 
 
@@ -274,13 +203,7 @@ def write_templates(
     month = month if isinstance(month, pd.Period) else parse_month(month)
     if month.year != catalogue.year:
         raise InputError(Problem("--month", f"{month} is outside the plan year {catalogue.year}"))
-    known = reporting_units(catalogue)
-    chosen = units or known
-    unknown = [u for u in chosen if u not in known]
-    if unknown:
-        raise InputError(
-            [Problem("--unit", f"not a reporting unit: {u!r} (known: {'、'.join(known)})") for u in unknown]
-        )
+    chosen = chosen_units(catalogue, units)
     rules = IntakeRules.from_plan(catalogue.plan)
     statuses = statuses or list(rules.statuses)
     out = []
@@ -420,32 +343,7 @@ def read_progress_book(book: Book, name: str) -> ProgressSheet:
 
     grid = book.values(sheet)
     labels = header_labels()
-    wanted = {re.sub(r"\s+", "", v): k for k, v in labels.items()}
-    header_row, columns = None, {}
-    for r, rec in enumerate(grid[:HEADER_SEARCH_ROWS], start=1):
-        found = {}
-        for c, v in enumerate(rec, start=1):
-            key = wanted.get(re.sub(r"\s+", "", cell_text(v)))
-            if key and key in found:
-                problems.append(
-                    Problem(book.file, f"header {labels[key]} appears twice", sheet, f"{col_letter(c)}{r}")
-                )
-            elif key:
-                found[key] = c
-        if "measure_id" in found:
-            header_row, columns = r, found
-            break
-    if header_row is None:
-        raise InputError(
-            Problem(
-                book.file, f"header {labels['measure_id']} not found in rows 1–{HEADER_SEARCH_ROWS}", sheet
-            )
-        )
-    for key in ["measure_id", *FILL_IN]:
-        if key not in columns:
-            problems.append(Problem(book.file, f"missing header {labels[key]}", sheet, f"row {header_row}"))
-    if problems:
-        raise InputError(problems)
+    header_row, columns = find_header(grid, labels, "measure_id", ["measure_id", *FILL_IN], book.file, sheet)
 
     records = []
     for r in range(header_row + 1, last_filled_row(grid) + 2):
@@ -464,6 +362,50 @@ def read_progress_book(book: Book, name: str) -> ProgressSheet:
         flags=book.cell_flags(sheet),
         sheet=sheet,
     )
+
+
+def find_header(
+    grid: list[list], labels: dict[str, str], key: str, required: list[str], file: str, sheet: str
+) -> tuple[int, dict[str, int]]:
+    """The header row (the first of the top rows holding `labels[key]`, spaces ignored) and field →
+    column number; InputError naming a header missing or given twice."""
+    wanted = {re.sub(r"\s+", "", v): k for k, v in labels.items()}
+    problems, header_row, columns = [], None, {}
+    for r, rec in enumerate(grid[:HEADER_SEARCH_ROWS], start=1):
+        found: dict[str, int] = {}
+        for c, v in enumerate(rec, start=1):
+            k = wanted.get(re.sub(r"\s+", "", cell_text(v)))
+            if k and k in found:
+                problems.append(
+                    Problem(file, f"header {labels[k]} appears twice", sheet, f"{col_letter(c)}{r}")
+                )
+            elif k:
+                found[k] = c
+        if key in found:
+            header_row, columns = r, found
+            break
+    if header_row is None:
+        raise InputError(
+            Problem(file, f"header {labels[key]} not found in rows 1–{HEADER_SEARCH_ROWS}", sheet)
+        )
+    for k in required:
+        if k not in columns:
+            problems.append(Problem(file, f"missing header {labels[k]}", sheet, f"row {header_row}"))
+    if problems:
+        raise InputError(problems)
+    return header_row, columns
+
+
+def chosen_units(catalogue: Catalogue, units: list[str] | None) -> list[str]:
+    """`units` (all reporting units when None), each checked to be one: `--unit` of `perfkit template`."""
+    known = reporting_units(catalogue)
+    chosen = units or known
+    unknown = [u for u in chosen if u not in known]
+    if unknown:
+        raise InputError(
+            [Problem("--unit", f"not a reporting unit: {u!r} (known: {'、'.join(known)})") for u in unknown]
+        )
+    return chosen
 
 
 PROGRESS_COLUMNS = ["measure_id", "month", "cumulative", "status", "note"]

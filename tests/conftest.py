@@ -77,3 +77,16 @@ def run_notebook(tmp_path, perfkit_kernel):
         return nbformat.read(out, as_version=4)
 
     return run
+
+
+@pytest.fixture()
+def cli(capsys):
+    """`perfkit …` run in-process: cli(*args) → (exit code, stdout, stderr)."""
+    from perfkit.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

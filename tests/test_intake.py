@@ -5,10 +5,8 @@ asserts the message (file, sheet, cell, reason) and an unchanged store."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from battery import FILE_CASES, rezip
 from openpyxl import Workbook, load_workbook
 from openpyxl.packaging.custom import CustomPropertyList
 
@@ -82,17 +81,6 @@ def fill(template: Path, out: Path, changes: dict | None = None, step: float = 1
         edit(wb)
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
-    return out
-
-
-def rezip(src: Path, out: Path, change=None, extra: dict[str, bytes] | None = None) -> Path:
-    """Copy an .xlsx part by part, changing parts with change(name, bytes) and adding `extra` entries."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            zout.writestr(info.filename, change(info.filename, data) if change else data)
-        for name, data in (extra or {}).items():
-            zout.writestr(name, data)
     return out
 
 
@@ -381,14 +369,11 @@ def _change(changes):
     return lambda template, tmp: fill(template, tmp / template.name, changes)
 
 
-def _raw(make):
-    """A case whose bytes are made from the filled workbook's bytes."""
+def _from_good(make):
+    """A shared battery case (tests/battery.py) made from a good filled ledger."""
 
     def build(template, tmp):
-        good = fill(template, tmp / "good" / template.name)
-        out = tmp / template.name
-        out.write_bytes(make(good.read_bytes(), good))
-        return out
+        return make(fill(template, tmp / "good" / template.name), tmp / template.name)
 
     return build
 
@@ -401,29 +386,12 @@ def _zipped(change=None, extra=None):
     return build
 
 
-def _encrypted(template, tmp):
-    crypto = pytest.importorskip(
-        "msoffcrypto.format.ooxml", reason="msoffcrypto-tool makes a real encrypted workbook"
-    )
-    good = fill(template, tmp / "good" / template.name)
-    out = tmp / template.name
-    with open(good, "rb") as src, open(out, "wb") as dst:
-        crypto.OOXMLFile(src).encrypt("secret", dst)
-    return out
-
-
 def _error_value(name, data):
     if name != "xl/worksheets/sheet1.xml":
         return data
     return re.sub(
         rb'<c r="J5"[^>]*?(/>|>.*?</c>)', b'<c r="J5" t="e"><f>1/0</f><v>#DIV/0!</v></c>', data, count=1
     )
-
-
-BILLION_LAUGHS = (
-    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n'
-)
 
 
 def _no_info(wb, template):
@@ -450,28 +418,12 @@ def _future(template, tmp):
     return fill(template, tmp / template.name)
 
 
-def _docx_like() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("[Content_Types].xml", "<Types/>")
-        z.writestr("word/document.xml", "<document/>")
-    return buf.getvalue()
-
-
 J = lambda mid: lambda t: f"J{_row(t, mid)}"  # noqa: E731
 A = lambda mid: lambda t: f"A{_row(t, mid)}"  # noqa: E731
 
 
-# id, build(template, tmp) → bad file, sheet, cell (or a function of the template), reason, today
-def _with_dtd(name, data):
-    if name != "xl/workbook.xml":
-        return data
-    return BILLION_LAUGHS + re.sub(rb"^<\?xml[^>]*\?>", b"", data)
-
-
 K = lambda mid: lambda t: f"K{_row(t, mid)}"  # noqa: E731
 L = lambda mid: lambda t: f"L{_row(t, mid)}"  # noqa: E731
-MEDIA = "xl/media/"
 
 
 def _cell_xml(mid, col, inner: str, kind: str = ""):
@@ -499,16 +451,8 @@ def _note(text: str):
 
 # id, build(template, tmp) → bad file, sheet, cell (text or a function of the template), reason, today
 # fmt: off
-CASES = [
-    ("empty", _raw(lambda b, g: b""), "", "", "empty file (0 bytes)", None),
-    ("renamed-csv", _raw(lambda b, g: "措施编号,本年累计完成\n1-8-1.1,22\n".encode()), "", "", "not an .xlsx workbook (not a zip file", None),
-    ("renamed-docx", _raw(lambda b, g: _docx_like()), "", "", "no xl/workbook.xml", None),
-    ("truncated", _raw(lambda b, g: b[: len(b) // 2]), "", "", "truncated or damaged .xlsx", None),
-    ("password", _encrypted, "", "", "password-protected (encrypted)", None),
-    ("oversize", _zipped(extra={MEDIA + "scan.bin": random.Random(3).randbytes(6 * 2**20)}), "", "", "over the limit of 5,242,880", None),
-    ("zip-bomb", _zipped(extra={MEDIA + "zeros.bin": bytes(51 * 2**20)}), "", "", "over the limit of 20,971,520", None),
-    ("zip-entries", _zipped(extra={f"{MEDIA}{i}.bin": b"x" for i in range(600)}), "", "", "zip entries, over the limit of 500", None),
-    ("xml-bomb", _zipped(change=_with_dtd), "", "", "xl/workbook.xml declares a DTD", None),
+# the file-level cases are the shared battery's (tests/battery.py), made from a good filled ledger
+CASES = [(case_id, _from_good(make), "", "", reason, None) for case_id, make, reason in FILE_CASES] + [
     ("missing-sheet", _edit(lambda wb, t: setattr(wb[SHEET], "title", "Sheet1")), "", "", "missing sheet 填报 (sheets: Sheet1, _perfkit)", None),
     ("missing-header", _edit(_set(lambda t: "J2", "累计数")), SHEET, "row 2", "missing header 本年累计完成", None),
     ("no-template-info", _edit(_no_info), "", "", "no template info", None),

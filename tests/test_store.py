@@ -180,6 +180,55 @@ def test_empty_store_has_catalogue_only(empty_db):
     assert store.read_progress(conn).empty
 
 
+def _as_schema_1(path) -> None:
+    """Turn a new store back into what schema 1 wrote (no workplan or self_evaluation tables, no
+    assessment document/date, the three submission kinds)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for name in ("workplan", "self_evaluation"):
+        conn.execute(f"DROP TABLE {name}")  # its triggers go with it
+    conn.execute("ALTER TABLE assessments DROP COLUMN document")
+    conn.execute("ALTER TABLE assessments DROP COLUMN date")
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute(
+        "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE name = 'submissions'",
+        (", 'workplan', 'selfeval'))", "))"),
+    )
+    conn.execute(f"PRAGMA schema_version = {version + 1}")
+    conn.execute("PRAGMA writable_schema = OFF")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+
+
+def test_a_schema_1_store_is_upgraded_in_place_keeping_its_data(sample_db):
+    _as_schema_1(sample_db)
+    old = sqlite3.connect(sample_db)
+    assert (
+        "'workplan'"
+        not in old.execute("SELECT sql FROM sqlite_master WHERE name = 'submissions'").fetchone()[0]
+    )
+    before = list(old.iterdump())
+    progress = [line for line in before if line.startswith('INSERT INTO "progress"')]
+    old.close()
+
+    conn = store.open_store(sample_db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert [line for line in conn.iterdump() if line.startswith('INSERT INTO "progress"')] == progress
+    with store.transaction(conn):
+        sid = store.add_submission(conn, kind="workplan", file_name="x.xlsx", sha256="0" * 64, unit="u")
+        conn.execute(
+            "INSERT INTO workplan (submission_id, measure_id, month) VALUES (?, '1-8-1.1', '2019-01')", (sid,)
+        )
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM workplan")
+    assert store.read_assessments(conn, 2019)["document"].tolist() == [""] * 4
+    conn.close()
+    assert (
+        store.open_store(sample_db).execute("PRAGMA user_version").fetchone()[0] == 2
+    )  # opened again: as is
+
+
 # ------------------------------------------------------------------------------ two processes at once
 
 TURNOVER_HEAD = "月份,运输方式,口径,旅客周转量（万人公里）,货物周转量（万吨公里）\n"
