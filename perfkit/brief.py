@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import NOTEBOOKS_DIR, OUTPUTS_DIR, SINGLE_THREAD_ENV, db_path
-from .errors import InputError, Problem
 from .startup import KERNEL_CODE, defer_iri_grammar
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -40,7 +39,6 @@ PRELOAD = ("pandas", "numpy", "altair", "vl_convert", "perfkit.scoring", "perfki
 # Clears the user namespace (modules stay imported) and restarts the cell counter, so the next notebook
 # sees a fresh session: In [1] again, and none of the previous notebook's variables.
 RESET = "get_ipython().reset(new_session=True, aggressive=False)"
-_AS_OF = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class BriefError(Exception):
@@ -95,12 +93,6 @@ def output_dir(as_of: str, out_dir: str = "", kind: str = "monthly") -> Path:
     path = Path(out_dir) if out_dir else default_out_dir(as_of, kind)
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def check_as_of(as_of: str) -> str:
-    if not _AS_OF.match(str(as_of)):
-        raise InputError(Problem("--as-of", f"expected a month as YYYY-MM, got {as_of!r}"))
-    return str(as_of)
 
 
 # ------------------------------------------------------------------------------------------ kernels
@@ -222,7 +214,8 @@ def run_brief(
         say(f"[{time.perf_counter() - started:5.1f} s] {line}")
 
     from .catalogue import load_plan
-    from .store import is_sample, latest_month, open_store
+    from .months import resolve_as_of
+    from .store import is_sample, open_store
 
     cfg = settings(load_plan())
     jobs = notebooks if notebooks is not None else notebook_jobs(cfg)
@@ -234,12 +227,10 @@ def run_brief(
     store = db_path(db).resolve()
     conn = open_store(store)
     try:
-        as_of = check_as_of(as_of) if as_of else latest_month(conn)
+        as_of = str(resolve_as_of(conn, as_of))  # a wrong month stops here, before any kernel starts
         sample = is_sample(conn)
     finally:
         conn.close()
-    if as_of is None:
-        raise BriefError(f"{store}: the store has no progress data yet; ingest submissions or give --as-of")
 
     final = Path(out).resolve() if out else default_out_dir(as_of, kind).resolve()
     final.parent.mkdir(parents=True, exist_ok=True)

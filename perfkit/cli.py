@@ -55,6 +55,13 @@ def _conn(args):
     return open_store(args.db)
 
 
+def _as_of(conn, args) -> str:
+    """The command's --as-of checked against the store (plan year, latest data), or the latest month."""
+    from .months import resolve_as_of
+
+    return str(resolve_as_of(conn, args.as_of))
+
+
 # ----------------------------------------------------------------------------------------- commands
 
 
@@ -114,8 +121,9 @@ def cmd_sample(args) -> int:
 def cmd_score(args) -> int:
     from .scoring import score_store
 
+    conn = _conn(args)
     result = score_store(
-        _conn(args), args.as_of, public=args.public, bonus=args.bonus, deduction=args.deduction
+        conn, _as_of(conn, args), public=args.public, bonus=args.bonus, deduction=args.deduction
     )
     if args.format == "json":
         emit(result.to_dict(), "json")
@@ -198,14 +206,20 @@ def cmd_growth(args) -> int:
             if band is None:
                 print("give --band LOW HIGH (or --mode for the plan's band)", file=sys.stderr)
                 return 2
-            proj = growth.project_annual_growth(values, args.as_of, tuple(band), spans=spans)
+            from .months import parse_month
+
+            as_of = parse_month(args.as_of) if args.as_of else values.index.max()
+            proj = growth.project_annual_growth(values, as_of, tuple(band), spans=spans)
             if args.format == "json":
                 emit(proj.to_dict(), "json")
             else:
                 row = pd.DataFrame([growth.projection_row("series", "", proj)]).drop(columns=["measure_id"])
                 emit(growth.display_table(row, transpose=True), "table")
             return 0
-        df = growth.project_store(_conn(args), args.as_of, modes=[args.mode] if args.mode else None)
+        conn = _conn(args)
+        df = growth.project_store(conn, _as_of(conn, args), modes=[args.mode] if args.mode else None)
+    except InputError:
+        raise  # bad months and the like: one line, exit 2, worded once (main)
     except ValueError as exc:
         print(f"growth: {exc}", file=sys.stderr)
         return 2
@@ -220,13 +234,15 @@ def cmd_growth(args) -> int:
 def cmd_invest(args) -> int:
     from .investment import display_table, export_frame, project_store, to_records
 
-    df = project_store(_conn(args), args.as_of)
+    conn = _conn(args)
+    as_of = _as_of(conn, args)
+    df = project_store(conn, as_of)
     if args.format == "json":
         emit(to_records(df), "json")
     elif args.format == "csv":
         emit(export_frame(df), "csv")
     else:
-        print(f"as of {args.as_of}")
+        print(f"as of {as_of}")
         emit(display_table(df), "table")
     return 0
 
@@ -238,7 +254,9 @@ def cmd_risks(args) -> int:
 
     conn = _conn(args)
     try:
-        flags = risks.run_risks(conn, args.as_of)
+        flags = risks.run_risks(conn, _as_of(conn, args))
+    except InputError:
+        raise  # bad months and the like: one line, exit 2, worded once (main)
     except ValueError as exc:
         print(f"risks: {exc}", file=sys.stderr)
         return 2
@@ -300,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("score", help="score the plan")
-    s.add_argument("--as-of")
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--public", type=float)
     s.add_argument("--bonus", type=float)
     s.add_argument("--deduction", type=float)
@@ -324,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_history)
 
     s = sub.add_parser("growth", help="turnover growth projection for 1-14-1 / 1-14-2")
-    s.add_argument("--as-of", required=True)
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--mode", choices=["road", "waterway"])
     s.add_argument("--series", help="CSV of month,value instead of the store")
     s.add_argument("--band", nargs=2, type=float, metavar=("LOW", "HIGH"), help="band in %% (--series)")
@@ -332,17 +350,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_growth)
 
     s = sub.add_parser("invest", help="year-end projection of investment and cumulative measures")
-    s.add_argument("--as-of", required=True)
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--format", choices=formats, default="table")
     s.set_defaults(func=cmd_invest)
 
     s = sub.add_parser("risks", help="risk flags and the problem list")
-    s.add_argument("--as-of", required=True)
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--format", choices=formats, default="table")
     s.set_defaults(func=cmd_risks)
 
     s = sub.add_parser("brief", help="run the notebooks and export the leaders' HTML brief")
-    s.add_argument("--as-of")
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--kind", choices=["monthly", "quarterly", "annual"], default="monthly")
     s.add_argument("--lang", choices=["zh", "en"], default="zh")
     s.add_argument("--out")

@@ -27,6 +27,7 @@ import pandas as pd
 from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .labels import t
+from .months import parse_month, quarter_of  # noqa: F401 - quarter_of: notebooks call risks.quarter_of
 
 STATUS_CODES = ("done", "ok", "watch", "alert", "missing", "missed")
 DONE, OK, WATCH, ALERT, MISSING, MISSED = (t(f"risk.status.{c}") for c in STATUS_CODES)
@@ -169,19 +170,6 @@ def status_label(status: str, lang: str = "zh") -> str:
     return t(f"risk.status.{code}", lang) if code else status
 
 
-def as_period(value: str | pd.Period) -> pd.Period:
-    """'2019-09' → Period('2019-09', 'M'); anything else is a clear error."""
-    if isinstance(value, pd.Period):
-        return value.asfreq("M")
-    text = str(value).strip()
-    try:
-        if len(text) != 7 or text[4] != "-":
-            raise ValueError(text)
-        return pd.Period(text, freq="M")
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"as-of month must look like YYYY-MM, got {value!r}") from exc
-
-
 def _ordinals(col) -> np.ndarray:
     return pd.PeriodIndex(col, freq="M").asi8
 
@@ -255,7 +243,7 @@ def report_facts(catalogue: Catalogue, progress: pd.DataFrame, as_of: str | pd.P
     first value), increment (actual − prev_value), months_unchanged (reports in a row identical to the one
     before, ending at the latest).
     """
-    as_of = as_period(as_of)
+    as_of = parse_month(as_of)
     need = ["measure_id", "month", "cumulative", "status", "note"]
     missing = [c for c in need if c not in progress.columns]
     if missing:
@@ -384,7 +372,7 @@ def flag_measures(
     rules: plan.toml [risks] (default: the catalogue's). assessments: stored grades and assessed scores.
     Columns: see FLAG_COLUMNS; reasons and rules are lists, leaders/units/persons lists of names.
     """
-    as_of = as_period(as_of)
+    as_of = parse_month(as_of)
     rules = rules_from(catalogue) if rules is None else rules
     m = catalogue.measures.reset_index(drop=True)
     ids = pd.Index(m["measure_id"])
@@ -762,7 +750,7 @@ def store_flags(conn: sqlite3.Connection, as_of: str | pd.Period, flags: pd.Data
     """Replace the month's flags in one transaction (a re-run never leaves a half-written month)."""
     from .store import now_iso, transaction
 
-    as_of = str(as_period(as_of))
+    as_of = str(parse_month(as_of))
     stamp = now_iso()
     rows = [
         (as_of, mid, status, json.dumps(list(reasons), ensure_ascii=False), float(points), stamp)
@@ -786,7 +774,7 @@ def read_flags(
         params += [f"{year}-01", f"{year}-12"]
     if upto is not None:
         sql += " AND as_of <= ?"
-        params.append(str(as_period(upto)))
+        params.append(str(parse_month(upto)))
     df = pd.read_sql_query(sql + " ORDER BY as_of, measure_id", conn, params=params)
     df["as_of"] = pd.PeriodIndex(df["as_of"], freq="M") if len(df) else pd.PeriodIndex([], freq="M")
     df["reasons"] = df["reasons"].map(json.loads)
@@ -853,7 +841,7 @@ def _compute_months(
 
 def ensure_flags(conn: sqlite3.Connection, as_of: str | pd.Period) -> None:
     """Compute and store any month of the plan year up to `as_of` that has no flags yet (quick growth model)."""
-    as_of = as_period(as_of)
+    as_of = parse_month(as_of)
     have = _flag_months(conn, as_of.year)
     todo = [p for p in pd.period_range(f"{as_of.year}-01", as_of, freq="M") if str(p) not in have]
     if todo:
@@ -870,7 +858,7 @@ def run_risks(
     growth module's default choice of model). Returns the flags with `opened` ('YYYY-MM' or '') and
     `months_open` of each measure's current problem, ordered by points at risk.
     """
-    as_of = as_period(as_of)
+    as_of = parse_month(as_of)
     have = _flag_months(conn, as_of.year)
     earlier = [p for p in pd.period_range(f"{as_of.year}-01", as_of - 1, freq="M") if str(p) not in have]
     flags = _compute_months(conn, as_of, [*earlier, as_of], growth_models)
@@ -904,7 +892,7 @@ def problems_from_flags(
     reasons (latest), points_at_risk (the measure's at `as_of`, else at the run's last month), and with a
     catalogue: indicator_id, name, leaders, units, persons. Ordered by points at risk, open ones first.
     """
-    as_of = as_period(as_of)
+    as_of = parse_month(as_of)
     if problem_statuses is None:
         problem_statuses = (rules_from(catalogue) if catalogue is not None else {}).get(
             "problem_statuses", [WATCH, ALERT, MISSED, MISSING]
@@ -1006,7 +994,7 @@ def problem_list(conn: sqlite3.Connection, as_of: str | pd.Period) -> pd.DataFra
     """The 问题清单 as of a month: every problem of the plan year so far (flags computed where missing)."""
     from .store import read_catalogue
 
-    as_of = as_period(as_of)
+    as_of = parse_month(as_of)
     ensure_flags(conn, as_of)
     catalogue = read_catalogue(conn)
     return problems_from_flags(read_flags(conn, as_of.year, as_of), as_of, catalogue)
@@ -1110,9 +1098,9 @@ def quarterly_view(conn: sqlite3.Connection, year: int, quarter: int) -> Quarter
         raise ValueError(f"quarter must be 1–4, got {quarter!r}")
     latest = latest_month(conn)
     first = pd.Period(year=year, month=3 * quarter - 2, freq="M")
-    if latest is None or as_period(latest) < first:
+    if latest is None or parse_month(latest) < first:
         raise ValueError(f"no progress data for {year} Q{quarter} yet (latest month: {latest or 'none'})")
-    end = min(first + 2, as_period(latest))
+    end = min(first + 2, parse_month(latest))
     return quarter_summary(problem_list(conn, end), year, quarter, end)
 
 
@@ -1247,17 +1235,11 @@ PROBLEM_COLUMNS = [
 ]
 
 
-def quarter_of(as_of: str | pd.Period) -> tuple[int, int]:
-    """(year, quarter) of an as-of month: '2019-09' → (2019, 3)."""
-    p = as_period(as_of)
-    return p.year, (p.month + 2) // 3
-
-
 def file_notes(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> list[str]:
     """Lines for a file's notes: the as-of month and, for sample data, that it is synthetic."""
     from .store import is_sample
 
-    lines = [f"{t('risk.col.as_of', lang)}：{as_period(as_of)}"]
+    lines = [f"{t('risk.col.as_of', lang)}：{parse_month(as_of)}"]
     if is_sample(conn):
         lines.append(f"{t('synthetic', lang)}：{t('synthetic_note', lang)}")
     return lines
