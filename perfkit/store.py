@@ -1,4 +1,5 @@
-"""The embedded SQLite store: catalogue, measures, submissions with provenance, turnover, assessments, flags.
+"""The embedded SQLite store: catalogue, measures, submissions with provenance, turnover, assessments, and
+the monthly snapshots (perfkit.monthly).
 
 Submissions are append-only (triggers refuse UPDATE and DELETE): a later submission for the same unit and
 month supersedes the earlier one in calculations, while both stay queryable. A new store is built in a
@@ -20,11 +21,24 @@ from pathlib import Path
 import pandas as pd
 
 from .catalogue import Catalogue, load_catalogue
-from .config import PLAN_DIR, SAMPLE_DIR, db_path
+from .config import DEFAULT_PLAN_DIR, SAMPLE_DIR, db_path, recorded_path, stored_path
 from .errors import StoreError
 
 APPLICATION_ID = 0x50464B54  # 'PFKT': tells a perfkit store from any other SQLite file
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Upgrades of an older store, applied in one transaction when it is opened. 1 → 2: the month's computed
+# results moved into snapshots (perfkit.monthly); the old flags table held reasons as rendered Chinese text
+# without their rule codes, so it is dropped and the months are recomputed from the submissions on first use.
+MIGRATIONS = {
+    1: """
+DROP TABLE IF EXISTS flags;
+CREATE TABLE snapshots (month TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, computed_at TEXT NOT NULL);
+CREATE TABLE snapshot_parts (
+    month TEXT NOT NULL REFERENCES snapshots(month) ON DELETE CASCADE, part TEXT NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (month, part)
+);
+""",
+}
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,10 +80,10 @@ CREATE TABLE assessments (
     indicator_id TEXT NOT NULL DEFAULT '', points REAL, grade TEXT NOT NULL DEFAULT '',
     description TEXT NOT NULL DEFAULT '', level TEXT NOT NULL DEFAULT '', unit TEXT NOT NULL DEFAULT ''
 );
-CREATE TABLE flags (
-    as_of TEXT NOT NULL, measure_id TEXT NOT NULL REFERENCES measures(measure_id), status TEXT NOT NULL,
-    reasons TEXT NOT NULL, points_at_risk REAL NOT NULL, computed_at TEXT NOT NULL,
-    PRIMARY KEY (as_of, measure_id)
+CREATE TABLE snapshots (month TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, computed_at TEXT NOT NULL);
+CREATE TABLE snapshot_parts (
+    month TEXT NOT NULL REFERENCES snapshots(month) ON DELETE CASCADE, part TEXT NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (month, part)
 );
 CREATE TRIGGER submissions_no_update BEFORE UPDATE ON submissions BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
 CREATE TRIGGER submissions_no_delete BEFORE DELETE ON submissions BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
@@ -114,16 +128,34 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
             f"{path}: store schema version {version} is newer than this perfkit ({SCHEMA_VERSION}); upgrade perfkit"
         )
     if version < SCHEMA_VERSION:
+        _migrate(conn, path, version)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring an older store up to SCHEMA_VERSION, all steps in one transaction (all or nothing)."""
+    if any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
         raise StoreError(f"{path}: store schema version {version} is older than {SCHEMA_VERSION}; rebuild it")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for v in range(version, SCHEMA_VERSION):
+            for stmt in _statements(MIGRATIONS[v]):
+                conn.execute(stmt)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK")
+        raise StoreError(f"{path}: could not upgrade the store from schema version {version}: {exc}") from exc
 
 
 def open_store(
     path: str | os.PathLike | None = None,
     *,
-    plan_dir: str | os.PathLike = PLAN_DIR,
+    plan_dir: str | os.PathLike = DEFAULT_PLAN_DIR,
     sample_dir: str | os.PathLike | None = SAMPLE_DIR,
 ) -> sqlite3.Connection:
-    """Open the store, creating and filling it from the bundled plan (and sample data) on first use."""
+    """Open the store, creating it on first use from `plan_dir` (and the synthetic sample, which belongs to
+    the bundled 2019 plan); `perfkit init --plan DIR` makes one for another year's plan."""
     path = db_path(path)
     if not path.exists():
         create_store(path, plan_dir=plan_dir, sample_dir=sample_dir)
@@ -137,7 +169,7 @@ def open_store(
 def create_store(
     path: str | os.PathLike,
     *,
-    plan_dir: str | os.PathLike = PLAN_DIR,
+    plan_dir: str | os.PathLike = DEFAULT_PLAN_DIR,
     sample_dir: str | os.PathLike | None = SAMPLE_DIR,
 ) -> Path:
     """Build a new store in a temporary file next to `path`, then move it into place."""
@@ -191,7 +223,7 @@ def _write_catalogue(conn: sqlite3.Connection, cat: Catalogue) -> None:
         "schema_version": str(SCHEMA_VERSION),
         "catalogue_version": cat.version,
         "plan_year": str(cat.year),
-        "plan_dir": str(cat.plan_dir),
+        "plan_dir": stored_path(cat.plan_dir),  # the plan this store works from, for every command
         "created_at": now_iso(),
     }
     conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
@@ -339,18 +371,25 @@ def meta(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
 
+def plan_dir(conn: sqlite3.Connection) -> Path:
+    """The plan folder the store was made with (`perfkit init --plan`)."""
+    recorded = meta(conn).get("plan_dir")
+    return recorded_path(recorded) if recorded else DEFAULT_PLAN_DIR
+
+
 def read_plan(conn: sqlite3.Connection) -> dict:
-    """The plan settings (plan.toml) from the plan folder recorded at creation, else the bundled plan."""
+    """The plan settings (plan.toml) from the plan folder recorded at creation."""
     from .catalogue import load_plan
 
-    plan_dir = meta(conn).get("plan_dir", PLAN_DIR)
-    return load_plan(plan_dir) if Path(plan_dir).exists() else load_plan()
+    folder = plan_dir(conn)
+    if not (folder / "plan.toml").exists():
+        raise StoreError(f"the store's plan folder {folder} has no plan.toml (moved or deleted?)")
+    return load_plan(folder)
 
 
 def read_catalogue(conn: sqlite3.Connection, plan: dict | None = None) -> Catalogue:
     """The catalogue as stored (the plan settings come from the plan folder recorded at creation;
     `plan`: those settings when the caller has read them already, see `read_plan`)."""
-    info = meta(conn)
     plan = read_plan(conn) if plan is None else plan
     ind = pd.read_sql_query("SELECT * FROM indicators ORDER BY ord", conn)
     for col in ["leaders", "units", "persons", "basis"]:
@@ -358,7 +397,7 @@ def read_catalogue(conn: sqlite3.Connection, plan: dict | None = None) -> Catalo
     ind = ind.rename(columns={"grp": "group"}).drop(columns=["ord"])
     ms = pd.read_sql_query("SELECT * FROM measures ORDER BY ord", conn).drop(columns=["ord"])
     ms["indicator_weight"] = ms["indicator_id"].map(ind.set_index("id")["weight"])
-    return Catalogue(plan=plan, indicators=ind, measures=ms, plan_dir=Path(info.get("plan_dir", PLAN_DIR)))
+    return Catalogue(plan=plan, indicators=ind, measures=ms, plan_dir=plan_dir(conn))
 
 
 def read_progress(conn: sqlite3.Connection, as_of: str | None = None) -> pd.DataFrame:
@@ -426,12 +465,6 @@ def latest_month(conn: sqlite3.Connection) -> str | None:
 def is_sample(conn: sqlite3.Connection) -> bool:
     """True when any data in the store comes from the bundled synthetic sample."""
     return conn.execute("SELECT 1 FROM submissions WHERE source = 'sample' LIMIT 1").fetchone() is not None
-
-
-def cache_dir(conn: sqlite3.Connection) -> Path | None:
-    """The folder beside the store for computed results shared between notebooks (`<store>.cache`)."""
-    row = conn.execute("PRAGMA database_list").fetchone()
-    return Path(row[2] + ".cache") if row and row[2] else None
 
 
 def dump(conn: sqlite3.Connection) -> str:

@@ -86,6 +86,26 @@ def test_brief_writes_every_file(built):
 
 
 @pytest.mark.slow
+def test_second_brief_with_no_new_data_fits_nothing_and_runs_nothing(built):
+    from perfkit import monthly
+    from perfkit.store import open_store
+
+    before = _digest(built["out"])
+    conn = open_store(built["db"])
+    computed = monthly.computed_months(conn)
+    assert sorted(computed) == [f"2019-{m:02d}" for m in range(1, 10)]
+    conn.close()
+    lines: list[str] = []
+    run = brief.run_brief(out=built["out"], db=built["db"], echo=lines.append)
+    assert run.up_to_date and "up to date" in lines[-1]
+    assert "brief.html" in run.files
+    assert _digest(built["out"]) == before  # nothing rewritten
+    conn = open_store(built["db"])
+    assert monthly.computed_months(conn) == computed  # no month recomputed: no model fitted
+    conn.close()
+
+
+@pytest.mark.slow
 def test_brief_html_has_no_code_and_labels_synthetic_data(built):
     page = (built["out"] / "brief.html").read_text(encoding="utf-8")
     assert "import " not in page and "report.gather" not in page  # code cells are not exported

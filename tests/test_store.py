@@ -32,7 +32,7 @@ def test_db_path_from_environment(tmp_path, monkeypatch):
     target = tmp_path / "env.sqlite"
     monkeypatch.setenv("PERFKIT_DB", str(target))
     out = subprocess.run(
-        [sys.executable, "-m", "perfkit.cli", "score", "--format", "json"],
+        [sys.executable, "-m", "perfkit.cli", "catalog", "show", "--format", "json"],
         capture_output=True,
         text=True,
         env={**os.environ, "PERFKIT_DB": str(target)},
