@@ -1,19 +1,24 @@
-"""The brief's speed against a floor measured in the same run, as ratios.
+"""The brief's speed against a floor run the same way in the same rounds, as ratios.
 
 Floor: what any notebook-to-HTML brief costs at least: papermill runs a one-cell notebook that imports
 pandas, statsmodels and altair in a fresh kernel, then nbconvert exports it to HTML once.
 
-Timed in `--repeat` rounds (default 3), each round a floor run then the briefs, so a slow spell of the
-machine hits both; reported: best of each and the median of the rounds' ratios. The briefs, per worker
-count in `--workers`, each on a fresh copy of the sample store:
+Like with like: the floor for a brief on K kernels starts K kernels at once (one thread each, as the brief's
+runner does) with the same one-BLAS-thread environment the brief's kernels get (config.SINGLE_THREAD_ENV)
+and the same start-up code (startup.KERNEL_CODE), then exports one HTML. Two briefs, each on a fresh copy
+of the sample store:
 - after new data: the store's monthly snapshots January..August are current (as after August's brief) and
-  September's data has arrived: the brief computes September's snapshot (perfkit.monthly) and runs the
-  notebooks, which read it. Target: at or below the floor.
-- no new data: the same brief again into the same folder: nothing changed, so no model is fitted and no
-  notebook runs (the folder's stamp matches). Target: at most half the floor.
-- first run (`--first`): a store with no snapshot yet (the January..September backfill, once per store).
+  September's data is in: the brief computes September's snapshot (perfkit.monthly) while its kernels
+  start, then runs the notebooks, which read it. Target: at or below the floor (1×).
+- no new data: the same brief again into the folder the first one built: nothing changed, so no model is
+  fitted and no notebook runs (the folder's stamp matches the snapshot). Target: at most half the floor.
+`--rounds` paired rounds (benchmarks/measure.py), each running floor and briefs for every worker count in
+`--workers` (1: every notebook in one warm kernel; 2: two kernels taking notebooks from one queue in
+plan.toml [brief] order), in reverse order every other round. Reported per worker count: median (range)
+seconds, the median and range of the rounds' brief ÷ floor, the verdict from the median, and per notebook
+seconds from the last round.
 
-Run: `python -m benchmarks.bench_brief [--workers 1,2] [--repeat 3] [--first]`. Results also go to
+Run: `python -m benchmarks.bench_brief [--workers 1,2] [--rounds 3]`. Results also go to
 benchmarks/results/brief.json. Synthetic sample data only.
 """
 
@@ -21,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -31,58 +36,85 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 from perfkit import brief, monthly
-from perfkit.config import PLAN_DIR, SAMPLE_DIR
+from perfkit.config import PLAN_DIR, SAMPLE_DIR, SINGLE_THREAD_ENV
+from perfkit.startup import KERNEL_CODE
 from perfkit.store import create_store, open_store
 
+from .measure import Paired, describe_machine, machine, rounds, spread, verdict
+
+NOTEBOOKS: dict[int, dict[str, float]] = {}  # per notebook seconds of each worker count's latest brief
 RESULTS = Path(__file__).resolve().parent / "results"
 AS_OF = "2019-09"
-PREVIOUS = "2019-08"
+PREVIOUS = "2019-08"  # the month whose brief ran before September's data came in
 KERNEL_META = {
     "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
     "language_info": {"name": "python"},
 }
 
 
-def floor_seconds(work: Path) -> float:
-    """papermill (fresh kernel, heavy imports) + one nbconvert HTML export."""
+def _floor_kernel(work: Path) -> Path:
     import papermill as pm
+
+    work.mkdir(parents=True, exist_ok=True)
+    src, dst = work / "floor.ipynb", work / "floor.out.ipynb"
+    # the brief's kernels start with KERNEL_CODE (the deferred iri grammar): so does the floor's, or the floor
+    # would pay ~1.7 s of CPU the brief does not
+    cell = new_code_cell(KERNEL_CODE + "\nimport pandas, statsmodels.api, altair")
+    nb = new_notebook(cells=[cell], metadata=KERNEL_META)
+    nbformat.write(nb, src)
+    pm.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=False)
+    return dst
+
+
+def floor_seconds(work: Path, kernels: int) -> float:
+    """papermill on `kernels` fresh kernels at once (heavy imports) + one nbconvert HTML export."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from nbconvert import HTMLExporter
 
-    src, dst = work / "floor.ipynb", work / "floor.out.ipynb"
-    nb = new_notebook(cells=[new_code_cell("import pandas, statsmodels.api, altair")], metadata=KERNEL_META)
-    nbformat.write(nb, src)
-    t0 = time.perf_counter()
-    pm.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=False)
-    html, _ = HTMLExporter(exclude_input=True).from_notebook_node(nbformat.read(dst, as_version=4))
-    (work / "floor.html").write_text(html, encoding="utf-8")
-    return time.perf_counter() - t0
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)  # the kernels inherit it, as the brief's kernels get it
+    try:
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=kernels) as pool:
+            outs = list(pool.map(_floor_kernel, [work / f"floor{kernels}-{i}" for i in range(kernels)]))
+        html, _ = HTMLExporter(exclude_input=True).from_notebook_node(nbformat.read(outs[0], as_version=4))
+        (work / "floor.html").write_text(html, encoding="utf-8")
+        return time.perf_counter() - t0
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
-def brief_seconds(work: Path, master: Path, workers: int) -> tuple[float, float, dict[str, float]]:
-    """(after new data, no new data, per-notebook seconds of the first) on a copy of `master`."""
+def brief_seconds(work: Path, master: Path, workers: int) -> float:
+    """A brief after new data: September's snapshot computed, the notebooks run."""
     db = work / f"brief-{workers}.sqlite"
     shutil.copy(master, db)
     out = work / f"out-{workers}" / AS_OF
     t0 = time.perf_counter()
     run = brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None)
-    after_new_data = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    again = brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None)
-    no_new_data = time.perf_counter() - t0
-    assert again.up_to_date, "the second brief with no new data ran the notebooks"
+    seconds = time.perf_counter() - t0
+    NOTEBOOKS[workers] = {k: round(v, 2) for k, v in run.seconds.items() if k != "total"}
     shutil.rmtree(out.parent)
     db.unlink()
-    return after_new_data, no_new_data, {k: round(v, 2) for k, v in run.seconds.items() if k != "total"}
+    return seconds
 
 
-def first_seconds(work: Path, fresh: Path, workers: int) -> float:
-    """A brief on a store with no snapshot yet (the year's backfill included)."""
-    db = work / f"first-{workers}.sqlite"
-    shutil.copy(fresh, db)
+def again_seconds(work: Path, master: Path, workers: int) -> float:
+    """The same brief a second time with no new data (timed: the second run only)."""
+    db = work / f"again-{workers}.sqlite"
+    shutil.copy(master, db)
+    out = work / f"again-{workers}" / AS_OF
+    brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None)
     t0 = time.perf_counter()
-    brief.run_brief(AS_OF, out=work / "first" / AS_OF, db=db, workers=workers, echo=lambda line: None)
+    run = brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None)
     seconds = time.perf_counter() - t0
-    shutil.rmtree(work / "first")
+    if not run.up_to_date:
+        raise RuntimeError("a second brief with no new data ran the notebooks")
+    shutil.rmtree(out.parent)
     db.unlink()
     return seconds
 
@@ -90,68 +122,53 @@ def first_seconds(work: Path, fresh: Path, workers: int) -> float:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="bench_brief")
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--first", action="store_true", help="also time a first brief (backfill of the year)")
+    ap.add_argument("--rounds", type=int, default=3, help="paired rounds (at least 3)")
     args = ap.parse_args(argv)
+    host = machine()
+    print(describe_machine(host), flush=True)
     counts = [int(x) for x in args.workers.split(",") if x]
-    floors: list[float] = []
-    briefs: dict[int, list[tuple[float, float, dict]]] = {w: [] for w in counts}
     with tempfile.TemporaryDirectory(prefix="bench-brief-") as tmp:
         work = Path(tmp)
-        fresh = work / "fresh.sqlite"
-        create_store(fresh, plan_dir=PLAN_DIR, sample_dir=SAMPLE_DIR)
         master = work / "master.sqlite"
-        shutil.copy(fresh, master)
+        create_store(master, plan_dir=PLAN_DIR, sample_dir=SAMPLE_DIR)
         conn = open_store(master)
         monthly.ensure(conn, PREVIOUS)  # August's brief ran: January..August are current
         conn.close()
-        first = first_seconds(work, fresh, max(counts)) if args.first else None
-        # Floor and brief alternate, so a slow spell of this shared machine hits both alike.
-        for r in range(args.repeat):
-            floors.append(floor_seconds(work))
-            line = [f"round {r + 1}: floor {floors[-1]:.1f} s"]
-            for workers in counts:
-                briefs[workers].append(brief_seconds(work, master, workers))
-                new, same, _ = briefs[workers][-1]
-                line.append(
-                    f"brief ({workers} kernel(s)) after new data {new:.1f} s, no new data {same:.2f} s"
-                )
-            print("; ".join(line), flush=True)
-    floor = min(floors)
-    print(f"floor (papermill one cell + nbconvert), best of {len(floors)}: {floor:.1f} s", flush=True)
-    rows = []
-    for workers in counts:
-        new, same, notebooks = min(briefs[workers], key=lambda r: r[0])
-        paired = statistics.median(b[0] / f for f, b in zip(floors, briefs[workers], strict=True))
-        paired_same = statistics.median(b[1] / f for f, b in zip(floors, briefs[workers], strict=True))
-        rows.append(
-            {
-                "workers": workers,
-                "after_new_data_s": round(new, 2),
-                "no_new_data_s": round(min(b[1] for b in briefs[workers]), 3),
-                "floor_s": round(floor, 2),
-                "after_new_data_ratio": round(new / floor, 2),
-                "median_paired_ratio": round(paired, 2),
-                "no_new_data_median_paired_ratio": round(paired_same, 3),
-                "notebooks_s": notebooks,
-            }
-        )
+        fns = {}
+        for w in counts:
+            fns[f"floor{w}"] = lambda w=w: floor_seconds(work, w)
+            fns[f"brief{w}"] = lambda w=w: brief_seconds(work, master, w)
+            fns[f"again{w}"] = lambda w=w: again_seconds(work, master, w)
+        times, _ = rounds(fns, args.rounds, self_timed=True)  # their timings leave out setup and cleanup
+    runs = []
+    for w in counts:
+        floors, briefs, again = times[f"floor{w}"], times[f"brief{w}"], times[f"again{w}"]
+        paired, paired_again = Paired(floors, briefs), Paired(floors, again)
         print(
-            f"brief, {workers} kernel(s): after new data best {new:.1f} s = {new / floor:.2f}× floor "
-            f"(median of the rounds' ratios {paired:.2f}×); no new data {paired_same:.3f}× floor; "
-            + ", ".join(f"{k} {v:.1f} s" for k, v in notebooks.items()),
+            f"{w} kernel(s): floor {spread(floors, '.1f')} s, brief after new data {spread(briefs, '.1f')} s "
+            f"(÷ floor {paired}), again with no new data {spread(again, '.2f')} s (÷ floor {paired_again}); "
+            "last round: " + ", ".join(f"{k} {v:.1f} s" for k, v in NOTEBOOKS[w].items()),
             flush=True,
         )
-    if first is not None:
-        print(f"first brief on a store with no snapshot ({max(counts)} kernels): {first:.1f} s", flush=True)
+        runs.append(
+            {
+                "workers": w,
+                "brief_vs_floor": paired.as_dict(),
+                "again_vs_floor": paired_again.as_dict(),
+                "notebooks_s": NOTEBOOKS[w],
+                "verdict": verdict(
+                    f"brief after new data on {w} kernel(s) ≤ its floor", paired.median, 1, f"; {paired}"
+                ),
+                "verdict_again": verdict(
+                    f"second brief with no new data on {w} kernel(s) ≤ ½ its floor",
+                    paired_again.median,
+                    0.5,
+                    f"; {paired_again}",
+                ),
+            }
+        )
     RESULTS.mkdir(exist_ok=True)
-    result = {
-        "as_of": AS_OF,
-        "floor_s": round(floor, 2),
-        "floors_s": [round(f, 2) for f in floors],
-        "runs": rows,
-        "first_run_s": None if first is None else round(first, 2),
-    }
+    result = {"machine": host, "as_of": AS_OF, "runs": runs}
     (RESULTS / "brief.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result
 

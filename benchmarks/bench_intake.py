@@ -1,17 +1,28 @@
-"""Intake speed against plain calamine reads of the same files, as ratios measured in the same run.
+"""Intake speed against plain calamine reads of the same files, as ratios measured in the same rounds.
 
 Scale: one city is the bureau's whole plan (63 indicators, 87 measures) reported by its 18 units, i.e. 18
 filled 工作台账 workbooks for one month. N cities are N × 18 workbooks, made deterministically from the
 same templates (each city's files differ in one note, so every file is new to the store); they are
 ingested one after another into one store, so later files supersede earlier ones as resubmissions do.
 
-Each phase runs in a fresh process, so its peak memory (max RSS, minus the RSS after imports) is its own:
+Like with like: every figure is taken twice, and each against a baseline run the same way:
+- one core: each phase in a fresh process pinned to the same single CPU (sched_setaffinity), so ingest
+  sees one core and parses in its own process, as calamine does;
+- all cores: calamine reads the files in as many forked processes as there are cores (the pool started
+  inside the timing, as ingest's parser processes are), against the whole ingest with its parsers.
+Phases (each in a fresh process, so its peak memory, max RSS, is its own):
 - calamine: `pandas.read_excel(engine="calamine")` of every file's 填报 sheet (the baseline);
-- read+check: perfkit's safe read and file-level checks (zip and DTD limits, template info, cells);
-- ingest: the whole `ingest_files` (checks against the store, archive copy, one transaction per file), with
-  its parser processes from 16 files on (their peak RSS reported apart: forked, they share most pages).
+- read+check (one core only): perfkit's safe read and file-level checks (zip and DTD limits, template info,
+  cells), no store;
+- ingest: the whole `ingest_files` (checks against the store, archive copy, one transaction per file).
+`--rounds` paired rounds (benchmarks/measure.py), the order reversed every other round; reported per size:
+median (range) seconds, the median and range of each ratio, the same for CPU seconds (user + system, the
+process and its worker processes: steadier than elapsed time on a busy shared machine, where a process
+waits for a core), and the verdict of the target (ingest ≤ 1.5× the calamine read from 10 cities up) from
+the median elapsed ratio, for each way of running.
 
-Run: `python -m benchmarks.bench_intake [--scales 1,10,300]`. Results also go to benchmarks/results/.
+Run: `python -m benchmarks.bench_intake [--scales 1,10,100] [--rounds 3]`. Results also go to
+benchmarks/results/intake.json.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import resource
 import shutil
 import tempfile
@@ -26,8 +38,11 @@ import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
+
+from .measure import Paired, cores, describe_machine, machine, rounds, spread, verdict
 
 MONTH = "2019-10"  # the synthetic sample store holds 2019-01..2019-09
 PLACEHOLDER = b"CITY-000000"
@@ -80,15 +95,31 @@ def _retag(data: bytes, tag: bytes, out: Path) -> Path:
 
 
 def _rss_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # peak so far, kB on Linux
+    """This process's peak RSS so far, kB. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so
+    a spawned phase would start from the benchmark's own peak (the generated workbooks)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _measured(start: float, base_kb: int, rows: int) -> dict:
-    """Seconds since `start`; the process's peak RSS and how far the work raised it above the imports, and
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and of its finished children (worker processes)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _measured(start: float, cpu0: float, base_kb: int, rows: int) -> dict:
+    """Seconds and CPU seconds since `start`, `cpu0`; the process's peak RSS and how far the work raised it above the imports, and
     the largest peak RSS of its worker processes (ingest's parsers; 0 when none ran)."""
     peak = _rss_kb()
     return {
         "seconds": time.perf_counter() - start,
+        "cpu_s": _cpu() - cpu0,
         "peak_mb": peak / 1024,
         "added_mb": (peak - base_kb) / 1024,
         "workers_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -96,45 +127,70 @@ def _measured(start: float, base_kb: int, rows: int) -> dict:
     }
 
 
-def phase_calamine(files: list[str]) -> dict:
+def _pin(one_core: bool) -> None:
+    """Run this process (and any it forks) on one CPU, the same one for every phase."""
+    if one_core:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def _calamine_rows(files: list[str]) -> int:
     import pandas as pd
 
+    return sum(len(pd.read_excel(f, sheet_name="填报", engine="calamine", header=1)) for f in files)
+
+
+def phase_calamine(files: list[str], one_core: bool) -> dict:
+    import pandas as pd  # noqa: F401 (imported before the timing, as perfkit's imports are for ingest)
+
+    _pin(one_core)
     base = _rss_kb()
-    start = time.perf_counter()
-    rows = sum(len(pd.read_excel(f, sheet_name="填报", engine="calamine", header=1)) for f in files)
-    return _measured(start, base, rows)
+    start, cpu0 = time.perf_counter(), _cpu()
+    if one_core:
+        rows = _calamine_rows(files)
+    else:
+        n = cores()
+        chunks = [files[k::n] for k in range(n)]
+        with ProcessPoolExecutor(max_workers=n, mp_context=get_context("fork")) as pool:
+            rows = sum(pool.map(_calamine_rows, chunks))
+    return _measured(start, cpu0, base, rows)
 
 
-def phase_read_check(files: list[str]) -> dict:
+def phase_read_check(files: list[str], one_core: bool) -> dict:
     from perfkit.catalogue import load_catalogue
     from perfkit.intake import IntakeRules, parse_file
 
+    _pin(one_core)
     rules = IntakeRules.from_plan(load_catalogue().plan)
     base = _rss_kb()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), _cpu()
     rows = 0
     for f in files:
         path = Path(f)
         _, sheet = parse_file(path, path.read_bytes(), rules)
         rows += len(sheet.rows)
-    return _measured(start, base, rows)
+    return _measured(start, cpu0, base, rows)
 
 
-def phase_ingest(files: list[str], base_db: str, work: str) -> dict:
+def phase_ingest(files: list[str], base_db: str, work: str, one_core: bool) -> dict:
     from perfkit.intake import ingest_files
     from perfkit.store import open_store
 
+    _pin(one_core)
+    shutil.rmtree(work, ignore_errors=True)
+    Path(work).mkdir(parents=True)
     db = Path(work) / "bench.sqlite"
     shutil.copy(base_db, db)
     conn = open_store(db)
     base = _rss_kb()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), _cpu()
     report = ingest_files(conn, files, archive_dir=Path(work) / "archive", today=date(2019, 12, 31))
     seconds = time.perf_counter() - start
     assert report.ok, report.problems[:3]
     rows = sum(r.rows for r in report.results)
     conn.close()
-    return {**_measured(start, base, rows), "seconds": seconds}
+    out = {**_measured(start, cpu0, base, rows), "seconds": seconds}
+    shutil.rmtree(work, ignore_errors=True)
+    return out
 
 
 def _in_fresh_process(fn, *args) -> dict:
@@ -142,62 +198,100 @@ def _in_fresh_process(fn, *args) -> dict:
         return pool.submit(fn, *args).result()
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def _timed(details: dict, name: str, fn, *fn_args):
+    """A round's function: `fn` in a fresh process; its own seconds, its details kept under `name`."""
+
+    def run() -> float:
+        got = _in_fresh_process(fn, *fn_args)
+        details.setdefault(name, []).append(got)
+        return got["seconds"]
+
+    return run
+
+
+MODES = {"one core": True, "all cores": False}
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench_intake", description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", default="1,10,300", help="numbers of cities (18 workbooks each)")
+    parser.add_argument("--scales", default="1,10,100", help="numbers of cities (18 workbooks each)")
+    parser.add_argument("--rounds", type=int, default=3, help="paired rounds (at least 3)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args(argv)
+    host = machine()
+    print(describe_machine(host), flush=True)
     scales = sorted(int(s) for s in args.scales.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="bench_intake."))
-    out = []
+    out, verdicts = [], []
     try:
         t0 = time.perf_counter()
         base_db, files = build_files(max(scales), tmp)
         print(f"generated {len(files)} workbooks in {time.perf_counter() - t0:.1f}s (synthetic sample data)")
-        header = f"{'cities':>6} {'files':>6} {'calamine s':>10} {'read+check s':>12} {'ingest s':>9}"
-        header += (
-            f" {'check/cal':>9} {'ingest/cal':>10}  peak RSS MB (+work) cal/check/ingest, ingest's parsers"
-        )
-        print(header)
+        print(f"{args.rounds} paired rounds per size; median (range); phases in fresh processes")
         for n in scales:
             batch = [str(f) for f in files[: n * 18]]
-            work = tmp / f"work{n}"
-            work.mkdir()
-            cal = _in_fresh_process(phase_calamine, batch)
-            chk = _in_fresh_process(phase_read_check, batch)
-            ing = _in_fresh_process(phase_ingest, batch, str(base_db), str(work))
-            assert chk["rows"] == ing["rows"], (chk["rows"], ing["rows"])
-            phases = {"calamine": cal, "read_check": chk, "ingest": ing}
-            row = {
-                "cities": n,
-                "files": len(batch),
-                "rows": ing["rows"],
-                "calamine_s": cal["seconds"],
-                "read_check_s": chk["seconds"],
-                "ingest_s": ing["seconds"],
-                "read_check_ratio": chk["seconds"] / cal["seconds"],
-                "ingest_ratio": ing["seconds"] / cal["seconds"],
-                "peak_mb": {k: v["peak_mb"] for k, v in phases.items()},
-                "added_mb": {k: v["added_mb"] for k, v in phases.items()},
-                "ingest_workers_peak_mb": ing["workers_peak_mb"],
-            }
-            out.append(row)
-            peaks = "/".join(
-                f"{row['peak_mb'][k]:.0f}(+{row['added_mb'][k]:.0f})"
-                for k in ("calamine", "read_check", "ingest")
-            )
-            peaks += f", parser processes {ing['workers_peak_mb']:.0f}"
+            details: dict[str, list[dict]] = {}
+
+            timed = partial(_timed, details)
+
+            fns = {}
+            for mode, one in MODES.items():
+                fns[f"calamine, {mode}"] = timed(f"calamine, {mode}", phase_calamine, batch, one)
+                fns[f"ingest, {mode}"] = timed(
+                    f"ingest, {mode}", phase_ingest, batch, str(base_db), str(tmp / "work"), one
+                )
+            fns["read+check, one core"] = timed("read+check, one core", phase_read_check, batch, True)
+            secs, _ = rounds(fns, args.rounds, self_timed=True)
+            rows = {d["rows"] for name, runs in details.items() for d in runs}
+            assert len(rows) == 1, rows  # every phase read the same rows
+            row = {"cities": n, "files": len(batch), "rows": rows.pop(), "seconds": secs, "paired": {}}
+            print(f"{n} cities ({len(batch)} files, {row['rows']:,} rows):")
+            for mode in MODES:
+                cal = secs[f"calamine, {mode}"]
+                for what in ("ingest", "read+check"):
+                    key = f"{what}, {mode}"
+                    if key not in secs:
+                        continue
+                    paired = Paired(cal, secs[key])
+                    cpu = Paired(
+                        [d["cpu_s"] for d in details[f"calamine, {mode}"]], [d["cpu_s"] for d in details[key]]
+                    )
+                    row["paired"][key] = paired.as_dict()
+                    row["paired"][key + " (CPU seconds)"] = cpu.as_dict()
+                    print(
+                        f"  {mode:>9}: calamine {spread(cal)} s, {what} {spread(secs[key])} s,"
+                        f" {what} ÷ calamine {paired}; CPU seconds {spread(cpu.baseline)} vs"
+                        f" {spread(cpu.subject)}, ratio {cpu}"
+                    )
+                    if what == "ingest" and n >= 10:
+                        for figure, pr in (("elapsed", paired), ("CPU seconds", cpu)):
+                            v = verdict(
+                                f"ingest ≤ 1.5× calamine, {n} cities, {mode}, {figure}",
+                                pr.median,
+                                1.5,
+                                f"; {pr}",
+                            )
+                            verdicts.append({**v, "cities": n, "mode": mode, "figure": figure})
+            last = {k: v[-1] for k, v in details.items()}
+            row["peak_mb"] = {k: round(v["peak_mb"], 1) for k, v in last.items()}
+            row["added_mb"] = {k: round(v["added_mb"], 1) for k, v in last.items()}
+            row["ingest_parsers_peak_mb"] = round(last["ingest, all cores"]["workers_peak_mb"], 1)
             print(
-                f"{n:>6} {len(batch):>6} {cal['seconds']:>10.2f} {chk['seconds']:>12.2f} {ing['seconds']:>9.2f}"
-                f" {row['read_check_ratio']:>9.2f} {row['ingest_ratio']:>10.2f}  {peaks}"
+                "  peak RSS MB (+ over imports), last round: "
+                + ", ".join(f"{k} {row['peak_mb'][k]:.0f} (+{row['added_mb'][k]:.0f})" for k in last)
+                + f"; ingest's parser processes {row['ingest_parsers_peak_mb']:.0f}",
+                flush=True,
             )
-            shutil.rmtree(work)
+            out.append(row)
+        result = {"machine": host, "sizes": out, "verdicts": verdicts}
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "intake.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        (RESULTS / "intake.json").write_text(
+            json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return result
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ Scale: one copy is the plan's 39 projected measures (13 investment, the rest cou
 amounts); N copies are N × 39 measures under renamed indicators, with synthetic monthly reports for months
 1..M (back-loaded for investment, linear for the rest, a random pace per measure; synthetic, not real).
 
-Timed per size (best of `--repeat` runs):
+Timed per size in `--rounds` paired rounds (benchmarks/measure.py; both in this process, same BLAS threads,
+same reports):
 - naive: the run-rate alone (latest value ÷ months elapsed × months to deadline) with pandas: the baseline;
 - project: `perfkit.investment.project_measures` (calibration, this year's backtest for σ, projection).
-Reported: seconds, project ÷ naive at the same size, and project ÷ project at 1 copy × the same months
-(how it grows with measures).
+Reported: median (range) seconds, the median and range of project ÷ naive at the same size, and the median
+project seconds ÷ those at 1 copy × the same months (how it grows with measures). No target: measured.
 
-Run: `python -m benchmarks.bench_investment [--copies 1,10,100] [--months 3,6,9,12]`. Results also go to
+Run: `python -m benchmarks.bench_investment [--copies 1,10,100] [--months 3,6,9,12] [--rounds 3]`. Results also go to
 benchmarks/results/investment.json.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ import pandas as pd
 
 from perfkit import investment
 from perfkit.catalogue import Catalogue, load_catalogue
+
+from .measure import Paired, describe_machine, machine, rounds, spread
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -73,27 +76,21 @@ def naive_run_rate(catalogue: Catalogue, progress: pd.DataFrame, as_of: str) -> 
     return latest.assign(projected=latest["cumulative"] / elapsed * d)
 
 
-def _best(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench_investment", description=__doc__.splitlines()[0])
     parser.add_argument("--copies", default="1,10,100", help="copies of the plan's projected measures")
     parser.add_argument("--months", default="3,6,9,12", help="months of reports")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="paired rounds (at least 3)")
     args = parser.parse_args(argv)
+    host = machine()
+    print(describe_machine(host), flush=True)
     copies = sorted(int(s) for s in args.copies.split(","))
     months = sorted(int(s) for s in args.months.split(","))
     base = load_catalogue()
-    print("synthetic reports; best of", args.repeat, "runs")
+    print(f"synthetic reports; {args.rounds} paired rounds per size; median (range)")
     print(
-        f"{'copies':>6} {'measures':>8} {'months':>6} {'naive s':>9} {'project s':>10} {'÷naive':>8} {'÷1 copy':>8}"
+        f"{'copies':>6} {'measures':>8} {'months':>6} {'naive s':>22} {'project s':>20}"
+        f" {'project ÷ naive':>26} {'÷1 copy':>8}"
     )
     out: list[dict] = []
     first: dict[int, float] = {}
@@ -102,32 +99,39 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for mo in months:
             as_of = f"2019-{mo:02d}"
             prog = synthetic_progress(cat, mo)
-            naive = _best(
-                lambda cat=cat, prog=prog, as_of=as_of: naive_run_rate(cat, prog, as_of), args.repeat
+            secs, _ = rounds(
+                {
+                    "naive": lambda cat=cat, prog=prog, as_of=as_of: naive_run_rate(cat, prog, as_of),
+                    "project": lambda cat=cat, prog=prog, as_of=as_of: investment.project_measures(
+                        cat, prog, as_of
+                    ),
+                },
+                args.rounds,
             )
-            proj = _best(
-                lambda cat=cat, prog=prog, as_of=as_of: investment.project_measures(cat, prog, as_of),
-                args.repeat,
-            )
+            paired = Paired(secs["naive"], secs["project"])
+            proj = statistics.median(secs["project"])
             first.setdefault(mo, proj)
             row = {
                 "copies": n,
                 "measures": len(cat.measures),
                 "months": mo,
                 "rows": len(prog),
-                "naive_s": naive,
+                "naive_s": statistics.median(secs["naive"]),
                 "project_s": proj,
-                "ratio_to_naive": proj / naive,
+                "project_vs_naive": paired.as_dict(),
                 "ratio_to_one_copy": proj / first[mo],
             }
             out.append(row)
             print(
-                f"{n:>6} {row['measures']:>8} {mo:>6} {naive:>9.4f} {proj:>10.3f}"
-                f" {row['ratio_to_naive']:>8.1f} {row['ratio_to_one_copy']:>8.2f}"
+                f"{n:>6} {row['measures']:>8} {mo:>6} {spread(secs['naive'], '.4f'):>22}"
+                f" {spread(secs['project'], '.3f'):>20} {paired!s:>26} {row['ratio_to_one_copy']:>8.2f}"
             )
+    result = {"machine": host, "sizes": out}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "investment.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    return out
+    (RESULTS / "investment.json").write_text(
+        json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return result
 
 
 if __name__ == "__main__":

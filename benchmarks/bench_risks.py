@@ -9,14 +9,16 @@ Inputs besides the reports, built once per size and not timed: an investment pro
 shape (run-rate point, ±15% interval, a p_reach from it), a growth projection per growth-band measure, and
 the eleven earlier months' flags (a mix of statuses) for the persistence rules.
 
-Timed per size (best of `--repeat` runs):
+Timed per size in `--rounds` paired rounds (benchmarks/measure.py; all in this process, same BLAS threads,
+same rows):
 - latest: the latest report per measure (sort + groupby tail), the least any flagging must do: the baseline;
 - flag: `perfkit.risks.flag_measures` for 2019-12, with the inputs above;
 - problems: `perfkit.risks.problems_from_flags` over twelve months of flags.
-Reported: seconds, flag ÷ latest at the same size, and µs per row (flat when the cost is linear). The issue's
-target is 10^6 rows in 5 s or less for flagging.
+Reported: median (range) seconds, the median and range of flag ÷ latest, and µs per row from the medians
+(flat when the cost is linear). Targets for flagging: 10^6 rows in 5 s or less, and linear; verdicts from
+the medians.
 
-Run: `python -m benchmarks.bench_risks [--copies 1,10,100,1000] [--repeat 3]`. Results also go to
+Run: `python -m benchmarks.bench_risks [--copies 1,10,100,1000] [--rounds 3]`. Results also go to
 benchmarks/results/risks.json.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +35,8 @@ import pandas as pd
 from perfkit import risks
 from perfkit.catalogue import Catalogue, load_catalogue
 
-from .scale import best_of, latest_report, million_row_verdict, scaled_catalogue, synthetic_progress
+from .measure import Paired, describe_machine, machine, rounds, spread
+from .scale import latest_report, row_verdicts, scaled_catalogue, synthetic_progress
 
 RESULTS = Path(__file__).resolve().parent / "results"
 AS_OF = "2019-12"
@@ -88,31 +92,36 @@ def synthetic_inputs(catalogue: Catalogue, progress: pd.DataFrame, seed: int = 1
     return investment, growth, previous
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench_risks", description=__doc__.splitlines()[0])
     parser.add_argument("--copies", default="1,10,100,1000", help="copies of the plan's 87 measures")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="paired rounds (at least 3)")
     args = parser.parse_args(argv)
+    host = machine()
+    print(describe_machine(host), flush=True)
     copies = sorted(int(s) for s in args.copies.split(","))
     base = load_catalogue()
     rules = risks.rules_from(base)
-    print(f"synthetic reports for {AS_OF}; best of {args.repeat} runs")
+    print(f"synthetic reports for {AS_OF}; {args.rounds} paired rounds per size; median (range)")
     print(
-        f"{'copies':>6} {'measures':>8} {'rows':>9} {'latest s':>9} {'flag s':>8} {'÷latest':>8}"
-        f" {'µs/row':>7} {'problems s':>10}"
+        f"{'copies':>6} {'measures':>8} {'rows':>9} {'latest s':>22} {'flag s':>20} {'flag ÷ latest':>24}"
+        f" {'µs/row':>7} {'problems s':>20}"
     )
     out: list[dict] = []
     for n in copies:
         cat = scaled_catalogue(base, n)
         prog = synthetic_progress(cat)
         inv, gro, prev = synthetic_inputs(cat, prog)
-        latest_s, _ = best_of(lambda prog=prog: latest_report(prog), args.repeat)
-        flag_s, flags = best_of(
-            lambda cat=cat, prog=prog, inv=inv, gro=gro, prev=prev: risks.flag_measures(
-                cat, prog, AS_OF, inv, gro, prev, rules
-            ),
-            args.repeat,
+        secs, res = rounds(
+            {
+                "latest": lambda prog=prog: latest_report(prog),
+                "flag": lambda cat=cat, prog=prog, inv=inv, gro=gro, prev=prev: risks.flag_measures(
+                    cat, prog, AS_OF, inv, gro, prev, rules
+                ),
+            },
+            args.rounds,
         )
+        flags = res["flag"]
         history = pd.concat(
             [
                 prev.assign(points_at_risk=0.1, reasons=[[]] * len(prev)),
@@ -120,32 +129,39 @@ def main(argv: list[str] | None = None) -> list[dict]:
             ],
             ignore_index=True,
         )[["as_of", "measure_id", "status", "points_at_risk", "reasons"]]
-        problems_s, _ = best_of(
-            lambda history=history: risks.problems_from_flags(
-                history, AS_OF, None, rules["problem_statuses"]
-            ),
-            args.repeat,
+        problems, _ = rounds(
+            {
+                "problems": lambda history=history: risks.problems_from_flags(
+                    history, AS_OF, None, rules["problem_statuses"]
+                )
+            },
+            args.rounds,
         )
+        paired = Paired(secs["latest"], secs["flag"])
+        flag_s = statistics.median(secs["flag"])
         row = {
             "copies": n,
             "measures": len(cat.measures),
             "rows": len(prog),
-            "latest_s": latest_s,
+            "latest_s": statistics.median(secs["latest"]),
             "flag_s": flag_s,
-            "ratio_to_latest": flag_s / latest_s,
+            "flag_vs_latest": paired.as_dict(),
             "us_per_row": flag_s / len(prog) * 1e6,
-            "problems_s": problems_s,
+            "problems_s": statistics.median(problems["problems"]),
             "flagged": int((flags["status"] != "正常").sum()),
         }
         out.append(row)
         print(
-            f"{n:>6} {row['measures']:>8} {row['rows']:>9} {latest_s:>9.4f} {flag_s:>8.3f}"
-            f" {row['ratio_to_latest']:>8.1f} {row['us_per_row']:>7.2f} {problems_s:>10.3f}"
+            f"{n:>6} {row['measures']:>8} {row['rows']:>9} {spread(secs['latest'], '.4f'):>22}"
+            f" {spread(secs['flag'], '.3f'):>20} {paired!s:>24} {row['us_per_row']:>7.2f}"
+            f" {spread(problems['problems'], '.3f'):>20}"
         )
-    million_row_verdict(out, "flag_s")
+    result = {"machine": host, "sizes": out, "verdicts": row_verdicts(out, "flag")}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "risks.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    return out
+    (RESULTS / "risks.json").write_text(
+        json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return result
 
 
 if __name__ == "__main__":

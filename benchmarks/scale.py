@@ -8,8 +8,6 @@ progress rows. The same seed always gives the same rows.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 
@@ -70,20 +68,23 @@ def latest_report(progress: pd.DataFrame) -> pd.DataFrame:
     return progress.sort_values(["measure_id", "month"], kind="stable").groupby("measure_id").tail(1)
 
 
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+def row_verdicts(rows: list[dict], key: str) -> list[dict]:
+    """The targets for a per-row cost: 10^6 rows in at most 5 s (median of the rounds at the largest size
+    near 10^6), and linear (median µs per row at the largest size at most 1.5× that at a tenth of it)."""
+    from .measure import verdict
 
-
-def million_row_verdict(rows: list[dict], seconds_key: str) -> None:
-    """Print the issue's target for the largest run near 10^6 rows: at most 5 s."""
+    out = []
     big = [r for r in rows if r["rows"] >= 900_000]
     if big:
-        verdict = "met" if big[-1][seconds_key] <= 5 else "NOT met"
-        print(
-            f"target 10^6 rows ≤ 5 s: {verdict} ({big[-1][seconds_key]:.2f} s for {big[-1]['rows']:,} rows)"
+        out.append(verdict("10^6 rows ≤ 5 s", big[-1][f"{key}_s"], 5, f" s for {big[-1]['rows']:,} rows"))
+    if len(rows) >= 2 and rows[-1]["rows"] >= 5 * rows[-2]["rows"]:
+        a, b = rows[-2], rows[-1]
+        out.append(
+            verdict(
+                "linear (µs/row at the largest size ÷ at the size before ≤ 1.5)",
+                b["us_per_row"] / a["us_per_row"],
+                1.5,
+                f"; {a['us_per_row']:.2f} µs/row at {a['rows']:,} rows, {b['us_per_row']:.2f} at {b['rows']:,}",
+            )
         )
+    return out

@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
+import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError, StoreError
+from .errors import InputError, StoreError, problem_lines
 
 # ------------------------------------------------------------------------------------------ output
 
@@ -31,13 +34,29 @@ def _jsonable(obj):
     return str(obj)
 
 
+def json_visible(text: str) -> str:
+    """JSON text with every unprintable character inside strings \\u-escaped (JSON only escapes C0
+    controls): the same data, and nothing in it can drive a terminal. Layout newlines and spaces stay."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch in "\n " or unicodedata.category(ch) == "Zs":
+            out.append(ch)
+        else:
+            units = ch.encode("utf-16-be")
+            out.extend(f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2))
+    return "".join(out)
+
+
 def emit(data, fmt: str, out=None) -> None:
     """Print `data` (DataFrame, list of dicts or dict) as a table, JSON or CSV."""
     out = out or sys.stdout
     if fmt == "json":
         if isinstance(data, pd.DataFrame):
             data = json.loads(data.to_json(orient="records", force_ascii=False, date_format="iso"))
-        out.write(json.dumps(data, ensure_ascii=False, indent=2, default=_jsonable) + "\n")
+        text = json.dumps(data, ensure_ascii=False, indent=2, default=_jsonable)
+        out.write(json_visible(text) + "\n")
         return
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
     if fmt == "csv":
@@ -49,10 +68,12 @@ def emit(data, fmt: str, out=None) -> None:
         out.write(frame.to_string(index=False) + "\n")
 
 
-def _conn(args):
+def _conn(args, *, write: bool | None = None):
+    """The store for a command; `write=True` for commands that store submissions, so a read-only store is
+    refused (exit 3) rather than read into a private copy whose changes would be lost."""
     from .store import open_store
 
-    return open_store(args.db)
+    return open_store(args.db, write=write)
 
 
 def _snapshot(conn, as_of: str):
@@ -198,19 +219,73 @@ def cmd_template(args) -> int:
 
 
 def cmd_ingest(args) -> int:
-    from .intake import default_archive, ingest_files
+    """Each file's line as it is committed (or refused); a summary after a batch and on any stop.
+    Exit 0 all stored, 2 a file refused, 3 the store or archive cannot be written, 130/143 stopped by
+    SIGINT/SIGTERM (after the file in hand: one transaction per file)."""
+    import sqlite3
 
-    report = ingest_files(_conn(args), args.files, archive_dir=args.archive or default_archive(args.db))
-    for result in report.results:
-        print(result.describe())
-    for problem in report.problems:
-        print(str(problem), file=sys.stderr)
-    if len(args.files) > 1:
-        print(report.summary())
+    from .exports import visible
+    from .intake import IntakeRules, default_archive, ingest_files
+
+    try:
+        conn = _conn(args, write=True)
+    except sqlite3.Error as exc:  # e.g. a read-only store that cannot be switched to WAL
+        raise StoreError(f"{args.db or 'the store'}: cannot open it for writing ({exc})") from exc
+    from .store import read_plan
+
+    limit = IntakeRules.from_plan(read_plan(conn)).max_problems_per_file
+
+    def committed(result) -> None:
+        print(visible(result.describe()), flush=True)
+
+    def refused(_file: str, problems) -> None:
+        for line in problem_lines(problems, limit):
+            print(visible(line), file=sys.stderr, flush=True)
+
+    with _stop_on_signals() as stop:
+        report = ingest_files(
+            conn,
+            args.files,
+            archive_dir=args.archive or default_archive(args.db),
+            on_result=committed,
+            on_rejected=refused,
+            stop=stop,
+        )
+    if report.failed:
+        print(visible(str(report.failed)), file=sys.stderr)
+    if len(args.files) > 1 or report.not_stored:
+        print(visible(report.summary()), flush=True)
+    if report.failed:
+        return 3
+    if report.stopped:
+        return 128 + getattr(signal, report.stopped)
     return 0 if report.ok else 2
 
 
+@contextmanager
+def _stop_on_signals():
+    """SIGINT and SIGTERM ask a batch to stop after the file in hand (no traceback, nothing half-done);
+    yields the question ingest asks before each file: the signal's name, or ''."""
+    got: list[str] = []
+
+    def note(signum, _frame) -> None:
+        got.append(signal.Signals(signum).name)
+
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: ""
+        return
+    before = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: got[0] if got else ""
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 def cmd_history(args) -> int:
+    from .exports import visible
     from .intake import history
     from .labels import t
 
@@ -218,10 +293,17 @@ def cmd_history(args) -> int:
     if df.empty and args.format == "table":
         print(f"{args.measure_id}: no submissions yet")
         return 0
-    if args.format != "table":
-        emit(df.assign(month=df["month"].astype(str)), args.format)
+    df = df.assign(month=df["month"].astype(str))
+    if args.format == "json":  # lossless: every unprintable character in a string is \u-escaped
+        emit(df, "json")
         return 0
-    view = df.assign(month=df["month"].astype(str), sha256=df["sha256"].str[:12])
+    # stored text (notes, file names) from before intake refused control characters must not drive
+    # the terminal: everything unprintable is shown escaped
+    df = df.assign(**{c: df[c].map(visible) for c in ("note", "status", "file_name", "reporting_unit")})
+    if args.format != "table":
+        emit(df, args.format)
+        return 0
+    view = df.assign(sha256=df["sha256"].str[:12])
     view = view.drop(columns=["measure_id"])
     emit(
         view.rename(columns={c: t(c if c in ("reporting_unit",) else f"intake.{c}") for c in view.columns}),
@@ -274,6 +356,27 @@ def cmd_growth(args) -> int:
         return 0
     print(t("growth.heading.projection"))
     emit(growth.display_table(df, transpose=True), "table")
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from .batch import BatchError, run_batch
+
+    try:
+        run = run_batch(
+            args.file,
+            args.as_of,
+            args.out,
+            band=tuple(args.band) if args.band else None,
+            bands_path=args.bands,
+            scheduler=args.scheduler,
+            workers=args.workers,
+        )
+    except (BatchError, ValueError) as exc:
+        print(f"batch: {exc}", file=sys.stderr)
+        return 2
+    models = ", ".join(f"{m} {n}" for m, n in run.models.items())
+    print(f"wrote {run.out}: {run.series} series in {run.seconds:.1f} s ({models})")
     return 0
 
 
@@ -406,6 +509,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["table", "json"], default="table")
     s.set_defaults(func=cmd_growth)
 
+    s = sub.add_parser("batch", help="growth projections for many series from one long CSV or Parquet file")
+    s.add_argument("file", help="long file: series_id, month, value (CSV or Parquet)")
+    s.add_argument("--as-of", required=True)
+    s.add_argument("--band", nargs=2, type=float, metavar=("LOW", "HIGH"), help="band in %% for every series")
+    s.add_argument("--bands", help="per-series bands: series_id, band_low, band_high (CSV or Parquet)")
+    s.add_argument("--out", required=True, help="projections, .parquet or .csv")
+    s.add_argument(
+        "--scheduler",
+        help="'local' (a Dask LocalCluster here) or a Dask scheduler address (default: local pool)",
+    )
+    s.add_argument("--workers", type=int, help="processes (pool or LocalCluster; default: all cores)")
+    s.set_defaults(func=cmd_batch)
+
     s = sub.add_parser("invest", help="year-end projection of investment and cumulative measures")
     s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--format", choices=formats, default="table")
@@ -434,8 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        for problem in exc.problems:
-            print(str(problem), file=sys.stderr)
+        from .exports import visible
+
+        for line in problem_lines(exc.problems):
+            print(visible(line), file=sys.stderr)
         return 2
     except StoreError as exc:
         print(f"store error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -21,6 +22,22 @@ DEFAULT_DB = DATA_DIR / "perfkit.sqlite"
 # One BLAS/OpenMP thread per process wherever perfkit runs work in parallel processes (brief kernels, growth
 # workers): threads that spin-wait on a core another process needs made fits ~15× slower on 2 cores.
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def single_thread_env():
+    """SINGLE_THREAD_ENV in this process's environment while worker processes start, then restored: a
+    spawned worker reads it when it first imports numpy, before any initializer could run."""
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def stored_path(path: str | os.PathLike) -> str:

@@ -34,3 +34,20 @@ class InputError(Exception):
 
 class StoreError(Exception):
     """The store file cannot be used (foreign, newer schema, corrupt)."""
+
+
+MAX_PROBLEMS_PER_FILE = 50  # plan.toml [intake] max_problems_per_file overrides it for ingest
+
+
+def problem_lines(problems: list[Problem], limit: int = MAX_PROBLEMS_PER_FILE) -> list[str]:
+    """One line per problem, at most `limit` per file, then '<file>: … and K more problems' (a table
+    with 100,000 bad rows must not print 100,000 lines). Files keep their order."""
+    by_file: dict[str, list[Problem]] = {}
+    for p in problems:
+        by_file.setdefault(p.file, []).append(p)
+    out = []
+    for file, items in by_file.items():
+        out.extend(str(p) for p in items[:limit])
+        if len(items) > limit:
+            out.append(f"{file}: … and {len(items) - limit} more problems")
+    return out

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import REFERENCE_DIR, SINGLE_THREAD_ENV
+from .config import REFERENCE_DIR, SINGLE_THREAD_ENV, single_thread_env  # noqa: F401 - SINGLE_THREAD_ENV re-exported
 from .errors import InputError, Problem
 
 PERIODS_PER_YEAR = 11  # 1—2月 is one period
@@ -1130,7 +1130,9 @@ def project_many(
     band: tuple[float, float],
     *,
     spans_by_name: dict[str, pd.Series] | None = None,
+    bands_by_name: dict[str, tuple[float, float]] | None = None,
     workers: int | None = None,
+    executor=None,
     **kw,
 ) -> dict[str, GrowthProjection]:
     """`project_annual_growth` for many series at one as-of month, in worker processes; same results as serial.
@@ -1140,25 +1142,35 @@ def project_many(
     are started with `spawn` and one BLAS/OpenMP thread each: the variables are set in this process's
     environment while the pool starts its workers (a worker reads them when numpy is first imported, which
     is before any initializer could run) and restored afterwards. An error in one series is raised here.
+
+    `bands_by_name`: a band per series where it differs from `band`. `executor`: run on this instead of a
+    new pool (`workers` is then ignored): any
+    `concurrent.futures.Executor`, or a `dask.distributed.Client` (anything with `map` and `gather`), whose
+    workers must have this perfkit installed (docs/scale.md). Each series is one task with its own inputs and
+    the seed, so the results are the same wherever it runs.
     """
     import os
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Executor, ProcessPoolExecutor
     from multiprocessing import get_context
 
     spans_by_name = spans_by_name or {}
-    items = [(s, as_of, band, spans_by_name.get(name), kw) for name, s in series_by_name.items()]
+    bands_by_name = bands_by_name or {}
+    items = [
+        (s, as_of, bands_by_name.get(name, band), spans_by_name.get(name), kw)
+        for name, s in series_by_name.items()
+    ]
+    if executor is not None:
+        if isinstance(executor, Executor) or not hasattr(executor, "gather"):
+            results = list(executor.map(_project_one, items))
+        else:  # a Dask client: submit every task at once, gather in order (raises the first error)
+            results = executor.gather(executor.map(_project_one, items, pure=False))
+        return dict(zip(series_by_name, results, strict=True))
     workers = min(workers or os.cpu_count() or 1, len(items))
     if workers <= 1:
         return {name: _project_one(item) for name, item in zip(series_by_name, items, strict=True)}
-    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
-    os.environ.update(SINGLE_THREAD_ENV)
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_project_one, items))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with (
+        single_thread_env(),
+        ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool,
+    ):
+        results = list(pool.map(_project_one, items))
     return dict(zip(series_by_name, results, strict=True))

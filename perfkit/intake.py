@@ -20,13 +20,17 @@ import io
 import itertools
 import os
 import re
+import signal
 import sqlite3
+import stat
 import struct
+import sys
 import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -34,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from .catalogue import Catalogue
-from .errors import InputError, Problem, StoreError
+from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, StoreError
 from .labels import t
 from .template import (
     META_SHEET,
@@ -45,6 +49,7 @@ from .template import (
     col_index,
     col_letter,
     is_blank,
+    last_filled_row,
     measure_index,
     month_text,
     read_progress_book,
@@ -69,10 +74,14 @@ class IntakeRules:
 
     max_file_bytes: int = 5 * 1024 * 1024
     max_zip_entries: int = 500
-    max_uncompressed_bytes: int = 50 * 1024 * 1024
+    max_uncompressed_bytes: int = 20 * 1024 * 1024
+    max_compression_ratio: int = 200  # for parts over 1 MiB: real sheets pack 5–30×, blank padding ~100×
+    max_table_rows: int = 10_000  # a turnover table's data rows
+    max_sheet_cells: int = 200_000  # rows × columns up to the last value: the grid calamine builds
     statuses: tuple[str, ...] = ("未启动", "推进中", "已完成")
     correction_prefix: str = "更正"
     max_note_chars: int = 2000
+    max_problems_per_file: int = MAX_PROBLEMS_PER_FILE
 
     @classmethod
     def from_plan(cls, plan: dict) -> IntakeRules:
@@ -84,9 +93,13 @@ class IntakeRules:
             max_uncompressed_bytes=int(
                 float(s.get("max_uncompressed_mb", d.max_uncompressed_bytes / 2**20)) * 2**20
             ),
+            max_compression_ratio=int(s.get("max_compression_ratio", d.max_compression_ratio)),
+            max_sheet_cells=int(s.get("max_sheet_cells", d.max_sheet_cells)),
+            max_table_rows=int(s.get("max_table_rows", d.max_table_rows)),
             statuses=tuple(s.get("statuses", d.statuses)),
             correction_prefix=str(s.get("correction_prefix", d.correction_prefix)),
             max_note_chars=int(s.get("max_note_chars", d.max_note_chars)),
+            max_problems_per_file=int(s.get("max_problems_per_file", d.max_problems_per_file)),
         )
 
 
@@ -104,9 +117,23 @@ class Book:
     sheet_part: dict[str, str]
     _calamine: object = None
     crcs: dict[str, int] = field(default_factory=dict)  # the parts' CRC-32s, checked when they were read
+    max_cells: int = IntakeRules.max_sheet_cells
 
     def values(self, sheet: str) -> list[list]:
         """The sheet's cached values as a grid from A1 ('' for empty cells)."""
+        part = self.sheet_part.get(sheet, "")
+        if part not in self.parts:
+            raise InputError(Problem(self.file, f"the sheet's part {part or '(none)'} is missing", sheet))
+        rows, cols = _value_extent(self.parts[part], self.file, sheet)
+        if rows * cols > self.max_cells:  # calamine allocates the whole grid: one far cell is a bomb
+            raise InputError(
+                Problem(
+                    self.file,
+                    f"values reach {col_letter(cols)}{rows}: {rows:,} rows × {cols:,} columns is over the limit"
+                    f" of {self.max_cells:,} cells ([intake] max_sheet_cells)",
+                    sheet,
+                )
+            )
         if self._calamine is None:
             from python_calamine import CalamineWorkbook
 
@@ -177,10 +204,7 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
     for info in infos:
         if not info.filename.endswith((".xml", ".rels")):
             continue  # images, printer settings, macros: never read
-        try:
-            blob = zf.read(info)  # bounded by the declared size, CRC-checked
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-            raise InputError(Problem(file, f"truncated or damaged .xlsx ({info.filename}: {exc})")) from exc
+        blob = _inflate(data, info, rules, file)  # at most the declared size, whatever it unpacks to
         if (b"<!" in blob or b"<\x00!" in blob) and any(marker in blob for marker in _DTD_MARKERS):
             raise InputError(
                 Problem(file, f"{info.filename} declares a DTD or entities (refused: XML bomb risk)")
@@ -188,7 +212,114 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
         parts[info.filename] = blob
         crcs[info.filename] = info.CRC
     sheets, states, sheet_part = _sheet_index(parts, file)
-    return Book(file=file, sheets=sheets, states=states, parts=parts, sheet_part=sheet_part, crcs=crcs)
+    return Book(
+        file=file,
+        sheets=sheets,
+        states=states,
+        parts=parts,
+        sheet_part=sheet_part,
+        crcs=crcs,
+        max_cells=rules.max_sheet_cells,
+    )
+
+
+def _inflate(data: bytes, info: zipfile.ZipInfo, rules: IntakeRules, file: str) -> bytes:
+    """One zip entry's bytes, decompressed as a stream that stops one byte past the size the central
+    directory declares (whose total is capped): a header that lies about the size costs that much memory
+    and no more (zipfile's own read inflates each compressed chunk whole first: 1 GiB of spaces from a
+    1 MB entry). The compression ratio is capped too, and the CRC-32 checked."""
+    name = info.filename
+
+    def damaged(reason: str) -> InputError:
+        return InputError(Problem(file, f"truncated or damaged .xlsx ({name}: {reason})"))
+
+    declared = info.file_size
+    if declared > 2**20 and declared > rules.max_compression_ratio * max(info.compress_size, 1):
+        raise InputError(
+            Problem(
+                file,
+                f"{name} unpacks {declared // max(info.compress_size, 1):,} times its packed size, over the"
+                f" limit of {rules.max_compression_ratio:,} (a zip bomb?)",
+            )
+        )
+    if info.flag_bits & 0x1:
+        raise damaged("encrypted entry")
+    off = info.header_offset
+    head = data[off : off + 30]
+    if len(head) < 30 or head[:4] != XLSX_MAGIC:
+        raise damaged("no local header")
+    start = off + 30 + int.from_bytes(head[26:28], "little") + int.from_bytes(head[28:30], "little")
+    packed = memoryview(data)[start : start + info.compress_size]
+    if len(packed) < info.compress_size:
+        raise damaged("cut short")
+    if info.compress_type == zipfile.ZIP_STORED:
+        out = bytes(packed)
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        buf = bytearray()
+        try:
+            while True:  # max_length: zlib produces at most that much and keeps the rest of the input
+                buf += inflater.decompress(packed, declared + 1 - len(buf))
+                if len(buf) > declared:
+                    raise InputError(
+                        Problem(
+                            file,
+                            f"{name} unpacks to more than the {declared:,} bytes its zip headers declare"
+                            " (a forged or damaged zip): refused",
+                        )
+                    )
+                packed = inflater.unconsumed_tail
+                if inflater.eof or not packed:
+                    break
+        except zlib.error as exc:
+            raise damaged(str(exc)) from exc
+        if not inflater.eof:
+            raise damaged("compressed data cut short")
+        out = bytes(buf)
+    else:
+        raise damaged(f"compression method {info.compress_type} is not one Excel uses")
+    if len(out) != declared:
+        raise damaged(f"{len(out):,} bytes, its zip headers declare {declared:,}")
+    if zlib.crc32(out) != info.CRC:
+        raise damaged("Bad CRC-32")
+    return out
+
+
+_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c(\s[^>]*)?>")
+_CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
+
+
+def _value_extent(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
+    """(last row, last column) of the cells that may hold a value (not the empty `<c …/>` Excel keeps for
+    formatting), from a regex pass over the sheet XML: cheap, and memory-flat whatever the sheet's size."""
+    rows = 0
+    widest = ""
+    for m in _CELL_TAG.finditer(xml):
+        attrs = m.group(1) or b""
+        if attrs.endswith(b"/"):
+            continue  # <c r="A9" s="1"/>: formatting only
+        ref = _CELL_REF.search(attrs)
+        if ref is None:  # cells placed by position: the element walk knows where they are
+            return _value_extent_walk(xml, file, sheet)
+        letters = ref.group(1).decode().upper()
+        if (len(letters), letters) > (len(widest), widest):
+            widest = letters
+        rows = max(rows, int(ref.group(2)))
+    return rows, col_index(widest) if widest else 0
+
+
+def _value_extent_walk(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
+    """`_value_extent` for sheets whose rows or cells omit their references (they follow the previous one)."""
+    from defusedxml.ElementTree import ParseError
+
+    rows = cols = 0
+    try:
+        for row, col, el in _cells(xml):
+            if len(el):
+                rows, cols = max(rows, row), max(cols, col)
+    except (ParseError, ValueError) as exc:
+        raise InputError(Problem(file, f"damaged sheet XML ({exc})", sheet)) from exc
+    return rows, cols
 
 
 def _stored_zip(parts: dict[str, bytes], crcs: dict[str, int]) -> bytes:
@@ -270,15 +401,16 @@ def _percent_styles(styles: bytes, file: str) -> set[int]:
     return out
 
 
-def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[str, str]:
+def _cells(xml: bytes) -> Iterator[tuple[int, int, object]]:
+    """(row, column, element) of each cell of a sheet's XML, streamed (each element cleared after its turn).
+    Rows and cells may omit their references: they follow the previous one."""
     from defusedxml.ElementTree import iterparse
 
-    flags: dict[str, str] = {}
     row, col = 0, 0
     for event, el in iterparse(io.BytesIO(xml), events=("start", "end")):
         tag = el.tag.rsplit("}", 1)[-1]
         if tag == "row":
-            if event == "start":  # rows and cells may omit their references: they follow the previous one
+            if event == "start":
                 row, col = int(el.get("r") or row + 1), 0
             else:
                 el.clear()
@@ -291,7 +423,14 @@ def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[st
             row, col = int(ref[len(letters) :]), col_index(letters)
         else:
             col += 1
-            ref = f"{col_letter(col)}{row}"
+        yield row, col, el
+        el.clear()
+
+
+def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[str, str]:
+    flags: dict[str, str] = {}
+    for row, col, el in _cells(xml):
+        ref = f"{col_letter(col)}{row}"
         f = v = None
         for child in el:
             name = child.tag.rsplit("}", 1)[-1]
@@ -303,28 +442,37 @@ def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[st
             flags[ref] = "formula without a cached value: open and save it in Excel, or type the value"
         elif percent and int(el.get("s", 0)) in percent:
             flags[ref] = "formatted as a percentage: type 60 for 60%, in a cell without the % format"
-        el.clear()
     return flags
 
 
 # -------------------------------------------------------------------------------- turnover tables
 
 
-def turnover_frame(grid: list[list], file: str, sheet: str, flags: dict[str, str]) -> pd.DataFrame | None:
+def _too_many_rows(n: int, limit: int, file: str, sheet: str = "") -> None:
+    if n > limit:  # a turnover table is a few hundred rows; a bigger one would only cost memory
+        raise InputError(
+            Problem(file, f"{n:,} data rows, over the limit of {limit:,} ([intake] max_table_rows)", sheet)
+        )
+
+
+def turnover_frame(
+    grid: list[list], file: str, sheet: str, flags: dict[str, str], max_rows: int = 10_000
+) -> pd.DataFrame | None:
     """A sheet grid as a turnover table (header in row 1), or None when its headers are not a turnover
     table's. Number cells must hold numbers; month cells may be dates."""
     from .turnover import canonical_columns
 
     if not grid or not any(not is_blank(v) for v in grid[0]):
         return None
-    while len(grid) > 1 and all(is_blank(v) for v in grid[-1]):
-        grid = grid[:-1]
+    grid = grid[: last_filled_row(grid) + 1]  # the empty rows Excel leaves below a table are not data
     header = [cell_text(v) for v in grid[0]]
-    frame = pd.DataFrame([list(r) + [""] * (len(header) - len(r)) for r in grid[1:]], columns=header)
     try:
-        canon = canonical_columns(frame, file, sheet)
+        canonical_columns(pd.DataFrame(columns=header), file, sheet)
     except InputError:
         return None
+    _too_many_rows(len(grid) - 1, max_rows, file, sheet)
+    frame = pd.DataFrame([list(r) + [""] * (len(header) - len(r)) for r in grid[1:]], columns=header)
+    canon = canonical_columns(frame, file, sheet)
     problems = []
     letters = {c: col_letter(i + 1) for i, c in enumerate(canon.columns)}
     for i, rec in enumerate(canon.to_dict("records"), start=2):
@@ -366,8 +514,10 @@ def check_turnover(
     return normalise_turnover(frame, file, sheet, letters)
 
 
-def read_turnover_csv(data: bytes, file: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    """A CSV turnover table: UTF-8 (with or without BOM) or GB18030 as saved by Chinese Excel."""
+def read_turnover_csv(data: bytes, file: str, max_rows: int = 10_000) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A CSV turnover table: UTF-8 (with or without BOM) or GB18030 as saved by Chinese Excel. Trailing
+    lines of nothing but commas are not data; more than `max_rows` data rows are refused before pandas
+    reads them (a 5 MB table of 250,000 rows would cost 250 MB)."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
@@ -376,6 +526,12 @@ def read_turnover_csv(data: bytes, file: str) -> tuple[pd.DataFrame, dict[str, s
             continue
     else:
         raise InputError(Problem(file, "not text in UTF-8 or GB18030"))
+    lines = text.splitlines()
+    while lines and not lines[-1].strip(", \t"):
+        lines.pop()
+    _too_many_rows(len(lines) - 1, max_rows, file)
+    text = "\n".join(lines) + "\n"
+    del lines
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -420,15 +576,25 @@ class IngestReport:
     results: list[IngestResult] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # files refused whole
+    max_problems_per_file: int = MAX_PROBLEMS_PER_FILE  # lines printed per file ([intake])
+    stopped: str = ""  # the signal that stopped the batch early ('SIGINT', 'SIGTERM')
+    failed: Problem | None = None  # the file the store or the archive could not take, and why
+    not_stored: list[str] = field(default_factory=list)  # that file and the ones after it, not tried
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.failed and not self.stopped
 
     def summary(self) -> str:
         added = sum(r.status == "added" for r in self.results)
-        total = len(self.results) + len(self.rejected)
-        return f"{total} files: {added} added, {len(self.results) - added} already ingested, {len(self.rejected)} rejected"
+        total = len(self.results) + len(self.rejected) + len(self.not_stored)
+        text = f"{total} files: {added} added, {len(self.results) - added} already ingested, {len(self.rejected)} rejected"
+        if self.not_stored:
+            why = f"stopped by {self.stopped}" if self.stopped else "the store or archive failed"
+            shown = ", ".join(self.not_stored[:20])
+            more = f" … and {len(self.not_stored) - 20} more" if len(self.not_stored) > 20 else ""
+            text += f", {len(self.not_stored)} not stored ({why}): {shown}{more}"
+        return text
 
 
 def default_archive(db: str | os.PathLike | None = None) -> Path:
@@ -491,7 +657,7 @@ def parse_file(path: Path, data: bytes, rules: IntakeRules) -> tuple[str, object
     """('progress', ProgressSheet) or ('turnover', (frame, letters, sheet)); file-only checks."""
     file = str(path)
     if path.suffix.lower() == ".csv" and not data.startswith((XLSX_MAGIC, CFB_MAGIC)):
-        frame, letters = read_turnover_csv(data, file)
+        frame, letters = read_turnover_csv(data, file, rules.max_table_rows)
         return "turnover", (frame, letters, "")
     book = open_book(path, data, rules)
     if t("intake.sheet") in book.sheets or META_SHEET in book.sheets:
@@ -499,7 +665,7 @@ def parse_file(path: Path, data: bytes, rules: IntakeRules) -> tuple[str, object
     for sheet in book.sheets:
         if book.states.get(sheet, "visible") != "visible":
             continue
-        frame = turnover_frame(book.values(sheet), file, sheet, book.cell_flags(sheet))
+        frame = turnover_frame(book.values(sheet), file, sheet, book.cell_flags(sheet), rules.max_table_rows)
         if frame is not None:
             return "turnover", (frame, {c: col_letter(i + 1) for i, c in enumerate(frame.columns)}, sheet)
     raise InputError(
@@ -540,7 +706,14 @@ def _read(path: str | os.PathLike, rules: IntakeRules) -> tuple[Path, bytes, str
                 f"file is {size:,} bytes, over the limit of {rules.max_file_bytes:,} ([intake] max_file_mb)",
             )
         )
-    data = path.read_bytes()  # read once: what is checked, hashed and archived are the same bytes
+    try:  # read once: what is checked, hashed and archived are the same bytes (and no more than the limit,
+        # should the file grow after its size was checked)
+        with open(path, "rb") as fh:
+            data = fh.read(rules.max_file_bytes + 1)
+    except OSError as exc:
+        raise InputError(Problem(file, f"cannot read the file ({exc.strerror or exc})")) from exc
+    if len(data) > rules.max_file_bytes:
+        raise InputError(Problem(file, f"file grew past the limit of {rules.max_file_bytes:,} while read"))
     return path, data, hashlib.sha256(data).hexdigest()
 
 
@@ -608,13 +781,13 @@ def _ingest_loaded(
 ) -> IngestResult:
     """The store part of an ingest: one transaction. An accepted file is archived (its copy fsynced and
     renamed into place, see `_archive`) before its rows are inserted and COMMIT."""
-    from .store import add_submission, insert_turnover, transaction
+    from .store import add_submission, insert_turnover
 
     path, sha, kind, parsed = loaded.path, loaded.sha, loaded.kind, loaded.parsed
     file = str(path)
     catalogue, rules = ctx.catalogue, ctx.rules
 
-    with transaction(conn):
+    with _file_transaction(conn):
         dup = conn.execute(
             "SELECT id, kind FROM submissions WHERE sha256 = ? ORDER BY id LIMIT 1", (sha,)
         ).fetchone()
@@ -671,6 +844,23 @@ def _ingest_loaded(
         latest[month] = sid
         ctx.seen_max_id = sid
     return result
+
+
+@contextmanager
+def _file_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One file's all-or-nothing transaction. On a full disk or an I/O error SQLite may already have rolled
+    back itself: the ROLLBACK is then skipped, so the error reported is the real one."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the journal undoes whatever was written when the store is next opened
+        raise
 
 
 def _latest_submissions(conn: sqlite3.Connection, ctx: _Context, unit: str) -> dict[str, int]:
@@ -824,6 +1014,65 @@ def _parse_job(path: Path, data: bytes, rules: IntakeRules):
         return exc
 
 
+def _parser_init(parent: int, watch: int, keep_open: int) -> None:
+    """A parser process's first act: die with the process that started it, whatever kills that one.
+
+    Ctrl-C reaches the whole process group: the parent decides what it means, so parsers ignore it.
+    On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); everywhere, a thread waits
+    for EOF on a pipe only the parent holds open. The caller's stdin/stdout/stderr and the store's files
+    are closed here: a parser writes nothing, and holding `$(perfkit ingest …)`'s pipe open would keep
+    the shell waiting after the parent is gone.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.close(keep_open)  # the write end of the parent's pipe: only the parent may hold it
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # the pipe watch below still works
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    _close_inherited_files(keep={watch})
+
+    def watch_parent() -> None:
+        while True:
+            try:
+                if not os.read(watch, 1):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        os._exit(1)  # EOF: the parent is gone
+
+    threading.Thread(target=watch_parent, name="perfkit-parent-watch", daemon=True).start()
+
+
+def _close_inherited_files(keep: set[int]) -> None:
+    """Close regular files the fork copied (the store, its WAL and shared memory): a parser reads only
+    what it is sent, and must not keep the store open after the parent is gone."""
+    fd_dir = "/proc/self/fd"
+    if not os.path.isdir(fd_dir):
+        return
+    for name in os.listdir(fd_dir):
+        fd = int(name)
+        if fd <= 2 or fd in keep:
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+        except OSError:
+            pass
+
+
 def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
     """Processes that parse the next files while the main process checks earlier ones against the store
     and writes them (all cores but one), or None when it does not pay or is not safe.
@@ -841,10 +1090,18 @@ def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
         return None
-    pool = ProcessPoolExecutor(
-        max_workers=min(cores - 1, MAX_PARSERS), mp_context=multiprocessing.get_context("fork")
-    )
-    pool.submit(int)  # forks now (synchronously, for the fork method), before any thread of ours starts
+    watch, keep_open = os.pipe()  # the parsers see EOF on `watch` once this process is gone
+    try:
+        pool = ProcessPoolExecutor(
+            max_workers=min(cores - 1, MAX_PARSERS),
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_parser_init,
+            initargs=(os.getpid(), watch, keep_open),
+        )
+        pool.submit(int)  # forks now (synchronously, for the fork method), before any thread of ours starts
+    finally:
+        os.close(watch)
+    pool._perfkit_watch = keep_open  # closed when the pool is shut down (see ingest_files)
     return pool
 
 
@@ -854,8 +1111,18 @@ def ingest_files(
     *,
     archive_dir: str | os.PathLike,
     today: date | None = None,
+    on_result: Callable[[IngestResult], None] | None = None,
+    on_rejected: Callable[[str, list[Problem]], None] | None = None,
+    stop: Callable[[], str] | None = None,
 ) -> IngestReport:
     """Each file on its own: a rejected file adds its problems and does not stop the others.
+
+    `on_result` hears of each file as it is committed (or found already stored), `on_rejected` of each
+    file refused, with its problems. `stop()` is asked before each file: a non-empty answer (the signal's
+    name) ends the batch there, the files committed so far staying committed. When the store or the
+    archive cannot be written (disk full, a file-size limit, an I/O error) the file in hand is rolled back
+    and the batch ends: `report.failed` says which file and why. A store or archive folder that cannot be
+    written at all is a StoreError before any file is read.
 
     Still one transaction per file, and each accepted file is archived (written, fsynced, renamed) before
     its COMMIT. To keep the fsyncs off the critical path, helper threads write the copies of the next few
@@ -868,7 +1135,7 @@ def ingest_files(
     plan = read_plan(conn)
     rules = IntakeRules.from_plan(plan)
     today = today or date.today()
-    report = IngestReport()
+    report = IngestReport(max_problems_per_file=rules.max_problems_per_file)
     paths = list(paths)
     # entry j: [(path, bytes, sha) or the error reading it, archive copy future, parse future]
     raw: dict[int, list] = {}
@@ -929,24 +1196,45 @@ def ingest_files(
     ctx: _Context | None = None
     pool: ThreadPoolExecutor | None = None
     try:
+        had_dir = Path(archive_dir).is_dir()
+        _check_writable(conn, Path(archive_dir))
         prefetch(1 + STAGE_AHEAD)  # the parsers start on the first files while the catalogue is read
         ctx = _Context.make(read_catalogue(conn, plan), rules, archive_dir)
-        had_dir = ctx.archive_dir.is_dir()
         with ThreadPoolExecutor(max_workers=STAGE_THREADS, thread_name_prefix="perfkit-archive") as pool:
             ctx.pool = pool
             try:
                 for i, path in enumerate(paths):
+                    report.stopped = stop() if stop is not None else ""
+                    if report.stopped:
+                        report.not_stored = [str(p) for p in paths[i:]]
+                        break
                     loaded, error = load(i)
                     if error is None:
                         try:
-                            report.results.append(_ingest_loaded(conn, loaded, ctx, today))
+                            result = _ingest_loaded(conn, loaded, ctx, today)
                         except InputError as exc:
                             error = exc
+                        except (
+                            sqlite3.Error,
+                            OSError,
+                            StoreError,
+                        ) as exc:  # rolled back; the next would fail too
+                            report.failed = Problem(
+                                str(path), f"not stored, rolled back: {_write_failure(exc)}"
+                            )
+                            report.not_stored = [str(p) for p in paths[i:]]
+                            break
+                        else:
+                            report.results.append(result)
+                            if on_result is not None:
+                                on_result(result)
                         finally:
                             _drop(loaded.staged)  # not renamed into the archive: rejected, or already stored
                     if error is not None:
                         report.problems.extend(error.problems)
                         report.rejected.append(str(path))
+                        if on_rejected is not None:
+                            on_rejected(str(path), error.problems)
             finally:
                 for _got, staged, _parsing in raw.values():
                     _drop(staged)
@@ -961,7 +1249,46 @@ def ingest_files(
     finally:
         if parsers is not None:
             parsers.shutdown(wait=True, cancel_futures=True)
+            os.close(parsers._perfkit_watch)
     return report
+
+
+def _check_writable(conn: sqlite3.Connection, archive_dir: Path) -> None:
+    """Refuse at once, naming the path, a store or an archive folder that cannot be written (read-only
+    file or folder, read-only disk), before any file is read or copied."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:  # a write that changes nothing: a read-only file is found only when a page is written
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+        finally:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        row = conn.execute("PRAGMA database_list").fetchone()
+        raise StoreError(f"{row[2] if row else 'the store'}: cannot write to the store ({exc})") from exc
+    probe = archive_dir / f".perfkit-write-check.{os.getpid()}"
+    made = not archive_dir.exists()
+    try:
+        archive_dir.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise StoreError(
+            f"{archive_dir}: cannot write to the archive folder ({exc.strerror or exc})"
+        ) from exc
+    finally:
+        if made:
+            try:
+                archive_dir.rmdir()  # made again when a file is archived
+            except OSError:
+                pass
+
+
+def _write_failure(exc: BaseException) -> str:
+    """Why the store or the archive refused a write, in one line (disk full, file too large, I/O)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f" ({exc.filename})" if exc.filename else "")
+    return f"the store: {exc}" if isinstance(exc, sqlite3.Error) else str(exc)
 
 
 def _drop(staged: Future | None) -> None:

@@ -182,22 +182,16 @@ def growth_by_month(
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from .config import SINGLE_THREAD_ENV
+    from .config import single_thread_env
 
     workers = min(workers or os.cpu_count() or 1, len(months))
     if workers <= 1 or not len(turnover):
         return {m: month_growth(catalogue, turnover, m) for m in months}
-    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
-    os.environ.update(SINGLE_THREAD_ENV)  # read by each worker when it first imports numpy
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            reports = list(pool.map(_month_growth, [(catalogue, turnover, m) for m in months]))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with (
+        single_thread_env(),
+        ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool,
+    ):
+        reports = list(pool.map(_month_growth, [(catalogue, turnover, m) for m in months]))
     return dict(zip(months, reports, strict=True))
 
 

@@ -3,7 +3,8 @@ the monthly snapshots (perfkit.monthly).
 
 Submissions are append-only (triggers refuse UPDATE and DELETE): a later submission for the same unit and
 month supersedes the earlier one in calculations, while both stay queryable. A new store is built in a
-temporary file and moved into place, so a crash never leaves a half-written store behind.
+temporary file and linked into place only if no other process made one meanwhile, so a crash never leaves a
+half-written store behind and two processes starting together share one store.
 """
 
 from __future__ import annotations
@@ -106,20 +107,97 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT: one transaction per file
-    conn.execute("PRAGMA foreign_keys = ON")
-    _check(conn, path)  # before WAL: never convert someone else's database file
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+# A writer waits this long for another process's transaction (ingest commits one file at a time) instead of
+# failing with "database is locked".
+BUSY_TIMEOUT_S = 60.0
+
+# SQLite's messages for a store that cannot take a write, and what to tell the user about each.
+_WRITE_FAILURES = {
+    "readonly database": "the store is read-only",
+    "database or disk is full": "the disk is full",
+    "disk i/o error": "the store could not be written (disk full or a file-size limit?)",
+    "unable to open database file": "the store cannot be opened (permissions or a missing folder?)",
+}
+
+
+def store_failure(exc: BaseException, path: str | os.PathLike) -> StoreError | None:
+    """A StoreError naming `path` for an SQLite error that means the store is unusable (read-only, disk
+    full, I/O error), else None: callers turn such errors into one line and exit 3."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    text = str(exc).lower()
+    for needle, what in _WRITE_FAILURES.items():
+        if needle in text:
+            return StoreError(f"{path}: {what} ({exc}); nothing was changed by the failed step")
+    return None
+
+
+def writable(path: str | os.PathLike) -> bool:
+    """True when this process may write the store: the file and its folder (SQLite keeps its -wal and -shm
+    files beside the store). os.access also reports immutable files and read-only mounts, even for root."""
+    path = Path(path)
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect(path: Path, *, write: bool | None = None) -> sqlite3.Connection:
+    """Open an existing store. A store this process cannot write is refused when `write` is True, and
+    otherwise read into a private in-memory copy (so read commands such as `perfkit risks`, which record
+    their flags, work and nothing reaches the file)."""
+    if not writable(path):
+        if write:
+            raise StoreError(f"{path}: the store is read-only (no write permission on it or its folder)")
+        return _private_copy(path)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)  # explicit BEGIN/COMMIT
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        _check(conn, path)  # before WAL: never convert someone else's database file
+        # WAL lets readers run beside a writer; stores are created in WAL mode, so this only ever converts
+        # a store written by an older perfkit (and then needs the write lock, waited for like any write)
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-def _check(conn: sqlite3.Connection, path: Path) -> None:
+def _private_copy(path: Path) -> sqlite3.Connection:
+    """A read-only store copied into memory: opened read-only, or immutable when even SQLite's shared-memory
+    file cannot be made beside it (a read-only folder)."""
+    base = path.resolve().as_uri()
+    last: sqlite3.Error | None = None
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            src = sqlite3.connect(f"{base}?{query}", uri=True, timeout=BUSY_TIMEOUT_S)
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+        try:
+            _check(src, path, migrate=False)
+            mem = sqlite3.connect(":memory:", isolation_level=None)
+            src.backup(mem)
+            _check(mem, path)  # an older schema is upgraded in the copy
+        except StoreError:
+            raise
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+        finally:
+            src.close()
+        mem.execute("PRAGMA foreign_keys = ON")
+        return mem
+    raise StoreError(f"{path}: the store is read-only and could not be read ({last})")
+
+
+def _check(conn: sqlite3.Connection, path: Path, *, migrate: bool = True) -> None:
     try:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as exc:
+        failure = store_failure(exc, path)
+        if failure is not None:
+            raise failure from exc
         raise StoreError(f"{path}: not a SQLite database ({exc})") from exc
     if app != APPLICATION_ID:
         raise StoreError(f"{path}: not a perfkit store (application_id {app:#x}); refusing to use it")
@@ -127,7 +205,7 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
         raise StoreError(
             f"{path}: store schema version {version} is newer than this perfkit ({SCHEMA_VERSION}); upgrade perfkit"
         )
-    if version < SCHEMA_VERSION:
+    if version < SCHEMA_VERSION and migrate:
         _migrate(conn, path, version)
 
 
@@ -153,17 +231,53 @@ def open_store(
     *,
     plan_dir: str | os.PathLike = DEFAULT_PLAN_DIR,
     sample_dir: str | os.PathLike | None = SAMPLE_DIR,
+    write: bool | None = None,
 ) -> sqlite3.Connection:
     """Open the store, creating it on first use from `plan_dir` (and the synthetic sample, which belongs to
-    the bundled 2019 plan); `perfkit init --plan DIR` makes one for another year's plan."""
+    the bundled 2019 plan); `perfkit init --plan DIR` makes one for another year's plan.
+
+    Two processes starting together on a missing store build it once: the first builds under a lock, the
+    other waits and opens what it built. `write=True` (commands that store submissions) refuses a
+    read-only store with StoreError; otherwise a read-only store is read from a private in-memory copy.
+    """
     path = db_path(path)
     if not path.exists():
-        create_store(path, plan_dir=plan_dir, sample_dir=sample_dir)
+        _create_once(path, plan_dir=plan_dir, sample_dir=sample_dir)
     try:
-        conn = _connect(path)
+        return _connect(path, write=write)
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a SQLite database ({exc})") from exc
-    return conn
+        raise store_failure(exc, path) or StoreError(f"{path}: not a SQLite database ({exc})") from exc
+
+
+def _create_once(path: Path, *, plan_dir, sample_dir) -> None:
+    """Create the store unless another process did while this one waited for the creation lock."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _creation_lock(path):
+            if not path.exists():
+                create_store(path, plan_dir=plan_dir, sample_dir=sample_dir)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the store ({exc})") from exc
+    except sqlite3.DatabaseError as exc:
+        raise store_failure(exc, path) or StoreError(f"{path}: cannot create the store ({exc})") from exc
+
+
+@contextmanager
+def _creation_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on `<store>.lock` while the store is created (left in place: removing a lock file
+    another process is about to open would let two creators run). Without fcntl (Windows) the atomic
+    link in `create_store` still keeps the first store and drops the second."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def create_store(
@@ -172,7 +286,8 @@ def create_store(
     plan_dir: str | os.PathLike = DEFAULT_PLAN_DIR,
     sample_dir: str | os.PathLike | None = SAMPLE_DIR,
 ) -> Path:
-    """Build a new store in a temporary file next to `path`, then move it into place."""
+    """Build a new store in a temporary file next to `path`, then put it in place only if `path` is still
+    absent (a store another process made meanwhile is kept, never replaced under its open connections)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     catalogue = load_catalogue(plan_dir)
@@ -181,26 +296,40 @@ def create_store(
     os.unlink(tmp)
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("BEGIN")
-        for stmt in _statements(SCHEMA):
-            conn.execute(stmt)
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        _write_catalogue(conn, catalogue)
-        if sample_dir and Path(sample_dir, "progress.csv").exists():
-            from .sample import load_sample_into
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("BEGIN")
+            for stmt in _statements(SCHEMA):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _write_catalogue(conn, catalogue)
+            if sample_dir and Path(sample_dir, "progress.csv").exists():
+                from .sample import load_sample_into
 
-            load_sample_into(conn, Path(sample_dir), catalogue)
-        conn.execute("COMMIT")
-        conn.close()
-        os.replace(tmp, path)
-    except BaseException:
+                load_sample_into(conn, Path(sample_dir), catalogue)
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode = WAL")  # recorded in the file: opening never has to convert it
+        finally:
+            conn.close()  # the last connection checkpoints and removes the -wal file
+        _publish(Path(tmp), path)
+    finally:
         for p in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
             if os.path.exists(p):
                 os.unlink(p)
-        raise
     return path
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Make the finished `tmp` the store at `path` only if there is none yet (atomic: link fails on an
+    existing name); the caller removes `tmp`. SQLite fsynced the file at COMMIT."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return  # another process's store won: keep it
+    except OSError:  # a file system without hard links: rename, still atomic, under the creation lock
+        if not path.exists():
+            os.replace(tmp, path)
 
 
 def _statements(script: str) -> list[str]:

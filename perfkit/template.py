@@ -11,6 +11,7 @@ checking it against the catalogue and the last accepted values happen here too (
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,7 +22,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
-from .exports import neutralise
+from .exports import control_char, neutralise
 from .labels import t
 from .months import check_month, parse_month
 
@@ -314,6 +315,15 @@ def is_blank(v: object) -> bool:
     return v is None or (isinstance(v, str) and v.strip() == "")
 
 
+def last_filled_row(grid: list[list]) -> int:
+    """Index of the last row with any non-blank cell (-1 for none): the blank rows Excel keeps below a
+    table (formatted once, or cleared) are not data."""
+    for i in range(len(grid) - 1, -1, -1):
+        if any(not is_blank(v) for v in grid[i]):
+            return i
+    return -1
+
+
 def cell_text(v: object) -> str:
     if is_blank(v):
         return ""
@@ -329,7 +339,10 @@ def cell_number(v: object) -> tuple[float | None, str | None]:
     if isinstance(v, bool):
         return None, f"TRUE/FALSE in a number cell: {v}"
     if isinstance(v, int | float):
-        return float(v), None
+        x = float(v)
+        if not math.isfinite(x):  # INF, NaN or 1e999 typed or written into the cell
+            return None, f"not a finite number ({v}): type the number itself"
+        return x, None
     if isinstance(v, datetime | date):
         return None, f"a date ({v:%Y-%m-%d}) in a number cell"
     return None, f"text {str(v)!r} in a number cell: type the number itself (no units, commas or quotes)"
@@ -426,7 +439,7 @@ def read_progress_book(book: Book, name: str) -> ProgressSheet:
         raise InputError(problems)
 
     records = []
-    for r in range(header_row + 1, len(grid) + 1):
+    for r in range(header_row + 1, last_filled_row(grid) + 2):
         rec = grid[r - 1]
         get = lambda key, rec=rec: rec[columns[key] - 1] if columns[key] - 1 < len(rec) else ""  # noqa: E731
         values = {key: get(key) for key in ["measure_id", *FILL_IN]}
@@ -547,6 +560,9 @@ def check_progress_records(
         if not mid:
             problem("values without a 措施编号", cell("measure_id", r))
             continue
+        if reason := control_char(mid):
+            problem(reason, cell("measure_id", r))
+            continue
         if mid in seen:
             problem(f"duplicate 措施编号 {mid} (also in {seen[mid]})", cell("measure_id", r))
             continue
@@ -568,6 +584,9 @@ def check_progress_records(
             flag = sheet.flags.get(cell(key, r))
             if flag and (key == "cumulative" or not flag.startswith("formatted")):
                 problem(flag, cell(key, r))
+                bad = True
+            elif isinstance(rec[key], str) and (reason := control_char(rec[key])):
+                problem(reason, cell(key, r))
                 bad = True
         if bad:
             continue

@@ -8,8 +8,10 @@ as given: growth is reported on that basis, not recomputed from revised levels.
 
 from __future__ import annotations
 
+import math
 import re
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
@@ -107,19 +109,22 @@ def normalise_turnover(
             except (TypeError, ValueError):
                 problems.append(Problem(source, f"not a number: {v!r}", sheet, where(col)))
                 continue
-            if pd.isna(x) or x < 0:
-                problems.append(Problem(source, f"must be a number ≥ 0, got {v!r}", sheet, where(col)))
+            if not math.isfinite(x) or x < 0:  # NaN, inf and 1e999 (which float() reads as inf) too
+                problems.append(Problem(source, f"must be a finite number ≥ 0, got {v!r}", sheet, where(col)))
                 continue
             values[col] = x
         yoy = r.get("official_yoy_pct")
         if yoy is not None and not (isinstance(yoy, float) and pd.isna(yoy)) and str(yoy).strip() != "":
             try:
-                yoy = float(str(yoy).strip().rstrip("%"))
+                x = float(str(yoy).strip().rstrip("%"))
             except ValueError:
+                x = math.nan
+            if not math.isfinite(x):
                 problems.append(
-                    Problem(source, f"YoY is not a number: {yoy!r}", sheet, where("official_yoy_pct"))
+                    Problem(source, f"YoY is not a finite number: {yoy!r}", sheet, where("official_yoy_pct"))
                 )
                 continue
+            yoy = x
         else:
             yoy = None
         if len(values) < 2:
@@ -134,7 +139,8 @@ def normalise_turnover(
         raise InputError(Problem(source, "no data rows", sheet))
     dup = raw[raw.duplicated(["mode", "month"], keep=False)]
     if len(dup):
-        rows = ", ".join(str(x) for x in dup["row"])
+        rows = ", ".join(str(x) for x in dup["row"].iloc[:20])
+        rows += f" and {len(dup) - 20:,} more" if len(dup) > 20 else ""
         raise InputError(
             Problem(source, f"the same mode and month appear more than once (rows {rows})", sheet)
         )
@@ -179,12 +185,27 @@ def converted(turnover: pd.DataFrame, coefficients: dict[str, float]) -> pd.Data
     Adds a `converted` column (万吨公里) to the normalised turnover rows.
     """
     out = turnover.copy()
+    _check_finite(out)
     coef = out["mode"].map(coefficients)
     if coef.isna().any():
         missing = sorted(set(out.loc[coef.isna(), "mode"]))
         raise KeyError(f"no conversion coefficient for mode(s): {', '.join(missing)}")
     out["converted"] = out["ton_km"] + out["passenger_km"] * coef
     return out
+
+
+def _check_finite(turnover: pd.DataFrame) -> None:
+    """Intake refuses non-finite figures; a store written before it did may still hold one (SQLite keeps
+    inf): refuse to compute from it, naming the period, rather than fail deep inside the growth models."""
+    for col in ("passenger_km", "ton_km", "official_yoy_pct"):
+        values = pd.to_numeric(turnover[col], errors="coerce").to_numpy(dtype=float)
+        bad = np.isinf(values) if col == "official_yoy_pct" else ~np.isfinite(values)
+        if bad.any():
+            row = turnover[bad].iloc[0]
+            raise ValueError(
+                f"stored turnover {row['mode']} {row['month']} has a non-finite {col} ({values[bad][0]}):"
+                " ingest a corrected table (it supersedes the stored one)"
+            )
 
 
 def monthly_series(turnover: pd.DataFrame, mode: str, coefficients: dict[str, float]) -> pd.DataFrame:

@@ -20,7 +20,8 @@ def _lock() -> dict[str, str]:
 
 def _direct() -> list[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    specs = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    specs = project["dependencies"] + extras["dev"] + extras["scale"]  # the lock installs the extras too
     return [re.split(r"[<>=!~ \[]", s)[0].lower() for s in specs]
 
 

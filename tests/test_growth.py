@@ -143,6 +143,63 @@ def test_official_basis_rebases_the_previous_year():
     assert proj.path["growth_pct"].iloc[5] == pytest.approx(official)
 
 
+def test_required_growth_on_the_official_basis_is_pinned_by_hand():
+    # Last year: 100 a month to June, 120 after (1320); this year 110 a month to June: +10% on levels, while
+    # the office publishes +8% on its comparable basis, so last year is re-based by 1.10 / 1.08. On that
+    # basis the rest of the year must grow by r with 1.13 × B = 1.08 × H1 + (1 + r) × H2, B = H1 + H2 the
+    # re-based year (H1 = 600, H2 = 720 re-based alike, so the factor cancels out of r):
+    # 1.13 × 1320 = 1.08 × 600 + (1 + r) × 720 → r = 17.1667% for the low bound; 1.14 → r = 19%.
+    months = pd.period_range("2018-01", "2019-06", freq="M")
+    s = pd.Series([100.0] * 6 + [120.0] * 6 + [110.0] * 6, index=months)
+    proj = growth.project_annual_growth(s, "2019-06", (13.0, 14.0), official_ytd_growth_pct=8.0, **FAST)
+    assert proj.basis == "official" and proj.model == "naive_ytd"  # short history; the formula is model-free
+    assert proj.recomputed_ytd_growth_pct == pytest.approx(10.0)
+    assert proj.required_growth_low_pct == pytest.approx((1.13 * 1320 - 1.08 * 600) / 720 * 100 - 100)
+    assert proj.required_growth_low_pct == pytest.approx(17.1666667)
+    assert proj.required_growth_high_pct == pytest.approx(19.0)
+    # the naive projection carries the year-to-date pace: 1452 on levels, +10%, which is +8% officially
+    assert proj.projected_total == pytest.approx(660 + 1.1 * 720)
+    assert proj.projected_growth_pct == pytest.approx(8.0)
+    # on levels (no official figure) the same data need less: 1.13 × 1320 = 660 + (1 + r) × 720 → 15.5%
+    levels = growth.project_annual_growth(s, "2019-06", (13.0, 14.0), **FAST)
+    assert levels.basis == "levels"
+    assert levels.required_growth_low_pct == pytest.approx(15.5)
+    assert levels.required_growth_high_pct == pytest.approx((1.14 * 1320 - 660) / 720 * 100 - 100)
+
+
+def test_interval_and_probabilities_mean_what_they_say():
+    """The 80% interval is the 10th to 90th percentile of the simulated growth: with the band set to it,
+    P(growth ≥ low) is 0.9 and P(growth ≥ high) is 0.1 (the same draws: same seed)."""
+    s = steady(years=6)
+    proj = growth.project_annual_growth(s, "2018-05", (9.0, 10.0), **FAST)
+    low, high = proj.interval_80
+    at = growth.project_annual_growth(s, "2018-05", (low, high), **FAST)
+    assert at.interval_80 == (low, high)
+    assert at.p_reach_low == pytest.approx(0.9, abs=2 / FAST["repetitions"])
+    assert at.p_reach_high == pytest.approx(0.1, abs=2 / FAST["repetitions"])
+    assert at.interval_95[0] < low and at.interval_95[1] > high
+
+
+def test_a_complete_year_exactly_at_the_band_reaches_it():
+    # the whole year published: growth is known (1356 / 1200 − 1 = 13%), so reaching a band that starts at
+    # exactly 13% is certain, and one that starts above it impossible
+    months = pd.period_range("2018-01", "2019-12", freq="M")
+    s = pd.Series([100.0] * 12 + [113.0] * 12, index=months)
+    proj = growth.project_annual_growth(s, "2019-12", (13.0, 13.5), **FAST)
+    assert proj.model == "complete" and proj.projected_growth_pct == pytest.approx(13.0)
+    assert proj.p_reach_low == 1.0 and proj.p_reach_high == 0.0
+    assert proj.interval_80 == pytest.approx((13.0, 13.0))
+
+
+def test_interval_widening_stretches_draws_on_the_log_scale():
+    # around a point of 1.1 (10% growth), a draw of 1.21 is one log-step of ln 1.1 above it: stretched by 2
+    # it is two steps above (1.1³ = 1.331); 1.0 becomes 1.1⁻¹; a scale of 1 leaves the draws as they are
+    draws = np.array([1.0, 1.1, 1.21])
+    assert growth._widen(1.1, draws, 2.0) == pytest.approx([1 / 1.1, 1.1, 1.331])
+    assert growth._widen(1.1, draws, 0.5) == pytest.approx([1.1**0.5, 1.1, 1.1**1.5])
+    assert growth._widen(1.1, draws, 1.0) is draws
+
+
 def test_short_history_falls_back_to_naive_ytd():
     s = steady(years=2, start=2018)[:"2019-05"]
     proj = growth.project_annual_growth(s, "2019-05", (9.0, 10.0))

@@ -13,9 +13,13 @@ import re
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
+import threading
+import time
 import zipfile
+import zlib
 from datetime import date, datetime
 from pathlib import Path
 
@@ -469,6 +473,30 @@ K = lambda mid: lambda t: f"K{_row(t, mid)}"  # noqa: E731
 L = lambda mid: lambda t: f"L{_row(t, mid)}"  # noqa: E731
 MEDIA = "xl/media/"
 
+
+def _cell_xml(mid, col, inner: str, kind: str = ""):
+    """A case whose cell (measure `mid`, column `col`) holds the raw XML `inner`: values openpyxl will not
+    write (INF, NaN, 1e999 as numbers; control characters, as Excel escapes them or raw)."""
+
+    def build(template, tmp):
+        ref = f"{col}{_row(template, mid)}"
+        attr = f' t="{kind}"' if kind else ""
+
+        def change(name, data):
+            if name != "xl/worksheets/sheet1.xml":
+                return data
+            cell = f'<c r="{ref}"{attr}>{inner}</c>'.encode()
+            return re.sub(rb'<c r="%s"[^>]*?(/>|>.*?</c>)' % ref.encode(), cell, data, count=1)
+
+        return rezip(fill(template, tmp / "good" / template.name), tmp / template.name, change)
+
+    return build
+
+
+def _note(text: str):
+    return _cell_xml("1-8-1.1", "L", f"<is><t>{text}</t></is>", "inlineStr")
+
+
 # id, build(template, tmp) → bad file, sheet, cell (text or a function of the template), reason, today
 # fmt: off
 CASES = [
@@ -478,7 +506,7 @@ CASES = [
     ("truncated", _raw(lambda b, g: b[: len(b) // 2]), "", "", "truncated or damaged .xlsx", None),
     ("password", _encrypted, "", "", "password-protected (encrypted)", None),
     ("oversize", _zipped(extra={MEDIA + "scan.bin": random.Random(3).randbytes(6 * 2**20)}), "", "", "over the limit of 5,242,880", None),
-    ("zip-bomb", _zipped(extra={MEDIA + "zeros.bin": bytes(51 * 2**20)}), "", "", "over the limit of 52,428,800", None),
+    ("zip-bomb", _zipped(extra={MEDIA + "zeros.bin": bytes(51 * 2**20)}), "", "", "over the limit of 20,971,520", None),
     ("zip-entries", _zipped(extra={f"{MEDIA}{i}.bin": b"x" for i in range(600)}), "", "", "zip entries, over the limit of 500", None),
     ("xml-bomb", _zipped(change=_with_dtd), "", "", "xl/workbook.xml declares a DTD", None),
     ("missing-sheet", _edit(lambda wb, t: setattr(wb[SHEET], "title", "Sheet1")), "", "", "missing sheet 填报 (sheets: Sheet1, _perfkit)", None),
@@ -508,6 +536,17 @@ CASES = [
     ("no-status", _change({"2-3-2.1": {"status": None}}), SHEET, K("2-3-2.1"), "2-3-2.1 needs its 进展状态", None),
     ("long-note", _change({"1-8-1.1": {"note": "说" * 2001}}), SHEET, L("1-8-1.1"), "情况说明 is 2001 characters", None),
     ("nothing-filled", lambda t, tmp: Path(shutil.copy(t, tmp / t.name)), SHEET, "", "nothing filled in", None),
+    ("inf-number", _cell_xml("1-8-1.1", "J", "<v>INF</v>"), SHEET, J("1-8-1.1"), "not a finite number (inf)", None),
+    ("nan-number", _cell_xml("1-8-1.1", "J", "<v>NaN</v>"), SHEET, J("1-8-1.1"), "not a finite number (nan)", None),
+    ("1e999-number", _cell_xml("1-7-2.1", "J", "<v>1e999</v>"), SHEET, J("1-7-2.1"), "not a finite number (inf)", None),
+    ("minus-1e999", _cell_xml("1-7-2.1", "J", "<v>-1e999</v>"), SHEET, J("1-7-2.1"), "not a finite number (-inf)", None),
+    ("inf-text", _change({"1-8-1.1": {"cumulative": "INF"}}), SHEET, J("1-8-1.1"), "text 'INF' in a number cell", None),
+    ("nan-text", _change({"1-8-1.1": {"cumulative": "NaN"}}), SHEET, J("1-8-1.1"), "text 'NaN' in a number cell", None),
+    ("1e999-text", _change({"1-8-1.1": {"cumulative": "1e999"}}), SHEET, J("1-8-1.1"), "text '1e999'", None),
+    ("note-esc", _note("按计划_x001B_[2J推进"), SHEET, L("1-8-1.1"), "control character U+001B (ESC) at character 4", None),
+    ("note-bel", _note("响铃\x07"), SHEET, L("1-8-1.1"), "control character U+0007 (BEL) at character 3", None),
+    ("note-c1-csi", _note("\u009b31m红"), SHEET, L("1-8-1.1"), "control character U+009B at character 1", None),
+    ("status-esc", _cell_xml("1-8-1.1", "K", "<is><t>推进中&#27;</t></is>", "inlineStr"), SHEET, K("1-8-1.1"), "control character U+001B", None),
 ]
 # fmt: on
 
@@ -535,7 +574,13 @@ def test_bad_input_is_rejected_whole_and_changes_nothing(
 
 # fmt: off
 TURNOVER_CASES = [
-    ("negative", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,-1,100\n", "C2", "must be a number ≥ 0", None),
+    ("negative", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,-1,100\n", "C2", "must be a finite number ≥ 0", None),
+    ("inf-passenger-km", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,inf,100\n", "C2", "must be a finite number ≥ 0, got 'inf'", None),
+    ("1e999-ton-km", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,1,1e999\n", "D2", "got '1e999'", None),
+    ("nan-ton-km", "月份,运输方式,旅客周转量,货物周转量\n2019-09,公路,1,nan\n", "D2", "got 'nan'", None),
+    ("inf-yoy", "月份,运输方式,旅客周转量,货物周转量,同比增长\n2019-09,公路,1,2,inf\n", "E2", "YoY is not a finite number: 'inf'", None),
+    ("1e999-yoy", "月份,运输方式,旅客周转量,货物周转量,同比增长\n2019-09,公路,1,2,1e999%\n", "E2", "YoY is not a finite number", None),
+    ("nan-yoy", "月份,运输方式,旅客周转量,货物周转量,同比增长\n2019-09,公路,1,2,NaN\n", "E2", "YoY is not a finite number", None),
     ("missing-column", "月份,运输方式,旅客周转量\n2019-09,公路,1\n", "row 1", "missing column(s): ton_km", None),
     ("bad-mode", "月份,运输方式,旅客周转量,货物周转量\n2019-09,铁路,1,100\n", "B2", "mode must be 公路 or 水路", None),
     ("future", "月份,运输方式,旅客周转量,货物周转量\n2019-08,公路,1,100\n2019-09,公路,1,100\n", "A3",
@@ -752,7 +797,7 @@ def test_killed_mid_ingest_leaves_the_store_consistent(sample_db, template, tmp_
 
 
 def test_cell_scan_follows_rows_and_cells_without_references():
-    from perfkit.intake import _scan_cells
+    from perfkit.intake import _scan_cells, _value_extent
 
     xml = (
         b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
@@ -765,3 +810,359 @@ def test_cell_scan_follows_rows_and_cells_without_references():
     assert flags["B3"].startswith("formula without a cached value")
     assert flags["C3"].startswith("formatted as a percentage")
     assert flags["A4"].startswith("error value #DIV/0!")
+    # the grid calamine would build: up to the last cell holding something; formatting-only cells do not count
+    assert _value_extent(xml, "f.xlsx", SHEET) == (4, 3)
+    assert _value_extent(
+        b'<sheetData><row r="9"><c r="AB9" s="1"/><c r="C2"><v>1</v></c></row></sheetData>', "f", SHEET
+    ) == (2, 3)
+
+
+# ------------------------------------------------------------------------------ hostile input, issue 12
+
+
+def _store_old_row(conn, note: str, file_name: str = "old.xlsx") -> None:
+    """A progress row as a store written before intake refused control characters may hold it."""
+    conn.execute(
+        "INSERT INTO submissions (kind, file_name, sha256, unit, month, received_at) VALUES"
+        " ('progress', ?, 'f' || hex(randomblob(8)), ?, '2019-09', '2019-10-01T00:00:00+00:00')",
+        (file_name, UNIT),
+    )
+    sid = conn.execute("SELECT MAX(id) FROM submissions").fetchone()[0]
+    conn.execute("INSERT INTO progress VALUES (?, '1-8-1.1', '2019-09', 21, '推进中', ?)", (sid, note))
+
+
+def test_history_escapes_stored_control_characters(sample_db, sample_conn, capsys):
+    note = "清屏\x1b[2J\x1b]0;pwned\x07响铃\x9b31m\u202e反向"
+    _store_old_row(sample_conn, note, "evil\x1b[31m.xlsx")
+    for fmt in ("table", "csv", "json"):
+        code, out, err = run(capsys, "--db", sample_db, "history", "1-8-1.1", "--format", fmt)
+        assert (code, err) == (0, "")
+        assert not any(ch in out for ch in "\x1b\x07\x9b\u202e"), fmt
+        if fmt == "json":  # escaped, not lost
+            assert json.loads(out)[-1]["note"] == note
+        else:
+            assert r"清屏\x1b[2J\x1b]0;pwned\x07响铃\x9b31m\u202e反向" in out
+            assert r"evil\x1b[31m.xlsx" in out
+
+
+def test_growth_refuses_a_stored_non_finite_turnover_value(sample_db, sample_conn, capsys):
+    sample_conn.execute(
+        "INSERT INTO submissions (kind, file_name, sha256, month, received_at)"
+        " VALUES ('turnover', 'old.csv', 'ff', '2019-09', '2019-10-01T00:00:00+00:00')"
+    )
+    sid = sample_conn.execute("SELECT MAX(id) FROM submissions").fetchone()[0]
+    sample_conn.execute("INSERT INTO turnover VALUES (?, 'road', '2019-09', 1, 9e999, 100, 9e999)", (sid,))
+    code, out, err = run(capsys, "--db", sample_db, "growth", "--as-of", "2019-09", "--mode", "road")
+    assert code == 2 and out == ""
+    assert err.startswith("growth: stored turnover road 2019-09 has a non-finite passenger_km (inf)")
+    assert len(err.splitlines()) == 1
+
+
+TURNOVER_HEAD = ["月份", "运输方式", "旅客周转量", "货物周转量"]
+
+
+def test_trailing_blank_rows_are_not_data(sample_db, sample_conn, template, tmp_path, capsys):
+    """Excel keeps rows that were once formatted or cleared: 100,000 of them below a table are nothing."""
+    csv = tmp_path / "周转量.csv"
+    csv.write_text(",".join(TURNOVER_HEAD) + "\n2019-09,公路,1,100\n" + ",,,\n" * 100_000, encoding="utf-8")
+    wb = Workbook()
+    ws = wb.active
+    ws.append(TURNOVER_HEAD)
+    ws.append(["2019-09", "水路", 2, 200])
+    for r in range(3, 100_003):
+        ws.cell(r, 1).number_format = "@"  # styled, empty: written as <c r="A…" s="1"/>
+        ws.cell(r, 2).value = "" if r % 2 else None
+    xlsx = tmp_path / "周转量.xlsx"
+    wb.save(xlsx)
+
+    def blank_tail(wb):
+        sheet = wb[SHEET]
+        for r in range(sheet.max_row + 1, sheet.max_row + 100_001):
+            sheet.cell(r, 12).number_format = "@"
+
+    ledger = fill(template, tmp_path / "in" / template.name, edit=blank_tail)
+    archive = tmp_path / "archive"
+    code, out, err = run(capsys, "--db", sample_db, "ingest", csv, xlsx, ledger, "--archive", archive)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "3 files: 3 added, 0 already ingested, 0 rejected"
+    assert "(turnover: turnover up to 2019-09, 1 rows)" in out and "18 rows" in out
+
+
+def test_problem_lists_are_capped(sample_db, sample_conn, tmp_path, capsys):
+    csv = tmp_path / "周转量.csv"
+    csv.write_text(",".join(TURNOVER_HEAD) + "\n" + "2019-09,铁路,1,1\n" * 9_000, encoding="utf-8")
+    before = dump(sample_conn)
+    code, out, err = run(capsys, "--db", sample_db, "ingest", csv, "--archive", tmp_path / "archive")
+    lines = err.splitlines()
+    assert code == 2 and len(lines) == 51
+    assert lines[0] == f"{csv} B2: mode must be 公路 or 水路, got '铁路'"
+    assert lines[-1] == f"{csv}: … and 8950 more problems"
+    assert dump(sample_conn) == before
+
+
+def _forged_zip(entries: list[tuple[str, bytes]], forged: str, payload, declared: int) -> bytes:
+    """A zip whose entry `forged` holds the deflated chunks of `payload` (an iterable of bytes) while both
+    its headers (local and central) declare `declared` bytes: what a hostile sender can make in a second."""
+    deflate, crc, packed = zlib.compressobj(9, zlib.DEFLATED, -15), 0, bytearray()
+    for chunk in payload:
+        crc = zlib.crc32(chunk, crc)
+        packed += deflate.compress(chunk)
+    packed += deflate.flush()
+    out, central = bytearray(), bytearray()
+    for name, data in entries:
+        raw = name.encode()
+        if name == forged:
+            method, body, size, c = 8, bytes(packed), declared, crc
+        else:
+            method, body, size, c = 0, data, len(data), zlib.crc32(data)
+        offset = len(out)
+        out += struct.pack(
+            "<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, c, len(body), size, len(raw), 0
+        )
+        out += raw + body
+        central += struct.pack(
+            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, c, len(body), size, len(raw),
+            0, 0, 0, 0, 0, offset,
+        )  # fmt: skip
+        central += raw
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(out), 0)
+    return bytes(out + central + end)
+
+
+MEASURED_SCRIPT = """
+import sys
+from perfkit.cli import main
+
+try:
+    code = main(sys.argv[1:])
+finally:  # the kernel's high-water mark of this process's memory (ru_maxrss also counts the parent's
+    # pages when it was forked from a large pytest process)
+    peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+    print("peak-kb", peak.split()[1])
+sys.exit(code)
+"""
+
+
+def _ingest_measured(db: Path, *files: Path, archive: Path) -> tuple[int, str, int]:
+    """`perfkit ingest` in a child process: (exit code, stderr, the child's peak RSS in MB)."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("peak memory is read from /proc (Linux)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["--db", str(db), "ingest", *map(str, files), "--archive", str(archive)]
+    child = subprocess.run(
+        [sys.executable, "-c", MEASURED_SCRIPT, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    peak_kb = int(child.stdout.split("peak-kb")[-1])
+    return child.returncode, child.stderr, peak_kb // 1024
+
+
+def test_a_zip_entry_that_lies_about_its_size_is_refused_in_bounded_memory(sample_db, template, tmp_path):
+    """1 GiB of spaces in the sheet entry, both zip headers saying 2,000 bytes: refused after reading at
+    most the declared size, under 200 MB peak (zipfile's read unpacked it all first: 2.1 GB)."""
+    good = fill(template, tmp_path / "good" / template.name)
+    with zipfile.ZipFile(good) as z:
+        entries = [(i.filename, z.read(i)) for i in z.infolist()]
+    spaces = (b" " * 2**20 for _ in range(1024))
+    bomb = tmp_path / template.name
+    bomb.write_bytes(_forged_zip(entries, "xl/worksheets/sheet1.xml", spaces, 2000))
+    assert bomb.stat().st_size < 5 * 2**20
+    before = dump(open_store(sample_db))
+    code, err, peak_mb = _ingest_measured(sample_db, bomb, archive=tmp_path / "archive")
+    assert code == 2, err
+    assert err == (
+        f"{bomb}: xl/worksheets/sheet1.xml unpacks to more than the 2,000 bytes its zip headers declare"
+        " (a forged or damaged zip): refused\n"
+    )
+    assert peak_mb < 200, peak_mb
+    assert dump(open_store(sample_db)) == before and not (tmp_path / "archive").exists()
+
+
+def test_a_value_in_a_far_cell_is_refused_before_the_grid_is_built(sample_db, tmp_path):
+    """One value at XFD1048576 would make calamine allocate 17 billion cells."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["月份", "运输方式", "旅客周转量", "货物周转量"])
+    ws.append(["2019-09", "公路", 1, 100])
+    ws["XFD1048576"] = 1
+    path = tmp_path / "周转量.xlsx"
+    wb.save(path)
+    code, err, peak_mb = _ingest_measured(sample_db, path, archive=tmp_path / "archive")
+    assert (code, err) == (
+        2,
+        f"{path} [Sheet]: values reach XFD1048576: 1,048,576 rows × 16,384 columns is over the limit of"
+        " 200,000 cells ([intake] max_sheet_cells)\n",
+    )
+    assert peak_mb < 200
+
+
+def test_an_entry_packed_beyond_the_ratio_limit_is_refused(sample_conn, template, tmp_path):
+    good = fill(template, tmp_path / "good" / template.name)
+    with zipfile.ZipFile(good) as z:
+        entries = [(i.filename, z.read(i)) for i in z.infolist()]
+    path = tmp_path / template.name
+    path.write_bytes(_forged_zip(entries, "xl/styles.xml", [b" " * 15 * 2**20], 15 * 2**20))
+    with pytest.raises(
+        InputError, match=r"xl/styles.xml unpacks [\d,]+ times its packed size, over the limit of 200"
+    ):
+        ingest_file(sample_conn, path, archive_dir=tmp_path / "archive")
+
+
+def test_a_table_of_too_many_rows_is_refused_before_it_is_read(sample_conn, tmp_path):
+    csv = tmp_path / "周转量.csv"
+    csv.write_text(
+        ",".join(TURNOVER_HEAD) + "\n" + "2019-09,公路,1,1\n" * 10_001 + ",,,\n" * 10, encoding="utf-8"
+    )
+    with pytest.raises(
+        InputError, match=r"10,001 data rows, over the limit of 10,000 \(\[intake\] max_table_rows\)"
+    ):
+        ingest_file(sample_conn, csv, archive_dir=tmp_path / "archive")
+
+
+# ------------------------------------------------------------------- stops, kills and failing disks
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a live process, None once it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in "ZX" else (fields[0], int(fields[1]))
+
+
+def _children_of(pid: int) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and (st := _stat(int(name))) and st[1] == pid:
+            out.append(int(name))
+    return out
+
+
+def _cli(*args, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "perfkit.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kw,
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGKILL, -9), (signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_or_killed_ingest_leaves_no_process_and_says_what_it_stored(
+    sample_db, template, tmp_path, sig, code
+):
+    """A batch big enough for the forked parsers, stopped once they run: no parser outlives the ingest,
+    `$(perfkit ingest …)` sees EOF at once, and a SIGINT/SIGTERM stop ends with a summary, no traceback."""
+    filled = fill(template, tmp_path / "one.xlsx")
+    (tmp_path / "in").mkdir()
+    files = [filled] + [Path(shutil.copy(filled, tmp_path / "in" / f"{i:04d}.xlsx")) for i in range(1500)]
+    child = _cli("--db", sample_db, "ingest", *files, "--archive", tmp_path / "archive")
+    first = child.stdout.readline()  # the first file is committed, and said so at once
+    assert first.startswith(f"{filled}: added submission"), first + child.stderr.read()[-2000:]
+    parsers = _children_of(child.pid)
+    assert parsers, "no parser process was started"
+    os.kill(child.pid, sig)
+    got: dict[str, str] = {}
+    readers = [
+        threading.Thread(target=lambda k=k, f=f: got.__setitem__(k, f.read()))
+        for k, f in (("out", child.stdout), ("err", child.stderr))
+    ]
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join(timeout=20)  # EOF on stdout and stderr: nothing holds the pipes open
+    assert set(got) == {"out", "err"}, "the ingest's output pipes stayed open"
+    child.wait(timeout=20)
+    out, err = first + got["out"], got["err"]
+    assert child.returncode == code, err[-2000:]
+    deadline = time.monotonic() + 5
+    while any(_stat(p) for p in parsers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in parsers if _stat(p)], "a parser outlived the ingest"
+    if sig == signal.SIGKILL:
+        return
+    assert "Traceback" not in err and err == ""
+    lines = out.splitlines()
+    stored = [line for line in lines[:-1] if "added submission" in line or "already ingested" in line]
+    name = signal.Signals(sig).name
+    assert re.fullmatch(
+        rf"{len(files)} files: 1 added, {len(stored) - 1} already ingested, 0 rejected,"
+        rf" {len(files) - len(stored)} not stored \(stopped by {name}\): .*",
+        lines[-1],
+    ), lines[-1]
+    conn = open_store(sample_db)
+    assert conn.execute(
+        "SELECT COUNT(*) FROM submissions WHERE sha256 = ?", (sha256_file(filled),)
+    ).fetchone() == (1,)
+
+
+def test_a_file_size_limit_mid_batch_names_the_file_and_keeps_what_was_committed(
+    sample_db, template, tmp_path
+):
+    """RLIMIT_FSIZE (SIGXFSZ ignored) stands in for a full disk: the store's WAL cannot grow past it."""
+    import resource
+
+    files = [
+        fill(template, tmp_path / "in" / f"{i:02d}" / template.name, {"1-8-1.1": {"note": f"第{i}次"}})
+        for i in range(12)
+    ]
+    before = dump(open_store(sample_db))  # the store is in WAL mode; its WAL is checkpointed on close
+    limit = 160 * 1024
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    child = _cli(
+        "--db", sample_db, "ingest", *files, "--archive", tmp_path / "archive", preexec_fn=small_disk
+    )
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 3, err
+    assert "Traceback" not in err
+    added = [line for line in out.splitlines() if "added submission" in line]
+    assert 0 < len(added) < len(files)
+    failed = files[len(added)]
+    assert err.splitlines() == [err.splitlines()[0]] and err.startswith(
+        f"{failed}: not stored, rolled back: "
+    )
+    assert out.splitlines()[-1].startswith(
+        f"{len(files)} files: {len(added)} added, 0 already ingested, 0 rejected,"
+        f" {len(files) - len(added)} not stored (the store or archive failed): {failed}, "
+    )
+    conn = open_store(sample_db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = read_submissions(conn, "progress")["sha256"].tolist()
+    assert stored[-len(added) :] == [sha256_file(f) for f in files[: len(added)]]
+    assert sha256_file(failed) not in stored and dump(conn) != before
+
+
+def _immutable(path: Path) -> None:
+    """chattr +i: not even root may write it (the tests run as root, which file modes do not stop)."""
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode:
+        pytest.skip("needs chattr +i on this file system")
+
+
+@pytest.mark.parametrize("what", ["store", "archive"])
+def test_a_store_or_archive_that_cannot_be_written_is_one_line_and_changes_nothing(
+    sample_db, template, tmp_path, what
+):
+    filled = fill(template, tmp_path / "in" / template.name)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    before = dump(open_store(sample_db))
+    locked = sample_db if what == "store" else archive
+    _immutable(locked)
+    try:
+        child = _cli("--db", sample_db, "ingest", filled, "--archive", archive)
+        out, err = child.communicate(timeout=120)
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert (child.returncode, out) == (3, ""), err
+    reason = {"store": "the store is read-only", "archive": "cannot write to the archive"}[what]
+    assert len(err.splitlines()) == 1 and err.startswith(f"store error: {locked}: {reason}")
+    assert list(archive.iterdir()) == []  # no unused archive copy
+    assert dump(open_store(sample_db)) == before

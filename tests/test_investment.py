@@ -7,7 +7,9 @@ import copy
 import dataclasses
 import io
 import json
+import math
 from contextlib import redirect_stdout
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -181,6 +183,115 @@ def test_deadline_passed_keeps_the_value_at_the_deadline(catalogue):
     assert r["edge"] == "deadline_passed" and r["method"] == "at_deadline"
     assert r["projected"] == pytest.approx(15000) and r["shortfall"] == pytest.approx(4000)
     assert r["p_reach"] == 0 and np.isnan(r["required_monthly"])
+
+
+@pytest.mark.parametrize("recent_weight", [None, 0.25])
+def test_p_reach_interval_and_shortfall_pinned_by_hand(catalogue, recent_weight):
+    """An investment measure at 80% of the default profile's pace, as of June, with σ fixed at 0.5 (a
+    reference from no cases, so no small-sample widening, and no σ of its own): every figure follows from
+    the method in the module docstring, computed here by hand. The remaining amount R is lognormal with
+    median `remaining` and sd σ·unit_sd, so P(A + R ≥ T) = Φ((ln remaining − ln(T − A)) / s).
+    Run with the plan's recent_weight (0.5) and with 0.25, where swapping the two weights would show."""
+    if recent_weight is not None:
+        plan = copy.deepcopy(catalogue.plan)
+        plan["investment"]["projection"]["recent_weight"] = recent_weight
+        catalogue = dataclasses.replace(catalogue, plan=plan)
+    cfg = investment.settings(catalogue)
+    p, w = cfg.prior_weight, cfg.recent_weight
+    assert (p, w, cfg.recent_months) == (0.05, recent_weight or 0.5, 3)  # plan.toml [investment.projection]
+    target, pace, sigma = 20000.0, 0.8, 0.5
+    tau = DEFAULT / DEFAULT[-1]  # 1-5-1.2's deadline is December
+    prog = series("1-5-1.2", {m: target * pace * tau[m - 1] for m in range(1, 7)})
+    fitted = investment.calibrate(catalogue, prog, "2019-06")
+    cal = dataclasses.replace(
+        fitted, sigma_reference=sigma, n_reference=0, kind_sigma={}, measure_sigma={}, measure_cases={}
+    )
+    assert cal.sigma("1-5-1.2", "investment") == sigma
+    r = row(investment.project_measures(catalogue, prog, "2019-06", calibration=cal), "1-5-1.2")
+    assert r["deadline_month"] == 12 and r["method"] == "blend"
+
+    a, a_back = tau[5], tau[2]  # profile time now (June) and three months back (March)
+    done, done_back = target * pace * a, target * pace * a_back
+    whole = (done + p * target) / (a + p)  # the deadline total from the year to date …
+    recent = (done - done_back + p * target) / (a - a_back + p)  # … and from the last three months
+    scale = (1 - w) * whole + w * recent
+    remaining = scale * (1 - a)
+    sd = sigma * scale * math.sqrt((1 - a) / (a + p))
+    s = math.sqrt(math.log1p((sd / remaining) ** 2))  # lognormal log-sd with that sd around the median
+    z80 = NormalDist().inv_cdf(0.9)
+    need = target - done
+    phi = NormalDist().cdf
+    assert r["actual"] == pytest.approx(done)
+    assert r["projected"] == pytest.approx(done + remaining)
+    assert r["interval_80_low"] == pytest.approx(done + remaining * math.exp(-z80 * s))
+    assert r["interval_80_high"] == pytest.approx(done + remaining * math.exp(z80 * s))
+    assert r["p_reach"] == pytest.approx(phi((math.log(remaining) - math.log(need)) / s))
+    assert 0.05 < r["p_reach"] < 0.5  # a real probability, not a clipped 0 or 1
+    # E[(need − R)+] for a lognormal R (the put formula): need·Φ(−d2) − E[R]·Φ(−d1), d2 = d1 − s
+    d1 = (math.log(remaining) + s * s - math.log(need)) / s
+    mean_r = remaining * math.exp(s * s / 2)
+    assert r["expected_shortfall"] == pytest.approx(need * phi(-(d1 - s)) - mean_r * phi(-d1))
+    assert r["shortfall"] == pytest.approx(target - done - remaining)
+    assert r["required_monthly"] == pytest.approx(need / 6)
+
+
+def test_small_sample_factor_is_students_t_over_the_normal():
+    # t(0.90) quantiles from a printed table: 3.078 (1 df), 1.476 (5), 1.372 (10); z(0.90) = 1.2816
+    for n, t90 in ((1, 3.0777), (5, 1.4759), (10, 1.3722)):
+        assert investment.small_sample_factor(n) == pytest.approx(t90 / 1.28155, abs=2e-4)
+    assert investment.small_sample_factor(0) == 1.0  # no cases: nothing to widen
+
+
+def test_in_its_deadline_month_a_measure_is_still_open(catalogue):
+    # 1-4-1.2's deadline is September: as of September it is projected (nothing left to come), not yet
+    # "deadline passed", which starts in October (test_deadline_passed_keeps_the_value_at_the_deadline)
+    values = {m: 15000 * m / 9 for m in range(1, 10)}
+    r = row(investment.project_measures(catalogue, series("1-4-1.2", values), "2019-09"), "1-4-1.2")
+    assert r["edge"] == "" and r["method"] == "blend"
+    assert r["projected"] == pytest.approx(15000) and r["p_reach"] == 0
+    assert r["months_elapsed"] == r["deadline_month"] == 9
+
+
+def test_this_years_sigma_is_robust_per_kind_and_pooled_per_measure():
+    """docs/investment.md: a kind's σ is 1.4826 × median |z| of its backtest errors (all kinds pooled when
+    it has under POOL_CASES = 10 cases); a measure's σ is its own RMS z pooled toward its kind's with
+    10 pseudo-cases. Computed here by hand from hand-made z values."""
+    za = [0.5, -1.0, 1.5, -2.0, 1.0, -0.5, 2.5, -1.5, 0.0, 3.0, -1.0, 1.0]  # 12 cases: its own kind σ
+    zb = [1.0, -3.0]  # 2 cases: the pooled σ
+    bt = pd.DataFrame(
+        {
+            "method": ["blend"] * 14 + ["run_rate"] * 2,  # only the projection's own errors count
+            "measure_id": ["A"] * 12 + ["B"] * 2 + ["A", "B"],
+            "kind": ["investment"] * 12 + ["count"] * 2 + ["investment", "count"],
+            "z": za + zb + [50.0, 50.0],
+        }
+    )
+    kind_sigma, kind_cases, measure_sigma, measure_cases = investment._current_sigma(
+        bt, ("investment", "count")
+    )
+    assert investment.POOL_CASES == 10
+    inv = 1.4826 * float(np.median(np.abs(za)))  # median |z| of A = 1.0
+    pooled = 1.4826 * float(np.median(np.abs(za + zb)))
+    assert kind_sigma == pytest.approx({"investment": inv, "count": pooled})
+    assert kind_cases == {"investment": 12, "count": 2}
+    assert measure_cases == {"A": 12, "B": 2}
+    assert measure_sigma["A"] == pytest.approx(math.sqrt((sum(z * z for z in za) + 10 * inv**2) / (12 + 10)))
+    assert measure_sigma["B"] == pytest.approx(math.sqrt((1 + 9 + 10 * pooled**2) / (2 + 10)))
+
+
+def test_whole_item_counts_poisson_and_negative_binomial_by_hand():
+    """5 items done, 8 needed, 3 more expected. Variance 3 (= the mean): Poisson(3), so
+    P(N ≥ 3) = 1 − e⁻³(1 + 3 + 4.5) and E[(3 − N)+] = P(N ≤ 0) + P(N ≤ 1) + P(N ≤ 2) = e⁻³(1 + 4 + 8.5).
+    Variance 6: negative binomial with n = 3² / (6 − 3) = 3, p = 3 / 6 = ½, pmf 1/8, 3/16, 3/16, …, so
+    P(N ≥ 3) = 1 − (1/8 + 3/16 + 3/16) = ½ and the 80% interval is 5 + [0, 6] (cdf 0.125 … 0.855, 0.910)."""
+    one = np.array([1.0])
+    low, high, p, es = investment._count_distribution(5 * one, 3 * one, 3 * one, 8 * one)
+    assert p[0] == pytest.approx(1 - math.exp(-3) * 8.5)
+    assert es[0] == pytest.approx(math.exp(-3) * 13.5)
+    low, high, p, es = investment._count_distribution(5 * one, 3 * one, 6 * one, 8 * one)
+    assert p[0] == pytest.approx(0.5)
+    assert (low[0], high[0]) == (5.0, 11.0)
+    assert es[0] == pytest.approx(0.125 + 0.3125 + 0.5)
 
 
 def test_profile_learned_from_past_years(catalogue):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -107,6 +108,18 @@ def test_low_probability_of_reaching_the_target(catalogue):
     assert fine["status"] == OK and fine["reasons"] == []
 
 
+def test_probability_thresholds_are_strict(catalogue):
+    """plan.toml: 关注 *below* low_probability (0.2), 预警 *below* alert_probability (0.05); at either
+    value exactly the milder status holds."""
+    rows = _monthly("1-1-1.6", [6000 * k for k in range(1, 7)])
+    rules = risks.rules_from(catalogue)
+    assert (rules["low_probability"], rules["alert_probability"]) == (0.2, 0.05)
+    at_low = _flag(catalogue, rows, "2019-06", investment=_investment("1-1-1.6", 0.2, 70000.0, 10000.0))
+    assert at_low["status"] == OK and at_low["rules"] == []
+    at_alert = _flag(catalogue, rows, "2019-06", investment=_investment("1-1-1.6", 0.05, 70000.0, 10000.0))
+    assert at_alert["status"] == WATCH and at_alert["rules"] == ["projected_short"]
+
+
 def test_recurring_actions_behind_their_monthly_rhythm(catalogue):
     # 1-4-2.1: 每月2次; one missed in June
     behind = _flag(catalogue, _monthly("1-4-2.1", [2, 4, 6, 8, 10, 11]), "2019-06")
@@ -120,6 +133,7 @@ def test_recurring_actions_behind_their_monthly_rhythm(catalogue):
     "projected, p_low, ytd, status, rule",
     [
         (13.5, 0.6, 13.2, OK, None),
+        (13.0, 0.5, 12.5, OK, None),  # projected exactly at the band's lower bound: not below it
         (12.0, 0.3, 12.0, WATCH, "growth_below"),
         (11.0, 0.01, 11.0, ALERT, "growth_below"),
         (13.2, 0.55, -0.5, ALERT, "growth_negative"),
@@ -132,6 +146,31 @@ def test_growth_projection_against_the_band(catalogue, projected, p_low, ytd, st
     assert (rule in flag["rules"]) if rule else flag["rules"] == []
     if rule == "growth_below":
         assert f"预计全年增长{projected:g}%，低于目标区间13%～14%" in flag["reasons"][0]
+
+
+def test_level_measure_is_judged_on_its_climb_from_the_first_report(catalogue):
+    """1-9-3.1 (fleet size, level schedule, 240 by December) starts high: from 200 in January the year's
+    climb is 40; 210 in June is a quarter of it, against (6 − 1) / (12 − 1) of the time."""
+    flag = _flag(catalogue, _monthly("1-9-3.1", [200, 202, 204, 206, 208, 210]), "2019-06")
+    assert catalogue.measures.set_index("measure_id").loc["1-9-3.1", "deadline_month"] == 12
+    assert flag["schedule_gap_pp"] == pytest.approx((210 - 200) / (240 - 200) * 100 - 5 / 11 * 100)
+    assert flag["status"] == WATCH and flag["rules"] == ["behind_schedule"]
+
+
+def test_points_at_risk_of_a_growth_band_by_hand(catalogue):
+    """Growth G ~ Normal(projection, σ = (80% interval width) / (2 × z0.9)); the measure scores
+    min(G, low) / low (nothing below 0), so points at risk = weight × (1 − E[clip(G, 0, low)] / low)."""
+    flags = risks.flag_measures(catalogue, _progress([]), "2019-06", growth=_growth(12.5, 0.3, 12.0))
+    flag = flags.set_index("measure_id").loc["1-14-1.1"]
+    nd = NormalDist()
+    mu, sigma, low = 12.5, 2.0 / (2 * nd.inv_cdf(0.9)), 13.0
+
+    def above(k):  # E[(G − k)+]
+        z = (mu - k) / sigma
+        return (mu - k) * nd.cdf(z) + sigma * nd.pdf(z)
+
+    expected = (0.0 + above(0.0) - above(low)) / low
+    assert flag["points_at_risk"] == pytest.approx(flag["weight"] * (1 - expected), abs=1e-6)
 
 
 def test_statistic_measures_are_never_missing_reports(catalogue):
@@ -171,6 +210,15 @@ def test_missing_and_copied_reports(catalogue):
     assert "stale" not in _flag(catalogue, rows, "2019-06")["rules"]
 
 
+def test_copied_report_threshold_is_stale_months(catalogue):
+    # stale_months = 2: two months unchanged is 缺报 already (behind: 60 of 200 km against 50% in June) …
+    two = _flag(catalogue, _monthly("1-5-1.1", [20, 40, 50, 60, 60, 60]), "2019-06")
+    assert two["status"] == MISSING and "stale" in two["rules"]
+    # … one month unchanged is not (only behind schedule: 关注)
+    one = _flag(catalogue, _monthly("1-5-1.1", [20, 40, 50, 55, 60, 60]), "2019-06")
+    assert "stale" not in one["rules"] and one["status"] == WATCH
+
+
 def test_data_anomalies(catalogue):
     fell = _flag(catalogue, _monthly("1-8-1.1", [3, 6, 9, 12, 15, 13]), "2019-06")
     assert "fell" in fell["rules"] and fell["status"] == WATCH
@@ -187,6 +235,10 @@ def test_data_anomalies(catalogue):
     assert single["status"] == DONE and "jump" not in single["rules"]
     out_of_range = _flag(catalogue, _monthly("1-8-1.1", [3, 6, 9, 12, 15, 150]), "2019-06")
     assert "out_of_range" in out_of_range["rules"]
+    # out of range means over jump_factor (3) × the target of 30: 90 is not, 91 is
+    for value, flagged in ((90, False), (91, True)):
+        rules = _flag(catalogue, _monthly("1-8-1.1", [30, value], start=5), "2019-06")["rules"]
+        assert ("out_of_range" in rules) is flagged, value
 
 
 # ------------------------------------------------------------------------------------ persistence
@@ -225,6 +277,9 @@ def test_alert_holds_until_back_on_schedule(catalogue):
     # with clear_gap_pp = 0 the measure must catch up fully
     rules = copy.deepcopy(risks.rules_from(catalogue)) | {"clear_gap_pp": 0.0}
     assert _flag(catalogue, back, "2019-06", previous=prev, rules=rules)["status"] == ALERT
+    # … and exactly on schedule (40000 of 80000 in June: gap 0) is caught up
+    on_time = _monthly("1-1-1.6", [4000 * k for k in range(1, 6)] + [40000])
+    assert _flag(catalogue, on_time, "2019-06", previous=prev, rules=rules)["status"] == OK
 
 
 # ------------------------------------------------------------------------------- points at risk
@@ -250,6 +305,31 @@ def test_points_at_risk_and_order(catalogue):
     assert by_id.loc["1-1-1.6", "leaders"] == ["黄俊杰"]
     assert by_id.loc["1-1-1.6", "units"] == ["市高指", "中交泉州高速公路有限责任公司"]
     assert by_id.loc["1-1-1.6", "persons"] == ["蔡玉强", "刘明哲"]
+
+
+def test_points_at_risk_from_the_interval_when_no_expected_shortfall_is_given(catalogue):
+    """Without the projection's own expected shortfall, the year-end value is taken as normal around the
+    projection with σ = (80% interval width) / (2 × z0.9), clipped to [done, target]; computed by hand."""
+    inv = _investment("1-1-1.6", 0.3, 76000.0, 4000.0)  # interval 68400..83600, no expected_shortfall
+    flag = _flag(catalogue, _monthly("1-1-1.6", [6000 * k for k in range(1, 7)]), "2019-06", investment=inv)
+    nd = NormalDist()
+    mu, sigma, lo, hi = 76000.0, (83600.0 - 68400.0) / (2 * nd.inv_cdf(0.9)), 36000.0, 80000.0
+
+    def above(k):  # E[(X − k)+] for X ~ N(mu, sigma)
+        z = (mu - k) / sigma
+        return (mu - k) * nd.cdf(z) + sigma * nd.pdf(z)
+
+    expected = (lo + above(lo) - above(hi)) / hi
+    assert flag["status"] == OK
+    assert flag["points_at_risk"] == pytest.approx(flag["weight"] * (1 - expected), abs=1e-6)
+    assert 0.02 < flag["points_at_risk"] / flag["weight"] < 0.1
+
+
+def test_points_at_risk_from_the_run_rate_without_a_projection(catalogue):
+    # 1-5-1.1: 200 km by December, 60 in June; with no projection the run rate gives 60 / 6 × 12 = 120 km,
+    # a completion of 0.6, so 40% of the measure's weight is at risk
+    flag = _flag(catalogue, _monthly("1-5-1.1", [10, 20, 30, 40, 50, 60]), "2019-06")
+    assert flag["points_at_risk"] == pytest.approx(flag["weight"] * (1 - 120 / 200), abs=1e-6)
 
 
 def test_expected_clipped_matches_simulation():

@@ -99,6 +99,29 @@ def test_outside_parts_from_store_else_assumed_from_plan(catalogue):
     assert res.assumed == ["public"]
 
 
+def test_latest_assessment_counts_sums_add_up_and_assessed_scores_are_capped(catalogue):
+    """Later rows supersede earlier ones (public appraisal, grades); bonuses and deductions each add up;
+    an assessed indicator's score never exceeds its weight."""
+    weight = catalogue.indicators.set_index("id")["weight"]
+    a = _assessments(
+        [
+            (2019, "public", "", 80.0, "", "", "", ""),
+            (2019, "public", "", 88.0, "", "", "", ""),  # a re-run of the appraisal: the latest counts
+            (2019, "grade", "5-3", None, "差", "", "", ""),
+            (2019, "grade", "5-3", None, "良", "", "", ""),
+            (2019, "deduction", "", 0.3, "", "", "", ""),
+            (2019, "deduction", "", 0.2, "", "", "", ""),
+            (2019, "indicator_score", "1-15", weight["1-15"] + 5, "", "", "", ""),
+        ]
+    )
+    res = scoring.score(catalogue, _progress([]), "2019-06", a)
+    ind = res.indicators.set_index("id")
+    assert res.totals["public"] == 88.0
+    assert ind.loc["5-3", "score"] == pytest.approx(0.9 * weight["5-3"])
+    assert res.totals["deduction"] == pytest.approx(0.5)
+    assert ind.loc["1-15", "score"] == pytest.approx(weight["1-15"]) and ind.loc["1-15", "lost"] == 0
+
+
 def test_rules_are_data(catalogue):
     plan = copy.deepcopy(catalogue.plan)
     plan["scoring"]["milestone_status_fraction"]["推进中"] = 0.25

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -177,3 +178,69 @@ def test_empty_store_has_catalogue_only(empty_db):
     assert store.latest_month(conn) is None
     assert not store.is_sample(conn)
     assert store.read_progress(conn).empty
+
+
+# ------------------------------------------------------------------------------ two processes at once
+
+TURNOVER_HEAD = "月份,运输方式,口径,旅客周转量（万人公里）,货物周转量（万吨公里）\n"
+
+# Each child imports everything, says it is ready, then waits for the `go` file: all reach the store together.
+STARTER = """
+import os, sys, time
+import perfkit.intake, perfkit.store
+from perfkit.cli import main
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.001)
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def start_together(folder, commands: list[list[str]]) -> list[subprocess.CompletedProcess]:
+    """Run `perfkit <command>` in one process per command, released at the same instant."""
+    ready = [folder / f"ready-{i}" for i in range(len(commands))]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER, str(folder / "go"), str(flag), *cmd],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for flag, cmd in zip(ready, commands, strict=True)
+    ]
+    deadline = time.monotonic() + 120
+    while not all(f.exists() for f in ready) and time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            break
+        time.sleep(0.01)
+    (folder / "go").touch()
+    done = []
+    for p, cmd in zip(procs, commands, strict=True):
+        out, err = p.communicate(timeout=300)
+        done.append(subprocess.CompletedProcess(cmd, p.returncode, out, err))
+    return done
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_concurrent_first_use_builds_one_store_and_keeps_every_file(tmp_path, trial):
+    """Three ingests started together on a store that does not exist yet: each exits 0 and the store
+    holds every file (before: a process replaced the store under another's open connection, losing its
+    files, or failed with 'not a SQLite database (disk I/O error)')."""
+    db = tmp_path / "new.sqlite"
+    commands = []
+    for p in range(3):
+        files = []
+        for j in range(3):
+            f = tmp_path / f"turnover_{p}_{j}.csv"
+            f.write_text(TURNOVER_HEAD + f"2018年{j + 1}月,公路,当月,{1000 + 10 * p + j}.0,5000.0\n", "utf-8")
+            files.append(str(f))
+        commands.append(["--db", str(db), "ingest", "--archive", str(tmp_path / "archive"), *files])
+    runs = start_together(tmp_path, commands)
+    assert [r.returncode for r in runs] == [0, 0, 0], [r.stderr for r in runs]
+    conn = store.open_store(db)
+    stored = store.read_submissions(conn, "turnover").query("source == 'ingest'")
+    assert sorted(stored["file_name"]) == sorted(f"turnover_{p}_{j}.csv" for p in range(3) for j in range(3))
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert store.is_sample(conn)  # built once, from the sample, and never replaced
+    assert conn.execute("SELECT COUNT(*) FROM indicators").fetchone()[0] == 63
+    assert not list(tmp_path.glob("*.tmp"))
