@@ -305,9 +305,7 @@ def create_store(
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             _write_catalogue(conn, catalogue)
             if sample_dir and Path(sample_dir, "progress.csv").exists():
-                from .sample import load_sample_into
-
-                load_sample_into(conn, Path(sample_dir), catalogue)
+                load_sample(conn, Path(sample_dir))
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = WAL")  # recorded in the file: opening never has to convert it
         finally:
@@ -330,6 +328,57 @@ def _publish(tmp: Path, path: Path) -> None:
     except OSError:  # a file system without hard links: rename, still atomic, under the creation lock
         if not path.exists():
             os.replace(tmp, path)
+
+
+def load_sample(conn: sqlite3.Connection, sample_dir: Path) -> None:
+    """Fill a new store from the synthetic sample's files (written by perfkit.sample; inside the caller's
+    transaction), provenance 'sample'."""
+    from .turnover import normalise_turnover
+
+    rel = lambda p: f"data/sample/{p.name}"  # noqa: E731 - provenance names the bundled file
+    progress_file = sample_dir / "progress.csv"
+    progress = pd.read_csv(progress_file, dtype={"month": str, "unit": str, "measure_id": str})
+    progress["status"] = progress["status"].fillna("")
+    progress["note"] = progress["note"].fillna("")
+    sha = sha256_file(progress_file)
+    for (unit, month), g in progress.groupby(["unit", "month"], sort=True):
+        sid = add_submission(
+            conn,
+            kind="progress",
+            file_name=rel(progress_file),
+            sha256=sha,
+            unit=unit,
+            month=month,
+            source="sample",
+            rows=len(g),
+            received_at=f"{month}-28T09:00:00+08:00",
+        )
+        insert_progress(conn, sid, g)
+    turnover_file = sample_dir / "turnover.csv"
+    if turnover_file.exists():
+        t = normalise_turnover(pd.read_csv(turnover_file), rel(turnover_file))
+        sid = add_submission(
+            conn,
+            kind="turnover",
+            file_name=rel(turnover_file),
+            sha256=sha256_file(turnover_file),
+            source="sample",
+            rows=len(t),
+        )
+        insert_turnover(conn, sid, t)
+    assess_file = sample_dir / "assessments.csv"
+    if assess_file.exists():
+        a = pd.read_csv(assess_file, dtype={"indicator_id": str, "grade": str}, keep_default_na=False)
+        a["points"] = pd.to_numeric(a["points"], errors="coerce")
+        sid = add_submission(
+            conn,
+            kind="assessment",
+            file_name=rel(assess_file),
+            sha256=sha256_file(assess_file),
+            source="sample",
+            rows=len(a),
+        )
+        insert_assessments(conn, sid, a)
 
 
 def _statements(script: str) -> list[str]:
