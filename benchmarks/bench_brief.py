@@ -37,6 +37,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from perfkit import brief, monthly
 from perfkit.config import PLAN_DIR, SAMPLE_DIR, SINGLE_THREAD_ENV
+from perfkit.lab import DISPLAY_NAME, KERNEL_NAME, ensure_kernel
 from perfkit.startup import KERNEL_CODE
 from perfkit.store import create_store, open_store
 
@@ -47,7 +48,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 AS_OF = "2019-09"
 PREVIOUS = "2019-08"  # the month whose brief ran before September's data came in
 KERNEL_META = {
-    "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+    "kernelspec": {"name": KERNEL_NAME, "display_name": DISPLAY_NAME, "language": "python"},
     "language_info": {"name": "python"},
 }
 
@@ -62,7 +63,7 @@ def _floor_kernel(work: Path) -> Path:
     cell = new_code_cell(KERNEL_CODE + "\nimport pandas, statsmodels.api, altair")
     nb = new_notebook(cells=[cell], metadata=KERNEL_META)
     nbformat.write(nb, src)
-    pm.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=False)
+    pm.execute_notebook(str(src), str(dst), kernel_name=KERNEL_NAME, progress_bar=False)
     return dst
 
 
@@ -72,6 +73,7 @@ def floor_seconds(work: Path, kernels: int) -> float:
 
     from nbconvert import HTMLExporter
 
+    ensure_kernel()  # the kernel the brief's notebooks run on
     saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
     os.environ.update(SINGLE_THREAD_ENV)  # the kernels inherit it, as the brief's kernels get it
     try:

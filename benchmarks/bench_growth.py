@@ -1,5 +1,5 @@
 """Growth model speed: time per series for model selection and for the whole backtest, as ratios to one plain
-ETS fit of the same series measured in the same run.
+ETS fit of the same series measured in the same run, in paired rounds (median and range over the rounds).
 
 Series: the sample store's road and waterway 换算周转量 (synthetic, 2014–2019) and real monthly series from
 data/reference/growth_eval_series.csv (tourism and M3 competitions, 10 years each). Per series:
@@ -7,18 +7,23 @@ data/reference/growth_eval_series.csv (tourism and M3 competitions, 10 years eac
 - project: `project_annual_growth` at the last year's June (fits of every candidate for up to four years,
   the rolling-origin selection and simulated intervals);
 - backtest: `backtest` over every past year × as-of months 2–11 with nested selection (the notebook's table).
+Each round times the three back to back on the same series; the ratios are per round, reported as the median
+and range of `--rounds` rounds (default 3), so a busy moment hits baseline and projection alike.
 
 Scale (`--cities N`, default 50; the issue's full size is `--cities 300`): 2 × N monthly series (N cities ×
 road/waterway), synthetic, from a deterministic generator (`city_series`: the sample store's seasonal shape
 per mode, with a seeded level, growth, seasonal amplitude, January/February split and noise per city). All
 are projected as of 2019-06 (the whole procedure: fits, rolling-origin selection, calibrated intervals)
-serially and then with `growth.project_many` on all cores (spawned workers, one BLAS thread each), against
-the median plain ETS fit (log publication periods) of the first 20 series, measured in the same run. When
-statsforecast is importable (benchmark-only, not a perfkit dependency) its AutoETS(season_length=12) is
-timed on the same series (fit on the data to 2019-06 + 12-month forecast) as a reference point; otherwise
-that part is skipped with a message.
+serially and then with `growth.project_many` on all cores, against the median plain ETS fit (log publication
+periods) of the first 20 series, measured in the same run. Like with like: the serial pass runs in one spawned
+worker process with one BLAS/OpenMP thread, exactly as each of the parallel pass's workers does (a serial
+pass in this process with multi-threaded BLAS made the "speedup" compare unlike setups). When the reference
+venv exists (`.venv-ref`, docs/growth.md; statsforecast cannot share perfkit's lock) statsforecast's
+AutoETS(season_length=12) is timed on the same series (fit on the data to 2019-06, forecast and 1,000
+simulated paths of the rest of the year, one thread) as a reference point; otherwise that part is skipped
+with a message.
 
-Run: `python -m benchmarks.bench_growth [--series N] [--cities N] [--workers N]`. Results go to
+Run: `python -m benchmarks.bench_growth [--series N] [--rounds N] [--cities N] [--workers N]`. Results go to
 benchmarks/results/growth.json (per series) and growth_scale.json (scale run).
 """
 
@@ -33,7 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import measure
+
 RESULTS = Path(__file__).resolve().parent / "results"
+ROUNDS = 3
 
 
 def sample_series() -> dict:
@@ -127,25 +135,51 @@ def city_series(cities: int, shapes: dict[str, np.ndarray], seed: int = SCALE_SE
 
 
 def autoets_reference(series: dict, as_of) -> dict | None:
-    """statsforecast AutoETS(season_length=12) fit on the data to `as_of` + 12-month forecast per series, or
-    None (with a message) when statsforecast is not importable."""
-    try:
-        import statsforecast
-        from statsforecast.models import AutoETS
-    except ImportError as exc:
-        print(
-            f"AutoETS reference skipped: statsforecast not importable ({exc}); it is a benchmark-only extra"
-        )
+    """statsforecast AutoETS(season_length=12) fit on the data to `as_of`, with its forecast and 1,000 simulated
+    paths of the rest of the year, per series, in the reference venv (benchmarks/sf_reference.py, one
+    thread); None (with a message) when that venv is missing."""
+    from .eval_growth import REF_PYTHON, run_reference
+
+    ys = {name: s[s.index <= as_of] for name, s in series.items()}
+    tasks = [[name, len(y), 12 - as_of.month] for name, y in ys.items()]
+    ref = run_reference(REF_PYTHON, {k: v.to_numpy() for k, v in ys.items()}, tasks, ["AutoETS"])
+    if ref is None:
         return None
-    ys = {name: s[s.index <= as_of].to_numpy() for name, s in series.items()}
-    first = next(iter(ys.values()))
-    AutoETS(season_length=12).forecast(y=first, h=12)  # warm-up (first-call costs)
-    forecasts = {}
+    rest = {name: mean for name, _cutoff, _model, mean, _qs in ref["results"]}
+    return {"version": ref["version"], "seconds": ref["seconds"]["AutoETS"], "rest_of_year": rest}
+
+
+def _project_serially(job: tuple) -> tuple[float, dict]:
+    """In a worker process: every series projected one after another (the serial pass), timed there."""
+    from perfkit import growth
+
+    series, as_of, band = job
     t0 = time.perf_counter()
-    for name, y in ys.items():
-        forecasts[name] = AutoETS(season_length=12).forecast(y=y, h=12)["mean"]
-    seconds = time.perf_counter() - t0
-    return {"version": statsforecast.__version__, "seconds": seconds, "forecasts": forecasts}
+    out = growth.project_many(series, as_of, band, holiday=False, workers=1)
+    return time.perf_counter() - t0, out
+
+
+def serial_one_thread(series: dict, as_of, band) -> tuple[float, float, dict]:
+    """The serial pass in one spawned process with one BLAS thread, set up as project_many's workers are.
+    Returns (wall seconds including the worker's start, seconds inside the worker, projections)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from perfkit.config import SINGLE_THREAD_ENV
+
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)
+    t0 = time.perf_counter()
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            inside, out = pool.submit(_project_serially, (series, as_of, band)).result()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return time.perf_counter() - t0, inside, out
 
 
 def growth_mae(series: dict, as_of, projected: dict, autoets: dict | None) -> dict:
@@ -159,8 +193,8 @@ def growth_mae(series: dict, as_of, projected: dict, autoets: dict | None) -> di
         errs["perfkit"].append(projected[name].projected_growth_pct - 100 * actual)
         errs["naive_ytd"].append(100 * (this[:k].sum() / last[:k].sum() - 1 - actual))
         if autoets is not None:
-            fc = autoets["forecasts"][name][: 12 - k]
-            errs["autoets"].append(100 * ((this[:k].sum() + fc.sum()) / last.sum() - 1 - actual))
+            rest = autoets["rest_of_year"][name]
+            errs["autoets"].append(100 * ((this[:k].sum() + rest) / last.sum() - 1 - actual))
     return {m: float(np.mean(np.abs(e))) for m, e in errs.items() if e}
 
 
@@ -182,11 +216,10 @@ def scale_run(sample: dict, cities: int, workers: int | None) -> dict:
     first = list(series.values())[: min(20, n)]
     base = float(np.median([baseline_fit(s[s.index <= as_of], None) for s in first]))
     band = (10.0, 11.0)
-    t0 = time.perf_counter()
-    serial = growth.project_many(series, as_of, band, holiday=False, workers=1)
-    t_serial = time.perf_counter() - t0
+    t_serial, t_inside, serial = serial_one_thread(series, as_of, band)
     print(
-        f"  serial:   {t_serial:8.1f} s  ({t_serial / n:.3f} s per series, {t_serial / n / base:.1f}× one ETS fit)"
+        f"  serial (one process, one BLAS thread, like each worker): {t_serial:8.1f} s wall incl. start"
+        f" ({t_inside:.1f} s projecting; {t_inside / n:.3f} s per series, {t_inside / n / base:.1f}× one ETS fit)"
     )
     t0 = time.perf_counter()
     parallel = growth.project_many(series, as_of, band, holiday=False, workers=workers)
@@ -200,8 +233,9 @@ def scale_run(sample: dict, cities: int, workers: int | None) -> dict:
     ref = autoets_reference(series, as_of)
     if ref is not None:
         print(
-            f"  AutoETS (statsforecast {ref['version']}, fit + 12-month forecast, serial): {ref['seconds']:8.1f} s"
-            f"  ({ref['seconds'] / n:.3f} s per series; perfkit projection {t_serial / ref['seconds']:.1f}× AutoETS)"
+            f"  AutoETS (statsforecast {ref['version']}, fit + forecast + 1,000 paths, one thread):"
+            f" {ref['seconds']:8.1f} s ({ref['seconds'] / n:.3f} s per series; perfkit projection"
+            f" {t_inside / ref['seconds']:.1f}× AutoETS)"
         )
     mae = growth_mae(series, as_of, serial, ref)
     print(
@@ -217,8 +251,9 @@ def scale_run(sample: dict, cities: int, workers: int | None) -> dict:
         "as_of": str(as_of),
         "ets_fit_s_median": base,
         "serial_s": t_serial,
-        "serial_per_series_s": t_serial / n,
-        "serial_per_series_per_fit": t_serial / n / base,
+        "serial_projecting_s": t_inside,
+        "serial_per_series_s": t_inside / n,
+        "serial_per_series_per_fit": t_inside / n / base,
         "parallel_s": t_par,
         "parallel_per_series_s": t_par / n,
         "speedup": t_serial / t_par,
@@ -229,7 +264,7 @@ def scale_run(sample: dict, cities: int, workers: int | None) -> dict:
             "statsforecast": ref["version"],
             "seconds": ref["seconds"],
             "per_series_s": ref["seconds"] / n,
-            "perfkit_per_autoets": t_serial / ref["seconds"],
+            "perfkit_per_autoets": t_inside / ref["seconds"],
         },
         "growth_mae_pp_synthetic": mae,
         "models": models,
@@ -244,6 +279,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     parser = argparse.ArgumentParser(prog="bench_growth", description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=4, help="how many real reference series (default 4)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"paired rounds (default {ROUNDS})")
     parser.add_argument(
         "--cities",
         type=int,
@@ -254,47 +290,57 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--workers", type=int, default=None, help="processes for the scale run (default: all cores)"
     )
     args = parser.parse_args(argv)
+    info = measure.machine()
+    print(measure.describe_machine(info), flush=True)
     series = sample_series()
     sample = dict(series)
     for name, values in list(growth.reference_series().items())[: args.series]:
         series[name] = (values, None)
     print(
-        f"{'series':<16} {'periods':>7} {'ETS fit s':>9} {'project s':>9} {'backtest s':>10} {'rows':>5}"
-        f" {'project/fit':>11} {'backtest/fit':>12}  model"
+        f"per series, {args.rounds} paired rounds (median, range): {'series':<16} {'periods':>7}"
+        f" {'ETS fit s':>9} {'project s':>9} {'backtest s':>10} {'project/fit':>18} {'backtest/fit':>18}"
     )
     rows = []
     for name, (values, spans) in series.items():
         holiday = None if name.startswith("sample") else False
         last = values.index.max()
         as_of = f"{last.year if last.month == 12 else last.year - 1}-06"
-        base = baseline_fit(values, spans)
-        t0 = time.perf_counter()
-        proj = growth.project_annual_growth(values, as_of, (10.0, 11.0), spans=spans, holiday=holiday)
-        t_proj = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        bt = growth.backtest(values, spans=spans, holiday=holiday)
-        t_bt = time.perf_counter() - t0
+        rounds = []
+        for _ in range(max(args.rounds, 1)):
+            base = baseline_fit(values, spans)
+            t0 = time.perf_counter()
+            proj = growth.project_annual_growth(values, as_of, (10.0, 11.0), spans=spans, holiday=holiday)
+            t_proj = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            bt = growth.backtest(values, spans=spans, holiday=holiday)
+            t_bt = time.perf_counter() - t0
+            rounds.append((base, t_proj, t_bt))
+        base_s, proj_s, bt_s = (np.array(x) for x in zip(*rounds, strict=True))
         n = len(growth.to_publication_periods(values, spans))
         row = {
             "series": name,
             "periods": n,
-            "ets_fit_s": base,
-            "project_s": t_proj,
-            "backtest_s": t_bt,
+            "rounds": len(rounds),
+            "ets_fit_s": base_s.tolist(),
+            "project_s": proj_s.tolist(),
+            "backtest_s": bt_s.tolist(),
             "backtest_rows": len(bt),
-            "project_per_fit": t_proj / base,
-            "backtest_per_fit": t_bt / base,
+            "project_per_fit": (proj_s / base_s).tolist(),
+            "backtest_per_fit": (bt_s / base_s).tolist(),
             "model": proj.model,
         }
         rows.append(row)
         print(
-            f"{name:<16} {n:>7} {base:>9.3f} {t_proj:>9.2f} {t_bt:>10.2f} {len(bt):>5}"
-            f" {t_proj / base:>11.1f} {t_bt / base:>12.1f}  {proj.model}",
+            f"{name:<16} {n:>7} {np.median(base_s):>9.3f} {np.median(proj_s):>9.2f} {np.median(bt_s):>10.2f}"
+            f" {measure.spread(row['project_per_fit'], '.1f'):>18} {measure.spread(row['backtest_per_fit'], '.1f'):>18}  {proj.model}",
             flush=True,
         )
-    med = {k: float(np.median([r[k] for r in rows])) for k in ("project_per_fit", "backtest_per_fit")}
+    med = {
+        k: float(np.median([np.median(r[k]) for r in rows])) for k in ("project_per_fit", "backtest_per_fit")
+    }
     print(
-        f"median ratios: project {med['project_per_fit']:.1f}× one ETS fit, backtest {med['backtest_per_fit']:.1f}×"
+        f"median over series of the per-series medians: project {med['project_per_fit']:.1f}× one ETS fit,"
+        f" backtest {med['backtest_per_fit']:.1f}×"
     )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "growth.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

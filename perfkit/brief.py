@@ -34,11 +34,19 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import NOTEBOOKS_DIR, OUTPUTS_DIR, SINGLE_THREAD_ENV, db_path
+from .config import NOTEBOOKS_DIR, SINGLE_THREAD_ENV, db_path, outputs_dir
+from .errors import InputError, Problem
+from .lab import KERNEL_NAME, ensure_kernel
 from .startup import KERNEL_CODE, defer_iri_grammar
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-KERNEL = "python3"
+KERNEL = KERNEL_NAME
+# Hand runs (out_dir left empty) write here, under the outputs folder; only the brief publishes a month.
+SCRATCH = "scratch"
+# The brief's kernels draw static charts (perfkit.charts): the HTML and the kept copies need no trust.
+KERNEL_ENV = {"PERFKIT_CHARTS": "static"}
+_BUILDING = re.compile(r"^\..+\.building-")
+_OUT_DIR_LINE = re.compile(r"^out_dir = .*$", re.MULTILINE)
 # Imported in each kernel while the parent process is still loading papermill: the slow imports overlap.
 PRELOAD = ("pandas", "numpy", "altair", "vl_convert", "perfkit.scoring", "perfkit.charts")
 # Clears the user namespace (modules stay imported) and restarts the cell counter, so the next notebook
@@ -91,12 +99,41 @@ def notebook_jobs(cfg: dict) -> list[NotebookJob]:
 
 def default_out_dir(as_of: str, kind: str = "monthly") -> Path:
     """outputs/<as-of>/ for the monthly brief, outputs/<as-of>-<kind>/ for the others."""
-    return OUTPUTS_DIR / (as_of if kind == "monthly" else f"{as_of}-{kind}")
+    return outputs_dir() / (as_of if kind == "monthly" else f"{as_of}-{kind}")
+
+
+def scratch_dir(as_of: str, kind: str = "monthly") -> Path:
+    """outputs/scratch/<as-of>[-<kind>]/: where a notebook run by hand writes."""
+    return outputs_dir() / SCRATCH / default_out_dir(as_of, kind).name
+
+
+def is_published(path: str | os.PathLike) -> bool:
+    """True for a month's folder under outputs/ (anything there but scratch/ and the runner's hidden
+    build folders): only `perfkit brief` writes those."""
+    root = outputs_dir().resolve()
+    try:
+        parts = Path(path).resolve().relative_to(root).parts
+    except ValueError:
+        return False
+    return bool(parts) and parts[0] != SCRATCH and not parts[0].startswith(".")
 
 
 def output_dir(as_of: str, out_dir: str = "", kind: str = "monthly") -> Path:
-    """The folder a notebook writes into: its `out_dir` parameter, else the default; created if missing."""
-    path = Path(out_dir) if out_dir else default_out_dir(as_of, kind)
+    """The folder a notebook writes into, created if missing.
+
+    Empty `out_dir` (a run by hand) gives the scratch folder; the brief runner passes its build folder. A
+    build folder that is gone (a kept copy of an earlier brief run again) is not re-created: the scratch
+    folder is used. A published month folder is refused, so a hand run never changes what was published.
+    """
+    path = Path(out_dir) if out_dir else scratch_dir(as_of, kind)
+    if out_dir and _BUILDING.match(path.name) and not path.exists():
+        path = scratch_dir(as_of, kind)
+    if is_published(path):
+        raise InputError(
+            Problem(
+                str(path), "published by `perfkit brief`; leave out_dir empty to write to outputs/scratch/"
+            )
+        )
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -107,7 +144,7 @@ def output_dir(as_of: str, out_dir: str = "", kind: str = "monthly") -> Path:
 class _Kernel:
     """One warm kernel in its worker thread (jupyter_client's async objects belong to that thread's loop)."""
 
-    def __init__(self, cwd: Path):
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None):
         from jupyter_client.manager import AsyncKernelManager
 
         # IPC sockets in a private folder: local only, no TCP ports (and no plain-TCP warning from
@@ -115,6 +152,7 @@ class _Kernel:
         self.sockets = Path(tempfile.mkdtemp(prefix="perfkit-kernel-"))
         self.km = AsyncKernelManager(kernel_name=KERNEL, transport="ipc", ip=str(self.sockets / "k"))
         self.cwd = cwd
+        self.env = KERNEL_ENV if env is None else env  # the brief's kernels: static charts
 
     def start(self) -> None:
         from jupyter_core.utils import run_sync
@@ -122,7 +160,7 @@ class _Kernel:
         # nbclient does the same for kernels it starts: no history database written per run.
         # One BLAS thread per kernel: the parallelism is across notebooks, and OpenBLAS threads that
         # spin-wait on a core another kernel needs made a brief 6× slower on this 2-core machine.
-        env = {**os.environ, **SINGLE_THREAD_ENV}
+        env = {**os.environ, **SINGLE_THREAD_ENV, **self.env}
         run_sync(self.km.start_kernel)(
             cwd=str(self.cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"]
         )
@@ -218,6 +256,10 @@ def run_brief(
     same values). Raises BriefError naming the notebook and cell when one fails.
     """
     started = time.perf_counter()
+    try:
+        ensure_kernel()  # the notebooks' kernel, registered in this environment (perfkit.lab)
+    except OSError as exc:
+        raise BriefError(f"cannot register the {KERNEL} kernel: {exc}; run `make venv`") from None
     defer_iri_grammar()  # before papermill/nbformat import jsonschema (see perfkit.startup)
     say = echo or (lambda line: print(line, flush=True))
 
@@ -391,6 +433,7 @@ def _execute_all(
                 seconds = time.perf_counter() - t0
                 if job.file == html_from:
                     export_html(dst, build / "brief.html", **html_meta)
+                _hand_run_parameters(dst)
                 with lock:
                     done[0] += 1
                     run.seconds[job.file] = seconds
@@ -451,6 +494,21 @@ def _read_stamp(folder: Path) -> dict | None:
 def _write_stamp(build: Path, stamp: dict) -> None:
     if stamp:
         (build / STAMP_FILE).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
+
+
+def _hand_run_parameters(path: Path) -> None:
+    """Point a kept copy's injected `out_dir` at nothing: run again by hand, it writes to the scratch folder
+    instead of re-creating the build folder (which became the published month)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = _OUT_DIR_LINE.sub(
+                'out_dir = ""  # the brief wrote to its build folder; a hand run writes to outputs/scratch/',
+                cell.source,
+            )
+    nbformat.write(nb, str(path))
 
 
 def _missing_outputs(jobs: list[NotebookJob], build: Path, html_from: str) -> str | None:

@@ -19,7 +19,9 @@ Method (details and backtest figures in docs/growth.md):
   noise with so few years. Intervals come from simulated paths, widened by how far the chosen model's
   backtest errors exceeded the spread it claims.
 - Fallbacks are recorded: under 24 months of history the naive year-to-date method is used; a fit that
-  fails or does not converge drops that model for that year.
+  raises drops that model for that year; a fit that does not converge is retried (second optimizer, from the
+  previous year's parameters) and otherwise kept with its best parameters and a note, never dropped (whether
+  an optimizer converges on a flat likelihood depends on the machine's BLAS).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ CALIBRATION_PRIOR = 1.0  # pseudo-observations pulling the interval scale toward
 SELECTION_WINDOW = 1  # backtest origins k ± 1 choose the model …
 CALIBRATION_WINDOW = 2  # … and k ± 2 calibrate its intervals (more points for a spread than for a ranking)
 REPETITIONS = 1000
+FIT_MAXITER = 200  # optimizer iterations of a fit …
+RETRY_MAXITER = 1000  # … and of its second attempt when the first stopped unconverged
 SEED = 2019
 PERIOD_LABELS = ["1—2月"] + [f"{m}月" for m in range(3, 13)]
 
@@ -188,6 +192,10 @@ def _ets_class():
     return ETSWithoutStandardErrors
 
 
+def _converged(res) -> bool:
+    return bool((getattr(res, "mle_retvals", None) or {}).get("converged", True))
+
+
 class _Engine:
     """Fits, caches and forecasts the candidate models on one series' publication periods."""
 
@@ -243,7 +251,14 @@ class _Engine:
 
     # ---- fitting
     def fit(self, model: str, year: int):
-        """Parameters from complete years before `year` (at most MAX_HISTORY_YEARS); None if unusable."""
+        """Parameters from complete years before `year` (at most MAX_HISTORY_YEARS); None if unusable.
+
+        A fit whose optimizer stops without reporting convergence is not dropped (whether it converges on a
+        flat likelihood depends on the CPU's BLAS kernels, so dropping it made the candidate set differ by
+        machine): it is refitted from the previous year's parameters (or where it stopped) with a second
+        optimizer, and if that does not converge either the better of the two by likelihood is kept and a
+        note says so. Only a fit that raises drops the model for that year.
+        """
         key = (model, year)
         if key in self._fits:
             return self._fits[key]
@@ -258,27 +273,54 @@ class _Engine:
             except Exception as exc:  # statsmodels raises many kinds on degenerate data
                 self.notes[key] = f"fit failed ({type(exc).__name__})"
                 res = None
-            if res is not None:
-                converged = bool((getattr(res, "mle_retvals", None) or {}).get("converged", True))
-                if not converged:
-                    self.notes[key] = "did not converge"
-                    res = None
+            if res is not None and not _converged(res):
+                res = self._refit(model, year, start, end, res)
         self._fits[key] = (res, start) if res is not None else None
         return self._fits[key]
 
-    def _fit(self, model: str, start: int, end: int):
+    def _refit(self, model: str, year: int, start: int, end: int, first):
+        """A second attempt after `first` stopped unconverged: the second optimizer from the previous year's
+        converged parameters, else from where `first` stopped. Returns a converged fit, else the better of
+        the attempts (recorded in `notes`)."""
+        previous = self.fit(model, year - 1)
+        origin = "where the first attempt stopped"
+        start_params = np.asarray(first.params)
+        if previous is not None and _converged(previous[0]) and len(previous[0].params) == len(start_params):
+            origin, start_params = "the previous year's parameters", np.asarray(previous[0].params)
+        try:
+            second = self._fit(model, start, end, start_params=start_params, retry=True)
+        except Exception:  # statsmodels raises many kinds on degenerate data
+            second = None
+        if second is not None and _converged(second):
+            return second
+        tried = [r for r in (first, second) if r is not None and np.isfinite(float(r.llf))]
+        best = max(tried, key=lambda r: float(r.llf)) if tried else first
+        self.notes[(model, year)] = (
+            f"optimizer did not converge (second start from {origin} neither); best parameters kept"
+        )
+        return best
+
+    def _fit(self, model: str, start: int, end: int, start_params=None, retry: bool = False):
         y = self.logs[start:end]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if model == "ets":
-                return _ets_model(y).fit(disp=False, maxiter=200)
+                return _ets_model(y).fit(
+                    start_params=start_params, disp=False, maxiter=RETRY_MAXITER if retry else FIT_MAXITER
+                )
             if model == "sarimax":
                 from statsmodels.tsa.statespace.sarimax import SARIMAX
 
                 exog = self.exog(start, end) if self.holiday is not None else None
                 m = SARIMAX(y, exog=exog, order=(0, 1, 1), seasonal_order=(0, 1, 1, PERIODS_PER_YEAR))
-                # no standard errors: nothing here reads them
-                return m.fit(disp=False, maxiter=200, cov_type="none")
+                # no standard errors: nothing here reads them; the retry uses a derivative-free optimizer
+                return m.fit(
+                    start_params=start_params,
+                    disp=False,
+                    method="nm" if retry else "lbfgs",
+                    maxiter=RETRY_MAXITER if retry else FIT_MAXITER,
+                    cov_type="none",
+                )
         raise ValueError(f"unknown model {model!r}")
 
     # ---- forecasting

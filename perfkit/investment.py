@@ -371,7 +371,8 @@ def _distribution(A, remaining, sd, T):
 
 def _count_distribution(A, remaining, var, T, tail: bool = True):
     """Whole items: the remaining count is negative binomial with mean `remaining` and variance `var`
-    (Poisson where var ≤ mean). Returns the 80% interval, P(reach T) and E[shortfall]."""
+    (Poisson where var ≤ mean). Returns the 80% interval, P(reach T), E[shortfall] and the median final
+    count (a whole number of items)."""
     need = np.maximum(np.ceil(T - A - 1e-9), 0.0)
     m = np.where(remaining > 0, remaining, 0.0)
     over = var > m * (1 + 1e-9)
@@ -388,6 +389,7 @@ def _count_distribution(A, remaining, var, T, tail: bool = True):
     nothing = m <= 0  # nothing more expected: the final is what is done
     low = np.where(nothing, A, A + ppf(0.1))
     high = np.where(nothing, A, A + ppf(0.9))
+    median = np.where(nothing, A, A + ppf(0.5))
     p = np.where(need <= 0, 1.0, np.where(nothing, 0.0, 1.0 - cdf(need - 1)))
     # E[(need − N)+] = Σ_{j < need} P(N ≤ j); skipped (tail=False) where only the interval is wanted
     top = int(np.nanmax(np.where(np.isnan(A), 0.0, need), initial=0)) if tail else 0
@@ -395,14 +397,19 @@ def _count_distribution(A, remaining, var, T, tail: bool = True):
     below = np.where(j < need[:, None], cdf(j, lambda v: v[:, None]), 0.0)
     es = np.where(nothing, need, below.sum(axis=1))
     bad = np.isnan(A) | np.isnan(remaining)
-    return tuple(np.where(bad, np.nan, v) for v in (low, high, p, es))
+    return tuple(np.where(bad, np.nan, v) for v in (low, high, p, es, median))
 
 
 def _final_distribution(A, remaining, sd, T, discrete, shape, tail: bool = True):
     """Continuous measures: lognormal remaining amount. Whole-item counts: negative binomial with the
     larger of two variances, the Gamma–Poisson one implied by the estimate itself (items seen so far, the
-    plan as prior) and the calibrated one (sd²), so a handful of items is never projected too sharply."""
+    plan as prior) and the calibrated one (sd²), so a handful of items is never projected too sharply.
+
+    Returns the 80% interval, P(reach T), E[shortfall] and the median final value: A + `remaining` for
+    amounts (the lognormal's median), a whole number for counts (the negative binomial's median), so the
+    point lies inside its interval and is at or above T exactly when P(reach T) is at least one half."""
     low, high, p, es = _distribution(A, remaining, sd, T)
+    median = A + remaining
     discrete = np.asarray(discrete, dtype=bool) & ~np.isnan(A)
     if discrete.any():
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -410,9 +417,9 @@ def _final_distribution(A, remaining, sd, T, discrete, shape, tail: bool = True)
         var = np.maximum(gp_var, sd**2)
         idx = np.flatnonzero(discrete)
         c = _count_distribution(A[idx], remaining[idx], var[idx], T[idx], tail)
-        for arr, new in zip((low, high, p, es), c, strict=True):
+        for arr, new in zip((low, high, p, es, median), c, strict=True):
             arr[idx] = new
-    return low, high, p, es
+    return low, high, p, es, median
 
 
 # ----------------------------------------------------------------------------------------- the panel
@@ -571,7 +578,7 @@ def _forecast_rows(panel: _Panel, t: int, horizon: np.ndarray, actual_h: np.ndar
     for method, (point, unit_sd, shape) in out.items():
         remaining = point - st.actual
         if method == "blend":  # only the method in use is checked for coverage
-            low, high, _, _ = _final_distribution(
+            low, high, _, _, _ = _final_distribution(
                 st.actual, remaining, sigma * unit_sd, T, discrete, shape, tail=False
             )
         else:
@@ -856,7 +863,9 @@ def project_measures(
     sigma = cal.sigmas(panel.measures)
     discrete = panel.measures["kind"].isin(DISCRETE_KINDS).to_numpy()
     shape = scale * (st.a + cfg.prior_weight)
-    low, high, p_reach, exp_short = _final_distribution(A, remaining, sigma * unit_sd, T, discrete, shape)
+    low, high, p_reach, exp_short, median = _final_distribution(
+        A, remaining, sigma * unit_sd, T, discrete, shape
+    )
 
     no_data = st.last == 0
     complete = ~no_data & (A >= T - 1e-9)
@@ -867,7 +876,8 @@ def project_measures(
     # target, while spending goes on past the plan (national 2019: 120% of plan by November).
     keeps_going = panel.measures["kind"].isin(cfg.continue_after_target).to_numpy()
     fixed = (complete & ~keeps_going) | passed
-    projected = np.where(no_data, np.nan, np.where(fixed, A, point))
+    # the median of the final value's distribution: whole items for counts
+    projected = np.where(no_data, np.nan, np.where(fixed, A, np.where(discrete, median, point)))
     low = np.where(no_data, np.nan, np.where(fixed, A, low))
     high = np.where(no_data, np.nan, np.where(fixed, A, high))
     # A share of a whole (梁片完成比例 …) cannot pass 100%.

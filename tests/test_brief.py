@@ -160,6 +160,35 @@ def test_brief_in_headless_chromium_offline(built, tmp_path):
 
 
 @pytest.mark.slow
+def test_kept_copies_show_static_charts_and_rerun_into_scratch(built, tmp_path, monkeypatch, perfkit_kernel):
+    """A kept copy opened in JupyterLab shows its charts untrusted (a PNG beside the SVG, no Vega spec) and,
+    run again by hand, writes to the scratch folder: the month and its siblings stay as they were."""
+    import papermill as pm
+
+    kept = built["out"] / "notebooks"
+    charts = [
+        o.data
+        for name in ("risks.ipynb", "brief.ipynb")
+        for c in nbformat.read(kept / name, as_version=4).cells
+        for o in c.get("outputs", [])
+        if "image/svg+xml" in o.get("data", {})
+    ]
+    assert charts and all(set(d) == {"image/svg+xml", "image/png", "text/plain"} for d in charts)
+
+    before = _digest(built["out"].parent), sorted(p.name for p in built["out"].parent.iterdir())
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("PERFKIT_OUTPUTS", str(outputs))
+    pm.execute_notebook(
+        str(kept / "scores.ipynb"),
+        str(tmp_path / "again.ipynb"),
+        kernel_name=perfkit_kernel,
+        progress_bar=False,
+    )
+    assert (_digest(built["out"].parent), sorted(p.name for p in built["out"].parent.iterdir())) == before
+    assert (outputs / "scratch" / "2019-09" / "scores.csv").exists()
+
+
+@pytest.mark.slow
 def test_chromium_probe_sees_a_request_leaving_the_page(tmp_path):
     """The offline check can fail: a page that loads an image from outside is caught both ways."""
     page = tmp_path / "leaky.html"

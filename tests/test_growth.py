@@ -83,15 +83,17 @@ def test_leading_february_without_january_is_dropped():
 
 
 def test_steady_growth_is_found_with_honest_figures():
-    s = steady(years=7, growth_pct=10.0, noise=0.005)
+    # 2% noise: a likelihood with a clear optimum (on a near-noise-free series whether an optimizer reports
+    # convergence depends on the CPU's BLAS kernels; the figures asserted here do not depend on it)
+    s = steady(years=7, growth_pct=10.0, noise=0.02)
     proj = growth.project_annual_growth(s, "2019-06", (13.0, 14.0), repetitions=500)
     assert proj.model in growth.CANDIDATES
     assert proj.periods_observed == 5  # 1—2月, 3, 4, 5, 6
-    assert abs(proj.projected_growth_pct - 10.0) < 1.5
+    assert abs(proj.projected_growth_pct - 10.0) < 2.5
     low, high = proj.interval_80
     assert low < proj.projected_growth_pct < high
     assert proj.interval_95[0] <= low and proj.interval_95[1] >= high
-    assert proj.p_reach_low < 0.2 and proj.p_reach_high <= proj.p_reach_low
+    assert proj.p_reach_low < 0.3 and proj.p_reach_high <= proj.p_reach_low
     # the YTD figures are the data's own
     ytd = s["2019-01":"2019-06"].sum()
     assert proj.ytd_total == pytest.approx(ytd)
@@ -101,16 +103,50 @@ def test_steady_growth_is_found_with_honest_figures():
     prev_rest = s[(s.index.year == 2018) & (s.index.month > 6)].sum()
     for bound, req in ((13.0, proj.required_growth_low_pct), (14.0, proj.required_growth_high_pct)):
         assert (ytd + prev_rest * (1 + req / 100)) / prev - 1 == pytest.approx(bound / 100)
-    # every candidate is accounted for: backtested on the previous years, or dropped with a stated reason.
-    # Whether an optimizer converges on a near-noise-free series depends on the CPU's BLAS kernels, so the
-    # test does not require one particular outcome.
-    assert set(proj.backtest) | set(proj.notes) == set(growth.CANDIDATES)
-    assert {"ets", "profile"} <= set(proj.backtest)
+    # every candidate is backtested: none is dropped for want of convergence
+    assert set(proj.backtest) == set(growth.CANDIDATES)
     assert all(rec["n"] > 0 for rec in proj.backtest.values())
     path = proj.path
     assert list(path["label"]) == growth.PERIOD_LABELS and path["observed"].sum() == 5
     assert path["growth_pct"].iloc[-1] == pytest.approx(proj.projected_growth_pct)
     assert path["growth_pct"].iloc[4] == pytest.approx(proj.ytd_growth_pct)
+
+
+def test_unconverged_fits_are_kept_with_a_note(monkeypatch):
+    """An optimizer stopped before convergence (here: one iteration allowed) is retried, then its best
+    parameters are kept and the note says so: the candidate is never silently dropped."""
+    monkeypatch.setattr(growth, "FIT_MAXITER", 1)
+    monkeypatch.setattr(growth, "RETRY_MAXITER", 1)
+    s = steady(years=5, growth_pct=8.0, noise=0.03)
+    proj = growth.project_annual_growth(s, "2017-06", (8.0, 9.0), models=("ets", "sarimax"), repetitions=200)
+    assert set(proj.backtest) == {"ets", "sarimax"}
+    assert all(rec["n"] > 0 for rec in proj.backtest.values())
+    for model in ("ets", "sarimax"):
+        assert "did not converge" in proj.notes[model] and "best parameters kept" in proj.notes[model]
+        assert f"{model}: optimizer did not converge" in proj.fallback_reason
+    assert math.isfinite(proj.projected_growth_pct)
+
+
+def test_required_growth_on_the_official_basis_by_hand():
+    """Required growth where the office's YTD growth differs from the levels' (factor ≠ 1), by hand: last
+    year re-based by f = (1 + recomputed) / (1 + official); the rest must deliver
+    ((1 + bound) · f · last year − YTD) / (f · last year's remaining months) − 1."""
+    s = steady(years=6)
+    levels = growth.project_annual_growth(s, "2018-07", (9.0, 10.0), **FAST)
+    official = levels.recomputed_ytd_growth_pct + 2.0
+    proj = growth.project_annual_growth(s, "2018-07", (9.0, 10.0), official_ytd_growth_pct=official, **FAST)
+    ytd = s["2018-01":"2018-07"].sum()
+    last = s[s.index.year == 2017]
+    f = (ytd / last.iloc[:7].sum()) / (1 + official / 100)
+    assert f < 0.99
+    rest = last.iloc[7:].sum()
+    pairs = (
+        (9.0, proj.required_growth_low_pct, levels.required_growth_low_pct),
+        (10.0, proj.required_growth_high_pct, levels.required_growth_high_pct),
+    )
+    for bound, req, on_levels in pairs:
+        assert req == pytest.approx((((1 + bound / 100) * f * last.sum() - ytd) / (f * rest) - 1) * 100)
+        assert req < on_levels - 1.0  # a higher official rate re-bases last year down: less is needed
 
 
 def test_band_probabilities_follow_the_band():
