@@ -226,12 +226,12 @@ def cmd_ingest(args) -> int:
 
     from .exports import visible
     from .intake import IntakeRules, default_archive, ingest_files
+    from .store import read_plan
 
     try:
         conn = _conn(args, write=True)
     except sqlite3.Error as exc:  # e.g. a read-only store that cannot be switched to WAL
         raise StoreError(f"{args.db or 'the store'}: cannot open it for writing ({exc})") from exc
-    from .store import read_plan
 
     limit = IntakeRules.from_plan(read_plan(conn)).max_problems_per_file
 
