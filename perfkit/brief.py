@@ -8,17 +8,21 @@ copies in `<out>.failed/` and leaves the earlier folder as it was. The build fol
 lives, so a later run removes the folders of runs that were killed (`remove_stale_builds`) and never one
 still being built.
 
+The month is computed once: the runner brings the month's snapshot (perfkit.monthly) up to date in its own
+process while the kernels start, and the notebooks only read it. A folder records what it was built from
+(`.brief.json`); when the snapshot, kind, language and notebooks are the same, nothing runs.
+
 Speed: a kernel start plus the pandas/statsmodels/altair imports costs seconds per notebook. The runner
 starts one kernel per worker (plan.toml [brief] workers) and runs notebooks one after another in it,
 clearing the user namespace between them so none can lean on another's variables; imports stay loaded.
-On the 2-core machine the brief runs in about 1.7× the floor of one papermill run (benchmarks/README.md):
-the growth and risks notebooks start together and split the two modes' growth fits through the store's
-cache (perfkit.cache.memo_many), kernels skip an unused grammar compile (perfkit.startup), and the reset
-between notebooks uses a shell-only client (no 0.25 s readiness wait).
+Kernels skip an unused grammar compile (perfkit.startup), and the reset between notebooks uses a
+shell-only client (no 0.25 s readiness wait). Figures: benchmarks/README.md.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import queue
@@ -28,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +54,6 @@ PRELOAD = ("pandas", "numpy", "altair", "vl_convert", "perfkit.scoring", "perfki
 # Clears the user namespace (modules stay imported) and restarts the cell counter, so the next notebook
 # sees a fresh session: In [1] again, and none of the previous notebook's variables.
 RESET = "get_ipython().reset(new_session=True, aggressive=False)"
-_AS_OF = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class BriefError(Exception):
@@ -71,6 +75,7 @@ class BriefRun:
     sample: bool
     seconds: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    up_to_date: bool = False  # the folder was already built from the same snapshot: nothing ran
 
 
 # ----------------------------------------------------------------------------------------- settings
@@ -133,12 +138,6 @@ def output_dir(as_of: str, out_dir: str = "", kind: str = "monthly") -> Path:
         )
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def check_as_of(as_of: str) -> str:
-    if not _AS_OF.match(str(as_of)):
-        raise InputError(Problem("--as-of", f"expected a month as YYYY-MM, got {as_of!r}"))
-    return str(as_of)
 
 
 # ------------------------------------------------------------------------------------------ kernels
@@ -246,8 +245,13 @@ def run_brief(
     notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
     workers: int | None = None,
     echo: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> BriefRun:
     """Run the notebooks into a fresh folder and swap it into place; returns what was built.
+
+    The month's snapshot (perfkit.monthly) is brought up to date first, in this process, while the kernels
+    start; the notebooks read it. When the folder was built from the same snapshot, kind, language and
+    notebooks, nothing runs (`force` rebuilds anyway): a second brief with no new data fits no model.
 
     `as_of` defaults to the store's latest month with data, `out` to outputs/<as-of>[-<kind>]/. `kind` and
     `lang` are passed to the notebooks, which check them (a notebook run by hand in JupyterLab takes the
@@ -264,25 +268,50 @@ def run_brief(
     def echo(line: str) -> None:
         say(f"[{time.perf_counter() - started:5.1f} s] {line}")
 
-    from .store import is_sample, latest_month, open_store, read_plan
+    from . import monthly
+    from .months import resolve_as_of
+    from .store import is_sample, open_store, read_plan
 
     store = db_path(db).resolve()
     conn = open_store(store)
     try:
-        cfg = settings(read_plan(conn))  # the store's plan, as the notebooks read it (checked when read)
-        as_of = check_as_of(as_of) if as_of else latest_month(conn)
+        as_of = str(resolve_as_of(conn, as_of))  # a wrong month stops here, before any kernel starts
         sample = is_sample(conn)
+        plan = read_plan(conn)  # the store's plan, as the notebooks read it (checked when read)
     finally:
         conn.close()
+    cfg = settings(plan)
     jobs = notebooks if notebooks is not None else notebook_jobs(cfg)
     notebooks_dir = Path(notebooks_dir).resolve()
     missing = [j.file for j in jobs if not (notebooks_dir / j.file).exists()]
     if missing:
         raise BriefError(f"notebook(s) not found in {notebooks_dir}: {', '.join(missing)}")
-    if as_of is None:
-        raise BriefError(f"{store}: the store has no progress data yet; ingest submissions or give --as-of")
 
     final = Path(out).resolve() if out else default_out_dir(as_of, kind).resolve()
+    stamp = {
+        "as_of": as_of,
+        "kind": kind,
+        "lang": lang,
+        "notebooks": _notebooks_version(jobs, notebooks_dir, cfg),
+    }
+
+    def prepare() -> dict:
+        """The month's snapshots brought up to date in this process (the notebooks only read them)."""
+        with closing(open_store(store)) as c:
+            done = monthly.ensure(c, as_of)
+        if done.computed:
+            echo(f"  snapshot computed for {', '.join(done.computed)}")
+        return {**stamp, "snapshot": done.fingerprint}
+
+    if not force and final.exists():
+        current = prepare()
+        if _read_stamp(final) == current:
+            echo(f"{final} is up to date (no new data, same plan, code and notebooks): nothing to run")
+            run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample, up_to_date=True)
+            run.files = _files(final)
+            run.seconds["total"] = time.perf_counter() - started
+            return run
+        prepare = lambda: current  # noqa: E731 - already brought up to date above
     final.parent.mkdir(parents=True, exist_ok=True)
     removed = remove_stale_builds(final)
     if removed:
@@ -303,7 +332,8 @@ def run_brief(
         # (so one whose parameters cell it cannot parse still writes into the build folder), which is fine.
         logging.getLogger("papermill").setLevel(logging.ERROR)
         run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample)
-        html_meta = {"as_of": as_of, "kind": kind, "lang": lang, "sample": sample}
+        html_meta = {"as_of": as_of, "kind": kind, "lang": lang, "sample": sample, "plan": plan}
+        prepared: dict = {}
         try:
             failure = _execute_all(
                 jobs,
@@ -316,6 +346,7 @@ def run_brief(
                 html_meta=html_meta,
                 run=run,
                 echo=echo,
+                prepare=lambda: prepared.update(prepare()),
             )
         except KeyboardInterrupt:
             # kernels notice their parent is gone and exit; what ran so far is kept for a look
@@ -330,8 +361,9 @@ def run_brief(
                 + f"\npartly executed copies kept in {kept}"
                 + (f"\n{final} was left as it was" if final.exists() else "")
             )
+        _write_stamp(build, prepared)
         _swap_into_place(build, final)
-        run.files = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
+        run.files = _files(final)
         run.seconds["total"] = time.perf_counter() - started
         echo(f"wrote {final} ({len(run.files)} files) in {run.seconds['total']:.1f} s")
         return run
@@ -351,8 +383,13 @@ def _execute_all(
     html_meta: dict,
     run: BriefRun,
     echo: Callable[[str], None],
+    prepare: Callable[[], None] = lambda: None,
 ) -> str | None:
-    """Run `jobs` in order on `workers` warm kernels; returns a failure message or None."""
+    """Run `jobs` in order on `workers` warm kernels; returns a failure message or None.
+
+    `prepare` runs in this thread while the kernels start (the month's snapshot); no notebook starts
+    before it has finished, so the notebooks read what it computed instead of computing it again."""
+    ready = threading.Event()
     pending: queue.Queue[NotebookJob] = queue.Queue()
     for job in jobs:
         pending.put(job)
@@ -373,6 +410,7 @@ def _execute_all(
             )
             import papermill as pm
 
+            ready.wait()
             while not stop.is_set():
                 try:
                     job = pending.get_nowait()
@@ -422,10 +460,49 @@ def _execute_all(
     threads = [threading.Thread(target=work, name=f"brief-kernel-{i}", daemon=True) for i in range(workers)]
     for th in threads:
         th.start()
+    try:
+        prepare()
+    except BaseException as exc:
+        stop.set()
+        if not isinstance(exc, Exception):
+            raise
+        with lock:
+            failures.append(f"the month's snapshot failed: {type(exc).__name__}: {exc}")
+    finally:
+        ready.set()
     while any(th.is_alive() for th in threads):
         for th in threads:
             th.join(timeout=0.2)  # short waits keep Ctrl-C responsive
     return failures[0] if failures else None
+
+
+STAMP_FILE = ".brief.json"  # what the folder was built from (hidden: not one of the brief's files)
+
+
+def _notebooks_version(jobs: list[NotebookJob], notebooks_dir: Path, cfg: dict) -> str:
+    h = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
+    for job in jobs:
+        h.update(job.file.encode())
+        h.update((notebooks_dir / job.file).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != STAMP_FILE
+    )
+
+
+def _read_stamp(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / STAMP_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_stamp(build: Path, stamp: dict) -> None:
+    if stamp:
+        (build / STAMP_FILE).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------- build folders
@@ -578,8 +655,10 @@ def export_html(
     kind: str = "monthly",
     lang: str = "zh",
     sample: bool = False,
+    plan: dict | None = None,
 ) -> Path:
-    """Export an executed brief notebook to a self-contained HTML file: no code, no prompts, no requests."""
+    """Export an executed brief notebook to a self-contained HTML file: no code, no prompts, no requests.
+    `plan`: the store's plan settings (default: the bundled plan)."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -594,7 +673,7 @@ def export_html(
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    chrome = page_chrome(load_plan(), as_of, kind=kind, lang=lang, sample=sample)
+    chrome = page_chrome(plan or load_plan(), as_of, kind=kind, lang=lang, sample=sample)
     body, _ = exporter.from_notebook_node(nb, resources={"brief": chrome})
     outside = external_references(body)
     if outside:

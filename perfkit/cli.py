@@ -81,6 +81,20 @@ def _conn(args, *, write: bool | None = None):
     return open_store(args.db, write=write)
 
 
+def _snapshot(conn, as_of: str):
+    """The month's snapshot (perfkit.monthly): computed once, then read by every command."""
+    from .monthly import snapshot
+
+    return snapshot(conn, as_of)
+
+
+def _as_of(conn, args) -> str:
+    """The command's --as-of checked against the store (plan year, latest data), or the latest month."""
+    from .months import resolve_as_of
+
+    return str(resolve_as_of(conn, args.as_of))
+
+
 # ----------------------------------------------------------------------------------------- commands
 
 
@@ -118,13 +132,43 @@ def cmd_catalog_import(args) -> int:
 
 
 def cmd_catalog_export(args) -> int:
-    from .catalogue import load_plan, read_attachment_csv, write_attachment_xlsx
-    from .config import PLAN_DIR
+    from .catalogue import read_attachment_csv, write_attachment_xlsx
+    from .store import plan_dir, read_plan
 
-    plan = load_plan()
-    raw = read_attachment_csv(PLAN_DIR / plan["plan"]["attachment"])
+    conn = _conn(args)
+    plan = read_plan(conn)
+    raw = read_attachment_csv(plan_dir(conn) / plan["plan"]["attachment"])
     write_attachment_xlsx(raw, args.out, f"{plan['plan']['title']}：绩效目标考评表")
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_init(args) -> int:
+    from .config import DEFAULT_PLAN_DIR, SAMPLE_DIR, db_path
+    from .errors import Problem
+    from .store import create_store
+
+    path = db_path(args.db)
+    plan = Path(args.plan) if args.plan else DEFAULT_PLAN_DIR
+    if path.exists():
+        raise InputError(
+            Problem(str(path), "a store already exists here; give another --db (nothing changed)")
+        )
+    if not (plan / "plan.toml").is_file():
+        raise InputError(Problem(str(plan), "not a plan folder: no plan.toml in it"))
+    if args.sample and plan.resolve() != DEFAULT_PLAN_DIR.resolve():
+        raise InputError(
+            Problem("--sample", f"the synthetic sample belongs to the bundled plan {DEFAULT_PLAN_DIR}")
+        )
+    create_store(path, plan_dir=plan, sample_dir=SAMPLE_DIR if args.sample else None)
+    from .store import open_store, read_catalogue
+
+    cat = read_catalogue(open_store(path))
+    print(
+        f"{path}: a store for {cat.plan['plan']['title']} ({cat.year}, catalogue {cat.version}): "
+        f"{len(cat.indicators)} indicators, {len(cat.measures)} measures"
+        + ("; synthetic sample loaded" if args.sample else "")
+    )
     return 0
 
 
@@ -138,11 +182,14 @@ def cmd_sample(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from .scoring import score_store
+    conn = _conn(args)
+    as_of = _as_of(conn, args)
+    if any(v is not None for v in (args.public, args.bonus, args.deduction)):
+        from .scoring import score_store  # a what-if on the outside parts: computed, not kept
 
-    result = score_store(
-        _conn(args), args.as_of, public=args.public, bonus=args.bonus, deduction=args.deduction
-    )
+        result = score_store(conn, as_of, public=args.public, bonus=args.bonus, deduction=args.deduction)
+    else:
+        result = _snapshot(conn, as_of).score
     if args.format == "json":
         emit(result.to_dict(), "json")
         return 0
@@ -316,20 +363,33 @@ def cmd_growth(args) -> int:
             values, spans = growth.read_series_csv(args.series)
             band = args.band
             if band is None and args.mode:
-                from .catalogue import load_plan
+                from .store import read_plan
 
-                band = load_plan()["turnover"]["bands"][args.mode]
+                band = read_plan(_conn(args))["turnover"]["bands"][args.mode]
             if band is None:
                 print("give --band LOW HIGH (or --mode for the plan's band)", file=sys.stderr)
                 return 2
-            proj = growth.project_annual_growth(values, args.as_of, tuple(band), spans=spans)
+            from .months import parse_month
+
+            as_of = parse_month(args.as_of) if args.as_of else values.index.max()
+            proj = growth.project_annual_growth(values, as_of, tuple(band), spans=spans)
             if args.format == "json":
                 emit(proj.to_dict(), "json")
             else:
                 row = pd.DataFrame([growth.projection_row("series", "", proj)]).drop(columns=["measure_id"])
                 emit(growth.display_table(row, transpose=True), "table")
             return 0
-        df = growth.project_store(_conn(args), args.as_of, modes=[args.mode] if args.mode else None)
+        conn = _conn(args)
+        report = _snapshot(conn, _as_of(conn, args)).growth
+        if report is None:
+            raise ValueError("the store has no turnover data")
+        df = report.projections
+        if args.mode:
+            df = df[df["mode"] == args.mode].reset_index(drop=True)
+            if df.empty:
+                raise ValueError(f"no turnover data for {args.mode}")
+    except InputError:
+        raise  # bad months and the like: one line, exit 2, worded once (main)
     except ValueError as exc:
         print(f"growth: {exc}", file=sys.stderr)
         return 2
@@ -366,15 +426,17 @@ def cmd_batch(args) -> int:
 
 
 def cmd_invest(args) -> int:
-    from .investment import display_table, export_frame, project_store, to_records
+    from .investment import display_table, export_frame, to_records
 
-    df = project_store(_conn(args), args.as_of)
+    conn = _conn(args)
+    as_of = _as_of(conn, args)
+    df = _snapshot(conn, as_of).investment
     if args.format == "json":
         emit(to_records(df), "json")
     elif args.format == "csv":
         emit(export_frame(df), "csv")
     else:
-        print(f"as of {args.as_of}")
+        print(f"as of {as_of}")
         emit(display_table(df), "table")
     return 0
 
@@ -386,7 +448,9 @@ def cmd_risks(args) -> int:
 
     conn = _conn(args)
     try:
-        flags = risks.run_risks(conn, args.as_of)
+        flags = _snapshot(conn, _as_of(conn, args)).flags
+    except InputError:
+        raise  # bad months and the like: one line, exit 2, worded once (main)
     except ValueError as exc:
         print(f"risks: {exc}", file=sys.stderr)
         return 2
@@ -411,7 +475,9 @@ def cmd_brief(args) -> int:
     from .brief import BriefError, run_brief
 
     try:
-        run = run_brief(args.as_of, kind=args.kind, lang=args.lang, out=args.out, db=args.db)
+        run = run_brief(
+            args.as_of, kind=args.kind, lang=args.lang, out=args.out, db=args.db, force=args.force
+        )
     except BriefError as exc:
         print(f"brief failed: {exc}", file=sys.stderr)
         return 1
@@ -447,16 +513,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--out", help="write the catalogue as JSON here")
     s.set_defaults(func=cmd_catalog_import)
-    s = cat.add_parser("export", help="write the bundled attachment as Excel in the bureau's layout")
+    s = cat.add_parser("export", help="write the store's plan attachment as Excel in the bureau's layout")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_catalog_export)
+
+    s = sub.add_parser(
+        "init", help="create a store bound to a plan folder (every command then uses that plan)"
+    )
+    s.add_argument(
+        "--plan", help="plan folder with plan.toml, attachment and measures (default data/plan/2019)"
+    )
+    s.add_argument("--sample", action="store_true", help="load the synthetic sample (bundled 2019 plan only)")
+    s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("sample", help="generate the synthetic sample data")
     s.add_argument("--out", default=None, help="folder (default data/sample)")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("score", help="score the plan")
-    s.add_argument("--as-of")
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--public", type=float)
     s.add_argument("--bonus", type=float)
     s.add_argument("--deduction", type=float)
@@ -485,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_history)
 
     s = sub.add_parser("growth", help="turnover growth projection for 1-14-1 / 1-14-2")
-    s.add_argument("--as-of", required=True)
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--mode", choices=["road", "waterway"])
     s.add_argument("--series", help="CSV of month,value instead of the store")
     s.add_argument("--band", nargs=2, type=float, metavar=("LOW", "HIGH"), help="band in %% (--series)")
@@ -506,20 +581,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_batch)
 
     s = sub.add_parser("invest", help="year-end projection of investment and cumulative measures")
-    s.add_argument("--as-of", required=True)
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--format", choices=formats, default="table")
     s.set_defaults(func=cmd_invest)
 
     s = sub.add_parser("risks", help="risk flags and the problem list")
-    s.add_argument("--as-of", required=True)
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--format", choices=formats, default="table")
     s.set_defaults(func=cmd_risks)
 
     s = sub.add_parser("brief", help="run the notebooks and export the leaders' HTML brief")
-    s.add_argument("--as-of")
+    s.add_argument("--as-of", help="YYYY-MM (default: the latest month with data)")
     s.add_argument("--kind", choices=["monthly", "quarterly", "annual"], default="monthly")
     s.add_argument("--lang", choices=["zh", "en"], default="zh")
     s.add_argument("--out")
+    s.add_argument("--force", action="store_true", help="rebuild even if the folder is up to date")
     s.set_defaults(func=cmd_brief)
     return p
 

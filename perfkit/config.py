@@ -8,7 +8,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
-PLAN_DIR = DATA_DIR / "plan" / "2019"
+# The plan a new store is made from unless `perfkit init --plan DIR` names another; an existing store
+# works from the plan folder recorded in it (store.read_plan), whatever this says.
+DEFAULT_PLAN_DIR = DATA_DIR / "plan" / "2019"
+PLAN_DIR = DEFAULT_PLAN_DIR  # the name older code and tests use
 SAMPLE_DIR = DATA_DIR / "sample"
 REFERENCE_DIR = DATA_DIR / "reference"
 OUTPUTS_DIR = ROOT / "outputs"
@@ -41,6 +44,22 @@ def single_thread_env():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def stored_path(path: str | os.PathLike) -> str:
+    """A folder as recorded in a store: relative to the repository when inside it (the store keeps
+    working when the checkout moves), else absolute."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def recorded_path(text: str) -> Path:
+    """The folder a store recorded (see stored_path)."""
+    p = Path(text)
+    return p if p.is_absolute() else ROOT / p
 
 
 def db_path(explicit: str | os.PathLike | None = None) -> Path:

@@ -2,8 +2,8 @@
 
 `load(conn, as_of)` reads the month once, through the functions the other notebooks call: the accepted
 progress (perfkit.store), every submission with superseded ones marked (perfkit.intake.history), the risk
-flags as recorded month by month (perfkit.risks; months never flagged are filled in as the risks notebook
-does), the year-end projections (perfkit.investment) and each month's indicator scores (perfkit.scoring).
+flags, year-end projections and indicator scores of each month as kept in the monthly snapshots
+(perfkit.monthly).
 Nothing here scores, projects or flags anything itself; the functions below only select and join:
 
 - `units_at_risk(wb)`: responsible units ranked by points at risk this month;
@@ -42,7 +42,7 @@ class Workbench:
     progress: pd.DataFrame  # accepted values of the plan year up to as_of (perfkit.store.read_progress)
     submissions: pd.DataFrame  # every submission up to as_of, superseded ones marked (perfkit.intake)
     flags: pd.DataFrame  # the recorded flags of each month of the plan year up to as_of, with measure info
-    projection: pd.DataFrame  # year-end projections as of the month (perfkit.investment.project_store)
+    projection: pd.DataFrame  # year-end projections as of the month (the month's snapshot)
     scores: pd.DataFrame  # indicator scores of each month of the plan year up to as_of
 
     @property
@@ -60,32 +60,29 @@ class Workbench:
 def load(conn: sqlite3.Connection, as_of: str = "") -> Workbench:
     """Read the month `as_of` ('YYYY-MM'; empty: the latest month with data) for the drill-down views.
 
-    Months of the plan year without recorded flags are flagged and stored first (perfkit.risks.ensure_flags,
-    as the risks notebook does); nothing else is written.
+    The month's snapshots January..as-of are brought up to date first (perfkit.monthly, as every command
+    and notebook does); the flags, scores and projections shown are theirs, nothing is computed here.
     """
-    from . import intake, investment, risks, scoring
-    from .brief import check_as_of
-    from .store import latest_month, read_catalogue, read_progress
+    from . import intake, monthly, risks
+    from .months import resolve_as_of
+    from .store import read_progress
 
-    as_of = check_as_of(as_of) if as_of else latest_month(conn)
-    if as_of is None:
-        raise InputError(Problem("store", "no progress data yet; ingest submissions first"))
-    month = pd.Period(as_of, freq="M")
-    catalogue = read_catalogue(conn)
+    month = resolve_as_of(conn, as_of)
+    snap = monthly.snapshot(conn, month)
+    catalogue = snap.catalogue
     measures = _measure_info(catalogue)
-    progress = read_progress(conn, as_of)
+    progress = read_progress(conn, str(month))
     progress = progress[progress["month"].dt.year == month.year].reset_index(drop=True)
     reported = measures.loc[measures["schedule"] != "statistic", "measure_id"]
     history = pd.concat([intake.history(conn, m) for m in reported], ignore_index=True)
     history = history[history["month"] <= month].reset_index(drop=True)
 
-    risks.ensure_flags(conn, month)
-    flags = risks.read_flags(conn, month.year, month)[FLAG_FIELDS]
+    flags = risks.with_reasons(monthly.read_flags(conn, month.year, month))[FLAG_FIELDS]
     flags = flags.merge(measures, on="measure_id", how="left")
 
     months = pd.period_range(f"{month.year}-01", month, freq="M")
     scores = pd.concat(
-        [scoring.score_store(conn, str(m)).indicators.assign(month=m) for m in months], ignore_index=True
+        [monthly.load(conn, m).score.indicators.assign(month=m) for m in months], ignore_index=True
     )
     return Workbench(
         as_of=str(month),
@@ -94,7 +91,7 @@ def load(conn: sqlite3.Connection, as_of: str = "") -> Workbench:
         progress=progress,
         submissions=history,
         flags=flags,
-        projection=investment.project_store(conn, month),
+        projection=snap.investment,
         scores=scores,
     )
 

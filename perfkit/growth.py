@@ -981,11 +981,6 @@ class GrowthReport:
         return table[order].reset_index()
 
 
-def _fits_models(models) -> bool:
-    """Whether any of `models` estimates a statistical model (worth caching; the rest take milliseconds)."""
-    return any(m in ("ets", "sarimax") or (m == "combined" and "ets" in COMBINED_MEMBERS) for m in models)
-
-
 def growth_report(
     catalogue,
     turnover: pd.DataFrame,
@@ -994,15 +989,11 @@ def growth_report(
     modes=None,
     bands: dict | None = None,
     backtest_months=BACKTEST_MONTHS,
-    cache_dir=None,
     **kw,
 ) -> GrowthReport:
     """Projections per mode plus the backtest over every past year × as-of month, sharing the fits.
 
     `bands` overrides the plan's [turnover] bands per mode, e.g. {"road": [13, 14]}.
-    `cache_dir` (e.g. `store.cache_dir(conn)`) shares the result between notebooks and runs: the report is
-    computed once with the default backtest, which costs little beside the fits it shares. Reports whose
-    models fit nothing (e.g. `models=("profile",)`, the risk backfill's) are computed directly instead.
     """
     as_of = pd.Period(as_of, freq="M")
     cfg = catalogue.plan["turnover"]
@@ -1017,28 +1008,7 @@ def growth_report(
         series = mode_series(turnover, mode, cfg["coefficient"])
         band = tuple(float(x) for x in plan_bands[mode])
         jobs.append((mode, series, band, cfg["measure"][mode]))
-    if cache_dir is not None and _fits_models(kw.get("models", CANDIDATES)):
-        from .cache import key_of, memo_many, source_version
-
-        # One entry per mode, always with the full default backtest (it costs little beside the fits it
-        # shares), so every notebook reads the same entries and two kernels can split the modes.
-        full = months or tuple(BACKTEST_MONTHS)
-        version = source_version(__file__)
-        parts = memo_many(
-            cache_dir,
-            "growth",
-            [
-                (
-                    key_of(version, mode, series, str(as_of), band, measure_id, full, kw),
-                    lambda job=(mode, series, band, measure_id): _mode_report(*job, as_of, full, kw),
-                )
-                for mode, series, band, measure_id in jobs
-            ],
-        )
-        if not months:
-            parts = [(row, path, bt.iloc[:0]) for row, path, bt in parts]
-    else:
-        parts = [_mode_report(*job, as_of, months, kw) for job in jobs]
+    parts = [_mode_report(*job, as_of, months, kw) for job in jobs]
     projections = pd.DataFrame([row for row, _, _ in parts], columns=PROJECTION_COLUMNS)
     bts = [bt for _, _, bt in parts if len(bt)]
     backtests = (
@@ -1072,25 +1042,23 @@ def project_modes(
 
 def project_store(conn, as_of: str | None = None, *, modes=None, **kw) -> pd.DataFrame:
     """`project_modes` on the store's catalogue and turnover (as-of: the latest turnover month)."""
-    from .store import cache_dir, read_catalogue, read_turnover
+    from .store import read_catalogue, read_turnover
 
     turnover = read_turnover(conn)
     if turnover.empty:
         raise ValueError("the store has no turnover data")
     as_of = as_of or str(turnover["month"].max())
-    kw.setdefault("cache_dir", cache_dir(conn))
     return project_modes(read_catalogue(conn), turnover, as_of, modes=modes, **kw)
 
 
 def report_store(conn, as_of: str | None = None, **kw) -> GrowthReport:
     """`growth_report` on the store (as-of: the latest turnover month)."""
-    from .store import cache_dir, read_catalogue, read_turnover
+    from .store import read_catalogue, read_turnover
 
     turnover = read_turnover(conn)
     if turnover.empty:
         raise ValueError("the store has no turnover data")
     as_of = as_of or str(turnover["month"].max())
-    kw.setdefault("cache_dir", cache_dir(conn))
     return growth_report(read_catalogue(conn), turnover, as_of, **kw)
 
 

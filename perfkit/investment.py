@@ -41,6 +41,7 @@ from scipy.stats import t as student_t
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
+from .months import parse_month
 
 Z80 = NormalDist().inv_cdf(0.9)  # an 80% central interval leaves 10% on each side
 MONTHS = 12
@@ -166,16 +167,6 @@ def default_profile(catalogue: Catalogue) -> np.ndarray:
 
 def linear_profile() -> np.ndarray:
     return np.arange(1, MONTHS + 1) / MONTHS
-
-
-def as_of_period(as_of: str | pd.Period) -> pd.Period:
-    try:
-        p = pd.Period(as_of, freq="M")
-    except (ValueError, TypeError) as exc:
-        raise InputError(Problem("as_of", f"{as_of!r} is not a month (YYYY-MM)")) from exc
-    if str(as_of).strip() != str(p) and not isinstance(as_of, pd.Period):
-        raise InputError(Problem("as_of", f"{as_of!r} is not a month (YYYY-MM)"))
-    return p
 
 
 def _tidy(progress: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -802,7 +793,7 @@ def calibrate(
     backfill) pays for them once.
     """
     cfg = settings(catalogue)
-    period = as_of_period(as_of)
+    period = parse_month(as_of)
     if prior is not None:
         profiles, source, n_history = prior.profiles, prior.profile_source, prior.history_series
         sigma_ref, n_ref, reference = prior.sigma_reference, prior.n_reference, prior.reference
@@ -866,7 +857,7 @@ def project_measures(
     Columns: see COLUMNS; amounts are in each measure's unit (万元 for investment).
     """
     cfg = settings(catalogue)
-    period = as_of_period(as_of)
+    period = parse_month(as_of)
     prog = _tidy(progress, "progress")
     prog = prog[prog["month"] <= period]
     cal = calibration or calibrate(catalogue, prog, period, history)
@@ -959,7 +950,7 @@ def store_inputs(
     (the history that teaches the profile; None when the store holds only this year)."""
     from .store import read_catalogue, read_progress
 
-    period = as_of_period(as_of)
+    period = parse_month(as_of)
     catalogue = read_catalogue(conn)
     progress = read_progress(conn, str(period))
     year = progress["month"].dt.year
@@ -973,7 +964,7 @@ def project_store(conn: sqlite3.Connection, as_of: str | pd.Period) -> pd.DataFr
 
     catalogue, progress, history = store_inputs(conn, as_of)
     plans = read_workplans(conn, catalogue.year)
-    plan = in_force(plans, as_of_period(as_of)) if len(plans) else None
+    plan = in_force(plans, parse_month(as_of)) if len(plans) else None
     return project_measures(catalogue, progress, as_of, history, plan=plan)
 
 
@@ -990,7 +981,7 @@ def backtest(
     prog = _tidy(progress, "progress")
     prog = prog[prog["month"].dt.year == catalogue.year]
     if as_of is not None:
-        prog = prog[prog["month"] <= as_of_period(as_of)]
+        prog = prog[prog["month"] <= parse_month(as_of)]
     if prog.empty:
         return _backtest_panel(_panel(catalogue, prog, learn_profiles(catalogue)[0], cfg), 0, cfg, 0.0)
     last = prog["month"].max()

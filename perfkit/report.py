@@ -9,8 +9,6 @@ chrome (title, running footer, synthetic-data label) from `page_chrome`, used by
 from __future__ import annotations
 
 import html
-import importlib
-import importlib.util
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +16,11 @@ from datetime import datetime
 
 import pandas as pd
 
+from . import investment, risks
 from .catalogue import Catalogue
 from .charts import STATUS_COLOURS
 from .labels import t
+from .months import parse_month
 
 STATUSES = ["已完成", "正常", "关注", "预警", "未完成", "缺报"]
 # risk statuses are stored as their Chinese text; the English labels are perfkit.risks' keys
@@ -218,19 +218,10 @@ def subtitle(key: str, lang: str = "zh", **fmt: object) -> Html:
 
 
 def placeholder(module: str, lang: str = "zh") -> Html:
-    """Shown where a section's analysis module is not in this installation yet (the brief still builds)."""
+    """Shown where a section's analysis was left out of the brief (the brief still builds)."""
     return Html(
         f'<div class="pk-placeholder">{esc(t("brief.placeholder", lang).format(module=module))}</div>'
     )
-
-
-def optional_module(name: str):
-    """The perfkit module `name` when it exists in this installation, else None (its section shows a
-    placeholder). A module that exists but fails to import is an error, not a placeholder."""
-    full = f"perfkit.{name}"
-    if importlib.util.find_spec(full) is None:
-        return None
-    return importlib.import_module(full)
 
 
 # ---------------------------------------------------------------------------------------- page chrome
@@ -599,7 +590,7 @@ class BriefData:
     flags: pd.DataFrame | None = None  # risks.flag_measures for as_of, with the problem's age
     problems: pd.DataFrame | None = None  # risks.problems_from_flags: the year's 问题清单
     projected: object | None = None  # expected year-end scoring.ScoreResult
-    missing: list[str] = field(default_factory=list)  # analyses not run (module not installed, or left out)
+    missing: list[str] = field(default_factory=list)  # analyses left out of this brief (`analyses`)
     self_evaluations: pd.DataFrame | None = None  # selfeval.read_self_evaluations (annual kind)
 
 
@@ -609,30 +600,17 @@ ANALYSES = ("growth", "investment", "risks")
 def gather(
     conn, as_of: str, kind: str = "monthly", lang: str = "zh", analyses: Iterable[str] = ANALYSES
 ) -> BriefData:
-    """Read the store and run each analysis once for `as_of`: growth, investment, then the risk flags from
-    those two projections (the same functions the analysts' notebooks call, not re-run per section).
-    `analyses` limits what is run (a section whose analysis did not run shows a placeholder).
-
-    Flags of earlier months are what the 关注→预警 and 预警-hold rules read; missing ones are filled in
-    the store as perfkit.risks does (its quick growth model). This month's flags are not stored here: the
-    risks notebook owns that record."""
-    from . import scoring
-    from .store import (
-        cache_dir,
-        is_sample,
-        read_assessments,
-        read_catalogue,
-        read_progress,
-        read_submissions,
-        read_turnover,
-    )
+    """Read the store and the month's snapshot (perfkit.monthly: score, growth, investment, flags and
+    problems computed once, the same snapshot `perfkit score|growth|invest|risks` read). `analyses` limits
+    what the brief shows (a section whose analysis is left out shows a placeholder)."""
+    from .monthly import snapshot
+    from .store import is_sample, read_assessments, read_progress, read_submissions, read_turnover
 
     check_kind(kind)
     check_lang(lang)
-    month = pd.Period(as_of, freq="M")  # a malformed month fails here, naming itself
-    catalogue = read_catalogue(conn)
-    progress = read_progress(conn, as_of)
-    assessments = read_assessments(conn, month.year)
+    month = parse_month(as_of)
+    snap = snapshot(conn, month, lang)
+    catalogue = snap.catalogue
     turnover = read_turnover(conn)
     published = turnover.loc[turnover["month"] <= month, "month"]
     data = BriefData(
@@ -640,11 +618,11 @@ def gather(
         as_of=str(month),
         kind=kind,
         sample=is_sample(conn),
-        progress=progress,
-        assessments=assessments,
+        progress=read_progress(conn, str(month)),
+        assessments=read_assessments(conn, month.year),
         submissions=read_submissions(conn),
         turnover_month=str(published.max()) if len(published) else None,
-        score=scoring.score_store(conn, str(month)),
+        score=snap.score,
         reporting=pd.DataFrame(),
     )
     data.reporting = reporting_status(catalogue, data.submissions, data.as_of)
@@ -653,37 +631,15 @@ def gather(
 
         data.self_evaluations = read_self_evaluations(conn, month.year)
     wanted = set(analyses)
-    growth, investment, risks = (optional_module(m) if m in wanted else None for m in ANALYSES)
-    data.missing = [n for n, m in zip(ANALYSES, (growth, investment, risks), strict=True) if m is None]
-    if growth is not None and data.turnover_month:
-        data.growth = growth.growth_report(
-            catalogue, turnover, data.turnover_month, backtest_months=(), cache_dir=cache_dir(conn)
-        )
-    if investment is not None:
-        data.investment = investment.project_store(conn, data.as_of)
-    if risks is not None:
-        this_year = progress[progress["month"].dt.year == month.year]
-        if month.month > 1:
-            risks.ensure_flags(conn, month - 1)
-        previous = risks.read_flags(conn, month.year, month - 1)
-        from .workplan import for_month, read_workplans
-
-        flags = risks.flag_measures(
-            catalogue,
-            this_year,
-            month,
-            data.investment,
-            data.growth.projections if data.growth is not None else None,
-            previous,
-            assessments=assessments,
-            lang=lang,
-            **for_month(read_workplans(conn, month.year), month, catalogue),  # the units' own plans
-        )
-        keep = ["as_of", "measure_id", "status", "reasons", "points_at_risk"]
-        history = pd.concat([previous[keep], flags.assign(as_of=month)[keep]], ignore_index=True)
-        data.problems = risks.problems_from_flags(history, month, catalogue)
-        data.flags = risks.with_problem_age(flags, data.problems)
-        data.projected = expected_score(catalogue, data.flags, assessments)
+    data.missing = [name for name in ANALYSES if name not in wanted]
+    if "growth" in wanted:
+        data.growth = snap.growth
+    if "investment" in wanted:
+        data.investment = snap.investment
+    if "risks" in wanted:
+        data.flags = snap.flags
+        data.problems = snap.problems
+        data.projected = expected_score(catalogue, data.flags, data.assessments)
     return data
 
 
@@ -820,7 +776,7 @@ def investment_details(data: BriefData, lang: str = "zh") -> Html:
         label=data.investment["measure_id"] + " " + data.investment["name"].astype(str)
     )
     other = df[df["kind"] != "investment"]
-    units = optional_module("investment").by_unit(data.investment)
+    units = investment.by_unit(data.investment)
     units = units[units["n_money"] > 0]
     other_cols = [
         Col("label", "brief.col.measure"),
@@ -896,7 +852,7 @@ def risks_section(data: BriefData, lang: str = "zh") -> Html:
         "points_at_risk", ascending=False, kind="stable"
     )
     flagged = flagged.assign(label=flagged["measure_id"] + " " + flagged["name"].astype(str))
-    month = pd.Period(data.as_of, freq="M")
+    month = parse_month(data.as_of)
     problems = _people(data.problems)
     opened = problems[problems["opened"] == month]
     closed = problems[problems["closed"] == month]
@@ -934,8 +890,7 @@ def risks_section(data: BriefData, lang: str = "zh") -> Html:
         Col("units", "units"),
         Col("persons", "persons"),
     ]
-    risks_mod = optional_module("risks")
-    leaders = risks_mod.totals_by(data.flags, "leaders", statuses)
+    leaders = risks.totals_by(data.flags, "leaders", statuses)
     leader_cols = [
         Col("leader_name", "risk.col.leader_name", "name"),
         Col("measures", "risk.col.measures", "int"),
@@ -964,9 +919,8 @@ def quarterly_section(data: BriefData, lang: str = "zh") -> Html:
     title = section_title("quarterly", lang, data.kind)
     if "risks" in data.missing:
         return join(title, placeholder("risks", lang))
-    risks_mod = optional_module("risks")
-    month = pd.Period(data.as_of, freq="M")
-    view = risks_mod.quarter_summary(data.problems, month.year, (month.month + 2) // 3, month)
+    month = parse_month(data.as_of)
+    view = risks.quarter_summary(data.problems, month.year, (month.month + 2) // 3, month)
     cols = [
         Col("opened_in_quarter", "risk.col.opened_in_quarter", "int"),
         Col("closed_in_quarter", "risk.col.closed_in_quarter", "int"),

@@ -2,11 +2,14 @@
 
 Every measure gets one status per as-of month: 已完成, 正常, 关注 (watch), 预警 (at risk), 未完成 (deadline
 passed, not met) or 缺报 (not reported, or a copied report). The rules and thresholds are data in plan.toml
-[risks]; each flag carries plain-Chinese reasons (templates in perfkit.labels), the indicator's leaders,
-units and persons, and its points at risk: weight × (1 − expected year-end completion).
+[risks]; each flag carries the codes of the rules that fired and, per reason, its template key and numbers
+(`reason_args`), rendered into plain words in the reader's language (`render_reasons`, templates in
+perfkit.labels); the indicator's leaders, units and persons; and its points at risk: weight × (1 − expected
+year-end completion).
 
-Flags are stored by month, so a problem's history is kept: when it opened, how long it has been open, when
-it was closed (销号). Two rules need that history: three months in a row at 关注 becomes 预警, and a 预警 holds
+This module is pure: it computes from DataFrames. Flags are kept by month in the store's monthly snapshots
+(perfkit.monthly), so a problem's history is kept: when it opened, how long it has been open, when it was
+closed (销号). Two rules need that history: three months in a row at 关注 becomes 预警, and a 预警 holds
 until the measure is back on its schedule.
 
 Everything over progress rows is vectorised (one sort, then array operations); only flagged measures are
@@ -15,7 +18,6 @@ visited in Python, to write their sentences.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ import pandas as pd
 from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .labels import t
+from .months import parse_month, quarter_of  # noqa: F401 - quarter_of: notebooks call risks.quarter_of
 
 STATUS_CODES = ("done", "ok", "watch", "alert", "missing", "missed")
 DONE, OK, WATCH, ALERT, MISSING, MISSED = (t(f"risk.status.{c}") for c in STATUS_CODES)
@@ -88,7 +91,8 @@ FLAG_COLUMNS = [
     "months_unchanged",
     "increment",
     "rules",
-    "schedule_source",
+    "schedule_source",  # unit_plan (judged against the unit's own plan) or pro_rata
+    "reason_args",  # per reason: [template key, {field: number or text}] (see render_reasons)
 ]
 INVESTMENT_COLUMNS = [
     "measure_id",
@@ -170,19 +174,6 @@ def status_label(status: str, lang: str = "zh") -> str:
     return t(f"risk.status.{code}", lang) if code else status
 
 
-def as_period(value: str | pd.Period) -> pd.Period:
-    """'2019-09' → Period('2019-09', 'M'); anything else is a clear error."""
-    if isinstance(value, pd.Period):
-        return value.asfreq("M")
-    text = str(value).strip()
-    try:
-        if len(text) != 7 or text[4] != "-":
-            raise ValueError(text)
-        return pd.Period(text, freq="M")
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"as-of month must look like YYYY-MM, got {value!r}") from exc
-
-
 def _ordinals(col) -> np.ndarray:
     return pd.PeriodIndex(col, freq="M").asi8
 
@@ -204,6 +195,31 @@ def _num(x, digits: int = 1) -> str:
 
 
 _erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _plain(x):
+    """A reason's field as a plain Python value (numbers stay numbers until they are rendered)."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def render_reason(key: str, values: dict, lang: str = "zh") -> str:
+    """One reason in words from its template key and numbers (a percentage chance 'p' with no decimals)."""
+    shown = {k: _num(v, 0 if k == "p" else 1) if isinstance(v, float) else v for k, v in values.items()}
+    return t(f"risk.reason.{key}", lang).format(**shown)
+
+
+def render_reasons(reason_args, lang: str = "zh") -> list[str]:
+    """A flag's reasons in `lang` from its `reason_args`."""
+    return [render_reason(key, values, lang) for key, values in reason_args]
+
+
+def with_reasons(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """Flags or problems with `reasons` rendered from their `reason_args` in the reader's language."""
+    if "reason_args" not in frame.columns:
+        return frame
+    out = frame.copy()
+    out["reasons"] = [render_reasons(a, lang) for a in out["reason_args"]]
+    return out
 
 
 def _norm_cdf(z: np.ndarray) -> np.ndarray:
@@ -256,7 +272,7 @@ def report_facts(catalogue: Catalogue, progress: pd.DataFrame, as_of: str | pd.P
     first value), increment (actual − prev_value), months_unchanged (reports in a row identical to the one
     before, ending at the latest).
     """
-    as_of = as_period(as_of)
+    as_of = parse_month(as_of)
     need = ["measure_id", "month", "cumulative", "status", "note"]
     missing = [c for c in need if c not in progress.columns]
     if missing:
@@ -390,7 +406,7 @@ def flag_measures(
     downward_revisions, flagged at plan.toml [workplan] downward_status.
     Columns: see FLAG_COLUMNS; reasons and rules are lists, leaders/units/persons lists of names.
     """
-    as_of = as_period(as_of)
+    as_of = parse_month(as_of)
     rules = rules_from(catalogue) if rules is None else rules
     m = catalogue.measures.reset_index(drop=True)
     ids = pd.Index(m["measure_id"])
@@ -469,24 +485,18 @@ def flag_measures(
     expects_report = ~np.isin(schedule, rules["unreported_schedules"])
 
     level = np.zeros(n, dtype=int)
-    reasons: list[list[str]] = [[] for _ in range(n)]
+    reason_args: list[list[list]] = [[] for _ in range(n)]
     codes: list[list[str]] = [[] for _ in range(n)]
 
     def fire(mask: np.ndarray, status_level, code: str, key: str, fields: dict) -> None:
-        """Raise the level where `mask` holds and write the reason from its template.
-
-        Numbers are formatted only for the measures flagged (a percentage chance 'p' with no decimals).
-        """
+        """Raise the level where `mask` holds and record the rule's code and its reason's template key and
+        numbers (rendered into words at display time, in the reader's language: `render_reasons`)."""
         nonlocal level
         mask = np.asarray(mask, bool)
         level = np.maximum(level, np.where(mask, status_level, 0))
-        template = t(f"risk.reason.{key}", lang)
         for i in np.flatnonzero(mask):
-            values = {}
-            for k, v in fields.items():
-                x = v[i] if isinstance(v, np.ndarray) else v
-                values[k] = _num(x, 0 if k == "p" else 1) if isinstance(x, float | np.floating) else x
-            reasons[i].append(template.format(**values))
+            values = {k: _plain(v[i] if isinstance(v, np.ndarray) else v) for k, v in fields.items()}
+            reason_args[i].append([key, values])
             codes[i].append(code)
 
     months_txt = f"{month_no}"
@@ -753,7 +763,7 @@ def flag_measures(
             "name": m["name"].to_numpy(dtype=object),
             "kind": kind,
             "status": status,
-            "reasons": reasons,
+            "reasons": [render_reasons(a, lang) for a in reason_args],
             "points_at_risk": points,
             "weight": weight,
             "leaders": m["indicator_id"].map(ind["leaders"]).to_numpy(dtype=object),
@@ -774,6 +784,7 @@ def flag_measures(
             "increment": increment,
             "rules": codes,
             "schedule_source": schedule_source,
+            "reason_args": reason_args,
         }
     )
     severity = np.array([LEVEL[x] for x in status], dtype=int)
@@ -809,145 +820,6 @@ def _assessed_fraction(catalogue: Catalogue, assessments: pd.DataFrame | None) -
     return m["indicator_id"].map(frac).to_numpy(dtype=float)
 
 
-# ------------------------------------------------------------------------------------------- store
-
-
-def store_flags(conn: sqlite3.Connection, as_of: str | pd.Period, flags: pd.DataFrame) -> int:
-    """Replace the month's flags in one transaction (a re-run never leaves a half-written month)."""
-    from .store import now_iso, transaction
-
-    as_of = str(as_period(as_of))
-    stamp = now_iso()
-    rows = [
-        (as_of, mid, status, json.dumps(list(reasons), ensure_ascii=False), float(points), stamp)
-        for mid, status, reasons, points in zip(
-            flags["measure_id"], flags["status"], flags["reasons"], flags["points_at_risk"], strict=True
-        )
-    ]
-    with transaction(conn):
-        conn.execute("DELETE FROM flags WHERE as_of = ?", (as_of,))
-        conn.executemany("INSERT INTO flags VALUES (?,?,?,?,?,?)", rows)
-    return len(rows)
-
-
-def read_flags(
-    conn: sqlite3.Connection, year: int | None = None, upto: str | pd.Period | None = None
-) -> pd.DataFrame:
-    """Stored flags: as_of (Period[M]), measure_id, status, reasons (list), points_at_risk, computed_at."""
-    sql, params = "SELECT * FROM flags WHERE 1 = 1", []
-    if year is not None:
-        sql += " AND as_of BETWEEN ? AND ?"
-        params += [f"{year}-01", f"{year}-12"]
-    if upto is not None:
-        sql += " AND as_of <= ?"
-        params.append(str(as_period(upto)))
-    df = pd.read_sql_query(sql + " ORDER BY as_of, measure_id", conn, params=params)
-    df["as_of"] = pd.PeriodIndex(df["as_of"], freq="M") if len(df) else pd.PeriodIndex([], freq="M")
-    df["reasons"] = df["reasons"].map(json.loads)
-    return df
-
-
-def _flag_months(conn: sqlite3.Connection, year: int) -> set[str]:
-    rows = conn.execute(
-        "SELECT DISTINCT as_of FROM flags WHERE as_of BETWEEN ? AND ?", (f"{year}-01", f"{year}-12")
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
-# Months filled in after the fact use the growth module's quick model (year-to-date share of past years):
-# its statistical candidates take seconds to minutes per month, and a backfill is a reconstruction anyway.
-BACKFILL_GROWTH_MODELS = ("profile",)
-
-
-def _compute_months(
-    conn: sqlite3.Connection,
-    as_of: pd.Period,
-    months: list[pd.Period],
-    growth_models: tuple[str, ...] | None = None,
-) -> pd.DataFrame | None:
-    """Flag `months` in order (each sees the flags stored before it) and store them; the last is returned.
-
-    The last month's growth projection uses `growth_models` (None: the growth module's default choice).
-    """
-    from . import growth as growth_model
-    from . import investment as investment_model
-    from . import workplan
-    from .store import cache_dir, read_assessments, read_catalogue, read_progress, read_turnover
-
-    catalogue = read_catalogue(conn)
-    rules = rules_from(catalogue)
-    shared = cache_dir(conn)  # the growth fits are shared with the growth and brief notebooks
-    progress = read_progress(conn, str(as_of))
-    history = progress[progress["month"].dt.year < as_of.year]
-    turnover = read_turnover(conn)
-    assessments = read_assessments(conn, as_of.year)
-    plans = workplan.read_workplans(conn, as_of.year)  # the units' own plans, all revisions
-
-    def growth_for(month: pd.Period, models: tuple[str, ...] | None) -> pd.DataFrame | None:
-        options = {"models": tuple(models)} if models else {}
-        if not len(turnover):
-            return None
-        return growth_model.project_modes(catalogue, turnover, month, cache_dir=shared, **options)
-
-    # The last month's projection first: in the brief, the growth notebook's kernel is fitting one mode
-    # meanwhile, and this one takes the other (perfkit.cache.memo_many) instead of waiting after the backfill.
-    last_growth = growth_for(months[-1], growth_models)
-    flags = None
-    calibration = None
-    for month in months:
-        upto = progress[(progress["month"] <= month) & (progress["month"].dt.year == month.year)]
-        past = history if len(history) else None
-        # each month's calibration reuses the previous one's profiles and reference σ (same history)
-        calibration = investment_model.calibrate(catalogue, upto, month, past, prior=calibration)
-        own = workplan.for_month(plans, month, catalogue)  # the units' own plans, where they have one
-        inv = investment_model.project_measures(
-            catalogue, upto, month, past, calibration=calibration, plan=own["unit_plan"]
-        )
-        gro = last_growth if month == months[-1] else growth_for(month, BACKFILL_GROWTH_MODELS)
-        previous = read_flags(conn, month.year, upto=month - 1)
-        flags = flag_measures(
-            catalogue, upto, month, inv, gro, previous, rules, assessments=assessments, **own
-        )
-        store_flags(conn, month, flags)
-    return flags
-
-
-def ensure_flags(conn: sqlite3.Connection, as_of: str | pd.Period) -> None:
-    """Compute and store any month of the plan year up to `as_of` that has no flags yet (quick growth model)."""
-    as_of = as_period(as_of)
-    have = _flag_months(conn, as_of.year)
-    todo = [p for p in pd.period_range(f"{as_of.year}-01", as_of, freq="M") if str(p) not in have]
-    if todo:
-        _compute_months(conn, as_of, todo, BACKFILL_GROWTH_MODELS)
-
-
-def run_risks(
-    conn: sqlite3.Connection, as_of: str | pd.Period, *, growth_models: tuple[str, ...] | None = None
-) -> pd.DataFrame:
-    """Flag every measure for `as_of` and store the flags (earlier months first, where missing).
-
-    Earlier months already stored are kept as issued: the problem list is the record of what was flagged at
-    the time. `as_of` itself is always recomputed, its growth projection with `growth_models` (None: the
-    growth module's default choice of model). Returns the flags with `opened` ('YYYY-MM' or '') and
-    `months_open` of each measure's current problem, ordered by points at risk.
-    """
-    as_of = as_period(as_of)
-    have = _flag_months(conn, as_of.year)
-    earlier = [p for p in pd.period_range(f"{as_of.year}-01", as_of - 1, freq="M") if str(p) not in have]
-    flags = _compute_months(conn, as_of, [*earlier, as_of], growth_models)
-    catalogue_rules = rules_from(_catalogue(conn))
-    problems = problems_from_flags(
-        read_flags(conn, as_of.year, as_of), as_of, problem_statuses=catalogue_rules["problem_statuses"]
-    )
-    return with_problem_age(flags, problems)
-
-
-def _catalogue(conn: sqlite3.Connection) -> Catalogue:
-    from .store import read_catalogue
-
-    return read_catalogue(conn)
-
-
 # ----------------------------------------------------------------------------------- problem list
 
 
@@ -965,7 +837,7 @@ def problems_from_flags(
     reasons (latest), points_at_risk (the measure's at `as_of`, else at the run's last month), and with a
     catalogue: indicator_id, name, leaders, units, persons. Ordered by points at risk, open ones first.
     """
-    as_of = as_period(as_of)
+    as_of = parse_month(as_of)
     if problem_statuses is None:
         problem_statuses = (rules_from(catalogue) if catalogue is not None else {}).get(
             "problem_statuses", [WATCH, ALERT, MISSED, MISSING]
@@ -988,7 +860,10 @@ def problems_from_flags(
     order = np.lexsort((month, code))
     code, month = code[order], month[order]
     status = h["status"].to_numpy(dtype=object)[order]
-    reasons = h["reasons"].to_numpy(dtype=object)[order]
+    # reasons travel as their template keys and numbers when the history has them (rendered at display)
+    why = "reason_args" if "reason_args" in h.columns else "reasons"
+    cols[cols.index("reasons")] = why
+    reasons = h[why].to_numpy(dtype=object)[order]
     points = h["points_at_risk"].to_numpy(dtype=float)[order]
     flagged = np.isin(status, problem_statuses)
     continues = np.r_[False, (code[1:] == code[:-1]) & (month[1:] == month[:-1] + 1) & flagged[:-1]]
@@ -1024,7 +899,7 @@ def problems_from_flags(
                 ).astype(int),
                 "status": status[i_last],
                 "worst_status": [_BY_LEVEL[w] for w in worst],
-                "reasons": reasons[i_last],
+                why: reasons[i_last],
                 "points_at_risk": np.where(np.isnan(pts), points[i_last], pts),
             }
         )
@@ -1061,16 +936,6 @@ def with_problem_age(flags: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFram
     months = out["measure_id"].map(open_["months_open"]) if len(open_) else pd.Series(0, index=out.index)
     out["months_open"] = months.fillna(0).astype(int)
     return out
-
-
-def problem_list(conn: sqlite3.Connection, as_of: str | pd.Period) -> pd.DataFrame:
-    """The 问题清单 as of a month: every problem of the plan year so far (flags computed where missing)."""
-    from .store import read_catalogue
-
-    as_of = as_period(as_of)
-    ensure_flags(conn, as_of)
-    catalogue = read_catalogue(conn)
-    return problems_from_flags(read_flags(conn, as_of.year, as_of), as_of, catalogue)
 
 
 # ----------------------------------------------------------------------------------------- totals
@@ -1161,20 +1026,6 @@ def quarter_summary(problems: pd.DataFrame, year: int, quarter: int, end: pd.Per
         return out.reset_index(drop=True)[cols].rename(columns={"name": _KEY_NAMES[column]})
 
     return QuarterlyView(year, quarter, months, p, by("units"), by("leaders"))
-
-
-def quarterly_view(conn: sqlite3.Connection, year: int, quarter: int) -> QuarterlyView:
-    """季度通报 for a quarter, up to the latest month with data if the quarter is still running."""
-    from .store import latest_month
-
-    if quarter not in (1, 2, 3, 4):
-        raise ValueError(f"quarter must be 1–4, got {quarter!r}")
-    latest = latest_month(conn)
-    first = pd.Period(year=year, month=3 * quarter - 2, freq="M")
-    if latest is None or as_period(latest) < first:
-        raise ValueError(f"no progress data for {year} Q{quarter} yet (latest month: {latest or 'none'})")
-    end = min(first + 2, as_period(latest))
-    return quarter_summary(problem_list(conn, end), year, quarter, end)
 
 
 # ------------------------------------------------------------------------------ tables and files
@@ -1309,17 +1160,11 @@ PROBLEM_COLUMNS = [
 ]
 
 
-def quarter_of(as_of: str | pd.Period) -> tuple[int, int]:
-    """(year, quarter) of an as-of month: '2019-09' → (2019, 3)."""
-    p = as_period(as_of)
-    return p.year, (p.month + 2) // 3
-
-
 def file_notes(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> list[str]:
     """Lines for a file's notes: the as-of month and, for sample data, that it is synthetic."""
     from .store import is_sample
 
-    lines = [f"{t('risk.col.as_of', lang)}：{as_period(as_of)}"]
+    lines = [f"{t('risk.col.as_of', lang)}：{parse_month(as_of)}"]
     if is_sample(conn):
         lines.append(f"{t('synthetic', lang)}：{t('synthetic_note', lang)}")
     return lines

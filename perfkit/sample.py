@@ -13,7 +13,6 @@ Xiamen; 360亿 is an assumption. Investment targets are the plan's own.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -263,54 +262,3 @@ def generate(out_dir: str | Path = SAMPLE_DIR, plan_dir: str | Path = PLAN_DIR) 
     progress_table(catalogue).to_csv(files["progress"], index=False, lineterminator="\n")
     assessments_table().to_csv(files["assessments"], index=False, lineterminator="\n")
     return files
-
-
-def load_sample_into(conn: sqlite3.Connection, sample_dir: Path, catalogue: Catalogue) -> None:
-    """Fill a new store from the sample files (inside the caller's transaction), provenance 'sample'."""
-    from .store import add_submission, insert_assessments, insert_progress, insert_turnover, sha256_file
-    from .turnover import normalise_turnover
-
-    rel = lambda p: f"data/sample/{p.name}"  # noqa: E731 - provenance names the bundled file
-    progress_file = sample_dir / "progress.csv"
-    progress = pd.read_csv(progress_file, dtype={"month": str, "unit": str, "measure_id": str})
-    progress["status"] = progress["status"].fillna("")
-    progress["note"] = progress["note"].fillna("")
-    sha = sha256_file(progress_file)
-    for (unit, month), g in progress.groupby(["unit", "month"], sort=True):
-        sid = add_submission(
-            conn,
-            kind="progress",
-            file_name=rel(progress_file),
-            sha256=sha,
-            unit=unit,
-            month=month,
-            source="sample",
-            rows=len(g),
-            received_at=f"{month}-28T09:00:00+08:00",
-        )
-        insert_progress(conn, sid, g)
-    turnover_file = sample_dir / "turnover.csv"
-    if turnover_file.exists():
-        t = normalise_turnover(pd.read_csv(turnover_file), rel(turnover_file))
-        sid = add_submission(
-            conn,
-            kind="turnover",
-            file_name=rel(turnover_file),
-            sha256=sha256_file(turnover_file),
-            source="sample",
-            rows=len(t),
-        )
-        insert_turnover(conn, sid, t)
-    assess_file = sample_dir / "assessments.csv"
-    if assess_file.exists():
-        a = pd.read_csv(assess_file, dtype={"indicator_id": str, "grade": str}, keep_default_na=False)
-        a["points"] = pd.to_numeric(a["points"], errors="coerce")
-        sid = add_submission(
-            conn,
-            kind="assessment",
-            file_name=rel(assess_file),
-            sha256=sha256_file(assess_file),
-            source="sample",
-            rows=len(a),
-        )
-        insert_assessments(conn, sid, a)

@@ -1,4 +1,5 @@
-"""The embedded SQLite store: catalogue, measures, submissions with provenance, turnover, assessments, flags.
+"""The embedded SQLite store: catalogue, measures, submissions with provenance, turnover, assessments, and
+the monthly snapshots (perfkit.monthly).
 
 Submissions are append-only (triggers refuse UPDATE and DELETE): a later submission for the same unit and
 month supersedes the earlier one in calculations, while both stay queryable. A new store is built in a
@@ -13,7 +14,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,11 +22,27 @@ from pathlib import Path
 import pandas as pd
 
 from .catalogue import Catalogue, load_catalogue
-from .config import PLAN_DIR, SAMPLE_DIR, db_path
+from .config import DEFAULT_PLAN_DIR, SAMPLE_DIR, db_path, recorded_path, stored_path
 from .errors import StoreError
 
 APPLICATION_ID = 0x50464B54  # 'PFKT': tells a perfkit store from any other SQLite file
-SCHEMA_VERSION = 2  # 2: workplan and selfeval submissions and tables; assessment items' document and date
+SCHEMA_VERSION = 3
+# Upgrades of an older store, applied in one transaction when it is opened: MIGRATIONS[v] takes a store from
+# version v to v + 1, as SQL or as a function of the connection (for what SQL alone cannot say).
+# 1 → 2 (work plans): see _workplan_tables. 2 → 3 (snapshots): the month's computed results moved into
+# snapshots (perfkit.monthly); the old flags table held reasons as rendered Chinese text without their rule
+# codes, so it is dropped and the months are recomputed from the submissions on first use.
+MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
+    1: lambda conn: _workplan_tables(conn),  # defined below
+    2: """
+DROP TABLE IF EXISTS flags;
+CREATE TABLE snapshots (month TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, computed_at TEXT NOT NULL);
+CREATE TABLE snapshot_parts (
+    month TEXT NOT NULL REFERENCES snapshots(month) ON DELETE CASCADE, part TEXT NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (month, part)
+);
+""",
+}
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,10 +95,10 @@ CREATE TABLE self_evaluation (
     statement TEXT NOT NULL DEFAULT '', grade TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (submission_id, indicator_id)
 );
-CREATE TABLE flags (
-    as_of TEXT NOT NULL, measure_id TEXT NOT NULL REFERENCES measures(measure_id), status TEXT NOT NULL,
-    reasons TEXT NOT NULL, points_at_risk REAL NOT NULL, computed_at TEXT NOT NULL,
-    PRIMARY KEY (as_of, measure_id)
+CREATE TABLE snapshots (month TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, computed_at TEXT NOT NULL);
+CREATE TABLE snapshot_parts (
+    month TEXT NOT NULL REFERENCES snapshots(month) ON DELETE CASCADE, part TEXT NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (month, part)
 );
 CREATE TRIGGER submissions_no_update BEFORE UPDATE ON submissions BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
 CREATE TRIGGER submissions_no_delete BEFORE DELETE ON submissions BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
@@ -177,10 +194,10 @@ def _private_copy(path: Path) -> sqlite3.Connection:
             continue
         try:
             src.execute("PRAGMA schema_version").fetchone()  # the first read: WAL without -shm fails here
-            _check(src, path, upgrade=False)
+            _check(src, path, migrate=False)
             mem = sqlite3.connect(":memory:", isolation_level=None)
             src.backup(mem)
-            _check(mem, path)  # a schema-1 store is upgraded in the copy, the file untouched
+            _check(mem, path)  # an older schema is upgraded in the copy, the file untouched
         except StoreError:
             raise
         except sqlite3.Error as exc:
@@ -193,8 +210,8 @@ def _private_copy(path: Path) -> sqlite3.Connection:
     raise StoreError(f"{path}: the store is read-only and could not be read ({last})")
 
 
-def _check(conn: sqlite3.Connection, path: Path, *, upgrade: bool = True) -> None:
-    """A perfkit store of this schema (a schema-1 store is upgraded in place unless `upgrade` is False)."""
+def _check(conn: sqlite3.Connection, path: Path, *, migrate: bool = True) -> None:
+    """A perfkit store of this schema (an older one is upgraded in place unless `migrate` is False)."""
     try:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -209,21 +226,48 @@ def _check(conn: sqlite3.Connection, path: Path, *, upgrade: bool = True) -> Non
         raise StoreError(
             f"{path}: store schema version {version} is newer than this perfkit ({SCHEMA_VERSION}); upgrade perfkit"
         )
-    if version == 1:
-        if upgrade:
-            _upgrade_from_1(conn, path)
-        return
-    if version < SCHEMA_VERSION:
+    if version < SCHEMA_VERSION and migrate:
+        _migrate(conn, path, version)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring an older store up to SCHEMA_VERSION, all steps in one transaction (all or nothing). The version
+    is read again under the write lock: another process may have upgraded the store meanwhile."""
+    if any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
         raise StoreError(f"{path}: store schema version {version} is older than {SCHEMA_VERSION}; rebuild it")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            for v in range(current, SCHEMA_VERSION):
+                step = MIGRATIONS[v]
+                if callable(step):
+                    step(conn)
+                else:
+                    for stmt in _statements(step):
+                        conn.execute(stmt)
+            if current < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.DatabaseError as exc:
+        failure = store_failure(exc, path)
+        if failure is not None:
+            raise failure from exc
+        raise StoreError(f"{path}: could not upgrade the store from schema version {version}: {exc}") from exc
 
 
 _V1_KINDS = "CHECK (kind IN ('progress', 'turnover', 'assessment'))"
 
 
-def _upgrade_from_1(conn: sqlite3.Connection, path: Path) -> None:
-    """Schema 1 → 2 in one transaction (data untouched): the submissions' kind list gains 'workplan' and
-    'selfeval' (a CHECK constraint, rewritten in place as SQLite documents for constraint-only changes: no
-    row can violate the wider list), their tables and triggers, the assessments' document and date."""
+def _workplan_tables(conn: sqlite3.Connection) -> None:
+    """Schema 1 → 2 (inside _migrate's transaction, data untouched): the submissions' kind list gains
+    'workplan' and 'selfeval' (a CHECK constraint, rewritten in place as SQLite documents for constraint-only
+    changes: no row can violate the wider list), their tables and triggers, the assessments' document and
+    date."""
     new_tables = [
         stmt
         for stmt in _statements(SCHEMA)
@@ -236,40 +280,29 @@ def _upgrade_from_1(conn: sqlite3.Connection, path: Path) -> None:
             )
         )
     ]
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # not upgraded meanwhile
-                version = conn.execute("PRAGMA schema_version").fetchone()[0]
-                conn.execute("PRAGMA writable_schema = ON")
-                conn.execute(
-                    "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'submissions'",
-                    (_V1_KINDS, _V1_KINDS.replace("'assessment')", "'assessment', 'workplan', 'selfeval')")),
-                )
-                conn.execute(f"PRAGMA schema_version = {version + 1}")
-                conn.execute("PRAGMA writable_schema = OFF")
-                conn.execute("ALTER TABLE assessments ADD COLUMN document TEXT NOT NULL DEFAULT ''")
-                conn.execute("ALTER TABLE assessments ADD COLUMN date TEXT NOT NULL DEFAULT ''")
-                for stmt in new_tables:
-                    conn.execute(stmt)
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot upgrade the store from schema version 1 ({exc})") from exc
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute(
+        "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'submissions'",
+        (_V1_KINDS, _V1_KINDS.replace("'assessment')", "'assessment', 'workplan', 'selfeval')")),
+    )
+    conn.execute(f"PRAGMA schema_version = {version + 1}")
+    conn.execute("PRAGMA writable_schema = OFF")
+    conn.execute("ALTER TABLE assessments ADD COLUMN document TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE assessments ADD COLUMN date TEXT NOT NULL DEFAULT ''")
+    for stmt in new_tables:
+        conn.execute(stmt)
 
 
 def open_store(
     path: str | os.PathLike | None = None,
     *,
-    plan_dir: str | os.PathLike = PLAN_DIR,
+    plan_dir: str | os.PathLike = DEFAULT_PLAN_DIR,
     sample_dir: str | os.PathLike | None = SAMPLE_DIR,
     write: bool | None = None,
 ) -> sqlite3.Connection:
-    """Open the store, creating and filling it from the bundled plan (and sample data) on first use.
+    """Open the store, creating it on first use from `plan_dir` (and the synthetic sample, which belongs to
+    the bundled 2019 plan); `perfkit init --plan DIR` makes one for another year's plan.
 
     Two processes starting together on a missing store build it once: the first builds under a lock, the
     other waits and opens what it built. `write=True` (commands that store submissions) refuses a
@@ -318,7 +351,7 @@ def _creation_lock(path: Path) -> Iterator[None]:
 def create_store(
     path: str | os.PathLike,
     *,
-    plan_dir: str | os.PathLike = PLAN_DIR,
+    plan_dir: str | os.PathLike = DEFAULT_PLAN_DIR,
     sample_dir: str | os.PathLike | None = SAMPLE_DIR,
 ) -> Path:
     """Build a new store in a temporary file next to `path`, then put it in place only if `path` is still
@@ -340,9 +373,7 @@ def create_store(
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             _write_catalogue(conn, catalogue)
             if sample_dir and Path(sample_dir, "progress.csv").exists():
-                from .sample import load_sample_into
-
-                load_sample_into(conn, Path(sample_dir), catalogue)
+                load_sample(conn, Path(sample_dir))
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = WAL")  # recorded in the file: opening never has to convert it
         finally:
@@ -367,6 +398,57 @@ def _publish(tmp: Path, path: Path) -> None:
             os.replace(tmp, path)
 
 
+def load_sample(conn: sqlite3.Connection, sample_dir: Path) -> None:
+    """Fill a new store from the synthetic sample's files (written by perfkit.sample; inside the caller's
+    transaction), provenance 'sample'."""
+    from .turnover import normalise_turnover
+
+    rel = lambda p: f"data/sample/{p.name}"  # noqa: E731 - provenance names the bundled file
+    progress_file = sample_dir / "progress.csv"
+    progress = pd.read_csv(progress_file, dtype={"month": str, "unit": str, "measure_id": str})
+    progress["status"] = progress["status"].fillna("")
+    progress["note"] = progress["note"].fillna("")
+    sha = sha256_file(progress_file)
+    for (unit, month), g in progress.groupby(["unit", "month"], sort=True):
+        sid = add_submission(
+            conn,
+            kind="progress",
+            file_name=rel(progress_file),
+            sha256=sha,
+            unit=unit,
+            month=month,
+            source="sample",
+            rows=len(g),
+            received_at=f"{month}-28T09:00:00+08:00",
+        )
+        insert_progress(conn, sid, g)
+    turnover_file = sample_dir / "turnover.csv"
+    if turnover_file.exists():
+        t = normalise_turnover(pd.read_csv(turnover_file), rel(turnover_file))
+        sid = add_submission(
+            conn,
+            kind="turnover",
+            file_name=rel(turnover_file),
+            sha256=sha256_file(turnover_file),
+            source="sample",
+            rows=len(t),
+        )
+        insert_turnover(conn, sid, t)
+    assess_file = sample_dir / "assessments.csv"
+    if assess_file.exists():
+        a = pd.read_csv(assess_file, dtype={"indicator_id": str, "grade": str}, keep_default_na=False)
+        a["points"] = pd.to_numeric(a["points"], errors="coerce")
+        sid = add_submission(
+            conn,
+            kind="assessment",
+            file_name=rel(assess_file),
+            sha256=sha256_file(assess_file),
+            source="sample",
+            rows=len(a),
+        )
+        insert_assessments(conn, sid, a)
+
+
 def _statements(script: str) -> list[str]:
     """Split the schema into statements; triggers contain ';' inside BEGIN…END."""
     out, buf = [], []
@@ -387,7 +469,7 @@ def _write_catalogue(conn: sqlite3.Connection, cat: Catalogue) -> None:
         "schema_version": str(SCHEMA_VERSION),
         "catalogue_version": cat.version,
         "plan_year": str(cat.year),
-        "plan_dir": str(cat.plan_dir),
+        "plan_dir": stored_path(cat.plan_dir),  # the plan this store works from, for every command
         "created_at": now_iso(),
     }
     conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
@@ -538,18 +620,25 @@ def meta(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
 
+def plan_dir(conn: sqlite3.Connection) -> Path:
+    """The plan folder the store was made with (`perfkit init --plan`)."""
+    recorded = meta(conn).get("plan_dir")
+    return recorded_path(recorded) if recorded else DEFAULT_PLAN_DIR
+
+
 def read_plan(conn: sqlite3.Connection) -> dict:
-    """The plan settings (plan.toml) from the plan folder recorded at creation, else the bundled plan."""
+    """The plan settings (plan.toml) from the plan folder recorded at creation."""
     from .catalogue import load_plan
 
-    plan_dir = meta(conn).get("plan_dir", PLAN_DIR)
-    return load_plan(plan_dir) if Path(plan_dir).exists() else load_plan()
+    folder = plan_dir(conn)
+    if not (folder / "plan.toml").exists():
+        raise StoreError(f"the store's plan folder {folder} has no plan.toml (moved or deleted?)")
+    return load_plan(folder)
 
 
 def read_catalogue(conn: sqlite3.Connection, plan: dict | None = None) -> Catalogue:
     """The catalogue as stored (the plan settings come from the plan folder recorded at creation;
     `plan`: those settings when the caller has read them already, see `read_plan`)."""
-    info = meta(conn)
     plan = read_plan(conn) if plan is None else plan
     ind = pd.read_sql_query("SELECT * FROM indicators ORDER BY ord", conn)
     for col in ["leaders", "units", "persons", "basis"]:
@@ -557,7 +646,7 @@ def read_catalogue(conn: sqlite3.Connection, plan: dict | None = None) -> Catalo
     ind = ind.rename(columns={"grp": "group"}).drop(columns=["ord"])
     ms = pd.read_sql_query("SELECT * FROM measures ORDER BY ord", conn).drop(columns=["ord"])
     ms["indicator_weight"] = ms["indicator_id"].map(ind.set_index("id")["weight"])
-    return Catalogue(plan=plan, indicators=ind, measures=ms, plan_dir=Path(info.get("plan_dir", PLAN_DIR)))
+    return Catalogue(plan=plan, indicators=ind, measures=ms, plan_dir=plan_dir(conn))
 
 
 def read_progress(conn: sqlite3.Connection, as_of: str | None = None) -> pd.DataFrame:
@@ -634,12 +723,6 @@ def latest_month(conn: sqlite3.Connection) -> str | None:
 def is_sample(conn: sqlite3.Connection) -> bool:
     """True when any data in the store comes from the bundled synthetic sample."""
     return conn.execute("SELECT 1 FROM submissions WHERE source = 'sample' LIMIT 1").fetchone() is not None
-
-
-def cache_dir(conn: sqlite3.Connection) -> Path | None:
-    """The folder beside the store for computed results shared between notebooks (`<store>.cache`)."""
-    row = conn.execute("PRAGMA database_list").fetchone()
-    return Path(row[2] + ".cache") if row and row[2] else None
 
 
 def dump(conn: sqlite3.Connection) -> str:

@@ -24,6 +24,7 @@ from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .exports import control_char
 from .labels import t
+from .months import check_month, parse_month
 
 if TYPE_CHECKING:
     from .intake import Book, IntakeRules
@@ -71,14 +72,6 @@ FILL_IN = [c.field for c in COLUMNS if c.fill_in]
 def header_labels() -> dict[str, str]:
     """field → the Chinese header written in the template (and looked for on ingest)."""
     return {c.field: t(c.label) for c in COLUMNS}
-
-
-def parse_month(text: object, source: str = "--month") -> pd.Period:
-    """'2019-09' → Period('2019-09', 'M'); anything else is bad input."""
-    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(text))
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise InputError(Problem(source, f"not a month (YYYY-MM): {text!r}"))
-    return pd.Period(year=int(m.group(1)), month=int(m.group(2)), freq="M")
 
 
 def reporting_units(catalogue: Catalogue) -> list[str]:
@@ -200,9 +193,7 @@ def write_templates(
     """One template per reporting unit (or only `units`) for `month`, written into `out_dir`."""
     from .intake import IntakeRules
 
-    month = month if isinstance(month, pd.Period) else parse_month(month)
-    if month.year != catalogue.year:
-        raise InputError(Problem("--month", f"{month} is outside the plan year {catalogue.year}"))
+    month = check_month(parse_month(month, "--month"), catalogue.year, source="--month")
     chosen = chosen_units(catalogue, units)
     rules = IntakeRules.from_plan(catalogue.plan)
     statuses = statuses or list(rules.statuses)

@@ -36,12 +36,12 @@ from .forms import (
     write_form,
 )
 from .labels import t
+from .months import check_month, parse_month
 from .template import (
     META_SHEET,
     cell_number,
     cell_text,
     chosen_units,
-    parse_month,
     reporting_units,
     safe_name,
     unit_measures,
@@ -165,9 +165,9 @@ def write_form_templates(
         from .assessments import write_assessment_template
 
         return [write_assessment_template(catalogue, read_assessments(conn, catalogue.year), out_dir)]
-    period = parse_month(month) if month else pd.Period(year=catalogue.year, month=1, freq="M")
-    if period.year != catalogue.year:
-        raise InputError(Problem("--month", f"{period} is outside the plan year {catalogue.year}"))
+    period = pd.Period(year=catalogue.year, month=1, freq="M")
+    if month:
+        period = check_month(parse_month(month, "--month"), catalogue.year, source="--month")
     chosen = chosen_units(catalogue, units)
     plans = read_workplans(conn, catalogue.year)
     out = []

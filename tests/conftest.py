@@ -28,7 +28,25 @@ def catalogue():
 
 @pytest.fixture(scope="session")
 def _sample_store_master(tmp_path_factory) -> Path:
+    """The sample store as a user has it after the September brief: its monthly snapshots January..September
+    computed once here, so the tests that read them do not each fit the growth models again (tests that
+    change the data see the affected months recomputed; tests/test_monthly.py starts from fresh stores)."""
+    from perfkit.monthly import ensure
+
     path = tmp_path_factory.mktemp("store") / "master.sqlite"
+    create_store(path, plan_dir=PLAN_DIR, sample_dir=SAMPLE_DIR)
+    conn = open_store(path)
+    try:
+        ensure(conn, "2019-09")
+    finally:
+        conn.close()
+    return path
+
+
+@pytest.fixture()
+def fresh_sample_db(tmp_path) -> Path:
+    """The sample store as created: no snapshot computed yet."""
+    path = tmp_path / "fresh.sqlite"
     create_store(path, plan_dir=PLAN_DIR, sample_dir=SAMPLE_DIR)
     return path
 

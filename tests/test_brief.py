@@ -26,6 +26,7 @@ from perfkit import brief, report
 from perfkit.catalogue import load_plan
 from perfkit.cli import main as cli_main
 from perfkit.labels import t
+from perfkit.months import MonthError
 from perfkit.store import add_submission, insert_progress, transaction
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -84,6 +85,26 @@ def test_brief_writes_every_file(built):
     scores = pd.read_csv(out / "scores.csv", encoding="utf-8-sig")
     assert len(scores) == 63 and set(scores["as_of"]) == {"2019-09"}
     assert abs(scores["weight"].sum() - 100) < 1e-6
+
+
+@pytest.mark.slow
+def test_second_brief_with_no_new_data_fits_nothing_and_runs_nothing(built):
+    from perfkit import monthly
+    from perfkit.store import open_store
+
+    before = _digest(built["out"])
+    conn = open_store(built["db"])
+    computed = monthly.computed_months(conn)
+    assert sorted(computed) == [f"2019-{m:02d}" for m in range(1, 10)]
+    conn.close()
+    lines: list[str] = []
+    run = brief.run_brief(out=built["out"], db=built["db"], echo=lines.append)
+    assert run.up_to_date and "up to date" in lines[-1]
+    assert "brief.html" in run.files
+    assert _digest(built["out"]) == before  # nothing rewritten
+    conn = open_store(built["db"])
+    assert monthly.computed_months(conn) == computed  # no month recomputed: no model fitted
+    conn.close()
 
 
 @pytest.mark.slow
@@ -319,12 +340,10 @@ def test_swap_replaces_only_after_success(tmp_path):
 def test_default_out_dir_and_as_of_check():
     assert brief.default_out_dir("2019-09").name == "2019-09"
     assert brief.default_out_dir("2019-09", "quarterly").name == "2019-09-quarterly"
-    with pytest.raises(Exception, match="YYYY-MM"):
-        brief.check_as_of("2019-13")
 
 
 def test_empty_store_and_bad_month_are_refused_before_any_kernel(empty_db, tmp_path, capsys):
-    with pytest.raises(brief.BriefError, match="no progress data"):
+    with pytest.raises(MonthError, match="no progress data"):
         brief.run_brief(out=tmp_path / "o", db=empty_db, echo=lambda line: None)
     assert cli_main(["--db", str(empty_db), "brief", "--as-of", "2019-13", "--out", str(tmp_path / "o")]) == 2
     assert "YYYY-MM" in capsys.readouterr().err

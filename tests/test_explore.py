@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfkit import explore, investment, risks, scoring
+from perfkit import explore, investment, monthly, scoring
 from perfkit.errors import InputError
 from perfkit.store import add_submission, insert_progress, open_store, read_progress, transaction
 
@@ -110,7 +110,7 @@ def test_the_fan_runs_from_the_last_figure_to_the_projection_and_the_schedule_to
 def test_units_are_ranked_by_points_at_risk_as_the_risks_module_totals_them(wb, conn):
     ranked = explore.units_at_risk(wb)
     assert ranked["points_at_risk"].is_monotonic_decreasing
-    stored = risks.read_flags(conn, 2019, wb.as_of)
+    stored = monthly.read_flags(conn, 2019, wb.as_of)
     month = stored[stored["as_of"] == wb.month]
     assert ranked["points_at_risk"].sum() == pytest.approx(
         sum(

@@ -329,19 +329,6 @@ def test_growth_report_backtests_every_past_year(sample_conn, catalogue):
     assert list(rep.mae_by_month()["month"]) == list(range(2, 12))
 
 
-def test_quick_models_are_computed_not_cached(sample_conn, catalogue, tmp_path):
-    """Only reports that fit statistical models go to the store's cache; the risk backfill's `profile`
-    projections (milliseconds each) are computed directly, without the full backtest the cache holds."""
-    turnover = read_turnover(sample_conn)
-    cache = tmp_path / "cache"
-    quick = growth.project_modes(catalogue, turnover, "2019-06", cache_dir=cache, **FAST)
-    assert not cache.exists()
-    direct = growth.project_modes(catalogue, turnover, "2019-06", **FAST)
-    pd.testing.assert_frame_equal(quick, direct)
-    growth.project_modes(catalogue, turnover, "2019-06", cache_dir=cache, models=("ets", "profile"))
-    assert len(list(cache.glob("growth-*.pkl"))) == 2  # one entry per mode: two kernels can split them
-
-
 def test_project_store_needs_turnover(empty_db):
     conn = open_store(empty_db)
     with pytest.raises(ValueError, match="no turnover"):

@@ -402,7 +402,7 @@ def test_backtest_on_the_sample(sample_conn):
 
 
 def test_bad_input_names_the_problem(catalogue):
-    with pytest.raises(InputError, match="as_of: '2019-13' is not a month"):
+    with pytest.raises(InputError, match="expected a month as YYYY-MM, got '2019-13'"):
         investment.project_measures(catalogue, series("1-5-1.2", {1: 1.0}), "2019-13")
     with pytest.raises(InputError, match="missing columns: cumulative"):
         investment.project_measures(

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfkit import risks
+from perfkit import monthly, risks
 from perfkit.catalogue import Catalogue
 from perfkit.cli import main
 from perfkit.config import PLAN_DIR, SAMPLE_DIR
@@ -426,43 +426,43 @@ def test_totals_count_a_measure_for_each_unit(catalogue):
 # ------------------------------------------------------------------------------------- the store
 
 
-def test_run_risks_backfills_stores_and_reruns(sample_conn):
-    flags = risks.run_risks(sample_conn, "2019-03", growth_models=("profile",))
-    count = dict(sample_conn.execute("SELECT as_of, COUNT(*) FROM flags GROUP BY as_of").fetchall())
-    assert count == {"2019-01": 87, "2019-02": 87, "2019-03": 87}
+def test_flags_are_kept_by_month_in_the_snapshots(sample_conn):
+    snap = monthly.snapshot(sample_conn, "2019-03")
+    flags = snap.flags
+    stored = monthly.read_flags(sample_conn, 2019, "2019-03")
+    assert stored.groupby(stored["as_of"].astype(str)).size().to_dict() == {
+        "2019-01": 87,
+        "2019-02": 87,
+        "2019-03": 87,
+    }
     assert flags["points_at_risk"].is_monotonic_decreasing
-    stored = risks.read_flags(sample_conn, 2019, "2019-03")
     march = stored[stored["as_of"] == pd.Period("2019-03", "M")].set_index("measure_id")
     assert march.loc["1-3-2.2", "status"] == flags.set_index("measure_id").loc["1-3-2.2", "status"]
-    assert isinstance(march.loc["1-3-2.2", "reasons"], list)
+    assert isinstance(march.loc["1-3-2.2", "reason_args"], list)
     # a measure well behind since January: its problem opened then
     row = flags.set_index("measure_id").loc["1-3-2.2"]
     assert row["status"] in (WATCH, ALERT) and row["opened"] == "2019-01" and row["months_open"] == 3
-    # re-running replaces the month, never duplicates it
-    risks.run_risks(sample_conn, "2019-03", growth_models=("profile",))
-    assert sample_conn.execute("SELECT COUNT(*) FROM flags").fetchone()[0] == 3 * 87
+    # asking again reads the month, never duplicates it
+    monthly.snapshot(sample_conn, "2019-03")
+    assert sample_conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0] == 9
 
 
-def test_storing_a_month_is_all_or_nothing(sample_conn, catalogue):
-    flags = risks.flag_measures(catalogue, _progress([]), "2019-02")
-    risks.store_flags(sample_conn, "2019-02", flags)
-    bad = flags.copy()
-    bad.loc[0, "measure_id"] = "no-such-measure"  # the foreign key refuses it mid-way
-    with pytest.raises(Exception, match="FOREIGN KEY"):
-        risks.store_flags(sample_conn, "2019-02", bad)
-    assert sample_conn.execute("SELECT COUNT(*) FROM flags WHERE as_of = '2019-02'").fetchone()[0] == len(
-        flags
-    )
+def test_storing_a_month_is_all_or_nothing(sample_conn):
+    before = sample_conn.execute("SELECT * FROM snapshot_parts WHERE month = '2019-02'").fetchall()
+    bad = {"flags": pd.DataFrame({"measure_id": ["x"]}), None: pd.DataFrame()}  # a part with no name
+    with pytest.raises(Exception, match="NOT NULL"):
+        monthly._write(sample_conn, pd.Period("2019-02", "M"), "0" * 32, bad)
+    assert sample_conn.execute("SELECT * FROM snapshot_parts WHERE month = '2019-02'").fetchall() == before
 
 
 def test_quarterly_view_from_the_store(sample_conn):
-    q = risks.quarterly_view(sample_conn, 2019, 1)
+    q = monthly.quarterly_view(sample_conn, "2019-03")
     assert q.months == ["2019-01", "2019-02", "2019-03"]
     assert q.by_unit["points_at_risk"].is_monotonic_decreasing
     problems = q.problems
     assert int(q.by_unit["still_open"].sum()) >= int(problems["still_open"].sum())  # joint units count twice
-    with pytest.raises(ValueError, match="no progress data"):
-        risks.quarterly_view(sample_conn, 2019, 4)
+    with pytest.raises(ValueError, match="after the latest month with data"):
+        monthly.quarterly_view(sample_conn, "2019-10")
 
 
 # --------------------------------------------------------------------------------------------- CLI

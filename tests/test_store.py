@@ -33,7 +33,7 @@ def test_db_path_from_environment(tmp_path, monkeypatch):
     target = tmp_path / "env.sqlite"
     monkeypatch.setenv("PERFKIT_DB", str(target))
     out = subprocess.run(
-        [sys.executable, "-m", "perfkit.cli", "score", "--format", "json"],
+        [sys.executable, "-m", "perfkit.cli", "catalog", "show", "--format", "json"],
         capture_output=True,
         text=True,
         env={**os.environ, "PERFKIT_DB": str(target)},
@@ -182,10 +182,16 @@ def test_empty_store_has_catalogue_only(empty_db):
 
 def _as_schema_1(path) -> None:
     """Turn a new store back into what schema 1 wrote (no workplan or self_evaluation tables, no
-    assessment document/date, the three submission kinds)."""
+    assessment document/date, the three submission kinds; a flags table with one month, no snapshots)."""
     conn = sqlite3.connect(path, isolation_level=None)
-    for name in ("workplan", "self_evaluation"):
+    for name in ("workplan", "self_evaluation", "snapshot_parts", "snapshots"):
         conn.execute(f"DROP TABLE {name}")  # its triggers go with it
+    conn.execute(
+        "CREATE TABLE flags (as_of TEXT NOT NULL, measure_id TEXT NOT NULL, status TEXT NOT NULL,"
+        " reasons TEXT NOT NULL, points_at_risk REAL NOT NULL, computed_at TEXT NOT NULL,"
+        " PRIMARY KEY (as_of, measure_id))"
+    )
+    conn.execute("INSERT INTO flags VALUES ('2019-03', '1-8-1.1', '预警', '[]', 0.5, '2019-03-28')")
     conn.execute("ALTER TABLE assessments DROP COLUMN document")
     conn.execute("ALTER TABLE assessments DROP COLUMN date")
     version = conn.execute("PRAGMA schema_version").fetchone()[0]
@@ -201,6 +207,7 @@ def _as_schema_1(path) -> None:
 
 
 def test_a_schema_1_store_is_upgraded_in_place_keeping_its_data(sample_db):
+    """Both upgrades in one go: 1 → 2 (work plans, 自评, assessment columns), 2 → 3 (snapshots, no flags)."""
     _as_schema_1(sample_db)
     old = sqlite3.connect(sample_db)
     assert (
@@ -212,8 +219,11 @@ def test_a_schema_1_store_is_upgraded_in_place_keeping_its_data(sample_db):
     old.close()
 
     conn = store.open_store(sample_db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"workplan", "self_evaluation", "snapshots", "snapshot_parts"} <= tables and "flags" not in tables
     assert [line for line in conn.iterdump() if line.startswith('INSERT INTO "progress"')] == progress
     with store.transaction(conn):
         sid = store.add_submission(conn, kind="workplan", file_name="x.xlsx", sha256="0" * 64, unit="u")
@@ -225,8 +235,21 @@ def test_a_schema_1_store_is_upgraded_in_place_keeping_its_data(sample_db):
     assert store.read_assessments(conn, 2019)["document"].tolist() == [""] * 4
     conn.close()
     assert (
-        store.open_store(sample_db).execute("PRAGMA user_version").fetchone()[0] == 2
+        store.open_store(sample_db).execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
     )  # opened again: as is
+
+
+def test_a_read_only_schema_1_store_is_upgraded_in_its_private_copy(sample_db):
+    """What a read-only store is opened as (the file checked without upgrading, the copy upgraded to 3)."""
+    _as_schema_1(sample_db)
+    before = sample_db.read_bytes()
+    conn = store._private_copy(sample_db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+    assert len(store.read_progress(conn)) and conn.execute("SELECT count(*) FROM snapshots").fetchone() == (
+        0,
+    )
+    conn.close()
+    assert sample_db.read_bytes() == before  # the file is as it was: still schema 1
 
 
 # ------------------------------------------------------------------------------ two processes at once

@@ -144,9 +144,9 @@ def test_empty_store_leaves_previous_blank(empty_db, tmp_path):
 @pytest.mark.parametrize(
     ("month", "units", "reason"),
     [
-        ("2019-13", None, "not a month"),
-        ("Sept", None, "not a month"),
-        ("2020-01", None, "outside the plan year 2019"),
+        ("2019-13", None, "expected a month as YYYY-MM"),
+        ("Sept", None, "expected a month as YYYY-MM"),
+        ("2020-01", None, "outside the plan's year 2019"),
         ("2019-10", ["市交通局"], "not a reporting unit: '市交通局'"),
     ],
 )
@@ -183,4 +183,4 @@ def test_cli_template(sample_db, tmp_path, capsys):
     )
     code = main(["--db", str(sample_db), "template", "--month", "2019/10", "--out", str(tmp_path)])
     assert code == 2
-    assert "--month: not a month (YYYY-MM): '2019/10'" in capsys.readouterr().err
+    assert "--month: expected a month as YYYY-MM, got '2019/10'" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from perfkit import risks
+from perfkit import monthly
 from perfkit.errors import InputError
 from perfkit.intake import ingest_file
 from perfkit.investment import project_store
@@ -104,7 +104,8 @@ def test_round_trip_revision_supersedes_and_history_keeps_both(
 
 
 def _risks(conn, month="2019-09") -> pd.DataFrame:
-    return risks.run_risks(conn, month, growth_models=("profile",)).set_index("measure_id")
+    """The month's flags as its snapshot holds them (recomputed where a plan changed its inputs)."""
+    return monthly.snapshot(conn, month).flags.set_index("measure_id")
 
 
 def test_back_loaded_plan_clears_a_pro_rata_alert(sample_conn, template, tmp_path):
@@ -114,7 +115,8 @@ def test_back_loaded_plan_clears_a_pro_rata_alert(sample_conn, template, tmp_pat
     )
     ingest_file(sample_conn, fill(template, tmp_path / template.name, {"1-8-2.2": BACK_LOADED}),
                 archive_dir=tmp_path / "x", today=date(2019, 1, 20))  # fmt: skip
-    sample_conn.execute("DELETE FROM flags")  # recompute the months with the plan in force
+    # a plan made in January is in every month's fingerprint: the snapshots are recomputed from January
+    assert monthly.ensure(sample_conn, "2019-09").computed == [f"2019-0{m}" for m in range(1, 10)]
     for month in ("2019-03", "2019-06", "2019-09"):
         after = _risks(sample_conn, month)
         assert after.loc["1-8-2.2", "status"] == "正常", (month, after.loc["1-8-2.2", "reasons"])
@@ -136,7 +138,6 @@ def test_front_loaded_plan_raises_a_flag(sample_conn, template, tmp_path):
     assert _risks(sample_conn).loc["1-8-1.1", "status"] == "正常"
     ingest_file(sample_conn, fill(template, tmp_path / template.name, {"1-8-1.1": FRONT_LOADED}),
                 archive_dir=tmp_path / "x", today=date(2019, 1, 20))  # fmt: skip
-    sample_conn.execute("DELETE FROM flags")
     after = _risks(sample_conn)
     assert after.loc["1-8-1.1", "status"] == "预警"
     assert any("低于本单位分月计划" in r or "继续预警" in r for r in after.loc["1-8-1.1", "reasons"])
@@ -151,7 +152,6 @@ def test_a_plan_lowered_after_january_is_flagged(sample_db, sample_conn, templat
     lowered = [2, 4, 7, 9, 11, 14, 14, 18, 21, 24, 27, 30]  # moved to match what was done
     ingest_file(sample_conn, fill(later, tmp_path / "b" / later.name, {"1-8-1.1": lowered}),
                 archive_dir=tmp_path / "x", today=date(2019, 9, 25))  # fmt: skip
-    sample_conn.execute("DELETE FROM flags")
     flags = _risks(sample_conn)
     row = flags.loc["1-8-1.1"]
     assert row["status"] in ("关注", "预警") and "plan_lowered" in row["rules"]

@@ -1,0 +1,550 @@
+"""The monthly snapshot: each month of the plan year computed once, kept in the store, read by everyone.
+
+A month's snapshot holds what the bureau reads about that month: the score to date, the turnover growth
+projection (and its growth paths), the investment and cumulative-measure projections, every measure's
+flag with its rule codes and the numbers behind its reasons, and the problem list (问题清单) with the
+problems opened and closed. It is computed in one place (`compute_month`: score → growth → investment →
+flags → problems) and stored with a fingerprint of what it was computed from:
+
+- the data up to the month: progress (the latest submission per unit and month, content not ids),
+  turnover, the year's assessments and the units' work plans (分月计划) made by the month;
+- the plan: the stored catalogue and the plan folder's settings;
+- the code: perfkit's own source;
+- the previous month's fingerprint (a month's flags read the earlier months' statuses).
+
+`ensure` recomputes a month only when its fingerprint changed, starting from the first changed month,
+and otherwise reads it: a second `perfkit brief` with no new data fits no model. New data for October
+leaves January..September as they are; a corrected June report recomputes June..as-of. Backfilling
+January..as-of is the same call, and gives the month-by-month history trends draw from.
+
+Reasons are stored as template keys and numbers (`reason_args`), never as words: `snapshot(…, lang)`
+renders them in the reader's language.
+
+Consumers: `perfkit score|growth|invest|risks`, `report.gather` (the brief), the notebooks and the
+exports all read snapshots through this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import growth as growth_model
+from . import investment as investment_model
+from . import risks, scoring, workplan
+from .catalogue import Catalogue
+from .months import months_to, parse_month, resolve_as_of
+from .store import (
+    now_iso,
+    read_assessments,
+    read_catalogue,
+    read_progress,
+    read_turnover,
+    transaction,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PARTS = ("score", "growth_projections", "growth_paths", "investment", "flags", "problems")
+LAZY_PARTS = ("growth_backtest",)  # computed when first asked for (the growth notebook), kept with the month
+
+
+# --------------------------------------------------------------------------------------- fingerprints
+
+
+# The modules whose code decides what a snapshot holds (presentation — report, charts, cli, brief — is
+# applied when a snapshot is read, so editing it recomputes nothing).
+COMPUTING_MODULES = (
+    "catalogue",
+    "config",
+    "growth",
+    "holidays",
+    "investment",
+    "labels",
+    "monthly",
+    "months",
+    "risks",
+    "scoring",
+    "store",
+    "turnover",
+    "workplan",
+)
+
+
+def code_version() -> str:
+    """The computing modules' source: editing the code that computes a snapshot invalidates it."""
+    h = hashlib.sha256()
+    for name in COMPUTING_MODULES:
+        h.update(name.encode())
+        h.update((PACKAGE_DIR / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _hash_frame(h, frame: pd.DataFrame) -> None:
+    h.update(repr(list(frame.columns)).encode())
+    if len(frame):
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    h.update(b"|")
+
+
+def plan_version(catalogue: Catalogue) -> str:
+    """The plan as the store holds it: catalogue rows and the plan folder's settings."""
+    h = hashlib.sha256()
+    h.update(catalogue.to_json().encode())
+    h.update(json.dumps(catalogue.plan, sort_keys=True, ensure_ascii=False, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Inputs:
+    """What the months up to `as_of` are computed from, read once from the store."""
+
+    catalogue: Catalogue
+    progress: pd.DataFrame  # every year up to as_of
+    turnover: pd.DataFrame
+    assessments: pd.DataFrame
+    plans: pd.DataFrame  # the units' work plans of the year, every revision (workplan.read_workplans)
+    as_of: pd.Period
+
+    @property
+    def history(self) -> pd.DataFrame | None:
+        """Earlier years' reports (they teach the investment profile); None when there are none."""
+        past = self.progress[self.progress["month"].dt.year < self.as_of.year]
+        return past if len(past) else None
+
+    def progress_upto(self, month: pd.Period) -> pd.DataFrame:
+        """This plan year's reports up to `month`."""
+        p = self.progress
+        return p[(p["month"] <= month) & (p["month"].dt.year == month.year)]
+
+    def plans_upto(self, month: pd.Period) -> pd.DataFrame:
+        """The work plans made in or before `month` (a later revision cannot change how it was judged)."""
+        return self.plans[self.plans["revision"] <= month]
+
+
+def read_inputs(conn: sqlite3.Connection, as_of: pd.Period) -> Inputs:
+    as_of = parse_month(as_of)
+    return Inputs(
+        catalogue=read_catalogue(conn),
+        progress=read_progress(conn, str(as_of)),
+        turnover=read_turnover(conn),
+        assessments=read_assessments(conn, as_of.year),
+        plans=workplan.read_workplans(conn, as_of.year),
+        as_of=as_of,
+    )
+
+
+def fingerprints(inputs: Inputs, months: list[pd.Period]) -> dict[pd.Period, str]:
+    """Each month's fingerprint, chained: a month's changes reach every later month."""
+    base = hashlib.sha256()
+    base.update(code_version().encode())
+    base.update(plan_version(inputs.catalogue).encode())
+    a = inputs.assessments
+    _hash_frame(base, a.drop(columns=[c for c in ("submission_id", "received_at") if c in a.columns]))
+    progress = inputs.progress[["measure_id", "month", "cumulative", "status", "note", "unit"]]
+    progress = progress.assign(month=progress["month"].astype(str))
+    turnover = inputs.turnover.assign(month=inputs.turnover["month"].astype(str))
+    # a plan counts from the month it was made (its revision); submission order decides which one is in force
+    plans = inputs.plans.sort_values("submission_id", kind="stable").drop(columns=["submission_id"])
+    plans = plans.assign(revision=plans["revision"].astype(str))
+    out: dict[pd.Period, str] = {}
+    previous = base.hexdigest()
+    for month in months:
+        h = hashlib.sha256(previous.encode())
+        h.update(str(month).encode())
+        # only this month's rows: the earlier ones are in the previous fingerprint (history years in January's)
+        first = month == months[0]
+        p_rows = progress["month"] <= str(month) if first else progress["month"] == str(month)
+        t_rows = turnover["month"] <= str(month) if first else turnover["month"] == str(month)
+        w_rows = plans["revision"] <= str(month) if first else plans["revision"] == str(month)
+        _hash_frame(h, progress[p_rows.to_numpy()])
+        _hash_frame(h, turnover[t_rows.to_numpy()])
+        _hash_frame(h, plans[w_rows.to_numpy()])
+        previous = out[month] = h.hexdigest()[:32]
+    return out
+
+
+# ------------------------------------------------------------------------------------------- compute
+
+
+def month_growth(catalogue: Catalogue, turnover: pd.DataFrame, month: pd.Period):
+    """The month's turnover growth projections and paths (the plan's default models, no backtest)."""
+    if not len(turnover):
+        return None
+    return growth_model.growth_report(catalogue, turnover, month, backtest_months=())
+
+
+def _month_growth(job: tuple):
+    return month_growth(*job)
+
+
+def growth_by_month(
+    catalogue: Catalogue, turnover: pd.DataFrame, months: list[pd.Period], workers: int | None = None
+) -> dict:
+    """`month_growth` for several months, on all cores: the fits are most of a month's cost, and months
+    do not depend on one another's growth (only their flags are chained). Workers are spawned with one
+    BLAS thread each (as growth.project_many's); one month is computed here."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from .config import single_thread_env
+
+    workers = min(workers or os.cpu_count() or 1, len(months))
+    if workers <= 1 or not len(turnover):
+        return {m: month_growth(catalogue, turnover, m) for m in months}
+    with (
+        single_thread_env(),
+        ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool,
+    ):
+        reports = list(pool.map(_month_growth, [(catalogue, turnover, m) for m in months]))
+    return dict(zip(months, reports, strict=True))
+
+
+def compute_month(
+    inputs: Inputs,
+    month: pd.Period,
+    previous_flags: pd.DataFrame | None,
+    calibration=None,
+    growth=...,
+) -> tuple[dict, object]:
+    """The month's parts (score, growth, investment, flags, problems) and the investment calibration
+    (the next month reuses its month-independent part). `growth`: the month's growth report when it was
+    computed already (`growth_by_month`)."""
+    catalogue = inputs.catalogue
+    rules = risks.rules_from(catalogue)
+    upto = inputs.progress_upto(month)
+    growth_now = scoring.growth_to_date(catalogue, inputs.turnover, str(month))
+    score = scoring.score(
+        catalogue, inputs.progress, str(month), inputs.assessments, growth_now
+    )  # as `perfkit score` always did: latest report of each measure up to the month
+    report = month_growth(catalogue, inputs.turnover, month) if growth is ... else growth
+    calibration = investment_model.calibrate(catalogue, upto, month, inputs.history, prior=calibration)
+    # the units' own plans, where they have one: the schedule, the rules and the projection's shape use them
+    own = workplan.for_month(inputs.plans_upto(month), month, catalogue)
+    investment = investment_model.project_measures(
+        catalogue, upto, month, inputs.history, calibration=calibration, plan=own["unit_plan"]
+    )
+    flags = risks.flag_measures(
+        catalogue,
+        upto,
+        month,
+        investment,
+        report.projections if report is not None else None,
+        previous_flags,
+        rules,
+        assessments=inputs.assessments,
+        **own,
+    ).drop(columns=["reasons"])
+    keep = ["as_of", "measure_id", "status", "reason_args", "points_at_risk"]
+    history = flags.assign(as_of=month)[keep]
+    if previous_flags is not None and len(previous_flags):
+        history = pd.concat([previous_flags[keep], history], ignore_index=True)
+    problems = risks.problems_from_flags(history, month, catalogue, rules["problem_statuses"])
+    flags = risks.with_problem_age(flags, problems)
+    parts = {
+        "score": _score_payload(score),
+        "growth_projections": report.projections if report is not None else None,
+        "growth_paths": report.paths if report is not None else None,
+        "investment": investment,
+        "flags": flags,
+        "problems": problems,
+    }
+    return parts, calibration
+
+
+# ------------------------------------------------------------------------------------ the snapshot
+
+
+@dataclass
+class Snapshot:
+    """One month as computed once. `flags` and `problems` carry `reasons` in the language asked for."""
+
+    month: str
+    fingerprint: str
+    catalogue: Catalogue
+    score: scoring.ScoreResult
+    growth: growth_model.GrowthReport | None
+    investment: pd.DataFrame
+    flags: pd.DataFrame
+    problems: pd.DataFrame
+    lang: str = "zh"
+
+    @property
+    def growth_projections(self) -> pd.DataFrame | None:
+        return None if self.growth is None else self.growth.projections
+
+
+@dataclass
+class Ensured:
+    """What `ensure` did: the months it computed (empty when everything was read) and their fingerprints."""
+
+    as_of: pd.Period
+    computed: list[str]
+    fingerprints: dict[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.fingerprints[str(self.as_of)]
+
+
+def ensure(conn: sqlite3.Connection, as_of: str | pd.Period) -> Ensured:
+    """Make the snapshots of January..`as_of` current: recompute from the first month whose fingerprint
+    changed (or that has none), read the rest. Each month is written in its own transaction."""
+    as_of = resolve_as_of(conn, as_of, source="as_of")  # in the plan's year, not after the latest data
+    inputs = read_inputs(conn, as_of)
+    months = months_to(as_of)
+    wanted = fingerprints(inputs, months)
+    stored = _stored_fingerprints(conn, as_of.year)
+    stale = [m for m in months if stored.get(str(m)) != wanted[m]]
+    computed: list[str] = []
+    if stale:
+        first = stale[0]
+        previous = read_flags(conn, as_of.year, first - 1) if first.month > 1 else None
+        calibration = None
+        todo = [m for m in months if m >= first]
+        growth = growth_by_month(inputs.catalogue, inputs.turnover, todo)
+        for month in todo:
+            parts, calibration = compute_month(inputs, month, previous, calibration, growth[month])
+            _write(conn, month, wanted[month], parts)
+            computed.append(str(month))
+            flags = parts["flags"].assign(as_of=month)[
+                ["as_of", "measure_id", "status", "reason_args", "points_at_risk"]
+            ]
+            previous = flags if previous is None else pd.concat([previous, flags], ignore_index=True)
+    return Ensured(as_of, computed, {str(m): fp for m, fp in wanted.items()})
+
+
+def snapshot(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> Snapshot:
+    """The month's snapshot, computed first where it (or an earlier month of the year) is out of date."""
+    done = ensure(conn, as_of)
+    return load(conn, done.as_of, lang, fingerprint=done.fingerprint)
+
+
+def load(
+    conn: sqlite3.Connection, month: str | pd.Period, lang: str = "zh", fingerprint: str | None = None
+) -> Snapshot:
+    """Read a stored snapshot as it is (see `snapshot` for one that is brought up to date first)."""
+    month = parse_month(month)
+    row = conn.execute("SELECT fingerprint FROM snapshots WHERE month = ?", (str(month),)).fetchone()
+    if row is None or (fingerprint is not None and row[0] != fingerprint):
+        raise LookupError(f"no current snapshot of {month} in the store")
+    parts = _read_parts(conn, month)
+    catalogue = read_catalogue(conn)
+    projections, paths = parts.get("growth_projections"), parts.get("growth_paths")
+    report = None
+    if projections is not None:
+        backtest = parts.get("growth_backtest")
+        report = growth_model.GrowthReport(
+            projections,
+            paths,
+            backtest
+            if backtest is not None
+            else pd.DataFrame(columns=growth_model.BACKTEST_COLUMNS + ["mode"]),
+            growth_model.backtest_summary(backtest, by=("mode",))
+            if backtest is not None and len(backtest)
+            else pd.DataFrame(),
+        )
+    return Snapshot(
+        month=str(month),
+        fingerprint=row[0],
+        catalogue=catalogue,
+        score=_score_from(parts["score"]),
+        growth=report,
+        investment=parts["investment"],
+        flags=risks.with_reasons(parts["flags"], lang),
+        problems=risks.with_reasons(parts["problems"], lang),
+        lang=lang,
+    )
+
+
+def growth_report(
+    conn: sqlite3.Connection, as_of: str | pd.Period, bands: dict | None = None
+) -> growth_model.GrowthReport:
+    """The month's growth report with its backtest (what the growth notebook shows).
+
+    The projection comes from the snapshot; the backtest over past years is computed the first time it is
+    asked for and kept with the month. Bands other than the plan's are a what-if: computed, not kept."""
+    done = ensure(conn, as_of)
+    inputs_needed = bands and any(
+        list(map(float, v)) != list(map(float, read_catalogue(conn).plan["turnover"]["bands"].get(k, [])))
+        for k, v in bands.items()
+    )
+    if inputs_needed:
+        cat = read_catalogue(conn)
+        return growth_model.growth_report(cat, read_turnover(conn), done.as_of, bands=bands)
+    snap = load(conn, done.as_of, fingerprint=done.fingerprint)
+    if snap.growth is None:
+        raise ValueError("the store has no turnover data")
+    if not len(snap.growth.backtest):
+        full = growth_model.growth_report(snap.catalogue, read_turnover(conn), done.as_of)
+        with transaction(conn):
+            current = conn.execute(
+                "SELECT fingerprint FROM snapshots WHERE month = ?", (snap.month,)
+            ).fetchone()
+            if current and current[0] == done.fingerprint:
+                conn.execute(
+                    "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?)",
+                    (snap.month, "growth_backtest", encode_frame(full.backtest)),
+                )
+        snap.growth.backtest, snap.growth.summary = full.backtest, full.summary
+    return snap.growth
+
+
+# ------------------------------------------------------------------------------ reads for consumers
+
+
+def read_flags(conn: sqlite3.Connection, year: int, upto: str | pd.Period | None = None) -> pd.DataFrame:
+    """The stored flags of `year` up to `upto`: as_of (Period[M]), measure_id, status, reason_args,
+    points_at_risk (the history the 关注→预警 and 预警-hold rules read)."""
+    sql = "SELECT month, payload FROM snapshot_parts WHERE part = 'flags' AND month BETWEEN ? AND ?"
+    last = str(parse_month(upto)) if upto is not None else f"{year}-12"
+    frames = []
+    for month, payload in conn.execute(sql + " ORDER BY month", (f"{year}-01", last)).fetchall():
+        f = decode_frame(payload)
+        frames.append(
+            f.assign(as_of=pd.Period(month, freq="M"))[
+                ["as_of", "measure_id", "status", "reason_args", "points_at_risk"]
+            ]
+        )
+    if not frames:
+        return pd.DataFrame(
+            {
+                "as_of": pd.PeriodIndex([], freq="M"),
+                "measure_id": pd.Series([], dtype=object),
+                "status": pd.Series([], dtype=object),
+                "reason_args": pd.Series([], dtype=object),
+                "points_at_risk": pd.Series([], dtype=float),
+            }
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def problem_list(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> pd.DataFrame:
+    """The 问题清单 as of a month: every problem of the plan year so far."""
+    return snapshot(conn, as_of, lang).problems
+
+
+def quarterly_view(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> risks.QuarterlyView:
+    """季度通报 of the quarter `as_of` falls in, up to `as_of`."""
+    month = parse_month(as_of)
+    quarter = (month.month + 2) // 3
+    return risks.quarter_summary(problem_list(conn, month, lang), month.year, quarter, month)
+
+
+def computed_months(conn: sqlite3.Connection) -> dict[str, str]:
+    """month → when its snapshot was computed (tests and `perfkit brief` say what was recomputed)."""
+    return dict(conn.execute("SELECT month, computed_at FROM snapshots ORDER BY month").fetchall())
+
+
+# ---------------------------------------------------------------------------------------- storage
+
+
+def _stored_fingerprints(conn: sqlite3.Connection, year: int) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT month, fingerprint FROM snapshots WHERE month BETWEEN ? AND ?", (f"{year}-01", f"{year}-12")
+    ).fetchall()
+    return dict(rows)
+
+
+def _write(conn: sqlite3.Connection, month: pd.Period, fingerprint: str, parts: dict) -> None:
+    """Replace the month's snapshot in one transaction: a kill mid-write leaves the previous one whole."""
+    rows = [
+        (
+            str(month),
+            name,
+            encode_frame(v) if isinstance(v, pd.DataFrame) else json.dumps(v, ensure_ascii=False),
+        )
+        for name, v in parts.items()
+        if v is not None
+    ]
+    with transaction(conn):
+        conn.execute("DELETE FROM snapshot_parts WHERE month = ?", (str(month),))
+        conn.execute("DELETE FROM snapshots WHERE month = ?", (str(month),))
+        conn.execute("INSERT INTO snapshots VALUES (?, ?, ?)", (str(month), fingerprint, now_iso()))
+        conn.executemany("INSERT INTO snapshot_parts VALUES (?, ?, ?)", rows)
+
+
+def _read_parts(conn: sqlite3.Connection, month: pd.Period) -> dict:
+    out = {}
+    for name, payload in conn.execute(
+        "SELECT part, payload FROM snapshot_parts WHERE month = ?", (str(month),)
+    ).fetchall():
+        out[name] = json.loads(payload) if name == "score" else decode_frame(payload)
+    return out
+
+
+def _score_payload(result: scoring.ScoreResult) -> dict:
+    return {
+        "as_of": result.as_of,
+        "measures": json.loads(encode_frame(result.measures)),
+        "indicators": json.loads(encode_frame(result.indicators)),
+        "sections": json.loads(encode_frame(result.sections)),
+        "totals": {k: _plain(v) for k, v in result.totals.items()},
+        "assumed": list(result.assumed),
+    }
+
+
+def _score_from(payload: dict) -> scoring.ScoreResult:
+    return scoring.ScoreResult(
+        as_of=payload["as_of"],
+        measures=decode_frame(json.dumps(payload["measures"])),
+        indicators=decode_frame(json.dumps(payload["indicators"])),
+        sections=decode_frame(json.dumps(payload["sections"])),
+        totals=payload["totals"],
+        assumed=payload["assumed"],
+    )
+
+
+# A frame as JSON with its dtypes: floats round-trip exactly (Python's shortest repr), NaN included,
+# periods as 'YYYY-MM', lists as lists. JSON rather than pickle: a store file handed over is data, not code.
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, pd.Period):
+        return str(v)
+    if isinstance(v, np.ndarray | tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if v is pd.NaT or v is pd.NA:
+        return None
+    return v
+
+
+def encode_frame(df: pd.DataFrame) -> str:
+    columns = [str(c) for c in df.columns]
+    dtypes = [str(t) for t in df.dtypes]
+    data = [[_plain(v) for v in row] for row in df.itertuples(index=False, name=None)]
+    return json.dumps({"columns": columns, "dtypes": dtypes, "data": data}, ensure_ascii=False)
+
+
+def decode_frame(payload: str) -> pd.DataFrame:
+    obj = json.loads(payload)
+    columns, dtypes = obj["columns"], obj["dtypes"]
+    df = pd.DataFrame(obj["data"], columns=columns) if obj["data"] else pd.DataFrame(columns=columns)
+    for col, dtype in zip(columns, dtypes, strict=True):
+        if dtype.startswith("period"):
+            df[col] = pd.PeriodIndex([v if v is not None else None for v in df[col]], freq="M")
+        elif dtype == "object":
+            df[col] = df[col].astype(object)
+        else:
+            try:
+                df[col] = df[col].astype(dtype)
+            except (TypeError, ValueError):
+                pass  # e.g. an int column that held None: kept as read
+    return df
+
+
+def _isnan(v) -> bool:
+    return isinstance(v, float) and math.isnan(v)

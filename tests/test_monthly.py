@@ -1,0 +1,142 @@
+"""The monthly snapshot: computed once per month and fingerprint, read afterwards, recomputed from the first
+changed month, the same for the brief's route and the command line's, reasons rendered in the reader's
+language, and an older store upgraded in place."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfkit import monthly, report
+from perfkit.cli import main
+from perfkit.store import SCHEMA_VERSION, add_submission, insert_progress, open_store, transaction
+
+
+def _parts(conn) -> dict:
+    """Every stored snapshot: month → (fingerprint, {part: payload})."""
+    out = {}
+    for month, fp in conn.execute("SELECT month, fingerprint FROM snapshots ORDER BY month"):
+        parts = dict(conn.execute("SELECT part, payload FROM snapshot_parts WHERE month = ?", (month,)))
+        out[month] = (fp, parts)
+    return out
+
+
+def _report(conn, unit: str, month: str, measure_id: str, value: float) -> None:
+    """A later submission of `unit` for `month` changing one measure's value."""
+    rows = pd.read_sql_query(
+        "SELECT p.measure_id, p.month, p.cumulative, p.status, p.note FROM progress p JOIN submissions s "
+        "ON s.id = p.submission_id WHERE s.unit = ? AND p.month = ? AND s.id = "
+        "(SELECT MAX(id) FROM submissions WHERE unit = ? AND month = ? AND kind = 'progress')",
+        conn,
+        params=(unit, month, unit, month),
+    )
+    assert len(rows), (unit, month)
+    rows.loc[rows["measure_id"] == measure_id, "cumulative"] = value
+    with transaction(conn):
+        sid = add_submission(
+            conn, kind="progress", file_name="fix.xlsx", sha256="f" * 64, unit=unit, month=month
+        )
+        insert_progress(conn, sid, rows)
+
+
+def test_a_month_is_computed_once_then_read(fresh_sample_db):
+    conn = open_store(fresh_sample_db)
+    first = monthly.ensure(conn, "2019-02")
+    assert first.computed == ["2019-01", "2019-02"]  # the backfill, in order
+    stamps = monthly.computed_months(conn)
+    again = monthly.ensure(conn, "2019-02")
+    assert again.computed == []  # no new data: nothing computed, no model fitted
+    assert monthly.computed_months(conn) == stamps
+    assert again.fingerprints == first.fingerprints
+    # a later month computes only itself
+    assert monthly.ensure(conn, "2019-03").computed == ["2019-03"]
+
+
+def test_a_correction_recomputes_from_its_month_on(sample_conn):
+    before = _parts(sample_conn)
+    assert sorted(before) == [f"2019-{m:02d}" for m in range(1, 10)]
+    _report(sample_conn, "局工程科", "2019-06", "1-5-1.2", 1.0)
+    done = monthly.ensure(sample_conn, "2019-09")
+    assert done.computed == ["2019-06", "2019-07", "2019-08", "2019-09"]
+    after = _parts(sample_conn)
+    assert all(after[m] == before[m] for m in ("2019-01", "2019-02", "2019-03", "2019-04", "2019-05"))
+    assert after["2019-06"][0] != before["2019-06"][0]
+
+
+def test_brief_route_and_cli_route_give_identical_snapshots(fresh_sample_db, tmp_path, capsys):
+    cli_db = tmp_path / "cli.sqlite"
+    shutil.copy(fresh_sample_db, cli_db)
+    # the command line: each command reads (and on first use computes) the month's snapshot
+    outputs = {}
+    for command in ("score", "growth", "invest", "risks"):
+        assert main(["--db", str(cli_db), command, "--as-of", "2019-02", "--format", "json"]) == 0
+        outputs[command] = json.loads(capsys.readouterr().out)
+    # the brief: report.gather, as brief.ipynb calls it
+    brief_conn = open_store(fresh_sample_db)
+    data = report.gather(brief_conn, "2019-02")
+    cli_conn = open_store(cli_db)
+    assert _parts(cli_conn) == _parts(brief_conn)
+    # and what each shows is the same numbers
+    assert outputs["score"]["totals"]["total"] == round(data.score.totals["total"], 4)
+    assert [r["projected_growth_pct"] for r in outputs["growth"]] == pytest.approx(
+        data.growth.projections["projected_growth_pct"].tolist()
+    )
+    assert [r["measure_id"] for r in outputs["invest"]] == data.investment["measure_id"].tolist()
+    assert [(r["measure_id"], r["status"]) for r in outputs["risks"]] == list(
+        zip(data.flags["measure_id"], data.flags["status"], strict=True)
+    )
+
+
+def test_reasons_are_rendered_in_the_readers_language(sample_conn):
+    zh = monthly.snapshot(sample_conn, "2019-09", "zh")
+    en = monthly.snapshot(sample_conn, "2019-09", "en")
+    closed = en.problems[en.problems["closed"].notna()]
+    assert len(closed), "the sample has problems closed during the year"
+    # an English reader sees English reasons for closed problems too (the words are not stored)
+    for reasons in closed["reasons"]:
+        assert reasons and all(r[0].isascii() and r[0].isalnum() for r in reasons), reasons
+    zh_closed = zh.problems[zh.problems["closed"].notna()]
+    assert all(r and not r[0].isascii() for reasons in zh_closed["reasons"] for r in reasons)
+    # the same flags underneath: rule codes and statuses, only the words differ
+    assert zh.flags["rules"].tolist() == en.flags["rules"].tolist()
+    assert zh.flags["reasons"].tolist() != en.flags["reasons"].tolist()
+    stored = sample_conn.execute("SELECT payload FROM snapshot_parts WHERE part = 'flags'").fetchone()[0]
+    assert "reason_args" in stored and '"reasons"' not in stored  # codes and numbers kept, never words
+
+
+def test_frames_round_trip_exactly():
+    df = pd.DataFrame(
+        {
+            "f": [0.1 + 0.2, np.nan, 1e-300],
+            "i": np.array([1, 2, 3], dtype=np.int64),
+            "b": [True, False, True],
+            "p": pd.PeriodIndex(["2019-01", None, "2019-03"], freq="M"),
+            "lists": [["a", "b"], [], ["c"]],
+            "text": ["甲", "", "=1+1"],
+        }
+    )
+    back = monthly.decode_frame(monthly.encode_frame(df))
+    pd.testing.assert_frame_equal(back, df)
+    assert back["f"].iloc[0] == 0.1 + 0.2  # exact, not rounded
+
+
+def test_an_older_store_is_upgraded_in_place(fresh_sample_db):
+    conn = sqlite3.connect(fresh_sample_db)
+    conn.executescript(  # schema 2: the work plans' tables, the flags table, no snapshots
+        "DROP TABLE snapshot_parts; DROP TABLE snapshots;"
+        "CREATE TABLE flags (as_of TEXT, measure_id TEXT, status TEXT, reasons TEXT, points_at_risk REAL,"
+        " computed_at TEXT); PRAGMA user_version = 2;"
+    )
+    conn.close()
+    conn = open_store(fresh_sample_db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"snapshots", "snapshot_parts"} <= tables and "flags" not in tables
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
