@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,7 +186,9 @@ def growth_by_month(
     from .config import single_thread_env
 
     workers = min(workers or os.cpu_count() or 1, len(months))
-    if workers <= 1 or not len(turnover):
+    # spawn re-imports the caller's main module: a Jupyter kernel's has no __spec__, so it computes here
+    spawnable = hasattr(sys.modules.get("__main__"), "__spec__")
+    if workers <= 1 or not len(turnover) or not spawnable:
         return {m: month_growth(catalogue, turnover, m) for m in months}
     with (
         single_thread_env(),
