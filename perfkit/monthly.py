@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,15 +192,13 @@ def growth_by_month(
     do not depend on one another's growth (only their flags are chained). Workers are spawned with one
     BLAS thread each (as growth.project_many's); one month is computed here."""
     import os
-    import sys
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     from .config import single_thread_env
 
     workers = min(workers or os.cpu_count() or 1, len(months))
-    # spawned workers re-import __main__ by its spec: a Jupyter kernel after reset() (the brief runner
-    # resets between notebooks, as %reset does) has none, so there the months are computed here
+    # spawn re-imports the caller's main module: a Jupyter kernel's has no __spec__, so it computes here
     spawnable = hasattr(sys.modules.get("__main__"), "__spec__")
     if workers <= 1 or not len(turnover) or not spawnable:
         return {m: month_growth(catalogue, turnover, m) for m in months}
