@@ -4,10 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+# The notebooks' kernel, registered in .venv (perfkit.lab); papermill and the brief runner find it there.
+KERNEL := $(VENV)/share/jupyter/kernels/perfkit/kernel.json
+LAB_ARGS ?=
 
 .PHONY: venv test lint brief lab bench sample clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(KERNEL)
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "perfkit needs Python 3.11+"'
@@ -17,6 +20,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+$(KERNEL): $(STAMP)
+	$(BIN)/python -c 'import perfkit.lab as lab; print(lab.install_kernel())'
 
 test: venv
 	$(BIN)/python -m pytest -q
@@ -29,7 +35,7 @@ brief: venv
 	$(BIN)/perfkit brief
 
 lab: venv
-	$(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/python -m perfkit.lab $(LAB_ARGS)
 
 sample: venv
 	$(BIN)/perfkit sample

@@ -13,8 +13,9 @@ Legs, all with one BLAS/OpenMP thread per process (SINGLE_THREAD_ENV, checked in
 - pool: `growth.project_many` on a two-process spawned pool (what `perfkit batch` uses without --scheduler);
 - dask: `growth.project_many` on a `LocalCluster(n_workers=2, threads_per_worker=1, processes=True)` client.
 Each leg's workers are started and warmed (perfkit and statsmodels imported) once before timing, and the
-start-up is reported apart. `--rounds` (default 3) rounds run the three legs in turn; the figures are the
-median and range over rounds. Dask's overhead is dask ÷ pool − 1, per round, median, in wall time and in CPU
+start-up is reported apart. `--rounds` (default 3, at least 3) paired rounds run the three legs, in reverse
+order every other round (`benchmarks/measure.py`, which also prints the machine and its load first); the
+figures are the median and range over rounds. Dask's overhead is dask ÷ pool − 1, per round, median, in wall time and in CPU
 time (this process and all its child processes, psutil): the machine is shared, so wall times swing with
 other users' load while CPU time per series stays put, and the 100-worker figure is given both ways. Every leg's results
 are compared with the serial leg's (they must be identical).
@@ -161,11 +162,15 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _run(args, growth, distributed) -> dict:
+    from .measure import Paired, describe_machine, machine, rounds
+
+    host = machine()
+    print(describe_machine(host), flush=True)
     n = args.series
     series = county_series(n)
     print(
         f"scale: a SAMPLE of {n} synthetic county series (of the issue's {NATIONAL:,}; rates extrapolated to"
-        f" {NATIONAL:,}), 2012-01..2019-12, projected as of {AS_OF}; {os.cpu_count()} cores; one BLAS thread"
+        f" {NATIONAL:,}), 2012-01..2019-12, projected as of {AS_OF}; one BLAS thread"
         f" per process; {args.rounds} rounds",
         flush=True,
     )
@@ -185,37 +190,39 @@ def _run(args, growth, distributed) -> dict:
         flush=True,
     )
     legs = {"serial": one, "pool": two, "dask": client}
-    times: dict[str, list[float]] = {leg: [] for leg in legs}
     cpu: dict[str, list[float]] = {leg: [] for leg in legs}
-    reference, same = None, True
+    outcomes: list[dict] = []
+
+    def leg_fn(leg: str, executor):
+        def run() -> float:  # self-timed: wall seconds of the projections alone; CPU and results kept aside
+            c0, t0 = cpu_seconds(), time.perf_counter()
+            got = growth.project_many(series, AS_OF, BAND, executor=executor)
+            seconds = time.perf_counter() - t0
+            cpu[leg].append(cpu_seconds() - c0)
+            outcomes.append({k: p.to_dict() for k, p in got.items()})
+            print(f"  {leg}: {seconds:.1f} s (CPU {cpu[leg][-1]:.1f} s)", flush=True)
+            return seconds
+
+        return run
+
     try:
-        for r in range(args.rounds):
-            for leg, executor in legs.items():
-                c0, t0 = cpu_seconds(), time.perf_counter()
-                got = growth.project_many(series, AS_OF, BAND, executor=executor)
-                times[leg].append(time.perf_counter() - t0)
-                cpu[leg].append(cpu_seconds() - c0)
-                dicts = {k: p.to_dict() for k, p in got.items()}
-                reference = reference or dicts
-                same = same and dicts == reference
-            print(
-                f"  round {r + 1}: "
-                + ", ".join(f"{leg} {t[-1]:.1f} s (CPU {cpu[leg][-1]:.1f} s)" for leg, t in times.items()),
-                flush=True,
-            )
+        # paired rounds, the legs' order reversed every other round (benchmarks/measure.py)
+        times, _ = rounds({leg: leg_fn(leg, ex) for leg, ex in legs.items()}, args.rounds, self_timed=True)
     finally:
         one.shutdown()
         two.shutdown()
         client.close()
         cluster.close()
+    same = all(o == outcomes[0] for o in outcomes)
     load_avg = os.getloadavg()[0]  # other engineers share this machine: how busy it was
     stats = {leg: summary(t, n) for leg, t in times.items()}
     for leg, c in cpu.items():
         stats[leg]["cpu_s"] = c
         stats[leg]["cpu_per_series_s"] = float(np.median(c)) / n
-    overhead = float(np.median([d / p - 1 for d, p in zip(times["dask"], times["pool"], strict=True)]))
-    cpu_overhead = float(np.median([d / p - 1 for d, p in zip(cpu["dask"], cpu["pool"], strict=True)]))
-    speedup = stats["serial"]["median_s"] / stats["pool"]["median_s"]
+    dask_vs_pool, dask_vs_pool_cpu = Paired(times["pool"], times["dask"]), Paired(cpu["pool"], cpu["dask"])
+    overhead, cpu_overhead = dask_vs_pool.median - 1, dask_vs_pool_cpu.median - 1
+    pool_vs_serial = Paired(times["serial"], times["pool"])
+    speedup = 1 / pool_vs_serial.median  # median of the rounds' serial ÷ pool (odd rounds: exactly)
     per_worker = stats["dask"]["series_per_s"] / WORKERS
     big = NATIONAL / (per_worker * BIG_CLUSTER)
     big_cpu = NATIONAL * stats["dask"]["cpu_per_series_s"] / BIG_CLUSTER  # each worker on a core of its own
@@ -226,8 +233,8 @@ def _run(args, growth, distributed) -> dict:
             f" {s['national_extrapolated_s'] / 60:.0f} min; CPU {s['cpu_per_series_s']:.2f} s per series"
         )
     print(
-        f"  pool speedup over serial {speedup:.2f}×; Dask overhead against the pool {overhead * 100:+.1f}% wall,"
-        f" {cpu_overhead * 100:+.1f}% CPU"
+        f"  pool speedup over serial {speedup:.2f}×; Dask against the pool: wall {dask_vs_pool}, CPU"
+        f" {dask_vs_pool_cpu}, i.e. overhead {overhead * 100:+.1f}% wall, {cpu_overhead * 100:+.1f}% CPU"
         f" (median of rounds); identical results on every leg: {same}; load average at the end {load_avg:.1f}"
         f" on {os.cpu_count()} cores"
     )
@@ -237,11 +244,11 @@ def _run(args, growth, distributed) -> dict:
         f" measured CPU per series with a core per worker: {big_cpu / 60:.1f} min"
     )
     result = {
+        "machine": host,
         "sample_series": n,
         "national_series": NATIONAL,
         "extrapolated": True,
         "as_of": AS_OF,
-        "cores": os.cpu_count(),
         "workers": WORKERS,
         "rounds": args.rounds,
         "dask": distributed.__version__,
@@ -249,7 +256,10 @@ def _run(args, growth, distributed) -> dict:
         "startup_s": {"pool_1": start_one, f"pool_{WORKERS}": start_two, "local_cluster": start_dask},
         "load_check_national": load,
         "legs": stats,
+        "pool_vs_serial_wall": pool_vs_serial.as_dict(),
         "pool_speedup": speedup,
+        "dask_vs_pool_wall": dask_vs_pool.as_dict(),
+        "dask_vs_pool_cpu": dask_vs_pool_cpu.as_dict(),
         "dask_overhead_vs_pool": overhead,
         "dask_cpu_overhead_vs_pool": cpu_overhead,
         f"cluster_{BIG_CLUSTER}_workers_cpu_extrapolated_s": big_cpu,

@@ -42,7 +42,6 @@ BAND_COLUMNS = {
 PAIRS = ("interval_80", "interval_95", "band")  # (low, high) fields of a projection, one column each
 NESTED = ("backtest", "notes", "path")  # stored as JSON text
 CONNECT_TIMEOUT = "20s"  # to reach an existing scheduler
-MAX_PROBLEMS = 30  # listed one per line; the rest are counted
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -143,13 +142,9 @@ def _shown(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _raise(problems: list[Problem], source: str) -> None:
-    if not problems:
-        return
-    shown = problems[:MAX_PROBLEMS]
-    if len(problems) > MAX_PROBLEMS:
-        shown.append(Problem(source, f"… and {len(problems) - MAX_PROBLEMS} more problems"))
-    raise InputError(shown)
+def _raise(problems: list[Problem]) -> None:
+    if problems:  # every one; the command line prints at most errors.MAX_PROBLEMS_PER_FILE per file
+        raise InputError(problems)
 
 
 def read_long(path: str | os.PathLike) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
@@ -183,7 +178,7 @@ def read_long(path: str | os.PathLike) -> tuple[dict[str, pd.Series], dict[str, 
                 cell=cell("value", i),
             )
         )
-    _raise(problems, src)
+    _raise(problems)
     months = pd.PeriodIndex([parsed[t][0] for t in month_text], freq="M")
     spans = np.array([parsed[t][1] for t in month_text], dtype=int)
     codes, names = pd.factorize(ids.to_numpy())  # series in file order
@@ -198,7 +193,7 @@ def read_long(path: str | os.PathLike) -> tuple[dict[str, pd.Series], dict[str, 
                 cell=cell("month", i),
             )
         )
-    _raise(problems, src)
+    _raise(problems)
     # one sort, then a slice per series (a groupby building thousands of frames took seconds)
     order = np.lexsort((ordinal, codes))
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
@@ -256,7 +251,7 @@ def read_bands(
             )
             continue
         bands[sid] = (float(low[i]), float(high[i]))
-    _raise(problems, src)
+    _raise(problems)
     return bands
 
 
@@ -308,7 +303,7 @@ def load_batch(
         why = _series_problem(values[sid], spans[sid], as_of)
         if why:
             problems.append(Problem(src, f"series {sid!r}: {why}"))
-    _raise(problems, src)
+    _raise(problems)
     default = tuple(float(x) for x in band) if band is not None else None
     return Batch(src, values, spans, {sid: bands.get(sid, default) for sid in values})
 
@@ -496,6 +491,8 @@ def run_batch(
 ) -> BatchRun:
     """Read, check, project every series and write `out`: the whole `perfkit batch` command."""
     as_of = _month(as_of)
+    if workers is not None and workers < 1:
+        raise InputError(Problem("--workers", f"need 1 or more, got {workers}"))
     out = check_output(out, path, bands_path)
     batch = load_batch(path, as_of, band, bands_path)
     t0 = time.perf_counter()

@@ -1,11 +1,23 @@
-"""Charts for notebooks and the brief: Altair specs rendered as inline SVG.
+"""Charts for notebooks and the brief: Altair specs, static in the brief, interactive in JupyterLab.
 
-Altair's default HTML output loads vega from a CDN (blank on an intranet with no internet); the `svg`
-renderer (vl-convert) puts the drawing itself into the notebook, which nbconvert keeps and any browser
-draws offline. Chinese text is left to the reader's system fonts.
+Altair's default HTML output loads vega from a CDN (blank on an intranet with no internet), and Altair 6's
+`mimetype` renderer emits `application/vnd.vegalite.v6.json`, which JupyterLab 4 does not render and which
+fails nbformat's validation (a JSON value under a mimetype not ending in `+json`), so papermill refuses it.
+`setup()` installs perfkit's own renderer instead, in one of two modes:
+
+- `interactive` (a person in JupyterLab): the spec compiled by vl-convert to a Vega 5 spec under
+  `application/vnd.vega.v5+json`, which JupyterLab's bundled Vega renderer draws offline, without trust,
+  with tooltips and selections; plus the static SVG for nbconvert and viewers without Vega.
+- `static` (the brief's kernels, `PERFKIT_CHARTS=static`): the SVG drawing itself (nbconvert keeps it, any
+  browser draws it offline) plus a PNG of it, which JupyterLab shows in an untrusted notebook (it shows SVG
+  only once trusted), so the kept executed copies show their charts as they are.
+
+Chinese text is left to the reader's system fonts.
 """
 
 from __future__ import annotations
+
+import os
 
 import altair as alt
 
@@ -21,11 +33,56 @@ STATUS_COLOURS = {
 }
 
 
-def setup() -> None:
-    """Render charts as inline SVG with Chinese number/time formats. Call once per notebook."""
-    alt.renderers.enable("svg")
-    alt.renderers.set_embed_options(format_locale="zh-CN", time_format_locale="zh-CN")
+MODES = ("interactive", "static")
+VEGA_MIME = "application/vnd.vega.v5+json"  # what JupyterLab 4's bundled renderer draws (Vega 5)
+# The newest Vega-Lite in vl-convert whose compiled output is a Vega 5 spec (6.x compiles to Vega 6).
+VEGA5_VEGALITE = "5.21"
+LOCALE = "zh-CN"
+
+
+def setup(mode: str = "") -> str:
+    """Install perfkit's chart renderer with Chinese number/time formats; returns the mode used.
+
+    `mode`: "interactive" or "static"; empty takes $PERFKIT_CHARTS, else "interactive". Call once per
+    notebook.
+    """
+    mode = mode or os.environ.get("PERFKIT_CHARTS") or "interactive"
+    if mode not in MODES:
+        raise ValueError(f"chart mode must be one of {MODES}, got {mode!r}")
+    alt.renderers.register("perfkit", _render)
+    # one enable() call: set_embed_options() would replace the mode option
+    embed = {"formatLocale": LOCALE, "timeFormatLocale": LOCALE}
+    alt.renderers.enable("perfkit", perfkit_mode=mode, embed_options=embed)
     alt.data_transformers.disable_max_rows()
+    return mode
+
+
+def _render(spec: dict, perfkit_mode: str = "interactive", **metadata) -> tuple[dict, dict]:
+    """The display bundle of one chart (see the module docstring)."""
+    import vl_convert as vlc
+    from altair.vegalite.v6.display import svg_renderer
+
+    svg = svg_renderer(spec, **metadata)["image/svg+xml"]
+    bundle: dict = {"image/svg+xml": svg, "text/plain": "<perfkit chart>"}
+    meta: dict = {}
+    if perfkit_mode == "static":
+        import base64
+
+        bundle["image/png"] = base64.b64encode(vlc.svg_to_png(svg)).decode("ascii")
+        return bundle, meta
+    try:
+        vega = vlc.vegalite_to_vega(spec, vl_version=VEGA5_VEGALITE)
+    except Exception:  # noqa: BLE001 - a spec Vega-Lite 5 cannot compile still shows, statically
+        return bundle, meta
+    bundle[VEGA_MIME] = vega
+    # Locales as objects: given by name, vega-embed would fetch them from a CDN.
+    embed = {
+        "actions": False,
+        "formatLocale": vlc.get_format_locale(LOCALE),
+        "timeFormatLocale": vlc.get_time_format_locale(LOCALE),
+    }
+    meta[VEGA_MIME] = {"embed_options": embed}
+    return bundle, meta
 
 
 def theme_config(chart: alt.Chart) -> alt.Chart:
@@ -174,3 +231,149 @@ def bullet_chart(df, lang: str = "zh", cap_pct: float = 150.0) -> alt.LayerChart
         height=alt.Step(20),
     )
     return theme_config(chart)
+
+
+# ------------------------------------------------------------------------------------ drill-down views
+# Charts for perfkit.explore's frames. Interactive in JupyterLab (setup's interactive mode): tooltips on
+# every mark, a measure picked in the unit view's legend stands out, and hovering a month in the measure
+# view marks it across the layers.
+
+
+def units_chart(ranking, lang: str = "zh", top: int = 15) -> alt.Chart:
+    """Points at risk per responsible unit (perfkit.explore.units_at_risk), highest first."""
+    from .labels import t
+
+    data = ranking.head(top)
+    key = data.columns[0]
+    chart = (
+        alt.Chart(data, title=t("explore.units.title", lang))
+        .mark_bar(color=STATUS_COLOURS["预警"])
+        .encode(
+            y=alt.Y(f"{key}:N", sort=list(data[key]), title=t("units", lang)),
+            x=alt.X("points_at_risk:Q", title=t("explore.points_at_risk", lang)),
+            tooltip=[
+                alt.Tooltip(f"{key}:N", title=t("units", lang)),
+                alt.Tooltip("points_at_risk:Q", format=".2f", title=t("explore.points_at_risk", lang)),
+                "measures:Q",
+                "flagged:Q",
+            ],
+        )
+        .properties(width=480, height=alt.Step(18))
+    )
+    return theme_config(chart)
+
+
+def unit_chart(view, unit: str = "", lang: str = "zh") -> alt.Chart:
+    """One unit's measures over the months (perfkit.explore.unit_measures): % of target per measure, the
+    points coloured by that month's status. Click a measure in the legend to pick it out."""
+    from .labels import t
+
+    data = view.assign(measure=view["measure_id"] + " " + view["name"].astype(str).str[:14])
+    pick = alt.selection_point(fields=["measure"], bind="legend")
+    domain = list(STATUS_COLOURS)
+    base = alt.Chart(data).encode(
+        x=alt.X("month:O", title=t("explore.month", lang), axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("completion_pct:Q", title=t("explore.completion_pct", lang)),
+        detail="measure:N",
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
+        tooltip=[
+            alt.Tooltip("measure:N", title=t("measure_id", lang)),
+            alt.Tooltip("month:O", title=t("explore.month", lang)),
+            alt.Tooltip("value:Q", format=",.1f", title=t("explore.value", lang)),
+            alt.Tooltip("completion_pct:Q", format=".1f", title=t("explore.completion_pct", lang)),
+            alt.Tooltip("status:N", title=t("risk.col.status", lang)),
+            alt.Tooltip("points_at_risk:Q", format=".3f", title=t("explore.points_at_risk", lang)),
+        ],
+    )
+    lines = base.mark_line(strokeWidth=1.5).encode(color=alt.Color("measure:N", title=t("measure_id", lang)))
+    points = base.mark_circle(size=60).encode(
+        color=alt.Color(
+            "status:N",
+            scale=alt.Scale(domain=domain, range=[STATUS_COLOURS[s] for s in domain]),
+            title=t("risk.col.status", lang),
+        )
+    )
+    title = t("explore.unit.title", lang).format(unit=unit or str(data["reporting_unit"].iloc[0]))
+    chart = (
+        alt.layer(lines, points)
+        .add_params(pick)
+        .resolve_scale(color="independent")
+        .properties(width=520, height=280, title=title)
+    )
+    return theme_config(chart)
+
+
+def measure_chart(series, submissions=None, measure: str = "", lang: str = "zh") -> alt.LayerChart:
+    """One measure month by month (perfkit.explore.measure_series): the accepted figures (solid), the
+    pro-rata schedule (grey dashes), the projection fan to the deadline (80% band, dashed centre) and every
+    submission (perfkit.explore.measure_submissions: hollow grey circles for superseded ones)."""
+    import pandas as pd
+
+    from .labels import t
+
+    order = list(series["month"])
+    x = alt.X("month:O", sort=order, title=t("explore.month", lang), axis=alt.Axis(labelAngle=0))
+    y_title = t("explore.value", lang)
+    hover = alt.selection_point(fields=["month"], on="pointerover", nearest=True, empty=False)
+    tip = [
+        alt.Tooltip("month:O", title=t("explore.month", lang)),
+        alt.Tooltip("actual:Q", format=",.1f", title=t("explore.series.actual", lang)),
+        alt.Tooltip("schedule:Q", format=",.1f", title=t("explore.series.schedule", lang)),
+        alt.Tooltip("projected:Q", format=",.1f", title=t("explore.series.projected", lang)),
+        alt.Tooltip("low_80:Q", format=",.1f"),
+        alt.Tooltip("high_80:Q", format=",.1f"),
+        alt.Tooltip("status:N", title=t("risk.col.status", lang)),
+        alt.Tooltip("points_at_risk:Q", format=".3f", title=t("explore.points_at_risk", lang)),
+    ]
+    base = alt.Chart(series).encode(x=x)
+    layers = [
+        base.mark_area(color="#1565c0", opacity=0.2).encode(
+            y=alt.Y("low_80:Q", title=y_title), y2="high_80:Q"
+        ),
+        base.mark_line(color="#1565c0", strokeDash=[6, 4]).encode(y="projected:Q"),
+        base.mark_line(color="#9e9e9e", strokeDash=[2, 3]).encode(y="schedule:Q"),
+        base.mark_line(color="#263238", point=alt.OverlayMarkDef(color="#263238")).encode(y="actual:Q"),
+    ]
+    if submissions is not None and len(submissions):
+        subs = pd.DataFrame(
+            {
+                "month": submissions["month"].astype(str),
+                "value": submissions["cumulative"],
+                "kind": submissions["superseded"].map(
+                    {True: t("explore.series.superseded", lang), False: t("explore.series.submitted", lang)}
+                ),
+                "submission_id": submissions["submission_id"],
+                "received_at": submissions["received_at"],
+            }
+        )
+        layers.append(
+            alt.Chart(subs)
+            .mark_point(size=90, filled=False)
+            .encode(
+                x=x,
+                y="value:Q",
+                color=alt.Color(
+                    "kind:N",
+                    scale=alt.Scale(
+                        domain=[t("explore.series.submitted", lang), t("explore.series.superseded", lang)],
+                        range=["#263238", "#9e9e9e"],
+                    ),
+                    title=None,
+                ),
+                tooltip=[
+                    "month:O",
+                    alt.Tooltip("value:Q", format=",.1f"),
+                    "kind:N",
+                    "submission_id:Q",
+                    "received_at:N",
+                ],
+            )
+        )
+    # a rule under the pointer's month, with every figure of that month in its tooltip
+    layers.append(
+        base.mark_rule(color="#555555")
+        .encode(opacity=alt.condition(hover, alt.value(0.6), alt.value(0.0)), tooltip=tip)
+        .add_params(hover)
+    )
+    title = t("explore.measure.title", lang).format(measure=measure) if measure else ""
+    return theme_config(alt.layer(*layers).properties(width=520, height=280, title=title))

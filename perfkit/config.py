@@ -21,6 +21,12 @@ DEFAULT_DB = DATA_DIR / "perfkit.sqlite"
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def outputs_dir() -> Path:
+    """Where briefs and hand runs write: $PERFKIT_OUTPUTS, else outputs/ in the repository."""
+    env = os.environ.get("PERFKIT_OUTPUTS")
+    return Path(env) if env else OUTPUTS_DIR
+
+
 @contextlib.contextmanager
 def single_thread_env():
     """SINGLE_THREAD_ENV in this process's environment while worker processes start, then restored: a

@@ -507,6 +507,19 @@ TEXT: dict[str, tuple[str, str]] = {
         "回测：全年增速预测误差与区间覆盖率（3—9月）",
         "Backtest: full-year growth error and interval coverage (as of Mar–Sep)",
     ),
+    # explore: the analysts' drill-down (perfkit.explore, charts.*_chart, notebooks/explore.ipynb)
+    "explore.month": ("月份", "Month"),
+    "explore.units.title": ("各责任单位风险分值", "Points at risk by responsible unit"),
+    "explore.points_at_risk": ("风险分值", "Points at risk"),
+    "explore.unit.title": ("{unit}：各项措施完成进度", "{unit}: progress of each measure"),
+    "explore.completion_pct": ("完成年度目标（%）", "% of target"),
+    "explore.measure.title": ("{measure}：逐月进度与预测", "{measure}: month by month and projected"),
+    "explore.series.actual": ("累计完成（采用）", "Done to date (accepted)"),
+    "explore.series.schedule": ("序时进度", "Pro-rata schedule"),
+    "explore.series.projected": ("预测", "Projected"),
+    "explore.series.submitted": ("报送值", "Submitted"),
+    "explore.series.superseded": ("已被更正的报送", "Superseded submission"),
+    "explore.value": ("数值", "Value"),
 }
 
 

@@ -10,7 +10,15 @@ import pytest
 
 from perfkit.catalogue import load_catalogue
 from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SAMPLE_DIR
+from perfkit.lab import KERNEL_NAME, ensure_kernel
 from perfkit.store import create_store, open_store
+
+
+@pytest.fixture(scope="session")
+def perfkit_kernel() -> str:
+    """The notebooks' kernel, registered in this environment (as `make venv` does); its name."""
+    ensure_kernel()
+    return KERNEL_NAME
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +57,7 @@ def empty_db(tmp_path) -> Path:
 
 
 @pytest.fixture()
-def run_notebook(tmp_path):
+def run_notebook(tmp_path, perfkit_kernel):
     """Execute notebooks/<name> with papermill in a real kernel, from the notebooks folder as JupyterLab
     would; the executed copy is kept in the test's folder and returned (nbformat)."""
 
@@ -62,7 +70,7 @@ def run_notebook(tmp_path):
             str(NOTEBOOKS_DIR / name),
             str(out),
             parameters=parameters,
-            kernel_name="python3",
+            kernel_name=perfkit_kernel,
             cwd=str(NOTEBOOKS_DIR),
             progress_bar=False,
         )

@@ -357,6 +357,11 @@ def test_a_bad_file_exits_2_and_leaves_the_previous_output(counties, tmp_path, c
     assert out.read_text() == "previous\n"
     assert main(["batch", str(path), "--as-of", "June", "--band", "8", "9", "--out", str(out)]) == 2
     assert "--as-of" in capsys.readouterr().err
+    assert (
+        main(["batch", str(path), "--as-of", AS_OF, "--band", "8", "9", "--out", str(out), "--workers", "0"])
+        == 2
+    )
+    assert capsys.readouterr().err == "--workers: need 1 or more, got 0\n"
 
 
 def test_combined_january_february_rows_are_read_as_published(counties, tmp_path):

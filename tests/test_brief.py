@@ -10,7 +10,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -139,6 +141,35 @@ def test_brief_in_headless_chromium_offline(built, tmp_path):
 
 
 @pytest.mark.slow
+def test_kept_copies_show_static_charts_and_rerun_into_scratch(built, tmp_path, monkeypatch, perfkit_kernel):
+    """A kept copy opened in JupyterLab shows its charts untrusted (a PNG beside the SVG, no Vega spec) and,
+    run again by hand, writes to the scratch folder: the month and its siblings stay as they were."""
+    import papermill as pm
+
+    kept = built["out"] / "notebooks"
+    charts = [
+        o.data
+        for name in ("risks.ipynb", "brief.ipynb")
+        for c in nbformat.read(kept / name, as_version=4).cells
+        for o in c.get("outputs", [])
+        if "image/svg+xml" in o.get("data", {})
+    ]
+    assert charts and all(set(d) == {"image/svg+xml", "image/png", "text/plain"} for d in charts)
+
+    before = _digest(built["out"].parent), sorted(p.name for p in built["out"].parent.iterdir())
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("PERFKIT_OUTPUTS", str(outputs))
+    pm.execute_notebook(
+        str(kept / "scores.ipynb"),
+        str(tmp_path / "again.ipynb"),
+        kernel_name=perfkit_kernel,
+        progress_bar=False,
+    )
+    assert (_digest(built["out"].parent), sorted(p.name for p in built["out"].parent.iterdir())) == before
+    assert (outputs / "scratch" / "2019-09" / "scores.csv").exists()
+
+
+@pytest.mark.slow
 def test_chromium_probe_sees_a_request_leaving_the_page(tmp_path):
     """The offline check can fail: a page that loads an image from outside is caught both ways."""
     page = tmp_path / "leaky.html"
@@ -214,6 +245,56 @@ def test_kernels_start_without_compiling_the_iri_grammar(tmp_path, sample_db):
         echo=lambda line: None,
     )
     assert run.files == ["notebooks/c.ipynb"]
+
+
+# A process that claims a build folder as `perfkit brief` does and then waits to be killed.
+HOLD_BUILD = """
+import sys, time
+from pathlib import Path
+from perfkit import brief
+build, lock = brief._claim_build(Path(sys.argv[1]))
+print(build, flush=True)
+time.sleep(600)
+"""
+
+
+def test_build_folders_of_killed_runs_are_removed_never_a_live_one(tmp_path, sample_db):
+    """A killed `perfkit brief` left `.out.building-*` behind for good (before: no run removed it). The
+    next run removes it; a folder a live run is still building stays."""
+    final = tmp_path / "out"
+    holders = [
+        subprocess.Popen([sys.executable, "-c", HOLD_BUILD, str(final)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    killed, live = (Path(h.stdout.readline().strip()) for h in holders)
+    try:
+        (killed / "notebooks").mkdir()  # partly built when it was killed
+        holders[0].send_signal(signal.SIGKILL)
+        holders[0].wait(timeout=60)
+        assert killed.is_dir() and live.is_dir()
+
+        folder = tmp_path / "nbs"
+        folder.mkdir()
+        nbformat.write(new_notebook(cells=[new_code_cell("x = 1")], metadata=KERNEL_META), folder / "c.ipynb")
+        said: list[str] = []
+        brief.run_brief(
+            "2019-09",
+            out=final,
+            db=sample_db,
+            notebooks=[brief.NotebookJob("c.ipynb")],
+            notebooks_dir=folder,
+            workers=1,
+            echo=said.append,
+        )
+        assert not killed.exists()
+        assert live.is_dir()  # still being built by a live process
+        assert any(killed.name in line for line in said)
+        assert (final / "notebooks" / "c.ipynb").exists()
+    finally:
+        holders[1].kill()
+        holders[1].wait(timeout=60)
+    assert brief.remove_stale_builds(final) == [live]  # once its process is gone, it goes too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nbs", "out", "perfkit.sqlite"]
 
 
 # --------------------------------------------------------------------------------- runner, no kernel

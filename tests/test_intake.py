@@ -1166,3 +1166,34 @@ def test_a_store_or_archive_that_cannot_be_written_is_one_line_and_changes_nothi
     assert len(err.splitlines()) == 1 and err.startswith(f"store error: {locked}: {reason}")
     assert list(archive.iterdir()) == []  # no unused archive copy
     assert dump(open_store(sample_db)) == before
+
+
+def test_turnover_xlsx_non_finite_values_are_refused(sample_conn, tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["月份", "运输方式", "旅客周转量", "货物周转量", "同比增长（%）"])
+    ws.append(["2019-08", "公路", 111.5, 100, 12.0])
+    ws.append(["2019-09", "公路", 1, 222.5, "1e999"])
+    ws.append(["2019-09", "水路", 1, 2, 333.5])
+    made = tmp_path / "made.xlsx"
+    wb.save(made)
+    forged = {
+        b"<v>111.5</v>": b"<v>INF</v>",
+        b"<v>222.5</v>": b"<v>NaN</v>",
+        b"<v>333.5</v>": b"<v>-1e999</v>",
+    }
+
+    def non_finite(name, data):  # openpyxl writes inf and nan as empty cells: put them in the XML
+        for old, new in forged.items():
+            data = data.replace(old, new) if name.startswith("xl/worksheets/") else data
+        return data
+
+    path = rezip(made, tmp_path / "turnover.xlsx", non_finite)
+    before = dump(sample_conn)
+    with pytest.raises(InputError) as exc:
+        ingest_file(sample_conn, path, archive_dir=tmp_path / "archive")
+    lines = str(exc.value).splitlines()
+    for cell, reason in [("C2", "not a finite number (inf)"), ("D3", "not a finite number (nan)"),
+                         ("E3", "text '1e999' in a number cell"), ("E4", "not a finite number (-inf)")]:  # fmt: skip
+        assert any(line.startswith(f"{path} [Sheet] {cell}: {reason}") for line in lines), (cell, lines)
+    assert dump(sample_conn) == before and not (tmp_path / "archive").exists()

@@ -1,0 +1,103 @@
+"""perfkit's chart renderer: interactive bundles for JupyterLab, static ones for the brief, both valid
+nbformat (papermill validates every notebook it writes); the drill-down charts' tooltips and selections."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+from nbformat.validator import validate
+
+from perfkit import charts
+
+CHART = (
+    alt.Chart(pd.DataFrame({"月份": ["2019-01", "2019-02"], "值": [1.0, 2.0]}))
+    .mark_line()
+    .encode(x="月份:O", y="值:Q", tooltip=["月份", "值"])
+)
+
+
+def _valid(data: dict, meta: dict) -> None:
+    validate(
+        new_notebook(cells=[new_code_cell(outputs=[new_output("display_data", data=data, metadata=meta)])])
+    )
+
+
+def test_interactive_bundle_is_vega5_with_inline_locale_and_static_fallback(monkeypatch):
+    monkeypatch.delenv("PERFKIT_CHARTS", raising=False)
+    assert charts.setup() == "interactive"
+    data, meta = CHART._repr_mimebundle_()
+    vega = data[charts.VEGA_MIME]
+    assert vega["$schema"].endswith("/vega/v5.json")  # what JupyterLab 4's bundled Vega 5 draws
+    assert "<svg" in data["image/svg+xml"] and "image/png" not in data
+    embed = meta[charts.VEGA_MIME]["embed_options"]
+    assert isinstance(embed["formatLocale"], dict)  # by name, vega-embed would fetch it from a CDN
+    _valid(data, meta)
+
+
+def test_static_bundle_for_the_brief_has_svg_and_png_only(monkeypatch):
+    monkeypatch.setenv("PERFKIT_CHARTS", "static")
+    assert charts.setup() == "static"
+    data, meta = CHART._repr_mimebundle_()
+    assert set(data) == {"image/svg+xml", "image/png", "text/plain"} and meta == {}
+    assert "月份" in data["image/svg+xml"]  # text stays text: the reader's fonts draw it
+    _valid(data, meta)
+
+
+def test_altair_mimetype_output_is_what_papermill_refuses():
+    """Why perfkit has its own renderer: Altair 6's mimetype output fails nbformat validation."""
+    with alt.renderers.enable("mimetype"):
+        data, meta = CHART._repr_mimebundle_()
+    with pytest.raises(Exception, match="is not valid|is not of type"):
+        _valid(data, meta)
+
+
+def test_an_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="interactive"):
+        charts.setup("fancy")
+
+
+def test_drill_down_charts_carry_tooltips_and_selections():
+    view = pd.DataFrame(
+        {
+            "measure_id": ["1-1", "1-1", "1-2"],
+            "name": ["甲", "甲", "乙"],
+            "month": ["2019-01", "2019-02", "2019-01"],
+            "value": [1.0, 2.0, 3.0],
+            "completion_pct": [10.0, 20.0, 30.0],
+            "status": ["正常", "关注", "预警"],
+            "points_at_risk": [0.0, 0.1, 0.2],
+            "reporting_unit": ["局工程科"] * 3,
+        }
+    )
+    spec = charts.unit_chart(view, "局工程科").to_dict()
+    assert spec["params"][0]["bind"] == "legend" and spec["params"][0]["select"]["fields"] == ["measure"]
+    assert all("tooltip" in layer["encoding"] for layer in spec["layer"])
+    series = pd.DataFrame(
+        {
+            "month": ["2019-01", "2019-02", "2019-03"],
+            "actual": [1.0, 2.0, None],
+            "schedule": [1.0, 2.0, 3.0],
+            "projected": [None, 2.0, 3.0],
+            "low_80": [None, 2.0, 2.5],
+            "high_80": [None, 2.0, 3.5],
+            "status": ["正常", "正常", None],
+            "points_at_risk": [0.0, 0.0, None],
+            "observed": [True, True, False],
+        }
+    )
+    subs = pd.DataFrame(
+        {
+            "month": ["2019-01", "2019-01", "2019-02"],
+            "cumulative": [0.5, 1.0, 2.0],
+            "superseded": [True, False, False],
+            "submission_id": [1, 2, 3],
+            "received_at": ["a", "b", "c"],
+        }
+    )
+    spec = charts.measure_chart(series, subs, "1-1").to_dict()
+    params = spec.get("params", []) + [p for layer in spec["layer"] for p in layer.get("params", [])]
+    assert [p["select"]["on"] for p in params] == ["pointerover"]  # the month under the pointer
+    kinds = [d for d in spec["datasets"].values() if d and "kind" in d[0]][0]
+    assert [r["kind"] for r in kinds] == ["已被更正的报送", "报送值", "报送值"]
