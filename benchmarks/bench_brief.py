@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -31,7 +30,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 from perfkit import brief
-from perfkit.config import PLAN_DIR, SAMPLE_DIR, SINGLE_THREAD_ENV
+from perfkit.config import PLAN_DIR, SAMPLE_DIR, single_thread_env
 from perfkit.lab import DISPLAY_NAME, KERNEL_NAME, ensure_kernel
 from perfkit.startup import KERNEL_CODE
 from perfkit.store import create_store
@@ -68,21 +67,13 @@ def floor_seconds(work: Path, kernels: int) -> float:
     from nbconvert import HTMLExporter
 
     ensure_kernel()  # the kernel the brief's notebooks run on
-    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
-    os.environ.update(SINGLE_THREAD_ENV)  # the kernels inherit it, as the brief's kernels get it
-    try:
+    with single_thread_env():  # the kernels inherit it, as the brief's kernels get it
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=kernels) as pool:
             outs = list(pool.map(_floor_kernel, [work / f"floor{kernels}-{i}" for i in range(kernels)]))
         html, _ = HTMLExporter(exclude_input=True).from_notebook_node(nbformat.read(outs[0], as_version=4))
         (work / "floor.html").write_text(html, encoding="utf-8")
         return time.perf_counter() - t0
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def brief_seconds(work: Path, master: Path, workers: int) -> float:
