@@ -67,7 +67,8 @@ def floor_seconds(work: Path, kernels: int) -> float:
     from nbconvert import HTMLExporter
 
     ensure_kernel()  # the kernel the brief's notebooks run on
-    with single_thread_env():  # the kernels inherit it, as the brief's kernels get it
+    # the kernels inherit the environment, as the brief's kernels get SINGLE_THREAD_ENV (restored after)
+    with single_thread_env():
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=kernels) as pool:
             outs = list(pool.map(_floor_kernel, [work / f"floor{kernels}-{i}" for i in range(kernels)]))

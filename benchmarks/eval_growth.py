@@ -54,7 +54,13 @@ BAND = (3.0, 4.0)
 
 
 def split(names: list[str]) -> dict[str, list[str]]:
-    return {"tune": names[::3], "holdout": [n for i, n in enumerate(names) if i % 3]}
+    """Tuning set: every third series in file order; held out: the rest, sources interleaved (tourism, M3,
+    tourism, …) so that a shard cut short still covers both."""
+    holdout = [n for i, n in enumerate(names) if i % 3]
+    by_source = [[n for n in holdout if n.startswith(src)] for src in ("tourism:", "m3:")]
+    longest = max(len(g) for g in by_source)
+    mixed = [g[i] for i in range(longest) for g in by_source if i < len(g)]
+    return {"tune": names[::3], "holdout": mixed + [n for n in holdout if n not in mixed]}
 
 
 def tasks_for(series: dict[str, pd.Series], years_of: dict[str, list[int]]) -> list[list]:
@@ -84,7 +90,22 @@ def run_reference(python: Path, series: dict, tasks: list, models: list[str]) ->
     if proc.returncode:
         print(f"statsforecast reference failed: {proc.stderr.strip().splitlines()[-1:]}")
         return None
-    return json.loads(proc.stdout)
+    return read_reference(proc.stdout)
+
+
+def read_reference(text: str) -> dict:
+    """sf_reference.py's JSON lines → {"version", "seconds", "results"} (version/seconds None if cut short)."""
+    out = {"version": None, "seconds": None, "results": []}
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            break  # a line cut off by a kill
+        if "result" in rec:
+            out["results"].append(rec["result"])
+        else:
+            out.update(rec)
+    return out
 
 
 def reference_rows(series: dict, ref: dict) -> pd.DataFrame:
@@ -114,17 +135,20 @@ def reference_rows(series: dict, ref: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def perfkit_rows(series: dict, years_of: dict) -> pd.DataFrame:
+def perfkit_rows(series: dict, years_of: dict, sink: Path | None = None) -> pd.DataFrame:
+    """perfkit and naive YTD rows; each series' rows are appended to `sink` as soon as they are known."""
     from perfkit import growth
 
     frames = []
     for name, s in series.items():
         bt = growth.backtest(s, as_of_months=ORIGINS, holiday=False)
         bt = bt[bt["year"].isin(years_of[name]) & bt["method"].isin(["selected", "naive_ytd"])]
-        frames.append(bt.assign(series=name))
-    bt = pd.concat(frames, ignore_index=True)
-    bt["method"] = bt["method"].replace({"selected": "perfkit"})
-    return bt[["series", "year", "month", "method", "error_pp", "in_80", "in_95"]]
+        bt = bt.assign(series=name, method=bt["method"].replace({"selected": "perfkit"}))
+        bt = bt[["series", "year", "month", "method", "error_pp", "in_80", "in_95"]]
+        if sink is not None:
+            bt.to_csv(sink, mode="a", header=not sink.exists(), index=False)
+        frames.append(bt)
+    return pd.concat(frames, ignore_index=True)
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -218,6 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only-reference", action="store_true", help="statsforecast rows only")
     parser.add_argument("--merge", action="store_true", help="summarise the rows files of the set")
     parser.add_argument("--speed-only", action="store_true", help="only the paired speed rounds")
+    parser.add_argument("--exclude", nargs="*", default=[], help="methods left out of the merged comparison")
     args = parser.parse_args(argv)
     info = measure.machine()
     print(measure.describe_machine(info), flush=True)
@@ -250,19 +275,22 @@ def main(argv: list[str] | None = None) -> dict:
         return out
     print(f"{len(series)} series ({args.set}), {len(tasks)} projections per method", flush=True)
     t0 = time.perf_counter()
+    RESULTS.mkdir(exist_ok=True)
+    # statsforecast's lines as they come, one file per model list (two can run side by side)
+    ref_file = RESULTS / f"growth_eval_reference_{args.set}_{'-'.join(args.models)}.jsonl"
     ref_proc = None
     if args.merge or (args.shard and not args.only_reference):
         args.models = []
     if args.models and args.ref.exists():  # statsforecast runs beside perfkit (accuracy only, not timed)
         job = {"series": {k: s.tolist() for k, s in series.items()}, "tasks": tasks, "models": args.models}
-        ref_proc = subprocess.Popen(
-            [str(args.ref), str(Path(__file__).with_name("sf_reference.py"))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "NUMBA_NUM_THREADS": "1"},
-        )
+        with ref_file.open("w", encoding="utf-8") as sink:
+            ref_proc = subprocess.Popen(
+                [str(args.ref), str(Path(__file__).with_name("sf_reference.py"))],
+                stdin=subprocess.PIPE,
+                stdout=sink,
+                text=True,
+                env={**os.environ, "NUMBA_NUM_THREADS": "1"},
+            )
         ref_proc.stdin.write(json.dumps(job))
         ref_proc.stdin.close()
     elif args.models:
@@ -277,23 +305,33 @@ def main(argv: list[str] | None = None) -> dict:
     elif args.only_reference:
         rows = pd.DataFrame(columns=["series", "year", "month", "method", "error_pp", "in_80", "in_95"])
     else:
-        rows = perfkit_rows(series, years_of)
+        sink = RESULTS / f"growth_eval_rows_{args.set}_{part}.csv"
+        sink.unlink(missing_ok=True)
+        rows = perfkit_rows(series, years_of, sink)
         print(f"perfkit and naive: {time.perf_counter() - t0:.0f} s", flush=True)
+    if ref_proc is not None and ref_proc.wait():
+        print(f"statsforecast reference exited with {ref_proc.returncode}; its finished lines are used")
     version = None
-    if ref_proc is not None:
-        out = ref_proc.stdout.read()
-        ref_proc.wait()
-        if ref_proc.returncode == 0:
-            ref = json.loads(out)
-            version = ref["version"]
-            rows = pd.concat([rows, reference_rows(series, ref)], ignore_index=True)
-        else:
-            print("statsforecast reference failed:", ref_proc.stderr.read().strip().splitlines()[-1:])
-    RESULTS.mkdir(exist_ok=True)
-    if not args.merge:
-        rows.to_csv(RESULTS / f"growth_eval_rows_{args.set}_{part}.csv", index=False)
+    ref_files = [ref_file] if ref_proc is not None else []
+    if args.merge:
+        ref_files = sorted(RESULTS.glob(f"growth_eval_reference_{args.set}_*.jsonl"))
+    for f in ref_files:
+        ref = read_reference(f.read_text(encoding="utf-8"))
+        version = ref["version"] or version
+        done = reference_rows(series, ref)
+        print(
+            f"statsforecast rows from {f.name}: {len(done)} ({done['series'].nunique() if len(done) else 0} series)"
+        )
+        rows = pd.concat([rows, done], ignore_index=True)
+    rows = rows[~rows["method"].isin(args.exclude)]
     if args.only_reference or (args.shard and not args.merge):
         return {"rows": len(rows)}
+    if args.merge:  # a cut-short run: compare on the projections every method has
+        key = ["series", "year", "month"]
+        counts = rows.groupby(key)["method"].nunique()
+        full = counts[counts == counts.max()].index
+        rows = rows.set_index(key).loc[lambda d: d.index.isin(full)].reset_index()
+        print(f"compared on {len(full)} projections that every method made", flush=True)
     table = summary(rows)
     with pd.option_context("display.width", 160, "display.precision", 3):
         print(table.to_string(index=False))

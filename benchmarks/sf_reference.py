@@ -9,7 +9,8 @@ Job: {"series": {name: [monthly values]}, "tasks": [[name, cutoff, h], ...], "mo
 season_length 12 (once), and gives its mean forecast of the next h months and `paths` simulated paths, summarised
 as the quantiles of their h-month sum (for full-year growth intervals). Answer: {"version", "results":
 [[name, cutoff, model, mean_sum, {quantile: sum}], ...], "seconds": {model: total fit+forecast+simulate
-seconds}}.
+seconds}}, written as JSON lines as it goes: one {"result": [...]} line per task and model, then one
+{"version", "seconds"} line (a long run on a busy machine leaves what it finished).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def main() -> None:
             sums = sims.reshape(paths, h).sum(axis=1)
             qs = {str(q): float(np.quantile(sums, q)) for q in QUANTILES}
             results.append([name, cutoff, model, mean, qs])
+            print(json.dumps({"result": results[-1]}), flush=True)
         seconds[model] = time.perf_counter() - t0
-    json.dump({"version": statsforecast.__version__, "results": results, "seconds": seconds}, sys.stdout)
+    print(json.dumps({"version": statsforecast.__version__, "seconds": seconds}), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ One command goes from the store to `outputs/<as-of>/`: the notebooks listed in p
 their parameters injected (executed copies are kept for analysts under `notebooks/`), and `brief.html` is
 exported from the brief notebook without code. Everything is built in a temporary sibling folder that
 replaces the month's folder only after every notebook succeeded; a failed run keeps its partly executed
-copies in `<out>.failed/` and leaves the earlier folder as it was.
+copies in `<out>.failed/` and leaves the earlier folder as it was. The build folder is locked while its run
+lives, so a later run removes the folders of runs that were killed (`remove_stale_builds`) and never one
+still being built.
 
 Speed: a kernel start plus the pandas/statsmodels/altair imports costs seconds per notebook. The runner
 starts one kernel per worker (plan.toml [brief] workers) and runs notebooks one after another in it,
@@ -262,74 +264,79 @@ def run_brief(
     def echo(line: str) -> None:
         say(f"[{time.perf_counter() - started:5.1f} s] {line}")
 
-    from .catalogue import load_plan
-    from .store import is_sample, latest_month, open_store
+    from .store import is_sample, latest_month, open_store, read_plan
 
-    cfg = settings(load_plan())
+    store = db_path(db).resolve()
+    conn = open_store(store)
+    try:
+        cfg = settings(read_plan(conn))  # the store's plan, as the notebooks read it (checked when read)
+        as_of = check_as_of(as_of) if as_of else latest_month(conn)
+        sample = is_sample(conn)
+    finally:
+        conn.close()
     jobs = notebooks if notebooks is not None else notebook_jobs(cfg)
     notebooks_dir = Path(notebooks_dir).resolve()
     missing = [j.file for j in jobs if not (notebooks_dir / j.file).exists()]
     if missing:
         raise BriefError(f"notebook(s) not found in {notebooks_dir}: {', '.join(missing)}")
-
-    store = db_path(db).resolve()
-    conn = open_store(store)
-    try:
-        as_of = check_as_of(as_of) if as_of else latest_month(conn)
-        sample = is_sample(conn)
-    finally:
-        conn.close()
     if as_of is None:
         raise BriefError(f"{store}: the store has no progress data yet; ingest submissions or give --as-of")
 
     final = Path(out).resolve() if out else default_out_dir(as_of, kind).resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
-    build.chmod(0o755)  # mkdtemp makes it private; the month's folder is read by others
-    (build / "notebooks").mkdir()
-    params = {"as_of": as_of, "db": str(store), "out_dir": str(build), "lang": lang, "kind": kind}
-    echo(
-        f"brief {kind} as of {as_of} ({lang}) from {store}"
-        + (" [synthetic sample data]" if sample else "")
-        + f": {len(jobs)} notebooks on {min(workers or cfg['workers'], len(jobs))} kernel(s)"
-    )
-
-    # papermill warns about parameters a notebook does not declare: every notebook gets all of them
-    # (so one whose parameters cell it cannot parse still writes into the build folder), which is fine.
-    logging.getLogger("papermill").setLevel(logging.ERROR)
-    run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample)
-    html_meta = {"as_of": as_of, "kind": kind, "lang": lang, "sample": sample}
+    removed = remove_stale_builds(final)
+    if removed:
+        echo(
+            f"removed {len(removed)} build folder(s) left by killed runs: {', '.join(p.name for p in removed)}"
+        )
+    build, lock = _claim_build(final)
     try:
-        failure = _execute_all(
-            jobs,
-            notebooks_dir,
-            build,
-            params,
-            workers=min(workers or int(cfg["workers"]), len(jobs)),
-            timeout=float(cfg["cell_timeout_s"]),
-            html_from=str(cfg["html_from"]),
-            html_meta=html_meta,
-            run=run,
-            echo=echo,
+        (build / "notebooks").mkdir()
+        params = {"as_of": as_of, "db": str(store), "out_dir": str(build), "lang": lang, "kind": kind}
+        echo(
+            f"brief {kind} as of {as_of} ({lang}) from {store}"
+            + (" [synthetic sample data]" if sample else "")
+            + f": {len(jobs)} notebooks on {min(workers or cfg['workers'], len(jobs))} kernel(s)"
         )
-    except KeyboardInterrupt:
-        # kernels notice their parent is gone and exit; what ran so far is kept for a look
-        echo(f"interrupted; partly executed copies kept in {_keep_failed(build, final)}")
-        raise
-    if failure is None:
-        failure = _missing_outputs(jobs, build, str(cfg["html_from"]))
-    if failure is not None:
-        kept = _keep_failed(build, final)
-        raise BriefError(
-            failure
-            + f"\npartly executed copies kept in {kept}"
-            + (f"\n{final} was left as it was" if final.exists() else "")
-        )
-    _swap_into_place(build, final)
-    run.files = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
-    run.seconds["total"] = time.perf_counter() - started
-    echo(f"wrote {final} ({len(run.files)} files) in {run.seconds['total']:.1f} s")
-    return run
+
+        # papermill warns about parameters a notebook does not declare: every notebook gets all of them
+        # (so one whose parameters cell it cannot parse still writes into the build folder), which is fine.
+        logging.getLogger("papermill").setLevel(logging.ERROR)
+        run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample)
+        html_meta = {"as_of": as_of, "kind": kind, "lang": lang, "sample": sample}
+        try:
+            failure = _execute_all(
+                jobs,
+                notebooks_dir,
+                build,
+                params,
+                workers=min(workers or int(cfg["workers"]), len(jobs)),
+                timeout=float(cfg["cell_timeout_s"]),
+                html_from=str(cfg["html_from"]),
+                html_meta=html_meta,
+                run=run,
+                echo=echo,
+            )
+        except KeyboardInterrupt:
+            # kernels notice their parent is gone and exit; what ran so far is kept for a look
+            echo(f"interrupted; partly executed copies kept in {_keep_failed(build, final)}")
+            raise
+        if failure is None:
+            failure = _missing_outputs(jobs, build, str(cfg["html_from"]))
+        if failure is not None:
+            kept = _keep_failed(build, final)
+            raise BriefError(
+                failure
+                + f"\npartly executed copies kept in {kept}"
+                + (f"\n{final} was left as it was" if final.exists() else "")
+            )
+        _swap_into_place(build, final)
+        run.files = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
+        run.seconds["total"] = time.perf_counter() - started
+        echo(f"wrote {final} ({len(run.files)} files) in {run.seconds['total']:.1f} s")
+        return run
+    finally:
+        _release(lock)
 
 
 def _execute_all(
@@ -419,6 +426,89 @@ def _execute_all(
         for th in threads:
             th.join(timeout=0.2)  # short waits keep Ctrl-C responsive
     return failures[0] if failures else None
+
+
+# ------------------------------------------------------------------------------- build folders
+
+# A build folder no lock can vouch for (this platform or file system has no flock, or the run was killed
+# between creating and locking it) is taken as abandoned when untouched for this long.
+UNLOCKED_STALE_S = 24 * 3600
+
+
+def _claim_build(final: Path) -> tuple[Path, int | None]:
+    """A new hidden build folder beside `final`, locked (flock on the folder itself) while this run lives.
+    It is made under a `.claim-` name, locked, then renamed, so no `.building-` folder is ever unlocked
+    while its run is alive."""
+    prefix = f".{final.name}.claim-"
+    claim = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    claim.chmod(0o755)  # mkdtemp makes it private; the month's folder is read by others
+    lock = _lock_folder(claim)
+    build = claim.with_name(f".{final.name}.building-{claim.name[len(prefix) :]}")
+    os.rename(claim, build)  # the lock belongs to the folder, not its name
+    return build, lock
+
+
+def _lock_folder(folder: Path) -> int | None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: folders are judged by age alone
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _release(lock: int | None) -> None:
+    if lock is not None:
+        os.close(lock)  # closing drops the flock
+
+
+def remove_stale_builds(final: Path) -> list[Path]:
+    """Remove the hidden build folders of `final` whose runs are gone (killed: their lock went with them),
+    never one a live run holds; returns what was removed."""
+    removed = []
+    for entry in sorted(final.parent.glob(f".{final.name}.*")):
+        kind = entry.name[len(final.name) + 2 :].split("-", 1)[0]
+        if kind in ("building", "claim") and entry.is_dir() and _abandoned(entry, kind):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _abandoned(folder: Path, kind: str) -> bool:
+    if kind == "building":
+        state = _lock_state(folder)
+        if state != "unknown":
+            return state == "free"  # nobody holds it: its run is gone
+    try:
+        return time.time() - folder.stat().st_mtime > UNLOCKED_STALE_S
+    except OSError:
+        return False
+
+
+def _lock_state(folder: Path) -> str:
+    """'held' while a live run holds the folder's lock, 'free' when none does, 'unknown' without flock."""
+    try:
+        import fcntl
+    except ImportError:
+        return "unknown"
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return "unknown"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return "held"
+    except OSError:
+        return "unknown"
+    finally:
+        os.close(fd)  # also drops the lock just taken
+    return "free"
 
 
 def _hand_run_parameters(path: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -442,8 +441,10 @@ def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.
 
 
 def load_plan(plan_dir: str | Path = PLAN_DIR) -> dict:
-    with open(Path(plan_dir) / "plan.toml", "rb") as fh:
-        return tomllib.load(fh)
+    """plan.toml, checked against perfkit.plan_schema: InputError naming file, line, key and expected type."""
+    from .plan_schema import parse_plan
+
+    return parse_plan(Path(plan_dir) / "plan.toml")
 
 
 def load_catalogue(plan_dir: str | Path = PLAN_DIR, attachment: str | Path | None = None) -> Catalogue:

@@ -1,7 +1,10 @@
 """The `perfkit` command line. Each subcommand calls the package and prints a table, JSON or CSV.
 
-Handlers are thin: parse, call perfkit, format. Errors in input print one line per problem and exit 2;
-an unusable store exits 3.
+Handlers are thin: parse, call perfkit, format. Every failure ends in one line on stderr and an exit code
+(`main`): 0 done, 1 a failure perfkit did not foresee (PERFKIT_DEBUG=1 shows its traceback), 2 bad input
+(one line per problem), 3 an unusable store (foreign, newer, read-only for a write, disk full), 130
+interrupted (Ctrl-C), 141 stdout closed early by the reader (`perfkit score | head -1`), as a command
+killed by SIGPIPE reports.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
+import sqlite3
 import sys
 import unicodedata
 from contextlib import contextmanager
@@ -382,12 +387,20 @@ def cmd_brief(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perfkit", description="绩效评估 analytics for the transport bureau")
-    p.add_argument("--db", help="store path (default $PERFKIT_DB or data/perfkit.sqlite)")
-    sub = p.add_subparsers(dest="command", required=True)
+    db_help = "store path (default $PERFKIT_DB or data/perfkit.sqlite)"
+    p.add_argument("--db", help=db_help)
+    # --db is accepted after the subcommand too (`perfkit brief --db x`); SUPPRESS keeps a --db given before
+    # the subcommand when none follows it
+    db_after = argparse.ArgumentParser(add_help=False)
+    db_after.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
+    sub = _WithDb(p.add_subparsers(dest="command", required=True), db_after)
     formats = ["table", "json", "csv"]
 
-    cat = sub.add_parser("catalog", help="the indicator catalogue").add_subparsers(
-        dest="action", required=True
+    cat = _WithDb(
+        sub.add_parser("catalog", help="the indicator catalogue").add_subparsers(
+            dest="action", required=True
+        ),
+        db_after,
     )
     s = cat.add_parser("show", help="print the catalogue")
     s.add_argument("--format", choices=["table", "json"], default="table")
@@ -469,13 +482,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _WithDb:
+    """Subparsers that all take the shared --db option as a parent."""
+
+    def __init__(self, subparsers, parent: argparse.ArgumentParser):
+        self.subparsers, self.parent = subparsers, parent
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        return self.subparsers.add_parser(name, parents=[self.parent], **kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .startup import defer_iri_grammar
 
     defer_iri_grammar()  # before altair or nbformat pull in jsonschema (see perfkit.startup)
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that closed the pipe shows here, not as an error at exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except InputError as exc:
         from .exports import visible
 
@@ -485,6 +512,59 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:
         print(f"store error: {exc}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        print(f"perfkit {_command(args)}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        failure = _store_failure(exc, args)
+        if failure is not None:
+            print(f"store error: {failure}", file=sys.stderr)
+            return 3
+        if os.environ.get("PERFKIT_DEBUG") == "1":
+            raise
+        print(_last_resort_line(exc, args), file=sys.stderr)
+        return 1
+
+
+def _command(args) -> str:
+    return " ".join(str(part) for part in (args.command, getattr(args, "action", None)) if part)
+
+
+def _store_failure(exc: BaseException, args) -> StoreError | None:
+    """An SQLite error that means the store cannot be used (read-only, disk full), possibly wrapped by
+    pandas' read_sql: the StoreError naming the store, else None."""
+    from .config import db_path
+    from .store import store_failure
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sqlite3.Error):
+            return store_failure(exc, db_path(args.db))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _last_resort_line(exc: Exception, args) -> str:
+    """One line for a failure nothing else caught: the command, what failed (OSError names its file)."""
+    text = " ".join(str(exc).split()) or "(no message)"
+    if len(text) > 300:
+        text = text[:300] + "…"
+    return (
+        f"perfkit {_command(args)} failed: {type(exc).__name__}: {text}"
+        " (run with PERFKIT_DEBUG=1 for the traceback)"
+    )
+
+
+def _stdout_closed() -> int:
+    """The reader closed stdout early (`perfkit score | head -1`): stop quietly, as `cat` or `seq` do.
+    stdout is pointed at devnull so Python's flush at exit does not report the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE: what a command killed by the closed pipe reports
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ class InputError(Exception):
 
 
 class StoreError(Exception):
-    """The store file cannot be used (foreign, newer schema, corrupt)."""
+    """The store file cannot be used (foreign, newer schema, corrupt, read-only for a write, disk full): one
+    line naming it, exit 3."""
 
 
 MAX_PROBLEMS_PER_FILE = 50  # plan.toml [intake] max_problems_per_file overrides it for ingest

@@ -1267,21 +1267,29 @@ def _check_writable(conn: sqlite3.Connection, archive_dir: Path) -> None:
         row = conn.execute("PRAGMA database_list").fetchone()
         raise StoreError(f"{row[2] if row else 'the store'}: cannot write to the store ({exc})") from exc
     probe = archive_dir / f".perfkit-write-check.{os.getpid()}"
-    made = not archive_dir.exists()
-    try:
-        archive_dir.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        probe.unlink()
-    except OSError as exc:
-        raise StoreError(
-            f"{archive_dir}: cannot write to the archive folder ({exc.strerror or exc})"
-        ) from exc
-    finally:
-        if made:
-            try:
-                archive_dir.rmdir()  # made again when a file is archived
-            except OSError:
-                pass
+    for attempt in range(3):
+        made = not archive_dir.exists()
+        try:
+            archive_dir.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            probe.unlink()
+            break
+        except FileNotFoundError as exc:
+            # another process's check removed the empty folder it had made, between our mkdir and open
+            if attempt == 2:
+                raise StoreError(
+                    f"{archive_dir}: cannot write to the archive folder ({exc.strerror or exc})"
+                ) from exc
+        except OSError as exc:
+            raise StoreError(
+                f"{archive_dir}: cannot write to the archive folder ({exc.strerror or exc})"
+            ) from exc
+        finally:
+            if made:
+                try:
+                    archive_dir.rmdir()  # made again when a file is archived
+                except OSError:
+                    pass
 
 
 def _write_failure(exc: BaseException) -> str:

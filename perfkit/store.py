@@ -101,20 +101,21 @@ BUSY_TIMEOUT_S = 60.0
 _WRITE_FAILURES = {
     "readonly database": "the store is read-only",
     "database or disk is full": "the disk is full",
-    "disk i/o error": "the store could not be written (disk full or a file-size limit?)",
-    "unable to open database file": "the store cannot be opened (permissions or a missing folder?)",
+    "disk i/o error": "writing the store failed (disk full or a file-size limit)",
+    "unable to open database file": "the store cannot be opened (permissions, or a missing folder)",
 }
 
 
 def store_failure(exc: BaseException, path: str | os.PathLike) -> StoreError | None:
     """A StoreError naming `path` for an SQLite error that means the store is unusable (read-only, disk
-    full, I/O error), else None: callers turn such errors into one line and exit 3."""
+    full, I/O error), else None: callers turn such errors into one line and exit 3. SQLite rolled the
+    failed transaction back, so the store is as it was before the failing step."""
     if not isinstance(exc, sqlite3.OperationalError):
         return None
     text = str(exc).lower()
     for needle, what in _WRITE_FAILURES.items():
         if needle in text:
-            return StoreError(f"{path}: {what} ({exc}); nothing was changed by the failed step")
+            return StoreError(f"{path}: {what} (sqlite: {exc}); the failed step changed nothing")
     return None
 
 
@@ -160,11 +161,10 @@ def _private_copy(path: Path) -> sqlite3.Connection:
             last = exc
             continue
         try:
+            src.execute("PRAGMA schema_version").fetchone()  # the first read: WAL without -shm fails here
             _check(src, path)
             mem = sqlite3.connect(":memory:", isolation_level=None)
             src.backup(mem)
-        except StoreError:
-            raise
         except sqlite3.Error as exc:
             last = exc
             continue

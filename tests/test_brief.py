@@ -10,7 +10,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -243,6 +245,56 @@ def test_kernels_start_without_compiling_the_iri_grammar(tmp_path, sample_db):
         echo=lambda line: None,
     )
     assert run.files == ["notebooks/c.ipynb"]
+
+
+# A process that claims a build folder as `perfkit brief` does and then waits to be killed.
+HOLD_BUILD = """
+import sys, time
+from pathlib import Path
+from perfkit import brief
+build, lock = brief._claim_build(Path(sys.argv[1]))
+print(build, flush=True)
+time.sleep(600)
+"""
+
+
+def test_build_folders_of_killed_runs_are_removed_never_a_live_one(tmp_path, sample_db):
+    """A killed `perfkit brief` left `.out.building-*` behind for good (before: no run removed it). The
+    next run removes it; a folder a live run is still building stays."""
+    final = tmp_path / "out"
+    holders = [
+        subprocess.Popen([sys.executable, "-c", HOLD_BUILD, str(final)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    killed, live = (Path(h.stdout.readline().strip()) for h in holders)
+    try:
+        (killed / "notebooks").mkdir()  # partly built when it was killed
+        holders[0].send_signal(signal.SIGKILL)
+        holders[0].wait(timeout=60)
+        assert killed.is_dir() and live.is_dir()
+
+        folder = tmp_path / "nbs"
+        folder.mkdir()
+        nbformat.write(new_notebook(cells=[new_code_cell("x = 1")], metadata=KERNEL_META), folder / "c.ipynb")
+        said: list[str] = []
+        brief.run_brief(
+            "2019-09",
+            out=final,
+            db=sample_db,
+            notebooks=[brief.NotebookJob("c.ipynb")],
+            notebooks_dir=folder,
+            workers=1,
+            echo=said.append,
+        )
+        assert not killed.exists()
+        assert live.is_dir()  # still being built by a live process
+        assert any(killed.name in line for line in said)
+        assert (final / "notebooks" / "c.ipynb").exists()
+    finally:
+        holders[1].kill()
+        holders[1].wait(timeout=60)
+    assert brief.remove_stale_builds(final) == [live]  # once its process is gone, it goes too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nbs", "out", "perfkit.sqlite"]
 
 
 # --------------------------------------------------------------------------------- runner, no kernel

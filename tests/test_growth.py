@@ -127,28 +127,6 @@ def test_unconverged_fits_are_kept_with_a_note(monkeypatch):
     assert math.isfinite(proj.projected_growth_pct)
 
 
-def test_required_growth_on_the_official_basis_by_hand():
-    """Required growth where the office's YTD growth differs from the levels' (factor ≠ 1), by hand: last
-    year re-based by f = (1 + recomputed) / (1 + official); the rest must deliver
-    ((1 + bound) · f · last year − YTD) / (f · last year's remaining months) − 1."""
-    s = steady(years=6)
-    levels = growth.project_annual_growth(s, "2018-07", (9.0, 10.0), **FAST)
-    official = levels.recomputed_ytd_growth_pct + 2.0
-    proj = growth.project_annual_growth(s, "2018-07", (9.0, 10.0), official_ytd_growth_pct=official, **FAST)
-    ytd = s["2018-01":"2018-07"].sum()
-    last = s[s.index.year == 2017]
-    f = (ytd / last.iloc[:7].sum()) / (1 + official / 100)
-    assert f < 0.99
-    rest = last.iloc[7:].sum()
-    pairs = (
-        (9.0, proj.required_growth_low_pct, levels.required_growth_low_pct),
-        (10.0, proj.required_growth_high_pct, levels.required_growth_high_pct),
-    )
-    for bound, req, on_levels in pairs:
-        assert req == pytest.approx((((1 + bound / 100) * f * last.sum() - ytd) / (f * rest) - 1) * 100)
-        assert req < on_levels - 1.0  # a higher official rate re-bases last year down: less is needed
-
-
 def test_band_probabilities_follow_the_band():
     s = steady(years=6, growth_pct=10.0, noise=0.01)
     below = growth.project_annual_growth(s, "2018-05", (4.0, 5.0), **FAST)

@@ -1,0 +1,222 @@
+"""The command line as a user meets it: real processes on real SQLite files. Every failure is one line on
+stderr with its exit code (2 bad input, 3 unusable store, 1 unforeseen, 130 interrupted, 141 stdout closed),
+never a traceback."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from perfkit import store
+from perfkit.cli import build_parser
+from perfkit.sample import turnover_table
+
+# Linux capabilities that let root ignore file permissions; dropped from a reader's bounding set
+# (PR_CAPBSET_DROP) so root, like any user, cannot write a file or folder without write permission.
+PR_CAPBSET_DROP = 24
+PERMISSION_OVERRIDES = (1, 2, 3, 9)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_LINUX_IMMUTABLE
+
+
+def _obey_permissions() -> None:
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in PERMISSION_OVERRIDES:
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "cannot drop root's permission overrides")
+
+
+def perfkit(*args: str, reader: bool = False, file_size_limit: int | None = None, **kwargs):
+    """Run `perfkit ARGS` in a new process. `reader`: file permissions apply to it even as root (root's
+    overrides are dropped), so a store without write permission is read-only to it; `file_size_limit`: no
+    file it writes may grow past this many bytes (RLIMIT_FSIZE: a full disk without filling one)."""
+
+    def before_exec() -> None:
+        if file_size_limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+        if reader:
+            _obey_permissions()
+
+    env = {**os.environ, **kwargs.pop("env", {})}
+    return subprocess.run(
+        [sys.executable, "-m", "perfkit.cli", *args],
+        capture_output=True,
+        text=True,
+        preexec_fn=before_exec,
+        env=env,
+        **kwargs,
+    )
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def permissions_apply():
+    probe = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.access('/', os.W_OK))"],
+        capture_output=True,
+        text=True,
+        preexec_fn=_obey_permissions,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make file permissions apply to this user: {probe.stderr.strip()[-200:]}")
+
+
+# ------------------------------------------------------------------------------------ read-only store
+
+
+@pytest.mark.parametrize("folder_writable", [True, False], ids=["file-read-only", "folder-read-only"])
+def test_read_only_store_is_read_and_refused_for_writes(
+    sample_db, tmp_path, permissions_apply, folder_writable
+):
+    """Read commands work on a store the user cannot write (before: exit 3 'not a SQLite database');
+    ingest exits 3 with one line naming the file and 'read-only', and nothing changes."""
+    ro = tmp_path / "store"
+    ro.mkdir()
+    db = ro / "perfkit.sqlite"
+    shutil.copy(sample_db, db)
+    before = store.dump(sqlite3.connect(db))
+    db.chmod(0o444)
+    if not folder_writable:
+        ro.chmod(0o555)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+
+    want = perfkit("--db", str(sample_db), "score", "--format", "csv")
+    got = perfkit("--db", str(db), "score", "--format", "csv", reader=True)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == want.stdout and got.stdout.count("\n") > 60
+
+    if not folder_writable:  # the harder case (SQLite cannot make its shared-memory file); risks is slow
+        risks = perfkit("--db", str(db), "risks", "--as-of", "2019-09", "--format", "csv", reader=True)
+        assert risks.returncode == 0, risks.stderr
+        measures = sqlite3.connect(sample_db).execute("SELECT COUNT(*) FROM measures").fetchone()[0]
+        assert risks.stdout.count("\n") == 1 + measures  # flagged in a private copy; the store is untouched
+
+    turnover = tmp_path / "turnover.csv"
+    turnover.write_text(
+        "月份,运输方式,口径,旅客周转量（万人公里）,货物周转量（万吨公里）\n2018年3月,公路,当月,1.0,2.0\n"
+    )
+    out = perfkit("--db", str(db), "ingest", "--archive", str(archive), str(turnover), reader=True)
+    assert out.returncode == 3
+    line = one_line(out.stderr)
+    assert str(db) in line and "read-only" in line
+    assert not list(archive.iterdir())
+    ro.chmod(0o755)
+    assert store.dump(sqlite3.connect(db)) == before
+
+
+# ---------------------------------------------------------------------------------------- disk full
+
+
+def test_disk_full_while_creating_the_store_leaves_nothing(tmp_path):
+    db = tmp_path / "new.sqlite"
+    out = perfkit("--db", str(db), "score", file_size_limit=64 * 1024)
+    assert out.returncode == 3
+    line = one_line(out.stderr)
+    assert str(db) in line and "disk full" in line
+    assert not db.exists() and not list(tmp_path.glob("*.tmp*"))
+    assert perfkit("--db", str(db), "score", "--format", "json").returncode == 0  # a later run builds it
+
+
+def test_disk_full_while_writing_changes_nothing(sample_db, tmp_path):
+    """A write that cannot grow the store's log (an ingest of a 126-row turnover table under a 16 KB
+    file-size limit) is rolled back whole: exit 3, the file named, the store as it was."""
+    table = turnover_table()
+    table["旅客周转量（万人公里）"] = (table["旅客周转量（万人公里）"] * 1.01).round(
+        1
+    )  # not the sample's file
+    csv = tmp_path / "turnover.csv"
+    table.to_csv(csv, index=False)
+    before = store.dump(sqlite3.connect(sample_db))
+    out = perfkit(
+        "--db", str(sample_db), "ingest", "--archive", str(tmp_path / "a"), str(csv), file_size_limit=16384
+    )
+    assert out.returncode == 3
+    assert "Traceback" not in out.stderr
+    assert str(csv) in out.stderr and "disk" in out.stderr, out.stderr  # ingest names the file it rolled back
+    conn = sqlite3.connect(sample_db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert store.dump(conn) == before
+    again = perfkit("--db", str(sample_db), "ingest", "--archive", str(tmp_path / "a"), str(csv))
+    assert again.returncode == 0, again.stderr  # with room again, the same file goes in
+
+
+# ------------------------------------------------------------------------------- pipes and arguments
+
+
+def test_stdout_closed_by_the_reader_exits_quietly(sample_db):
+    """`perfkit score | head -1`: the reader is gone before perfkit writes; no BrokenPipeError traceback,
+    exit 141 as for a command killed by SIGPIPE."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perfkit.cli", "--db", str(sample_db), "score"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # before the child has imported perfkit, so its first write meets a closed pipe
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
+
+
+def test_db_option_before_or_after_the_subcommand(tmp_path):
+    parser = build_parser()
+    assert parser.parse_args(["--db", "a", "score"]).db == "a"
+    assert parser.parse_args(["score", "--db", "b"]).db == "b"
+    assert parser.parse_args(["--db", "a", "brief", "--db", "b"]).db == "b"
+    assert parser.parse_args(["catalog", "show", "--db", "c"]).db == "c"
+    assert parser.parse_args(["history", "1-8-1.1"]).db is None
+    db = tmp_path / "after.sqlite"
+    out = perfkit("score", "--db", str(db), "--format", "json", env={"PERFKIT_DB": str(tmp_path / "no")})
+    assert out.returncode == 0, out.stderr
+    assert db.exists() and not (tmp_path / "no").exists()
+
+
+# ------------------------------------------------------------------------------------- last resort
+
+
+def test_unforeseen_failure_is_one_line_naming_the_file(tmp_path):
+    target = tmp_path / "no-such-folder" / "plan.xlsx"
+    out = perfkit("catalog", "export", "--out", str(target))
+    assert out.returncode == 1
+    line = one_line(out.stderr)
+    assert str(target) in line and "PERFKIT_DEBUG=1" in line
+    debug = perfkit("catalog", "export", "--out", str(target), env={"PERFKIT_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_interrupt_is_one_line_exit_130_and_leaves_no_half_store(tmp_path):
+    """Ctrl-C while the store is being built on first use: exit 130, one line, no store, no temp file."""
+    db = tmp_path / "new.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perfkit.cli", "--db", str(db), "score"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lock = tmp_path / "new.sqlite.lock"  # taken just before the build starts
+    deadline = time.monotonic() + 120
+    while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in one_line(err)
+    assert not list(tmp_path.glob("*.tmp*"))
+    if db.exists():  # the build had finished: it must be whole
+        assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
