@@ -165,20 +165,11 @@ def serial_one_thread(series: dict, as_of, band) -> tuple[float, float, dict]:
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from perfkit.config import SINGLE_THREAD_ENV
+    from perfkit.config import single_thread_env
 
-    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
-    os.environ.update(SINGLE_THREAD_ENV)
     t0 = time.perf_counter()
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            inside, out = pool.submit(_project_serially, (series, as_of, band)).result()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with single_thread_env(), ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        inside, out = pool.submit(_project_serially, (series, as_of, band)).result()
     return time.perf_counter() - t0, inside, out
 
 

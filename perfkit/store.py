@@ -198,8 +198,6 @@ def _private_copy(path: Path) -> sqlite3.Connection:
             mem = sqlite3.connect(":memory:", isolation_level=None)
             src.backup(mem)
             _check(mem, path)  # an older schema is upgraded in the copy, the file untouched
-        except StoreError:
-            raise
         except sqlite3.Error as exc:
             last = exc
             continue

@@ -201,22 +201,32 @@ def test_unforeseen_failure_is_one_line_naming_the_file(tmp_path):
 
 
 def test_interrupt_is_one_line_exit_130_and_leaves_no_half_store(tmp_path):
-    """Ctrl-C while the store is being built on first use: exit 130, one line, no store, no temp file."""
-    db = tmp_path / "new.sqlite"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "perfkit.cli", "--db", str(db), "score"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lock = tmp_path / "new.sqlite.lock"  # taken just before the build starts
-    deadline = time.monotonic() + 120
-    while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
-    assert "interrupted" in one_line(err)
-    assert not list(tmp_path.glob("*.tmp*"))
-    if db.exists():  # the build had finished: it must be whole
-        assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    """Ctrl-C while the store is being built on first use: exit 130, one line, no store, no temp file.
+
+    On a loaded machine the signal can land after the command has already finished its work (exit 0); such
+    a round proves nothing either way, so the test tries again, up to three times, for one that landed."""
+    for attempt in range(3):
+        folder = tmp_path / f"round{attempt}"
+        folder.mkdir()
+        db = folder / "new.sqlite"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "perfkit.cli", "--db", str(db), "score"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lock = folder / "new.sqlite.lock"  # taken just before the build starts
+        deadline = time.monotonic() + 120
+        while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert not list(folder.glob("*.tmp*"))
+        if db.exists():  # the build had finished: it must be whole
+            assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if proc.returncode == 0:
+            continue
+        assert proc.returncode == 130
+        assert "interrupted" in one_line(err)
+        return
+    pytest.fail("in three rounds the interrupt never reached a running perfkit")

@@ -417,7 +417,10 @@ def test_project_many_in_worker_processes_equals_serial():
 
     env_before = {k: os.environ.get(k) for k in growth.SINGLE_THREAD_ENV}
     series = {f"s{i}": steady(years=4, growth_pct=5.0 + 3 * i, seed=i) for i in range(3)}
-    kw = {"models": ("ets", "profile", "combined"), "repetitions": 200}
+    # `profile` only: the workers run one BLAS thread and this process may run several, and an optimizer on
+    # these near-noise-free series can reach another optimum under some OpenBLAS kernels (Prescott); what is
+    # tested here is the pool (order, seeds, environment), which needs no optimizer
+    kw = {"models": ("profile",), "repetitions": 200}
     serial = growth.project_many(series, "2016-06", (8.0, 9.0), workers=1, **kw)  # in this process, no pool
     parallel = growth.project_many(series, "2016-06", (8.0, 9.0), workers=2, **kw)
     assert list(serial) == list(parallel) == list(series)
