@@ -226,7 +226,9 @@ def test_interrupt_is_one_line_exit_130_and_leaves_no_half_store(tmp_path):
             assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         if proc.returncode == 0:
             continue
-        assert proc.returncode == 130
+        # 130 from perfkit's own handler, or death by SIGINT itself when the interrupt reached Python again
+        # while worker processes were shut down at exit: a shell reports both as 130
+        assert proc.returncode in (130, -signal.SIGINT)
         assert "interrupted" in one_line(err)
         return
     pytest.fail("in three rounds the interrupt never reached a running perfkit")
