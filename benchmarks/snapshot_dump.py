@@ -26,18 +26,21 @@ MONTHS = [f"2019-{m:02d}" for m in range(1, 10)]
 GROWTH_PARTS = ("growth_projections", "growth_paths", "growth_backtest")
 
 
-def _find(name: str):
-    """A presentation or domain function wherever it lives now (the refactor moves some)."""
+def _find(*names: str):
+    """A presentation or domain function wherever it lives now, under its old or new name (the refactor
+    moves and renames some)."""
     import importlib
 
-    for module in ("perfkit.tables", "perfkit.report", "perfkit.risks", "perfkit.investment"):
+    modules = ("perfkit.tables", "perfkit.charts", "perfkit.risks", "perfkit.investment")
+    for module in modules:
         try:
             mod = importlib.import_module(module)
         except ImportError:
             continue
-        if hasattr(mod, name):
-            return getattr(mod, name)
-    raise LookupError(name)
+        for name in names:
+            if hasattr(mod, name):
+                return getattr(mod, name)
+    raise LookupError(names)
 
 
 def _frame(df) -> object:
@@ -84,14 +87,16 @@ def dump(workdir: Path) -> dict:
                 "problems_reasons": problems["reasons"].tolist(),
                 "flags_table": _frame(_find("flags_table")(flags, lang)),
                 "people_problems": _frame(_find("people_table")(problems, lang=lang)),
-                "invest_display": _frame(_find("display_table")(inv, lang)),
+                "invest_display": _frame(_find("investment_table", "display_table")(inv, lang)),
             }
             for column in ("units", "leaders"):
                 totals = _find("totals_by")(flags, column)
                 view[f"totals_{column}"] = _frame(_find("people_table")(totals, lang=lang))
             by_unit, by_leader = _find("by_unit")(inv), _find("by_leader")(inv)
-            view["invest_by_unit"] = _frame(_find("aggregate_display")(by_unit, lang))
-            view["invest_by_leader"] = _frame(_find("aggregate_display")(by_leader, lang))
+            view["invest_by_unit"] = _frame(_find("investment_totals", "aggregate_display")(by_unit, lang))
+            view["invest_by_leader"] = _frame(
+                _find("investment_totals", "aggregate_display")(by_leader, lang)
+            )
             end = pd.Period(month, freq="M")
             quarter = _find("quarter_summary")(problems, end.year, (end.month + 2) // 3, end)
             view["quarter"] = {
