@@ -377,7 +377,7 @@ def measure_chart(series, submissions=None, measure: str = "", lang: str = "zh")
 def status_chart(flags: pd.DataFrame, lang: str = "zh"):
     """Stacked bars: how many measures of each status each responsible unit has (risk flags)."""
     from .labels import t
-    from .risks import ALERT, DONE, MISSED, MISSING, OK, WATCH
+    from .rules import ALERT, DONE, MISSED, MISSING, OK, WATCH
 
     long = flags[["units", "status", "points_at_risk"]].explode("units").rename(columns={"units": "unit"})
     counts = long.groupby(["unit", "status"], as_index=False).agg(

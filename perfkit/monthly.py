@@ -71,6 +71,7 @@ COMPUTING_MODULES = (
     "monthly",
     "months",
     "risks",
+    "rules",
     "scoring",
     "store",
     "turnover",

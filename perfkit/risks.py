@@ -7,7 +7,10 @@ passed, not met) or 缺报 (not reported, or a copied report). The rules and thr
 perfkit.labels); the indicator's leaders, units and persons; and its points at risk: weight × (1 − expected
 year-end completion).
 
-This module is pure: it computes from DataFrames. Flags are kept by month in the store's monthly snapshots
+The rules themselves, each a small named function (past deadline, missing report, behind schedule, low
+chance, below band, anomaly, plan lowered, persistence, points at risk), are in perfkit.rules;
+`flag_measures` here applies them in order and writes the flags. This module is pure: it computes from
+DataFrames. Flags are kept by month in the store's monthly snapshots
 (perfkit.monthly), so a problem's history is kept: when it opened, how long it has been open, when it was
 closed (销号). Two rules need that history: three months in a row at 关注 becomes 预警, and a 预警 holds
 until the measure is back on its schedule.
@@ -29,17 +32,31 @@ from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .labels import t
 from .months import parse_month, quarter_of  # noqa: F401 - quarter_of: notebooks call risks.quarter_of
+from .rules import (  # noqa: F401 - the statuses and expected_clipped, long read as risks.X, stay so
+    ALERT,
+    BY_LEVEL,
+    DONE,
+    LEVEL,
+    MISSED,
+    MISSING,
+    OK,
+    RULES,
+    STATUS_CODES,
+    STATUSES,
+    WATCH,
+    AtRisk,
+    Fired,
+    Standing,
+    assessed_fraction,
+    expected_clipped,
+    num,
+    ordinals,
+    persistence,
+    plan_lowered,
+    points_at_risk,
+    standing,
+)
 
-STATUS_CODES = ("done", "ok", "watch", "alert", "missing", "missed")
-DONE, OK, WATCH, ALERT, MISSING, MISSED = (t(f"risk.status.{c}") for c in STATUS_CODES)
-STATUSES = (DONE, OK, WATCH, ALERT, MISSED, MISSING)
-# Which status wins when several rules fire: 未完成 (the chance is gone) over 缺报 (nothing current to judge
-# by) over 预警 over 关注. 已完成 is decided first and ends the matter.
-LEVEL = {DONE: -1, OK: 0, WATCH: 1, ALERT: 2, MISSING: 3, MISSED: 4}
-_BY_LEVEL = {v: k for k, v in LEVEL.items()}
-
-CUMULATIVE_KINDS = {"investment", "amount", "count", "length", "level", "percent", "milestone"}
-REPORTED_DONE = t("status.done")  # the unit's own 已完成 in its progress report
 REQUIRED_RULES: dict[str, type] = {
     "watch_gap_pp": float,
     "alert_gap_pp": float,
@@ -59,9 +76,6 @@ REQUIRED_RULES: dict[str, type] = {
     "problem_statuses": list,
     "expected_completion": dict,
 }
-Z80 = 1.2815515655446004  # an 80% central interval is mean ± Z80·σ
-EPS = 1e-9
-
 FLAG_COLUMNS = [
     "as_of",
     "measure_id",
@@ -92,31 +106,9 @@ FLAG_COLUMNS = [
     "schedule_source",  # unit_plan (judged against the unit's own plan) or pro_rata
     "reason_args",  # per reason: [template key, {field: number or text}] (see render_reasons)
 ]
-INVESTMENT_COLUMNS = [
-    "measure_id",
-    "projected",
-    "interval_80_low",
-    "interval_80_high",
-    "p_reach",
-    "shortfall",
-    "required_monthly",
-    "schedule_gap_pp",
-    "edge",
-    "expected_shortfall",
-]
-GROWTH_COLUMNS = [
-    "measure_id",
-    "ytd_growth_pct",
-    "projected_growth_pct",
-    "interval_80_low",
-    "interval_80_high",
-    "band_low",
-    "band_high",
-    "p_reach_low",
-]
 
 
-# ------------------------------------------------------------------------------------------- rules
+# ------------------------------------------------------------------------------------ plan settings
 
 
 def rules_from(catalogue: Catalogue) -> dict:
@@ -166,27 +158,11 @@ def rules_from(catalogue: Catalogue) -> dict:
 # ------------------------------------------------------------------------------------ small helpers
 
 
-def _ordinals(col) -> np.ndarray:
-    return pd.PeriodIndex(col, freq="M").asi8
-
-
 def _periods(ordinals: np.ndarray) -> pd.PeriodIndex:
     """Month ordinals (NaN for none) → PeriodIndex with NaT."""
     ordinals = np.asarray(ordinals, dtype=float)
     ints = np.where(np.isnan(ordinals), np.iinfo(np.int64).min, ordinals).astype(np.int64)
     return pd.PeriodIndex(pd.arrays.PeriodArray(ints, dtype=pd.PeriodDtype("M")))
-
-
-def _num(x, digits: int = 1) -> str:
-    """A number as people write it: rounded, no trailing zeros."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    s = f"{float(x):.{digits}f}"
-    s = s.rstrip("0").rstrip(".") if "." in s else s
-    return "0" if s == "-0" else s
-
-
-_erf = np.frompyfunc(math.erf, 1, 1)
 
 
 def _plain(x):
@@ -196,7 +172,7 @@ def _plain(x):
 
 def render_reason(key: str, values: dict, lang: str = "zh") -> str:
     """One reason in words from its template key and numbers (a percentage chance 'p' with no decimals)."""
-    shown = {k: _num(v, 0 if k == "p" else 1) if isinstance(v, float) else v for k, v in values.items()}
+    shown = {k: num(v, 0 if k == "p" else 1) if isinstance(v, float) else v for k, v in values.items()}
     return t(f"risk.reason.{key}", lang).format(**shown)
 
 
@@ -212,45 +188,6 @@ def with_reasons(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
     out = frame.copy()
     out["reasons"] = [render_reasons(a, lang) for a in out["reason_args"]]
     return out
-
-
-def _norm_cdf(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.asarray(_erf(np.asarray(z, dtype=float) / math.sqrt(2.0)), dtype=float))
-
-
-def _norm_pdf(z: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-
-
-def _above(mu: np.ndarray, s: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """E[(X − k)+] for X ~ Normal(mu, s)."""
-    z = (mu - k) / s
-    return (mu - k) * _norm_cdf(z) + s * _norm_pdf(z)
-
-
-def expected_clipped(mu, sigma, lo, hi) -> np.ndarray:
-    """E[clip(X, lo, hi)] for X ~ Normal(mu, sigma); sigma 0 or NaN means X = mu exactly.
-
-    Expected completion: a cumulative measure cannot end below what is done (lo) and scores nothing above
-    its target (hi).
-    """
-    mu, sigma, lo, hi = (np.asarray(a, dtype=float) for a in np.broadcast_arrays(mu, sigma, lo, hi))
-    certain = ~(sigma > 0)
-    s = np.where(certain, 1.0, sigma)
-    stochastic = lo + _above(mu, s, lo) - _above(mu, s, hi)
-    return np.where(certain, np.clip(mu, lo, hi), stochastic)
-
-
-def _align(frame: pd.DataFrame | None, ids: pd.Index, columns: list[str]) -> pd.DataFrame:
-    """One row per catalogue measure (NaN where `frame` has none), whatever order `frame` comes in."""
-    if frame is None or len(frame) == 0:
-        return pd.DataFrame(np.nan, index=ids, columns=columns[1:])
-    f = frame.drop_duplicates("measure_id", keep="last").set_index("measure_id")
-    out = f.reindex(ids)
-    for col in columns[1:]:
-        if col not in out.columns:
-            out[col] = np.nan
-    return out[columns[1:]]
 
 
 # ------------------------------------------------------------------------------------ report facts
@@ -271,7 +208,7 @@ def report_facts(catalogue: Catalogue, progress: pd.DataFrame, as_of: str | pd.P
         raise ValueError(f"progress lacks column(s): {', '.join(missing)}")
     ids = pd.Index(catalogue.measures["measure_id"])
     n = len(ids)
-    month = _ordinals(progress["month"])
+    month = ordinals(progress["month"])
     start = pd.Period(year=as_of.year, month=1, freq="M").ordinal
     keep = (month <= as_of.ordinal) & (month >= start)
     code = ids.get_indexer(progress["measure_id"].to_numpy(dtype=object)[keep])
@@ -329,46 +266,6 @@ def report_facts(catalogue: Catalogue, progress: pd.DataFrame, as_of: str | pd.P
     return facts
 
 
-def _history(previous: pd.DataFrame | None, ids: pd.Index, as_of: pd.Period) -> tuple[np.ndarray, np.ndarray]:
-    """From earlier months' flags: months in a row at 关注 just before `as_of`, and the latest status.
-
-    缺报 months are skipped by both (a silent unit neither breaks nor extends a run); a month with no flag
-    at all breaks them. Only this plan year counts.
-    """
-    n = len(ids)
-    run = np.zeros(n, dtype=int)
-    last = np.full(n, "", dtype=object)
-    if previous is None or len(previous) == 0:
-        return run, last
-    months = _ordinals(previous["as_of"])
-    start = pd.Period(year=as_of.year, month=1, freq="M").ordinal
-    sel = (months < as_of.ordinal) & (months >= start)
-    code = ids.get_indexer(previous["measure_id"].to_numpy(dtype=object)[sel])
-    back = as_of.ordinal - months[sel]
-    status = previous["status"].to_numpy(dtype=object)[sel]
-    ok = code >= 0
-    if not ok.any():
-        return run, last
-    width = int(back[ok].max())
-    grid = np.full((n, width + 1), "", dtype=object)
-    grid[code[ok], back[ok]] = status[ok]
-    alive = np.ones(n, bool)
-    chain = np.ones(n, bool)
-    found = np.zeros(n, bool)
-    for j in range(1, width + 1):  # months back from as_of: a dozen at most
-        s = grid[:, j]
-        absent = s == ""
-        skip = s == MISSING
-        watch = s == WATCH
-        run += alive & watch
-        alive &= (watch | skip) & ~absent
-        take = chain & ~found & ~absent & ~skip
-        last[take] = s[take]
-        found |= take
-        chain &= ~absent
-    return run, last
-
-
 # ---------------------------------------------------------------------------------------- flagging
 
 
@@ -400,387 +297,75 @@ def flag_measures(
     """
     as_of = parse_month(as_of)
     rules = rules_from(catalogue) if rules is None else rules
-    m = catalogue.measures.reset_index(drop=True)
-    ids = pd.Index(m["measure_id"])
-    n = len(m)
+    ids = pd.Index(catalogue.measures["measure_id"])
     facts = report_facts(catalogue, progress, as_of)
-    inv = _align(investment, ids, INVESTMENT_COLUMNS)
-    gro = _align(growth, ids, GROWTH_COLUMNS)
-
-    kind = m["kind"].to_numpy(dtype=object)
-    schedule = m["schedule"].to_numpy(dtype=object)
-    target = m["target"].to_numpy(dtype=float)
-    per_month = m["per_month"].to_numpy(dtype=float)
-    deadline = m["deadline_month"].to_numpy(dtype=int)
-    weight = m["weight"].to_numpy(dtype=float)
-    unit = m["unit"].fillna("").to_numpy(dtype=object)
-    month_no = as_of.month
-    actual = facts["actual"].to_numpy(dtype=float)
-    baseline = facts["baseline"].to_numpy(dtype=float)
-    increment = facts["increment"].to_numpy(dtype=float)
-    last_ord = facts["last_report"].array.asi8
-    reported = last_ord == as_of.ordinal
-    has_report = facts["n_reports"].to_numpy() > 0
-    note = facts["note"].to_numpy(dtype=object)
-    reported_status = facts["reported_status"].to_numpy(dtype=object)
-    first_no = np.where(facts["first_report"].isna(), np.nan, facts["first_report"].array.asi8 % 12 + 1)
-
-    is_growth = kind == "growth_band"
-    is_qual = kind == "qualitative"
-    recurring = schedule == "recurring"
-    level_sched = schedule == "level"
-    cumulative = (schedule == "cumulative") & np.isin(kind, list(CUMULATIVE_KINDS))
-    past = month_no >= deadline
-    months_left = np.maximum(deadline - month_no, 0)
-
-    # --- where the measure stands against its schedule (序时进度, linear through the deadline month)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        elapsed = np.minimum(month_no, deadline).astype(float)
-        time_pct = elapsed / deadline * 100
-        completion_pct = actual / target * 100
-        expected_rec = np.minimum(per_month * elapsed, target)
-        time_pct = np.where(recurring, expected_rec / target * 100, time_pct)
-        # level measures (fleet size, coverage) start high: judge the climb from the year's first report
-        span = deadline - first_no
-        level_time = np.where(span > 0, np.clip((month_no - first_no) / span, 0, 1) * 100, 100.0)
-        level_done = np.where(target - baseline > EPS, (actual - baseline) / (target - baseline) * 100, 100.0)
-        time_pct = np.where(level_sched, level_time, time_pct)
-        completion_pct = np.where(level_sched, level_done, completion_pct)
-        # the unit's own plan, where it has one, replaces the line (perfkit.workplan)
-        scheduled = cumulative | recurring | level_sched
-        planned = _planned(unit_plan, ids, as_of)
-        own_plan = scheduled & ~np.isnan(planned)
-        expected_rec = np.where(own_plan, np.minimum(planned, target), expected_rec)
-        time_pct = np.where(own_plan, planned / target * 100, time_pct)
-        completion_pct = np.where(own_plan, actual / target * 100, completion_pct)
-        gap = np.where(scheduled, completion_pct - time_pct, np.nan)
-    schedule_source = np.where(own_plan, "unit_plan", np.where(scheduled, "pro_rata", ""))
-    inv_gap = inv["schedule_gap_pp"].to_numpy(dtype=float)
-    use_inv_gap = ~np.isnan(inv_gap) & ~np.isnan(actual) & ~own_plan
-    gap = np.where(use_inv_gap, inv_gap, gap)
-    time_pct = np.where(use_inv_gap, completion_pct - inv_gap, time_pct)
-    gap = np.where(np.isnan(actual), np.nan, gap)
-
-    # --- done?
-    ytd = gro["ytd_growth_pct"].to_numpy(dtype=float)
-    band_low = gro["band_low"].to_numpy(dtype=float)
-    band_low = np.where(np.isnan(band_low) & is_growth, target, band_low)
-    band_high = gro["band_high"].to_numpy(dtype=float)
-    band_high = np.where(np.isnan(band_high) & is_growth, m["target_high"].to_numpy(dtype=float), band_high)
-    edge = inv["edge"].astype(object).fillna("").to_numpy(dtype=object)
-    done = (
-        (~is_growth & ~is_qual & (actual >= target - EPS))
-        | (np.isnan(actual) & (reported_status == REPORTED_DONE))
-        | (edge == "complete")
-        | (is_growth & past & (ytd >= band_low))
-    )
-    expects_report = ~np.isin(schedule, rules["unreported_schedules"])
-
+    s = standing(catalogue, facts, as_of, rules, investment, growth, _planned(unit_plan, ids, as_of))
+    n = len(ids)
     level = np.zeros(n, dtype=int)
     reason_args: list[list[list]] = [[] for _ in range(n)]
     codes: list[list[str]] = [[] for _ in range(n)]
 
-    def fire(mask: np.ndarray, status_level, code: str, key: str, fields: dict) -> None:
-        """Raise the level where `mask` holds and record the rule's code and its reason's template key and
+    def apply(fired: list[Fired]) -> None:
+        """Raise the level where each rule fired and record its code and its reason's template key and
         numbers (rendered into words at display time, in the reader's language: `render_reasons`)."""
         nonlocal level
-        mask = np.asarray(mask, bool)
-        level = np.maximum(level, np.where(mask, status_level, 0))
-        for i in np.flatnonzero(mask):
-            values = {k: _plain(v[i] if isinstance(v, np.ndarray) else v) for k, v in fields.items()}
-            reason_args[i].append([key, values])
-            codes[i].append(code)
+        for f in fired:
+            mask = np.asarray(f.mask, bool)
+            level = np.maximum(level, np.where(mask, f.level, 0))
+            for i in np.flatnonzero(mask):
+                values = {k: _plain(v[i] if isinstance(v, np.ndarray) else v) for k, v in f.fields.items()}
+                reason_args[i].append([f.key, values])
+                codes[i].append(f.code)
 
-    months_txt = f"{month_no}"
+    for rule in RULES:
+        apply(rule(s, rules))
+    apply(plan_lowered(s, lowered))
+    apply(persistence(s, level, previous, rules))  # reads the level the other rules reached
+    status = np.array([BY_LEVEL[x] for x in level], dtype=object).reshape(n)
+    status[s.done] = DONE
+    risk = points_at_risk(s, status, rules, assessed_fraction(catalogue, assessments))
+    return _flag_frame(catalogue, s, status, risk, reason_args, codes, lang)
 
-    # 未完成: the deadline has come and the target is not met
-    judged = ~is_qual & (has_report | is_growth)
-    missed_value = past & ~done & judged & ~is_growth & ~np.isnan(actual)
-    missed_status = past & ~done & judged & ~is_growth & np.isnan(actual)
-    missed_growth = past & ~done & is_growth & ~np.isnan(ytd)
-    fire(
-        missed_value,
-        LEVEL[MISSED],
-        "deadline_missed",
-        "deadline_missed",
-        {"deadline": deadline, "month": months_txt, "completion": completion_pct},
-    )
-    fire(
-        missed_status | missed_growth,
-        LEVEL[MISSED],
-        "deadline_missed",
-        "deadline_missed_status",
-        {"deadline": deadline, "month": months_txt},
-    )
 
-    # 缺报: nothing this month, or a report copied unchanged while behind
-    silent = expects_report & ~done & ~reported
-    last_txt = np.where(has_report, facts["last_report"].astype(str).to_numpy(dtype=object), "")
-    fire(
-        silent & has_report,
-        LEVEL[MISSING],
-        "not_reported",
-        "not_reported",
-        {"month": months_txt, "last": last_txt},
-    )
-    fire(silent & ~has_report, LEVEL[MISSING], "not_reported", "never_reported", {})
-    unchanged = facts["months_unchanged"].to_numpy()
-    behind = (gap < 0) if rules["stale_only_when_behind"] else np.ones(n, bool)
-    stale = (
-        expects_report
-        & ~done
-        & reported
-        & np.isin(schedule, rules["stale_schedules"])
-        & (unchanged >= rules["stale_months"])
-        & behind
-    )
-    fire(stale, LEVEL[MISSING], "stale", "unchanged", {"n": unchanged})
-
-    # Behind the pro-rata schedule (recurring actions: behind the monthly rhythm)
-    live = ~done & ~past
-    watch_gap = live & ~recurring & (gap <= -rules["watch_gap_pp"])
-    alert_gap = live & (gap < -rules["alert_gap_pp"])
-    fields = {
-        "actual": actual,
-        "unit": unit,
-        "target": target,
-        "completion": completion_pct,
-        "time": time_pct,
-        "gap": -gap,
-        "baseline": baseline,
-    }
-    fire(
-        watch_gap & ~level_sched & ~own_plan,
-        np.where(alert_gap, LEVEL[ALERT], LEVEL[WATCH]),
-        "behind_schedule",
-        "behind_schedule",
-        fields,
-    )
-    fire(
-        watch_gap & own_plan,
-        np.where(alert_gap, LEVEL[ALERT], LEVEL[WATCH]),
-        "behind_schedule",
-        "behind_plan",
-        fields,
-    )
-    fire(
-        watch_gap & level_sched & ~own_plan,
-        np.where(alert_gap, LEVEL[ALERT], LEVEL[WATCH]),
-        "behind_schedule",
-        "behind_schedule_level",
-        fields,
-    )
-    rhythm = live & recurring & (actual < expected_rec - EPS)
-    fire(
-        rhythm,
-        np.where(alert_gap, LEVEL[ALERT], LEVEL[rules["rhythm_status"]]),
-        "rhythm",
-        "rhythm",
-        {
-            "per_month": per_month,
-            "month": months_txt,
-            "expected": expected_rec,
-            "actual": actual,
-            "short": expected_rec - actual,
-        },
-    )
-
-    # Projection: a low chance of reaching the target by the deadline
-    p_reach = inv["p_reach"].to_numpy(dtype=float)
-    shortfall = inv["shortfall"].to_numpy(dtype=float)
-    short = live & (p_reach < rules["low_probability"]) & ~(shortfall <= 0)
-    fire(
-        short,
-        np.where(p_reach < rules["alert_probability"], LEVEL[ALERT], LEVEL[WATCH]),
-        "projected_short",
-        "projected_short",
-        {
-            "projected": inv["projected"].to_numpy(dtype=float),
-            "unit": unit,
-            "target": target,
-            "p": p_reach * 100,
-            "months": months_left,
-            "required": inv["required_monthly"].to_numpy(dtype=float),
-        },
-    )
-
-    # Growth bands: the projection below the band, or growth so far negative
-    g_proj = gro["projected_growth_pct"].to_numpy(dtype=float)
-    p_low = gro["p_reach_low"].to_numpy(dtype=float)
-    below = is_growth & ~past & (g_proj < band_low)
-    fire(
-        below,
-        np.where(p_low < rules["alert_probability"], LEVEL[ALERT], LEVEL[WATCH]),
-        "growth_below",
-        "growth_below",
-        {
-            "projected": g_proj,
-            "low": band_low,
-            "high": band_high,
-            "p": p_low * 100,
-        },
-    )
-    if rules["negative_growth_alert"]:
-        fire(
-            is_growth & ~past & (ytd < 0),
-            LEVEL[ALERT],
-            "growth_negative",
-            "growth_negative",
-            {"ytd": ytd},
-        )
-
-    # Data anomalies in this month's report
-    anomaly = LEVEL[rules["anomaly_status"]]
-    counting = cumulative | recurring
-    marked = np.array([rules["correction_marker"] in s for s in note], dtype=bool) if n else np.zeros(0, bool)
-    fell = reported & counting & (increment < -EPS) & ~marked
-    fire(
-        fell,
-        anomaly,
-        "fell",
-        "fell",
-        {"prev": facts["prev_value"].to_numpy(dtype=float), "actual": actual, "unit": unit},
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        monthly = np.where(recurring, per_month, target / deadline)
-    allowed = rules["jump_factor"] * np.maximum(monthly, np.where(kind == "count", 1.0, 0.0))
-    jump = reported & counting & (increment > allowed + EPS)
-    fire(
-        jump,
-        anomaly,
-        "jump",
-        "jump",
-        {"increment": increment, "unit": unit, "factor": _num(rules["jump_factor"])},
-    )
-    out_of_range = reported & ~is_growth & ((actual < -EPS) | (actual > rules["jump_factor"] * target + EPS))
-    fire(
-        out_of_range,
-        anomaly,
-        "out_of_range",
-        "out_of_range",
-        {"actual": actual, "unit": unit, "factor": _num(rules["jump_factor"])},
-    )
-
-    # A plan lowered after the year started: flagged while the measure is below the line it replaced
-    if lowered is not None and len(lowered):
-        columns = ["measure_id", "revision", "plan_month", "before", "after", "baseline_now", "status"]
-        low = _align(lowered, ids, columns)
-        revision = low["revision"].fillna("").to_numpy(dtype=object)
-        baseline_now = low["baseline_now"].to_numpy(dtype=float)
-        down = (revision != "") & ~done & ((revision == str(as_of)) | ~(actual >= baseline_now - EPS))
-        raised = low["status"].fillna(WATCH).map(LEVEL).fillna(LEVEL[WATCH]).to_numpy(dtype=int)
-        fire(
-            down,
-            raised,
-            "plan_lowered",
-            "plan_lowered",
-            {
-                "revision": revision,
-                "plan_month": low["plan_month"].to_numpy(dtype=float),
-                "before": low["before"].to_numpy(dtype=float),
-                "after": np.nan_to_num(low["after"].to_numpy(dtype=float)),
-                "baseline": baseline_now,
-                "unit": unit,
-            },
-        )
-
-    # Persistence: three months at 关注 become 预警; a 预警 holds until back on schedule
-    run, last_status = _history(previous, ids, as_of)
-    streak = ~done & (level == LEVEL[WATCH]) & (run >= rules["watch_months_to_alert"] - 1)
-    fire(streak, LEVEL[ALERT], "streak", "streak", {"n": run + 1})
-    back = (level == LEVEL[OK]) & ~(gap < -rules["clear_gap_pp"])
-    held = ~done & (last_status == ALERT) & (level <= LEVEL[WATCH]) & ~back
-    fire(held & ~np.isnan(gap), LEVEL[ALERT], "alert_held", "alert_held", {})
-    fire(held & np.isnan(gap), LEVEL[ALERT], "alert_held", "alert_held_other", {})
-
-    status = np.array([_BY_LEVEL[x] for x in level], dtype=object).reshape(n)
-    status[done] = DONE
-
-    # --- expected year-end completion → points at risk
-    by_status = pd.Series(status).map(rules["expected_completion"]).fillna(1.0).to_numpy(dtype=float)
-    now = np.clip(np.nan_to_num(actual / np.where(target > 0, target, np.nan)), 0, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pace = np.select(
-            [recurring, level_sched, month_no >= deadline],
-            [
-                actual + per_month * months_left,
-                np.where(
-                    month_no > first_no,
-                    baseline + (actual - baseline) * (deadline - first_no) / (month_no - first_no),
-                    actual,
-                ),
-                actual,
-            ],
-            actual * deadline / np.maximum(month_no, 1),
-        )
-    projected = inv["projected"].to_numpy(dtype=float)
-    sigma = (inv["interval_80_high"].to_numpy(dtype=float) - inv["interval_80_low"].to_numpy(dtype=float)) / (
-        2 * Z80
-    )
-    has_proj = ~np.isnan(projected) & ~np.isnan(actual)
-    projected = np.where(has_proj, projected, np.where(cumulative | recurring | level_sched, pace, np.nan))
-    safe_target = np.where(target > 0, target, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        numeric = (
-            expected_clipped(projected, np.where(has_proj, sigma, 0.0), np.nan_to_num(actual), target)
-            / safe_target
-        )
-        g_sigma = (
-            gro["interval_80_high"].to_numpy(dtype=float) - gro["interval_80_low"].to_numpy(dtype=float)
-        ) / (2 * Z80)
-        g_low = np.where(band_low > 0, band_low, np.nan)
-        growth_exp = expected_clipped(g_proj, g_sigma, 0.0, band_low) / g_low
-        growth_now = np.clip(ytd / g_low, 0, 1)
-    # The investment projection's own E[shortfall] is exact for its (skewed) distribution: prefer it.
-    exp_short = inv["expected_shortfall"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        numeric = np.where(has_proj & ~np.isnan(exp_short), 1 - exp_short / safe_target, numeric)
-    expected = by_status.copy()
-    numeric_ok = ~np.isnan(numeric) & ~is_qual & ~is_growth
-    expected = np.where(numeric_ok, np.clip(numeric, 0, 1), expected)
-    expected = np.where(numeric_ok & past, now, expected)
-    expected = np.where(is_growth & ~np.isnan(growth_exp) & ~past, np.clip(growth_exp, 0, 1), expected)
-    expected = np.where(is_growth & past & ~np.isnan(growth_now), growth_now, expected)
-    assessed = _assessed_fraction(catalogue, assessments)
-    expected = np.where(is_qual & ~np.isnan(assessed), assessed, expected)
-    expected = np.where(done, 1.0, expected)
-    points = np.round(np.clip(weight * (1 - expected), 0, None), 6)  # a millionth of a point is noise
-
+def _flag_frame(catalogue, s: Standing, status, risk: AtRisk, reason_args, codes, lang: str) -> pd.DataFrame:
+    """The flags as a frame (FLAG_COLUMNS), ordered by points at risk, then severity, then catalogue."""
+    m = catalogue.measures.reset_index(drop=True)
     ind = catalogue.indicators.set_index("id")
+    g = s.is_growth
     out = pd.DataFrame(
         {
-            "as_of": str(as_of),
-            "measure_id": ids,
+            "as_of": str(s.as_of),
+            "measure_id": s.ids,
             "indicator_id": m["indicator_id"].to_numpy(dtype=object),
             "name": m["name"].to_numpy(dtype=object),
-            "kind": kind,
+            "kind": s.kind,
             "status": status,
             "reasons": [render_reasons(a, lang) for a in reason_args],
-            "points_at_risk": points,
-            "weight": weight,
+            "points_at_risk": risk.points,
+            "weight": s.weight,
             "leaders": m["indicator_id"].map(ind["leaders"]).to_numpy(dtype=object),
             "units": m["indicator_id"].map(ind["units"]).to_numpy(dtype=object),
             "persons": m["indicator_id"].map(ind["persons"]).to_numpy(dtype=object),
             "reporting_unit": m["reporting_unit"].to_numpy(dtype=object),
-            "last_report": last_txt,
-            "actual": np.where(is_growth, ytd, actual),
-            "target": np.where(is_growth, band_low, target),
-            "unit": unit,
-            "completion_pct": np.where(is_growth, np.nan, completion_pct),
-            "time_pct": np.where(is_growth | is_qual, np.nan, time_pct),
-            "schedule_gap_pp": gap,
-            "projected": np.where(is_growth, g_proj, projected),
-            "p_reach": np.where(is_growth, p_low, p_reach),
-            "expected_completion": expected,
-            "months_unchanged": unchanged,
-            "increment": increment,
+            "last_report": s.last_report,
+            "actual": np.where(g, s.ytd, s.actual),
+            "target": np.where(g, s.band_low, s.target),
+            "unit": s.unit,
+            "completion_pct": np.where(g, np.nan, s.completion_pct),
+            "time_pct": np.where(g | s.is_qual, np.nan, s.time_pct),
+            "schedule_gap_pp": s.gap,
+            "projected": np.where(g, s.g_proj, risk.projected),
+            "p_reach": np.where(g, s.p_low, s.p_reach),
+            "expected_completion": risk.expected,
+            "months_unchanged": s.unchanged,
+            "increment": s.increment,
             "rules": codes,
-            "schedule_source": schedule_source,
+            "schedule_source": s.schedule_source,
             "reason_args": reason_args,
         }
     )
     severity = np.array([LEVEL[x] for x in status], dtype=int)
-    order = np.lexsort((np.arange(n), -severity, -points))
+    order = np.lexsort((np.arange(len(out)), -severity, -risk.points))
     return out.iloc[order].reset_index(drop=True)[FLAG_COLUMNS]
 
 
@@ -791,25 +376,6 @@ def _planned(unit_plan: pd.DataFrame | None, ids: pd.Index, as_of: pd.Period) ->
     from .workplan import planned_at
 
     return planned_at(unit_plan, ids, as_of)
-
-
-def _assessed_fraction(catalogue: Catalogue, assessments: pd.DataFrame | None) -> np.ndarray:
-    """Qualitative measures: the stored grade (优/良/中/差 as a fraction), or an assessed indicator's score
-    over its weight (1-15); NaN where nothing is stored yet."""
-    m = catalogue.measures
-    out = np.full(len(m), np.nan)
-    if assessments is None or len(assessments) == 0:
-        return out
-    fractions = catalogue.plan["scoring"]["grade_fraction"]
-    grades = assessments[(assessments["kind"] == "grade") & (assessments["indicator_id"] != "")]
-    grade = grades.groupby("indicator_id")["grade"].last().map(fractions)
-    scored = assessments[(assessments["kind"] == "indicator_score") & (assessments["indicator_id"] != "")]
-    points = scored.groupby("indicator_id")["points"].last()
-    weight = catalogue.indicators.set_index("id")["weight"]
-    by_score = (points / weight.reindex(points.index)).clip(0, 1)
-    frac = pd.concat([grade.dropna(), by_score.dropna()])
-    frac = frac[~frac.index.duplicated(keep="last")]
-    return m["indicator_id"].map(frac).to_numpy(dtype=float)
 
 
 # ----------------------------------------------------------------------------------- problem list
@@ -844,10 +410,10 @@ def problems_from_flags(
         "reasons",
         "points_at_risk",
     ]
-    months = _ordinals(history["as_of"]) if len(history) else np.zeros(0, dtype=np.int64)
+    months = ordinals(history["as_of"]) if len(history) else np.zeros(0, dtype=np.int64)
     start = pd.Period(year=as_of.year, month=1, freq="M").ordinal
     h = history[(months <= as_of.ordinal) & (months >= start)]
-    month = _ordinals(h["as_of"]) if len(h) else np.zeros(0, dtype=np.int64)
+    month = ordinals(h["as_of"]) if len(h) else np.zeros(0, dtype=np.int64)
     code, ids = pd.factorize(h["measure_id"].to_numpy(dtype=object))
     order = np.lexsort((month, code))
     code, month = code[order], month[order]
@@ -890,7 +456,7 @@ def problems_from_flags(
                     is_open, as_of.ordinal - month[i_first] + 1, closed - month[i_first]
                 ).astype(int),
                 "status": status[i_last],
-                "worst_status": [_BY_LEVEL[w] for w in worst],
+                "worst_status": [BY_LEVEL[w] for w in worst],
                 why: reasons[i_last],
                 "points_at_risk": np.where(np.isnan(pts), points[i_last], pts),
             }

@@ -17,7 +17,7 @@ import pandas as pd
 from .investment import METHODS
 from .labels import t
 from .months import parse_month
-from .risks import STATUS_CODES, STATUSES
+from .rules import STATUS_CODES, STATUSES
 
 # ------------------------------------------------------------------------------------- risk flags
 
