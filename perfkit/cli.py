@@ -414,6 +414,8 @@ def cmd_batch(args) -> int:
             scheduler=args.scheduler,
             workers=args.workers,
         )
+    except InputError:  # bad input (a month, a cell): main prints its lines, exit 2
+        raise
     except (BatchError, ValueError) as exc:
         print(f"batch: {exc}", file=sys.stderr)
         return 2
