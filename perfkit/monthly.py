@@ -83,8 +83,10 @@ def code_version() -> str:
     """The computing modules' source: editing the code that computes a snapshot invalidates it."""
     h = hashlib.sha256()
     for name in COMPUTING_MODULES:
-        h.update(name.encode())
-        h.update((PACKAGE_DIR / f"{name}.py").read_bytes())
+        package = PACKAGE_DIR / name  # a package (perfkit/investment/) counts with every module in it
+        for path in sorted(package.glob("*.py")) if package.is_dir() else [PACKAGE_DIR / f"{name}.py"]:
+            h.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+            h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
