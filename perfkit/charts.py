@@ -22,6 +22,9 @@ import os
 import altair as alt
 import pandas as pd
 
+from .labels import t
+from .rules import ALERT, DONE, MISSED, MISSING, OK, WATCH
+
 # Fonts the reader's machine is likely to have for Simplified Chinese; no web fonts are loaded.
 FONT = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, SimHei, sans-serif"
 STATUS_COLOURS = {
@@ -109,8 +112,6 @@ def fan_chart(
     are not given). The fan starts at the last observed period: 80% and 95% intervals shaded, the band a
     green strip.
     """
-    from .labels import t
-
     if "mode" in path and path["mode"].nunique() > 1:
         parts = [
             _fan_layers(g.reset_index(drop=True), band, title, lang, t)
@@ -167,7 +168,6 @@ def bullet_chart(df, lang: str = "zh", cap_pct: float = 150.0) -> alt.LayerChart
     the 80% interval (light band), the projection (diamond: green at or above target, red below), the
     pro-rata schedule (black tick) and the target (100%). `df`: perfkit.investment.project_measures
     output. Values beyond `cap_pct` are drawn at the cap (the tooltip keeps the real figures)."""
-    from .labels import t
 
     def pct(col):
         return (df[col] / df["target"] * 100).clip(lower=0, upper=cap_pct)
@@ -238,8 +238,6 @@ def bullet_chart(df, lang: str = "zh", cap_pct: float = 150.0) -> alt.LayerChart
 
 def units_chart(ranking, lang: str = "zh", top: int = 15) -> alt.Chart:
     """Points at risk per responsible unit (perfkit.explore.units_at_risk), highest first."""
-    from .labels import t
-
     data = ranking.head(top)
     key = data.columns[0]
     chart = (
@@ -263,8 +261,6 @@ def units_chart(ranking, lang: str = "zh", top: int = 15) -> alt.Chart:
 def unit_chart(view, unit: str = "", lang: str = "zh") -> alt.Chart:
     """One unit's measures over the months (perfkit.explore.unit_measures): % of target per measure, the
     points coloured by that month's status. Click a measure in the legend to pick it out."""
-    from .labels import t
-
     data = view.assign(measure=view["measure_id"] + " " + view["name"].astype(str).str[:14])
     pick = alt.selection_point(fields=["measure"], bind="legend")
     domain = list(STATUS_COLOURS)
@@ -304,8 +300,6 @@ def measure_chart(series, submissions=None, measure: str = "", lang: str = "zh")
     """One measure month by month (perfkit.explore.measure_series): the accepted figures (solid), the
     pro-rata schedule (grey dashes), the projection fan to the deadline (80% band, dashed centre) and every
     submission (perfkit.explore.measure_submissions: hollow grey circles for superseded ones)."""
-    from .labels import t
-
     order = list(series["month"])
     x = alt.X("month:O", sort=order, title=t("explore.month", lang), axis=alt.Axis(labelAngle=0))
     y_title = t("explore.value", lang)
@@ -376,9 +370,6 @@ def measure_chart(series, submissions=None, measure: str = "", lang: str = "zh")
 
 def status_chart(flags: pd.DataFrame, lang: str = "zh"):
     """Stacked bars: how many measures of each status each responsible unit has (risk flags)."""
-    from .labels import t
-    from .rules import ALERT, DONE, MISSED, MISSING, OK, WATCH
-
     long = flags[["units", "status", "points_at_risk"]].explode("units").rename(columns={"units": "unit"})
     counts = long.groupby(["unit", "status"], as_index=False).agg(
         measures=("status", "size"), points=("points_at_risk", "sum")

@@ -56,6 +56,7 @@ from .rules import (  # noqa: F401 - the statuses and expected_clipped, long rea
     points_at_risk,
     standing,
 )
+from .workplan import planned_at
 
 REQUIRED_RULES: dict[str, type] = {
     "watch_gap_pp": float,
@@ -373,8 +374,6 @@ def _planned(unit_plan: pd.DataFrame | None, ids: pd.Index, as_of: pd.Period) ->
     """The planned year-to-date value at `as_of` per measure (NaN without a unit plan)."""
     if unit_plan is None or len(unit_plan) == 0:
         return np.full(len(ids), np.nan)
-    from .workplan import planned_at
-
     return planned_at(unit_plan, ids, as_of)
 
 

@@ -18,6 +18,7 @@ from .investment import METHODS
 from .labels import t
 from .months import parse_month
 from .rules import STATUS_CODES, STATUSES
+from .store import is_sample
 
 # ------------------------------------------------------------------------------------- risk flags
 
@@ -166,8 +167,6 @@ PROBLEM_COLUMNS = [
 
 def file_notes(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> list[str]:
     """Lines for a file's notes: the as-of month and, for sample data, that it is synthetic."""
-    from .store import is_sample
-
     lines = [f"{t('risk.col.as_of', lang)}：{parse_month(as_of)}"]
     if is_sample(conn):
         lines.append(f"{t('synthetic', lang)}：{t('synthetic_note', lang)}")

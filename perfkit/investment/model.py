@@ -20,6 +20,7 @@ from scipy.special import ndtr
 from scipy.stats import nbinom, poisson
 
 from ..catalogue import Catalogue
+from ..workplan import planned_shape
 from .profile import MONTHS, Settings, _tau
 
 Z80 = NormalDist().inv_cdf(0.9)  # an 80% central interval leaves 10% on each side
@@ -173,8 +174,6 @@ def _panel(
     for kind, idx in ms.groupby("kind").indices.items():
         tau[idx] = _tau(profiles[kind], deadline[idx])
     if plan is not None and len(plan):  # a unit's own 分月计划 is its measures' profile (perfkit.workplan)
-        from ..workplan import planned_shape
-
         shape = planned_shape(plan, pd.Index(ms["measure_id"]), catalogue.year)
         own = ~np.isnan(shape[:, MONTHS])
         tau[own] = shape[own]

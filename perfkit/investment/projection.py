@@ -15,6 +15,8 @@ import pandas as pd
 
 from ..catalogue import Catalogue
 from ..months import parse_month
+from ..store import read_catalogue, read_progress
+from ..workplan import in_force, planned_at, read_workplans
 from .calibration import Calibration, calibrate
 from .model import DISCRETE_KINDS, _estimate, _final_distribution, _panel, _state
 from .profile import MONTHS, _elapsed, _tidy, settings
@@ -130,8 +132,6 @@ def project_measures(
     schedule = np.minimum(elapsed / d, 1.0)
     own_plan = np.zeros(n, bool)
     if plan is not None and len(plan):
-        from ..workplan import planned_at
-
         planned = planned_at(plan, pd.Index(panel.measures["measure_id"]), period)
         own_plan = ~np.isnan(planned)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -168,8 +168,6 @@ def store_inputs(
 ) -> tuple[Catalogue, pd.DataFrame, pd.DataFrame | None]:
     """From the store: the catalogue, this plan year's reports up to `as_of`, and earlier years' reports
     (the history that teaches the profile; None when the store holds only this year)."""
-    from ..store import read_catalogue, read_progress
-
     period = parse_month(as_of)
     catalogue = read_catalogue(conn)
     progress = read_progress(conn, str(period))
@@ -180,8 +178,6 @@ def store_inputs(
 
 def project_store(conn: sqlite3.Connection, as_of: str | pd.Period) -> pd.DataFrame:
     """The projection from the store (see store_inputs), along the units' plans in force where they have one."""
-    from ..workplan import in_force, read_workplans
-
     catalogue, progress, history = store_inputs(conn, as_of)
     plans = read_workplans(conn, catalogue.year)
     plan = in_force(plans, parse_month(as_of)) if len(plans) else None
