@@ -83,9 +83,17 @@ def floor_seconds(work: Path, kernels: int) -> float:
         return time.perf_counter() - t0
 
 
+def _remove_store(db: Path) -> None:
+    """The store and its WAL files: a -wal left beside the next round's fresh copy of the same name would be
+    read as that copy's (SQLite: "database disk image is malformed")."""
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        path.unlink(missing_ok=True)
+
+
 def brief_seconds(work: Path, master: Path, workers: int) -> float:
     """A brief after new data: September's snapshot computed, the notebooks run."""
     db = work / f"brief-{workers}.sqlite"
+    _remove_store(db)
     shutil.copy(master, db)
     out = work / f"out-{workers}" / AS_OF
     t0 = time.perf_counter()
@@ -93,13 +101,14 @@ def brief_seconds(work: Path, master: Path, workers: int) -> float:
     seconds = time.perf_counter() - t0
     NOTEBOOKS[workers] = {k: round(v, 2) for k, v in run.seconds.items() if k != "total"}
     shutil.rmtree(out.parent)
-    db.unlink()
+    _remove_store(db)
     return seconds
 
 
 def again_seconds(work: Path, master: Path, workers: int) -> float:
     """The same brief a second time with no new data (timed: the second run only)."""
     db = work / f"again-{workers}.sqlite"
+    _remove_store(db)
     shutil.copy(master, db)
     out = work / f"again-{workers}" / AS_OF
     brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None)
@@ -109,7 +118,7 @@ def again_seconds(work: Path, master: Path, workers: int) -> float:
     if not run.up_to_date:
         raise RuntimeError("a second brief with no new data ran the notebooks")
     shutil.rmtree(out.parent)
-    db.unlink()
+    _remove_store(db)
     return seconds
 
 
