@@ -161,12 +161,24 @@ def _holiday_by_period(periods: pd.DataFrame, future_year: int) -> np.ndarray | 
 # --------------------------------------------------------------------------------------- the engine
 
 
-@dataclass
 class _Forecast:
-    """One method's forecast of the rest of a year from an origin (k periods of the year observed)."""
+    """One method's forecast of the rest of a year from an origin (k periods of the year observed).
 
-    point: np.ndarray  # (h,) remaining periods, levels
-    draws: np.ndarray | None  # (R, h) simulated remaining periods, levels; None: no interval
+    `point`: (h,) remaining periods, levels. `draws`: (R, h) simulated remaining periods, levels, or None (no
+    interval); computed on first use (`make_draws`), since the backtest that chooses a model reads points only.
+    """
+
+    def __init__(self, point: np.ndarray, draws: np.ndarray | None = None, make_draws=None):
+        self.point = point
+        self._draws = draws
+        self._make = make_draws
+
+    @property
+    def draws(self) -> np.ndarray | None:
+        if self._make is not None:
+            make, self._make = self._make, None
+            self._draws = make()
+        return self._draws
 
 
 def _ets_model(y: np.ndarray):
@@ -194,6 +206,90 @@ def _ets_class():
 
 def _converged(res) -> bool:
     return bool((getattr(res, "mle_retvals", None) or {}).get("converged", True))
+
+
+def _sarimax_model(y: np.ndarray, exog: np.ndarray | None):
+    from statsmodels.tsa.statespace.sarimax import SARIMAX  # imported on first use
+
+    return SARIMAX(y, exog=exog, order=(0, 1, 1), seasonal_order=(0, 1, 1, PERIODS_PER_YEAR))
+
+
+@dataclass
+class _Fit:
+    """A model's parameters for one projected year, estimated on the complete years before it."""
+
+    params: np.ndarray  # in statsmodels' order (ETSModel / SARIMAX param_names)
+    start: int  # position of the first period they were estimated on (the state starts there)
+    llf: float
+    converged: bool
+
+
+# ------------------------------------------------------------------------------- the airline model
+
+AIRLINE_BOUND = 0.99  # |θ|, |Θ| at most this: invertible, and a seasonal MA root at 1 is approached, not hit
+AIRLINE_GRID = np.linspace(-0.9, 0.9, 10)  # starting points tried before the local search
+
+
+def _airline_nll(x: np.ndarray, w: np.ndarray, X: np.ndarray | None) -> tuple[float, np.ndarray, float]:
+    """−log-likelihood of the airline model at (θ, Θ) = x, with the regression β and σ² concentrated out.
+
+    w = ΔΔ₁₁ log y is an MA(12) with coefficients (1 + θB)(1 + ΘB¹¹): its exact Gaussian likelihood from the
+    banded Cholesky factor of its autocovariance matrix (O(n) work). This is the likelihood statsmodels'
+    SARIMAX maximises with its diffuse initialisation of the differences (checked to 1e-5 in the tests).
+    """
+    from scipy.linalg import cho_solve_banded, cholesky_banded
+
+    s = PERIODS_PER_YEAR
+    psi = np.zeros(s + 2)
+    psi[0], psi[1], psi[s], psi[s + 1] = 1.0, x[0], x[1], x[0] * x[1]
+    q, n = s + 1, len(w)
+    ab = np.empty((q + 1, n))
+    for h in range(q + 1):
+        ab[q - h, :] = psi[: q + 1 - h] @ psi[h:]
+    c = cholesky_banded(ab, lower=False)
+    beta = np.zeros(0)
+    resid = w
+    if X is not None:
+        ax = cho_solve_banded((c, False), X)
+        beta = np.linalg.solve(X.T @ ax, ax.T @ w)
+        resid = w - X @ beta
+    ss = float(resid @ cho_solve_banded((c, False), resid))
+    sigma2 = max(ss / n, 1e-300)
+    nll = 0.5 * (n * math.log(2 * math.pi * sigma2) + 2 * float(np.sum(np.log(c[q]))) + n)
+    return nll, beta, sigma2
+
+
+def _fit_airline(
+    y: np.ndarray, exog: np.ndarray | None, maxiter: int, start=None, retry: bool = False
+) -> _Fit:
+    """Maximum likelihood for the `sarimax` candidate: the best of a 10×10 grid of (θ, Θ), then L-BFGS-B
+    (Nelder–Mead on `retry`) within ±AIRLINE_BOUND. The grid makes the optimum reached the same on every
+    machine (a local search from one start can stop in another basin of this often flat likelihood);
+    `converged` is the local search's own report, and the better of it and the grid point is kept."""
+    from scipy.optimize import minimize
+
+    s = PERIODS_PER_YEAR
+
+    def diff(a):
+        a = a[s:] - a[:-s]
+        return a[1:] - a[:-1]
+
+    w = diff(y)
+    X = None if exog is None else diff(np.asarray(exog, dtype=float))
+    f = lambda x: _airline_nll(x, w, X)[0]  # noqa: E731
+    if start is None:
+        grid = [(f(np.array([a, b])), a, b) for a in AIRLINE_GRID for b in AIRLINE_GRID]
+        best = min(grid)
+        start = np.array(best[1:])
+    start = np.clip(np.asarray(start, dtype=float), -AIRLINE_BOUND, AIRLINE_BOUND)
+    bounds = [(-AIRLINE_BOUND, AIRLINE_BOUND)] * 2
+    opt = minimize(
+        f, start, method="Nelder-Mead" if retry else "L-BFGS-B", bounds=bounds, options={"maxiter": maxiter}
+    )
+    x = opt.x if np.isfinite(opt.fun) and opt.fun <= f(start) else start
+    nll, beta, sigma2 = _airline_nll(x, w, X)
+    params = np.concatenate([beta, x, [sigma2]])
+    return _Fit(params=params, start=0, llf=-nll, converged=bool(opt.success))
 
 
 class _Engine:
@@ -225,9 +321,10 @@ class _Engine:
             if by is None and holiday:
                 raise ValueError("Spring Festival dates do not cover the series (data/reference, 2000–2035)")
             self.holiday = by
-        self._fits: dict[tuple[str, int], object] = {}
+        self._fits: dict[tuple[str, int], _Fit | None] = {}
+        self._tracks: dict[tuple[str, int], object] = {}
         self.notes: dict[tuple[str, int], str] = {}
-        self._forecasts: dict[tuple[str, int, int], _Forecast | None] = {}
+        self._forecasts: dict[tuple, _Forecast | None] = {}
 
     # ---- data access
     def _index(self, year: int, k: int) -> int:
@@ -250,7 +347,7 @@ class _Engine:
         return np.array([[self.holiday.get((year, s), 0.0)] for s in range(k, PERIODS_PER_YEAR)])
 
     # ---- fitting
-    def fit(self, model: str, year: int):
+    def fit(self, model: str, year: int) -> _Fit | None:
         """Parameters from complete years before `year` (at most MAX_HISTORY_YEARS); None if unusable.
 
         A fit whose optimizer stops without reporting convergence is not dropped (whether it converges on a
@@ -273,65 +370,84 @@ class _Engine:
             except Exception as exc:  # statsmodels raises many kinds on degenerate data
                 self.notes[key] = f"fit failed ({type(exc).__name__})"
                 res = None
-            if res is not None and not _converged(res):
+            if res is not None and not res.converged:
                 res = self._refit(model, year, start, end, res)
-        self._fits[key] = (res, start) if res is not None else None
-        return self._fits[key]
+        self._fits[key] = res
+        return res
 
-    def _refit(self, model: str, year: int, start: int, end: int, first):
+    def _refit(self, model: str, year: int, start: int, end: int, first: _Fit) -> _Fit:
         """A second attempt after `first` stopped unconverged: the second optimizer from the previous year's
         converged parameters, else from where `first` stopped. Returns a converged fit, else the better of
         the attempts (recorded in `notes`)."""
         previous = self.fit(model, year - 1)
         origin = "where the first attempt stopped"
-        start_params = np.asarray(first.params)
-        if previous is not None and _converged(previous[0]) and len(previous[0].params) == len(start_params):
-            origin, start_params = "the previous year's parameters", np.asarray(previous[0].params)
+        start_params = first.params
+        if previous is not None and previous.converged and len(previous.params) == len(start_params):
+            origin, start_params = "the previous year's parameters", previous.params
         try:
             second = self._fit(model, start, end, start_params=start_params, retry=True)
         except Exception:  # statsmodels raises many kinds on degenerate data
             second = None
-        if second is not None and _converged(second):
+        if second is not None and second.converged:
             return second
-        tried = [r for r in (first, second) if r is not None and np.isfinite(float(r.llf))]
-        best = max(tried, key=lambda r: float(r.llf)) if tried else first
+        tried = [r for r in (first, second) if r is not None and np.isfinite(r.llf)]
+        best = max(tried, key=lambda r: r.llf) if tried else first
         self.notes[(model, year)] = (
             f"optimizer did not converge (second start from {origin} neither); best parameters kept"
         )
         return best
 
-    def _fit(self, model: str, start: int, end: int, start_params=None, retry: bool = False):
+    def _fit(self, model: str, start: int, end: int, start_params=None, retry: bool = False) -> _Fit:
         y = self.logs[start:end]
+        maxiter = RETRY_MAXITER if retry else FIT_MAXITER
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if model == "ets":
-                return _ets_model(y).fit(
-                    start_params=start_params, disp=False, maxiter=RETRY_MAXITER if retry else FIT_MAXITER
-                )
+                res = _ets_model(y).fit(start_params=start_params, disp=False, maxiter=maxiter)
+                return _Fit(np.asarray(res.params, dtype=float), start, float(res.llf), _converged(res))
             if model == "sarimax":
-                from statsmodels.tsa.statespace.sarimax import SARIMAX
-
                 exog = self.exog(start, end) if self.holiday is not None else None
-                m = SARIMAX(y, exog=exog, order=(0, 1, 1), seasonal_order=(0, 1, 1, PERIODS_PER_YEAR))
-                # no standard errors: nothing here reads them; the retry uses a derivative-free optimizer
-                return m.fit(
-                    start_params=start_params,
-                    disp=False,
-                    method="nm" if retry else "lbfgs",
-                    maxiter=RETRY_MAXITER if retry else FIT_MAXITER,
-                    cov_type="none",
-                )
+                if start_params is not None:
+                    start_params = np.asarray(start_params)[-3:-1]  # (θ, Θ): β and σ² are concentrated out
+                fitted = _fit_airline(y, exog, maxiter, start=start_params, retry=retry)
+                fitted.start = start
+                return fitted
         raise ValueError(f"unknown model {model!r}")
 
+    def _track(self, model: str, year: int):
+        """The model with `year`'s parameters run over every period from their start (cached): its state at
+        any position uses only the periods before it, so one pass serves every origin of every year."""
+        key = (model, year)
+        if key not in self._tracks:
+            fitted = self.fit(model, year)
+            track = None
+            if fitted is not None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    y = self.logs[fitted.start :]
+                    if model == "ets":
+                        track = _ets_model(y).smooth(fitted.params)
+                    else:
+                        exog = self.exog(fitted.start, len(self.logs)) if self.holiday is not None else None
+                        track = _sarimax_model(y, exog).filter(fitted.params)
+            self._tracks[key] = track
+        return self._tracks[key]
+
     # ---- forecasting
-    def forecast(self, method: str, year: int, k: int) -> _Forecast | None:
-        """Forecast of periods k..10 of `year` from the origin after its k-th period (cached)."""
-        key = (method, year, k)
+    def forecast(self, method: str, year: int, k: int, params_year: int | None = None) -> _Forecast | None:
+        """Forecast of periods k..10 of `year` from the origin after its k-th period (cached), with the
+        parameters fitted for `params_year` (default `year`: as live; a backtest of a later year's choice
+        passes that year, so one fit per model serves the projection and its whole backtest)."""
+        if method not in ("ets", "sarimax", "combined"):
+            params_year = None
+        elif params_year is None:
+            params_year = year
+        key = (method, year, k, params_year)
         if key not in self._forecasts:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
-                    self._forecasts[key] = self._forecast(method, year, k)
+                    self._forecasts[key] = self._forecast(method, year, k, params_year)
                 except (np.linalg.LinAlgError, ValueError, FloatingPointError):
                     self.notes[(method, year)] = "forecast failed"
                     self._forecasts[key] = None
@@ -340,43 +456,60 @@ class _Engine:
     def _rng(self, method: str, year: int, k: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, year, k, sum(map(ord, method))])
 
-    def _forecast(self, method: str, year: int, k: int) -> _Forecast | None:
+    def _forecast(self, method: str, year: int, k: int, params_year: int | None) -> _Forecast | None:
         h = PERIODS_PER_YEAR - k
-        if method in ("profile", "naive_ytd", "seasonal_naive", "combined"):
+        if method == "combined":
+            return self._combined(year, k, params_year)
+        if method in ("profile", "naive_ytd", "seasonal_naive"):
             return getattr(self, f"_{method}")(year, k)
-        fitted = self.fit(method, year)
-        if fitted is None:
+        fitted = self.fit(method, params_year)
+        track = self._track(method, params_year)
+        if fitted is None or track is None:
             return None
-        res, start = fitted
-        end = self._index(year, 0)
         stop = self._index(year, k)
-        rng = self._rng(method, year, k)
+        pos = stop - fitted.start  # first unobserved period, counted from the track's start
         if method == "ets":
-            if stop > end:
-                res = _ets_model(self.logs[start:stop]).smooth(res.params)
-            mean = np.asarray(res.forecast(h), dtype=float)
-            sims = np.asarray(
-                res.simulate(h, anchor="end", repetitions=self.repetitions, rng=rng), dtype=float
-            )
-            sims = sims.reshape(h, -1).T
+            phi = float(fitted.params[3])
+            level, trend, season = np.asarray(track.states, dtype=float)[pos - 1]
+            del season
+            seasonal = np.asarray(track.states, dtype=float)[pos + np.arange(h) - PERIODS_PER_YEAR, 2]
+            mean = level + np.cumsum(phi ** np.arange(1, h + 1)) * trend + seasonal
+            make = functools.partial(self._ets_draws, fitted, stop, h, self._rng(method, year, k))
         else:
-            kw = {}
-            if self.holiday is not None:
-                kw = {"exog": self.exog_future(year, k)}
-            if stop > end:
-                ext = {"exog": self.exog(end, stop)} if self.holiday is not None else {}
-                res = res.extend(self.logs[end:stop], **ext)
-            mean = np.asarray(res.get_forecast(h, **kw).predicted_mean, dtype=float)
-            # Paths from the model's MA(∞) weights: the same joint law as res.simulate, which loops in
-            # Python over repetitions (a thousand times slower here).
-            psi = np.asarray(res.impulse_responses(h - 1), dtype=float).ravel()[:h]
-            lower = np.array([[psi[i - j] if j <= i else 0.0 for j in range(h)] for i in range(h)])
-            shocks = rng.standard_normal((self.repetitions, h)) * math.sqrt(float(res.params[-1]))
-            sims = mean[None, :] + shocks @ lower.T
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(sims))) or np.max(np.abs(mean)) > 700:
+            ssm = track.model.ssm
+            state = np.asarray(track.filter_results.predicted_state[:, pos], dtype=float)
+            T, Z = (
+                np.asarray(ssm["transition"]).reshape(len(state), len(state)),
+                np.asarray(ssm["design"]).ravel(),
+            )
+            n_beta = len(fitted.params) - 3
+            shift = self.exog_future(year, k) @ fitted.params[:n_beta] if n_beta else np.zeros(h)
+            mean = np.empty(h)
+            for j in range(h):
+                mean[j] = Z @ state + shift[j]
+                state = T @ state
+            make = functools.partial(self._sarimax_draws, track, mean, h, self._rng(method, year, k))
+        if not np.all(np.isfinite(mean)) or np.max(np.abs(mean)) > 700:
             self.notes[(method, year)] = "forecast not finite"
             return None
-        return _Forecast(point=np.exp(mean), draws=np.exp(np.clip(sims, -700, 700)))
+        return _Forecast(point=np.exp(mean), make_draws=make)
+
+    def _ets_draws(self, fitted: _Fit, stop: int, h: int, rng) -> np.ndarray | None:
+        res = _ets_model(self.logs[fitted.start : stop]).smooth(fitted.params)
+        sims = np.asarray(res.simulate(h, anchor="end", repetitions=self.repetitions, rng=rng), dtype=float)
+        return self._finite_draws(sims.reshape(h, -1).T)
+
+    def _sarimax_draws(self, track, mean: np.ndarray, h: int, rng) -> np.ndarray | None:
+        # Paths from the model's MA(∞) weights: the same joint law as res.simulate, which loops in Python
+        # over repetitions (a thousand times slower here).
+        psi = np.asarray(track.impulse_responses(h - 1), dtype=float).ravel()[:h]
+        lower = np.array([[psi[i - j] if j <= i else 0.0 for j in range(h)] for i in range(h)])
+        shocks = rng.standard_normal((self.repetitions, h)) * math.sqrt(float(track.params[-1]))
+        return self._finite_draws(mean[None, :] + shocks @ lower.T)
+
+    @staticmethod
+    def _finite_draws(sims: np.ndarray) -> np.ndarray | None:
+        return np.exp(np.clip(sims, -700, 700)) if np.all(np.isfinite(sims)) else None
 
     def _past_years(self, year: int, n: int) -> list[int]:
         return sorted(y for y in self.complete if y < year)[-n:]
@@ -411,20 +544,26 @@ class _Engine:
         totals = base * np.exp(z * sd * math.sqrt(1 + 1 / n_recent))
         return _Forecast(point=base * shares, draws=totals[:, None] * shares[None, :])
 
-    def _combined(self, year: int, k: int) -> _Forecast | None:
+    def _combined(self, year: int, k: int, params_year: int | None) -> _Forecast | None:
         """Geometric mean of the members' forecasts. Simulated paths average the members' log deviations,
         rescaled so the spread of the year's remainder is the members' average spread (a plain mixture of
         paths would be heavy-tailed and give too-narrow 80% intervals)."""
-        parts = [fc for m in COMBINED_MEMBERS if (fc := self.forecast(m, year, k)) is not None]
-        if len(parts) < 2 or any(fc.draws is None for fc in parts):
+        parts = [fc for m in COMBINED_MEMBERS if (fc := self.forecast(m, year, k, params_year)) is not None]
+        if len(parts) < 2:
             return None
         point = np.exp(np.mean([np.log(fc.point) for fc in parts], axis=0))
-        devs = [np.log(fc.draws) - np.log(fc.point)[None, :] for fc in parts]
-        spread = [np.var(np.log(fc.draws.sum(axis=1))) for fc in parts]
-        avg = np.mean(devs, axis=0)
-        got = np.var(np.log((point[None, :] * np.exp(avg)).sum(axis=1)))
-        c = math.sqrt(np.mean(spread) / got) if got > 0 else 1.0
-        return _Forecast(point=point, draws=point[None, :] * np.exp(c * avg))
+
+        def draws():
+            if any(fc.draws is None for fc in parts):
+                return None
+            devs = [np.log(fc.draws) - np.log(fc.point)[None, :] for fc in parts]
+            spread = [np.var(np.log(fc.draws.sum(axis=1))) for fc in parts]
+            avg = np.mean(devs, axis=0)
+            got = np.var(np.log((point[None, :] * np.exp(avg)).sum(axis=1)))
+            c = math.sqrt(np.mean(spread) / got) if got > 0 else 1.0
+            return point[None, :] * np.exp(c * avg)
+
+        return _Forecast(point=point, make_draws=draws)
 
     def _naive_ytd(self, year: int, k: int) -> _Forecast | None:
         """What statisticians do: the rest of the year grows at the year-to-date rate."""
@@ -447,6 +586,10 @@ class _Engine:
         return _Forecast(point=self.year_values(year - 1)[k:].copy(), draws=None)
 
     # ---- growth of a forecast
+    def growth_point(self, fc: _Forecast, year: int, k: int) -> float:
+        """Full-year growth (ratio − 1, levels basis) of the forecast's point (its draws are not made)."""
+        return float((self.year_values(year)[:k].sum() + fc.point.sum()) / self.totals[year - 1] - 1)
+
     def growth(self, fc: _Forecast, year: int, k: int) -> tuple[float, np.ndarray | None]:
         """Full-year growth (ratio − 1, levels basis): point and draws."""
         ytd = self.year_values(year)[:k].sum()
@@ -471,10 +614,10 @@ class _Engine:
             for kk in range(k - CALIBRATION_WINDOW, k + CALIBRATION_WINDOW + 1):
                 if not 0 <= kk < PERIODS_PER_YEAR:
                     continue
-                fc = self.forecast(method, y, kk)
+                fc = self.forecast(method, y, kk, params_year=year)
                 if fc is None:
                     continue
-                g, _draws = self.growth(fc, y, kk)
+                g = self.growth_point(fc, y, kk)
                 actual = self.actual_growth(y)
                 out.append(
                     {
