@@ -60,6 +60,9 @@ REPETITIONS = 1000
 FIT_MAXITER = 200  # optimizer iterations of a fit …
 RETRY_MAXITER = 1000  # … and of its second attempt when the first stopped unconverged
 SEED = 2019
+MEAN_CORRECTION = (
+    1.0  # ets/sarimax points: the mean of each period's log-normal forecast (σ²/2 added), not its median
+)
 PERIOD_LABELS = ["1—2月"] + [f"{m}月" for m in range(3, 13)]
 
 
@@ -222,6 +225,7 @@ class _Fit:
     start: int  # position of the first period they were estimated on (the state starts there)
     llf: float
     converged: bool
+    sigma2: float = math.nan  # one-step error variance (log scale)
 
 
 # ------------------------------------------------------------------------------- the airline model
@@ -289,7 +293,7 @@ def _fit_airline(
     x = opt.x if np.isfinite(opt.fun) and opt.fun <= f(start) else start
     nll, beta, sigma2 = _airline_nll(x, w, X)
     params = np.concatenate([beta, x, [sigma2]])
-    return _Fit(params=params, start=0, llf=-nll, converged=bool(opt.success))
+    return _Fit(params=params, start=0, llf=-nll, converged=bool(opt.success), sigma2=sigma2)
 
 
 class _Engine:
@@ -404,7 +408,8 @@ class _Engine:
             warnings.simplefilter("ignore")
             if model == "ets":
                 res = _ets_model(y).fit(start_params=start_params, disp=False, maxiter=maxiter)
-                return _Fit(np.asarray(res.params, dtype=float), start, float(res.llf), _converged(res))
+                params = np.asarray(res.params, dtype=float)
+                return _Fit(params, start, float(res.llf), _converged(res), float(res.mse))
             if model == "sarimax":
                 exog = self.exog(start, end) if self.holiday is not None else None
                 if start_params is not None:
@@ -475,6 +480,14 @@ class _Engine:
             seasonal = np.asarray(track.states, dtype=float)[pos + np.arange(h) - PERIODS_PER_YEAR, 2]
             mean = level + np.cumsum(phi ** np.arange(1, h + 1)) * trend + seasonal
             make = functools.partial(self._ets_draws, fitted, stop, h, self._rng(method, year, k))
+            alpha, beta, gamma = (float(v) for v in fitted.params[:3])
+            steps = np.arange(1, h)
+            c = (
+                alpha
+                + beta * np.cumsum(phi ** np.arange(1, h))[: h - 1]
+                + gamma * (steps % PERIODS_PER_YEAR == 0)
+            )
+            variance = fitted.sigma2 * (1 + np.concatenate([[0.0], np.cumsum(c**2)]))
         else:
             ssm = track.model.ssm
             state = np.asarray(track.filter_results.predicted_state[:, pos], dtype=float)
@@ -489,15 +502,24 @@ class _Engine:
                 mean[j] = Z @ state + shift[j]
                 state = T @ state
             make = functools.partial(self._sarimax_draws, track, mean, h, self._rng(method, year, k))
+            variance = float(fitted.params[-1]) * np.cumsum(self._psi(method, params_year)[:h] ** 2)
         if not np.all(np.isfinite(mean)) or np.max(np.abs(mean)) > 700:
             self.notes[(method, year)] = "forecast not finite"
             return None
+        if np.all(np.isfinite(variance)):
+            mean = mean + MEAN_CORRECTION * variance / 2
         return _Forecast(point=np.exp(mean), make_draws=make)
 
     def _ets_draws(self, fitted: _Fit, stop: int, h: int, rng) -> np.ndarray | None:
         res = _ets_model(self.logs[fitted.start : stop]).smooth(fitted.params)
         sims = np.asarray(res.simulate(h, anchor="end", repetitions=self.repetitions, rng=rng), dtype=float)
         return self._finite_draws(sims.reshape(h, -1).T)
+
+    @functools.cache  # noqa: B019 - one engine per series, kept only as long as its projection
+    def _psi(self, model: str, year: int) -> np.ndarray:
+        """The MA(∞) weights ψ₀ = 1, ψ₁, … of `year`'s fit, for a year's periods."""
+        track = self._track(model, year)
+        return np.asarray(track.impulse_responses(PERIODS_PER_YEAR - 1), dtype=float).ravel()
 
     def _sarimax_draws(self, track, mean: np.ndarray, h: int, rng) -> np.ndarray | None:
         # Paths from the model's MA(∞) weights: the same joint law as res.simulate, which loops in Python
