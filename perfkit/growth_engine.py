@@ -315,7 +315,7 @@ class _Engine:
                 raise ValueError("Spring Festival dates do not cover the series (data/reference, 2000–2035)")
             self.holiday = by
         self._fits: dict[tuple[str, int], _Fit | None] = {}
-        self._tracks: dict[tuple[str, int], object] = {}
+        self._tracks: dict[tuple, object] = {}  # filter passes by (model, year), and their ψ weights
         self.notes: dict[tuple[str, int], str] = {}
         self._forecasts: dict[tuple, _Forecast | None] = {}
 
@@ -504,11 +504,13 @@ class _Engine:
         sims = np.asarray(res.simulate(h, anchor="end", repetitions=self.repetitions, rng=rng), dtype=float)
         return self._finite_draws(sims.reshape(h, -1).T)
 
-    @functools.cache  # noqa: B019 - one engine per series, kept only as long as its projection
     def _psi(self, model: str, year: int) -> np.ndarray:
-        """The MA(∞) weights ψ₀ = 1, ψ₁, … of `year`'s fit, for a year's periods."""
-        track = self._track(model, year)
-        return np.asarray(track.impulse_responses(PERIODS_PER_YEAR - 1), dtype=float).ravel()
+        """The MA(∞) weights ψ₀ = 1, ψ₁, … of `year`'s fit, for a year's periods (cached with the engine)."""
+        key = ("psi", model, year)
+        if key not in self._tracks:
+            track = self._track(model, year)
+            self._tracks[key] = np.asarray(track.impulse_responses(PERIODS_PER_YEAR - 1), dtype=float).ravel()
+        return self._tracks[key]
 
     def _sarimax_draws(self, track, mean: np.ndarray, h: int, rng) -> np.ndarray | None:
         # Paths from the model's MA(∞) weights: the same joint law as res.simulate, which loops in Python
