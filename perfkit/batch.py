@@ -337,7 +337,10 @@ def worker_version() -> str:
 
     from . import __version__
 
-    return f"{__version__}+{hashlib.sha256(Path(growth.__file__).read_bytes()).hexdigest()[:16]}"
+    h = hashlib.sha256()
+    for name in ("growth", "growth_engine", "growth_projection", "growth_backtest"):
+        h.update((Path(growth.__file__).with_name(f"{name}.py")).read_bytes())
+    return f"{__version__}+{h.hexdigest()[:16]}"
 
 
 @contextlib.contextmanager

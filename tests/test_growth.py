@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfkit import growth
+from perfkit import growth, growth_engine
 from perfkit.cli import main
 from perfkit.errors import InputError
 from perfkit.store import open_store, read_turnover
@@ -115,8 +115,8 @@ def test_steady_growth_is_found_with_honest_figures():
 def test_unconverged_fits_are_kept_with_a_note(monkeypatch):
     """An optimizer stopped before convergence (here: one iteration allowed) is retried, then its best
     parameters are kept and the note says so: the candidate is never silently dropped."""
-    monkeypatch.setattr(growth, "FIT_MAXITER", 1)
-    monkeypatch.setattr(growth, "RETRY_MAXITER", 1)
+    monkeypatch.setattr(growth_engine, "FIT_MAXITER", 1)
+    monkeypatch.setattr(growth_engine, "RETRY_MAXITER", 1)
     s = steady(years=5, growth_pct=8.0, noise=0.03)
     proj = growth.project_annual_growth(s, "2017-06", (8.0, 9.0), models=("ets", "sarimax"), repetitions=200)
     assert set(proj.backtest) == {"ets", "sarimax"}
@@ -125,6 +125,23 @@ def test_unconverged_fits_are_kept_with_a_note(monkeypatch):
         assert "did not converge" in proj.notes[model] and "best parameters kept" in proj.notes[model]
         assert f"{model}: optimizer did not converge" in proj.fallback_reason
     assert math.isfinite(proj.projected_growth_pct)
+
+
+def test_airline_likelihood_is_the_one_statsmodels_maximises():
+    """The `sarimax` candidate's own exact likelihood (banded Cholesky of the differenced series' MA(12)
+    covariance, β and σ² concentrated out) equals statsmodels' SARIMAX log-likelihood at the same
+    parameters, with and without a regressor: same estimator, a fraction of the cost. No optimizer runs."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    y = np.log(growth.to_publication_periods(steady(years=6, noise=0.03))["value"].to_numpy())
+    x = np.random.default_rng(3).uniform(0, 1, (len(y), 1))
+    for exog in (None, x):
+        for theta in ((0.3, -0.6), (-0.5, 0.2)):
+            w = np.diff(y[11:] - y[:-11])
+            X = None if exog is None else np.diff(exog[11:] - exog[:-11], axis=0)
+            nll, beta, sigma2 = growth_engine._airline_nll(np.array(theta), w, X)
+            model = SARIMAX(y, exog=exog, order=(0, 1, 1), seasonal_order=(0, 1, 1, 11))
+            assert model.loglike(np.r_[beta, theta, sigma2]) == pytest.approx(-nll, abs=1e-6)
 
 
 def test_band_probabilities_follow_the_band():
@@ -209,9 +226,9 @@ def test_interval_widening_stretches_draws_on_the_log_scale():
     # around a point of 1.1 (10% growth), a draw of 1.21 is one log-step of ln 1.1 above it: stretched by 2
     # it is two steps above (1.1³ = 1.331); 1.0 becomes 1.1⁻¹; a scale of 1 leaves the draws as they are
     draws = np.array([1.0, 1.1, 1.21])
-    assert growth._widen(1.1, draws, 2.0) == pytest.approx([1 / 1.1, 1.1, 1.331])
-    assert growth._widen(1.1, draws, 0.5) == pytest.approx([1.1**0.5, 1.1, 1.1**1.5])
-    assert growth._widen(1.1, draws, 1.0) is draws
+    assert growth_engine._widen(1.1, draws, 2.0) == pytest.approx([1 / 1.1, 1.1, 1.331])
+    assert growth_engine._widen(1.1, draws, 0.5) == pytest.approx([1.1**0.5, 1.1, 1.1**1.5])
+    assert growth_engine._widen(1.1, draws, 1.0) is draws
 
 
 def test_short_history_falls_back_to_naive_ytd():
