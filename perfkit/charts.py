@@ -122,9 +122,12 @@ def fan_chart(
 def _fan_layers(path, band, title, lang, t) -> alt.LayerChart:
     import pandas as pd
 
+    from .labels import period_label
+
     df = path.copy()
     if "month" in df:
         df["month"] = df["month"].astype(str)  # Period is not JSON
+    df["label"] = df["label"].map(lambda v: period_label(v, lang))  # 1—2月 … 12月, Jan–Feb … Dec
     if band is None:
         band = (float(df["band_low"].iloc[0]), float(df["band_high"].iloc[0]))
     if title is None:
@@ -170,7 +173,7 @@ def bullet_chart(df, lang: str = "zh", cap_pct: float = 150.0) -> alt.LayerChart
     output. Values beyond `cap_pct` are drawn at the cap (the tooltip keeps the real figures)."""
     import pandas as pd
 
-    from .labels import t
+    from .labels import t, unit_label
 
     def pct(col):
         return (df[col] / df["target"] * 100).clip(lower=0, upper=cap_pct)
@@ -190,7 +193,7 @@ def bullet_chart(df, lang: str = "zh", cap_pct: float = 150.0) -> alt.LayerChart
             "low": df["interval_80_low"].round(1),
             "high": df["interval_80_high"].round(1),
             "p_reach": (df["p_reach"] * 100).round(0),
-            "unit": df["unit"],
+            "unit": df["unit"].map(lambda u: unit_label(u, lang)),
             "zero": 0.0,
             "full": 100.0,
         }
@@ -266,11 +269,13 @@ def units_chart(ranking, lang: str = "zh", top: int = 15) -> alt.Chart:
 def unit_chart(view, unit: str = "", lang: str = "zh") -> alt.Chart:
     """One unit's measures over the months (perfkit.explore.unit_measures): % of target per measure, the
     points coloured by that month's status. Click a measure in the legend to pick it out."""
-    from .labels import t
+    from .labels import status_text, t
 
     data = view.assign(measure=view["measure_id"] + " " + view["name"].astype(str).str[:14])
+    data["status"] = data["status"].map(lambda s: status_text(s, lang))
     pick = alt.selection_point(fields=["measure"], bind="legend")
-    domain = list(STATUS_COLOURS)
+    colours = {status_text(s, lang): c for s, c in STATUS_COLOURS.items()}
+    domain = list(colours)
     base = alt.Chart(data).encode(
         x=alt.X("month:O", title=t("explore.month", lang), axis=alt.Axis(labelAngle=0)),
         y=alt.Y("completion_pct:Q", title=t("explore.completion_pct", lang)),
@@ -289,7 +294,7 @@ def unit_chart(view, unit: str = "", lang: str = "zh") -> alt.Chart:
     points = base.mark_circle(size=60).encode(
         color=alt.Color(
             "status:N",
-            scale=alt.Scale(domain=domain, range=[STATUS_COLOURS[s] for s in domain]),
+            scale=alt.Scale(domain=domain, range=[colours[s] for s in domain]),
             title=t("risk.col.status", lang),
         )
     )

@@ -540,7 +540,7 @@ def test_risks_and_investment_sections_name_who_must_act(sample_conn):
     data = report.gather(sample_conn, "2019-09", analyses=("investment", "risks"))
     risks_html = report.risks_section(data, "zh")
     assert "风险分值最高的10项问题" in risks_html and "傅远辉" in risks_html and "蔡永忠" in risks_html
-    assert 'data-status="缺报"' in risks_html and "2019年9月新列入问题清单" in risks_html
+    assert 'data-status="missing"' in risks_html and "2019年9月新列入问题清单" in risks_html
     money = report.investment_section(data, "zh")
     assert "13项投资类措施" in money and "（万元）" in money and "1-3-2.2 普通国省干线项目建设投资" in money
     # the expected year-end score is exactly 100 less the points at risk
