@@ -1019,8 +1019,9 @@ def notes_section(data: BriefData, lang: str = "zh") -> Html:
     )
 
 
-def score_rows(data_or_result, catalogue: Catalogue | None = None) -> pd.DataFrame:
-    """Per indicator for scores.csv: as_of, ids, section, text, weight, score, lost, completion, owners."""
+def score_rows(data_or_result, catalogue: Catalogue | None = None, lang: str = "zh") -> pd.DataFrame:
+    """Per indicator for scores.csv: as_of, ids, section, text, weight, score, lost, completion, owners
+    (category and section in `lang`; the indicator's text and the names as the plan writes them)."""
     result = data_or_result.score if isinstance(data_or_result, BriefData) else data_or_result
     catalogue = catalogue if catalogue is not None else data_or_result.catalogue
     ind = result.indicators.merge(catalogue.indicators[["id", "text"]], on="id")
@@ -1028,8 +1029,8 @@ def score_rows(data_or_result, catalogue: Catalogue | None = None) -> pd.DataFra
         {
             "as_of": result.as_of,
             "indicator_id": ind["id"],
-            "category": ind["category"],
-            "section": ind["section"],
+            "category": ind["category"].map(lambda v: plan_term(v, lang)),
+            "section": ind["section"].map(lambda v: plan_term(v, lang)),
             "text": ind["text"],
             "weight": ind["weight"],
             "score": ind["score"].round(4),
@@ -1039,5 +1040,5 @@ def score_rows(data_or_result, catalogue: Catalogue | None = None) -> pd.DataFra
         }
     )
     for col in ("leaders", "units", "persons"):
-        out[col] = ind[col].map(lambda v: "、".join(v) if isinstance(v, list) else "")
+        out[col] = ind[col].map(lambda v: sep(lang).join(v) if isinstance(v, list) else "")
     return out

@@ -226,6 +226,42 @@ def test_failing_notebook_names_notebook_and_cell_and_keeps_earlier_folder(built
 
 
 @pytest.mark.slow
+def test_english_brief_beside_the_chinese_one(built, capsys):
+    """`--lang en` into the month's folder: the English set is written beside the Chinese one (which stays
+    byte for byte), reads with no Chinese but the plan's names (charts included), and a second Chinese run
+    finds its own files up to date."""
+    from english import known_names, untranslated
+
+    from perfkit.store import open_store, read_catalogue
+
+    out: Path = built["out"]
+    zh_before = _digest(out)
+    assert cli_main(["--db", str(built["db"]), "brief", "--lang", "en", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip().endswith("brief.en.html")
+    after = _digest(out)
+    assert {k: v for k, v in after.items() if k in zh_before} == zh_before
+    assert ".brief.en.json" in after and ".brief.json" in zh_before  # one up-to-date record per language
+    english = sorted(k for k in set(after) - set(zh_before) if not k.startswith("."))
+    assert english == sorted(brief.lang_name(k, "en") for k in zh_before if not k.startswith("."))
+    assert {"brief.en.html", "risk_flags.en.xlsx", "risk_flags.en.csv", "notebooks/risks.en.ipynb"} <= set(
+        english
+    )
+    page = (out / "brief.en.html").read_text(encoding="utf-8")
+    assert 'lang="en"' in page and brief.external_references(page) == []
+    assert page.count("<svg") >= 2 and "Jan–Feb" in page  # the charts, their months in English
+    conn = open_store(built["db"])
+    names = known_names(read_catalogue(conn))
+    conn.close()
+    assert untranslated(page, names) == []
+    flags = pd.read_csv(out / "risk_flags.en.csv", encoding="utf-8-sig")
+    assert "Reasons" in flags.columns and untranslated(flags.to_csv(index=False), names) == []
+    said: list[str] = []
+    again = brief.run_brief(out=out, db=built["db"], echo=said.append)
+    assert again.up_to_date and "up to date" in said[-1] and "brief.html" in again.files
+    assert _digest(out) == after
+
+
+@pytest.mark.slow
 def test_notebooks_sharing_a_kernel_do_not_see_each_other(tmp_path, sample_db):
     folder = tmp_path / "nbs"
     folder.mkdir()
