@@ -305,8 +305,9 @@ def run_brief(
         say(f"[{time.perf_counter() - started:5.1f} s] {line}")
 
     from . import monthly
+    from .catalogue import english_names
     from .months import resolve_as_of
-    from .store import is_sample, open_store, read_plan
+    from .store import is_sample, open_store, plan_dir, read_plan
 
     store = db_path(db).resolve()
     conn = open_store(store)
@@ -314,6 +315,8 @@ def run_brief(
         as_of = str(resolve_as_of(conn, as_of))  # a wrong month stops here, before any kernel starts
         sample = is_sample(conn)
         plan = read_plan(conn)  # the store's plan, as the notebooks read it (checked when read)
+        # English measure names are presentation, not in the snapshot: a changed name rebuilds the English brief
+        names_en = english_names(plan_dir(conn) / str(plan["plan"].get("measures", "measures.csv")))
     finally:
         conn.close()
     cfg = settings(plan)
@@ -330,6 +333,8 @@ def run_brief(
         "lang": lang,
         "notebooks": _notebooks_version(jobs, notebooks_dir, cfg),
     }
+    if lang != "zh":
+        stamp["names_en"] = hashlib.sha256(json.dumps(names_en, sort_keys=True).encode()).hexdigest()[:16]
 
     def prepare() -> dict:
         """The month's snapshots brought up to date in this process (the notebooks only read them)."""

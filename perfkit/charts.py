@@ -175,9 +175,12 @@ def bullet_chart(df, lang: str = "zh", cap_pct: float = 150.0) -> alt.LayerChart
     def pct(col):
         return (df[col] / df["target"] * 100).clip(lower=0, upper=cap_pct)
 
+    cut = 16 if lang == "zh" else 40
+
     data = pd.DataFrame(
         {
-            "measure": [f"{m} {str(n)[:16]}" for m, n in zip(df["measure_id"], df["name"], strict=True)],
+            # names cut to fit the axis: 16 characters of Chinese take the room of about 40 of English
+            "measure": [f"{m} {str(n)[:cut]}" for m, n in zip(df["measure_id"], df["name"], strict=True)],
             "actual_pct": pct("actual"),
             "projected_pct": pct("projected"),
             "low_pct": pct("interval_80_low"),

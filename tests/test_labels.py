@@ -159,7 +159,10 @@ def test_english_measure_names_from_the_plan_else_chinese(tmp_path, sample_conn)
         "1-3-1.2 签约落地公路项目",
         "1-3-2.2 普通国省干线项目建设投资",
     ]
-    assert load_catalogue(PLAN_DIR).names_en == {}  # no column: every name stays Chinese
+    m.drop(columns=["name_en"]).to_csv(plan / "measures.csv", index=False)
+    assert load_catalogue(plan).names_en == {}  # no column: every name stays Chinese
+    bundled = load_catalogue(PLAN_DIR)  # the 2019 plan names every measure of measures.csv in English
+    assert len(bundled.names_en) == 67 and bundled.names_en["1-8-2.2"] == "New trailers"
     # through the brief: the section reads the catalogue's English names
     data = report.gather(sample_conn, "2019-09", "monthly", "en")
     data.catalogue = with_en
