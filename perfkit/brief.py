@@ -2,15 +2,19 @@
 
 One command goes from the store to `outputs/<as-of>/`: the notebooks listed in plan.toml [brief] run with
 their parameters injected (executed copies are kept for analysts under `notebooks/`), and `brief.html` is
-exported from the brief notebook without code. Everything is built in a temporary sibling folder that
-replaces the month's folder only after every notebook succeeded; a failed run keeps its partly executed
-copies in `<out>.failed/` and leaves the earlier folder as it was. The build folder is locked while its run
+exported from the brief notebook without code. Everything is built in a temporary sibling folder whose files
+are published into the month's folder only after every notebook succeeded; a failed run keeps its partly
+executed copies in `<out>.failed/` and leaves the earlier folder as it was. The languages sit side by side
+in one folder: Chinese files keep their plain names, the English ones carry `.en` before the extension
+(`brief.en.html`, `risk_flags.en.xlsx`, `notebooks/risks.en.ipynb`; `lang_name`), and publishing one
+language replaces that language's files, each atomically, without touching the other's. The build folder is locked while its run
 lives, so a later run removes the folders of runs that were killed (`remove_stale_builds`) and never one
 still being built.
 
 The month is computed once: the runner brings the month's snapshot (perfkit.monthly) up to date in its own
 process while the kernels start, and the notebooks only read it. A folder records what it was built from
-(`.brief.json`); when the snapshot, kind, language and notebooks are the same, nothing runs.
+(`.brief.json`, `.brief.en.json`: one per language); when the snapshot, kind, language and notebooks are
+the same and its files are all there, nothing runs.
 
 Speed: a kernel start plus the pandas/statsmodels/altair imports costs seconds per notebook. The runner
 starts one kernel per worker (plan.toml [brief] workers) and runs notebooks one after another in it,
@@ -34,7 +38,7 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .config import NOTEBOOKS_DIR, SINGLE_THREAD_ENV, db_path, outputs_dir
 from .errors import InputError, Problem
@@ -76,6 +80,38 @@ class BriefRun:
     seconds: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     up_to_date: bool = False  # the folder was already built from the same snapshot: nothing ran
+
+    @property
+    def html(self) -> Path:
+        """The brief page of this run's language (brief.html, brief.en.html)."""
+        return self.out / lang_name("brief.html", self.lang)
+
+
+# ---------------------------------------------------------------------------------------- languages
+
+LANGS = ("zh", "en")
+
+
+def lang_suffix(lang: str) -> str:
+    """What a file of `lang` carries before its extension: nothing for Chinese (the bureau's language keeps
+    the plain names), `.en` for English. The one place files are named by language."""
+    if lang not in LANGS:
+        raise ValueError(f"unknown language {lang!r}: expected one of {', '.join(LANGS)}")
+    return "" if lang == "zh" else f".{lang}"
+
+
+def lang_name(name: str | os.PathLike, lang: str) -> str:
+    """A file's name for `lang`: 'brief.html' → 'brief.en.html', 'notebooks/risks.ipynb' →
+    'notebooks/risks.en.ipynb', 'units/市道管处.html' → 'units/市道管处.en.html' (relative paths, '/')."""
+    path = PurePosixPath(Path(name).as_posix())
+    suffix = lang_suffix(lang)
+    return str(path.with_name(f"{path.stem}{suffix}{path.suffix}")) if suffix else str(path)
+
+
+def file_lang(name: str | os.PathLike) -> str:
+    """The language a published file belongs to, from its name (see `lang_name`)."""
+    stem = PurePosixPath(Path(name).as_posix()).stem
+    return next((lang for lang in LANGS if lang != "zh" and stem.endswith(lang_suffix(lang))), "zh")
 
 
 # ----------------------------------------------------------------------------------------- settings
@@ -269,8 +305,9 @@ def run_brief(
         say(f"[{time.perf_counter() - started:5.1f} s] {line}")
 
     from . import monthly
+    from .catalogue import english_names
     from .months import resolve_as_of
-    from .store import is_sample, open_store, read_plan
+    from .store import is_sample, open_store, plan_dir, read_plan
 
     store = db_path(db).resolve()
     conn = open_store(store)
@@ -278,6 +315,8 @@ def run_brief(
         as_of = str(resolve_as_of(conn, as_of))  # a wrong month stops here, before any kernel starts
         sample = is_sample(conn)
         plan = read_plan(conn)  # the store's plan, as the notebooks read it (checked when read)
+        # English measure names are presentation, not in the snapshot: a changed name rebuilds the English brief
+        names_en = english_names(plan_dir(conn) / str(plan["plan"].get("measures", "measures.csv")))
     finally:
         conn.close()
     cfg = settings(plan)
@@ -294,6 +333,8 @@ def run_brief(
         "lang": lang,
         "notebooks": _notebooks_version(jobs, notebooks_dir, cfg),
     }
+    if lang != "zh":
+        stamp["names_en"] = hashlib.sha256(json.dumps(names_en, sort_keys=True).encode()).hexdigest()[:16]
 
     def prepare() -> dict:
         """The month's snapshots brought up to date in this process (the notebooks only read them)."""
@@ -305,10 +346,10 @@ def run_brief(
 
     if not force and final.exists():
         current = prepare()
-        if _read_stamp(final) == current:
+        if _is_current(final, lang, current):
             echo(f"{final} is up to date (no new data, same plan, code and notebooks): nothing to run")
             run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample, up_to_date=True)
-            run.files = _files(final)
+            run.files = _files(final, lang)
             run.seconds["total"] = time.perf_counter() - started
             return run
         prepare = lambda: current  # noqa: E731 - already brought up to date above
@@ -362,8 +403,7 @@ def run_brief(
                 + (f"\n{final} was left as it was" if final.exists() else "")
             )
         _write_stamp(build, prepared)
-        _swap_into_place(build, final)
-        run.files = _files(final)
+        run.files = _publish(build, final, lang)
         run.seconds["total"] = time.perf_counter() - started
         echo(f"wrote {final} ({len(run.files)} files) in {run.seconds['total']:.1f} s")
         return run
@@ -487,17 +527,31 @@ def _notebooks_version(jobs: list[NotebookJob], notebooks_dir: Path, cfg: dict) 
     return h.hexdigest()[:16]
 
 
-def _files(folder: Path) -> list[str]:
+def _files(folder: Path, lang: str | None = None) -> list[str]:
+    """The published files in `folder` (of `lang` only, when given), stamps left out."""
+    found = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    # hidden files are the runner's own (the per-language stamps)
     return sorted(
-        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != STAMP_FILE
+        rel for rel in found if not rel.startswith(".") and (lang is None or file_lang(rel) == lang)
     )
 
 
-def _read_stamp(folder: Path) -> dict | None:
+def _read_stamp(folder: Path, lang: str = "zh") -> dict | None:
     try:
-        return json.loads((folder / STAMP_FILE).read_text(encoding="utf-8"))
+        return json.loads((folder / lang_name(STAMP_FILE, lang)).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def _is_current(folder: Path, lang: str, current: dict) -> bool:
+    """True when `folder`'s files of `lang` were built from `current` and are all still there."""
+    recorded = _read_stamp(folder, lang)
+    if not isinstance(recorded, dict):
+        return False
+    files = recorded.pop("files", None)
+    if recorded != current or not isinstance(files, list):
+        return False
+    return all((folder / str(f)).is_file() for f in files)
 
 
 def _write_stamp(build: Path, stamp: dict) -> None:
@@ -620,15 +674,67 @@ def _keep_failed(build: Path, final: Path) -> Path:
     return kept
 
 
-def _swap_into_place(build: Path, final: Path) -> None:
-    """Replace `final` by `build`: the old folder is moved aside first and removed only after the swap."""
-    old = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
-        os.replace(final, old / final.name)
-    os.replace(build, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _publish(build: Path, final: Path, lang: str) -> list[str]:
+    """Publish `build`'s files into `final` under `lang`'s names (`lang_name`); returns them.
+
+    Each file replaces its earlier version atomically (os.replace in one file system: a reader sees the old
+    file or the new one, never half of one); files of `lang` the new build did not write are removed; the
+    other language's files are not touched. The language's up-to-date record is removed first and written
+    last, so a run killed half way leaves a folder the next run rebuilds rather than one it trusts. Runs
+    publishing into the same folder take turns (a lock on the folder itself)."""
+    final.mkdir(parents=True, exist_ok=True)
+    stamp = final / lang_name(STAMP_FILE, lang)
+    with _publish_lock(final):
+        stamp.unlink(missing_ok=True)
+        written = []
+        for src in sorted(p for p in build.rglob("*") if p.is_file() and p.name != STAMP_FILE):
+            rel = lang_name(src.relative_to(build).as_posix(), lang)
+            dst = final / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            written.append(rel)
+        for rel in set(_files(final, lang)) - set(written):
+            (final / rel).unlink(missing_ok=True)
+            _remove_empty_parents(final / rel, final)
+        recorded = _read_stamp(build)
+        if recorded is not None:
+            tmp = build / STAMP_FILE
+            tmp.write_text(json.dumps({**recorded, "files": written}, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, stamp)
+    shutil.rmtree(build, ignore_errors=True)
+    return sorted(written)
+
+
+def _remove_empty_parents(path: Path, root: Path) -> None:
+    parent = path.parent
+    while parent != root and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
+class _publish_lock:
+    """An exclusive flock on the month's folder while one run publishes into it (build folders are
+    locked the same way, with LOCK_NB; this one waits its turn)."""
+
+    def __init__(self, final: Path):
+        self.path = final
+        self.fd: int | None = None
+
+    def __enter__(self) -> _publish_lock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock; publishing is still atomic per file
+            return self
+        self.fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock: atomic per file all the same
+            pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
 
 
 # ------------------------------------------------------------------------------------------- export

@@ -9,6 +9,7 @@ the same first-level group, names are normalised and de-duplicated, and the stat
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -81,6 +82,12 @@ class Catalogue:
     @property
     def year(self) -> int:
         return int(self.plan["plan"]["year"])
+
+    @functools.cached_property
+    def names_en(self) -> dict[str, str]:
+        """English measure names: the optional `name_en` column of the plan's measures.csv (measure id →
+        name; a measure without one is left out and shows its Chinese name)."""
+        return english_names(self.plan_dir / str(self.plan["plan"].get("measures", "measures.csv")))
 
     def indicator(self, indicator_id: str) -> pd.Series:
         return self.indicators.set_index("id").loc[indicator_id]
@@ -372,10 +379,22 @@ def normalise_attachment(raw: pd.DataFrame, source: str, plan: dict | None = Non
 # --------------------------------------------------------------------------------------- measures
 
 
+def english_names(path: str | Path) -> dict[str, str]:
+    """measure id → English name from measures.csv's optional `name_en` column (blank cells left out)."""
+    try:
+        m = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError):
+        return {}
+    if not {"measure_id", "name_en"} <= set(m.columns):
+        return {}
+    return {r.measure_id: r.name_en.strip() for r in m.itertuples() if r.name_en.strip()}
+
+
 def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.DataFrame:
-    """Measures from measures.csv, plus a qualitative measure for each indicator that lists none."""
+    """Measures from measures.csv, plus a qualitative measure for each indicator that lists none. The
+    optional English name (`name_en`) is presentation only: read by `english_names`, not kept here."""
     path = Path(path)
-    m = pd.read_csv(path, dtype=str, keep_default_na=False)
+    m = pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns=["name_en"], errors="ignore")
     problems = []
     known = set(indicators["id"])
     for i, rec in enumerate(m.to_dict("records"), start=2):

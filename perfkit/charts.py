@@ -22,7 +22,7 @@ import os
 import altair as alt
 import pandas as pd
 
-from .labels import t
+from .labels import status_text, t, unit_label
 from .rules import ALERT, DONE, MISSED, MISSING, OK, WATCH
 
 # Fonts the reader's machine is likely to have for Simplified Chinese; no web fonts are loaded.
@@ -122,9 +122,12 @@ def fan_chart(
 
 
 def _fan_layers(path, band, title, lang, t) -> alt.LayerChart:
+    from .labels import period_label
+
     df = path.copy()
     if "month" in df:
         df["month"] = df["month"].astype(str)  # Period is not JSON
+    df["label"] = df["label"].map(lambda v: period_label(v, lang))  # 1—2月 … 12月, Jan–Feb … Dec
     if band is None:
         band = (float(df["band_low"].iloc[0]), float(df["band_high"].iloc[0]))
     if title is None:
@@ -172,9 +175,12 @@ def bullet_chart(df, lang: str = "zh", cap_pct: float = 150.0) -> alt.LayerChart
     def pct(col):
         return (df[col] / df["target"] * 100).clip(lower=0, upper=cap_pct)
 
+    cut = 16 if lang == "zh" else 40
+
     data = pd.DataFrame(
         {
-            "measure": [f"{m} {str(n)[:16]}" for m, n in zip(df["measure_id"], df["name"], strict=True)],
+            # names cut to fit the axis: 16 characters of Chinese take the room of about 40 of English
+            "measure": [f"{m} {str(n)[:cut]}" for m, n in zip(df["measure_id"], df["name"], strict=True)],
             "actual_pct": pct("actual"),
             "projected_pct": pct("projected"),
             "low_pct": pct("interval_80_low"),
@@ -187,7 +193,7 @@ def bullet_chart(df, lang: str = "zh", cap_pct: float = 150.0) -> alt.LayerChart
             "low": df["interval_80_low"].round(1),
             "high": df["interval_80_high"].round(1),
             "p_reach": (df["p_reach"] * 100).round(0),
-            "unit": df["unit"],
+            "unit": df["unit"].map(lambda u: unit_label(u, lang)),
             "zero": 0.0,
             "full": 100.0,
         }
@@ -262,8 +268,10 @@ def unit_chart(view, unit: str = "", lang: str = "zh") -> alt.Chart:
     """One unit's measures over the months (perfkit.explore.unit_measures): % of target per measure, the
     points coloured by that month's status. Click a measure in the legend to pick it out."""
     data = view.assign(measure=view["measure_id"] + " " + view["name"].astype(str).str[:14])
+    data["status"] = data["status"].map(lambda s: status_text(s, lang))
     pick = alt.selection_point(fields=["measure"], bind="legend")
-    domain = list(STATUS_COLOURS)
+    colours = {status_text(s, lang): c for s, c in STATUS_COLOURS.items()}
+    domain = list(colours)
     base = alt.Chart(data).encode(
         x=alt.X("month:O", title=t("explore.month", lang), axis=alt.Axis(labelAngle=0)),
         y=alt.Y("completion_pct:Q", title=t("explore.completion_pct", lang)),
@@ -282,7 +290,7 @@ def unit_chart(view, unit: str = "", lang: str = "zh") -> alt.Chart:
     points = base.mark_circle(size=60).encode(
         color=alt.Color(
             "status:N",
-            scale=alt.Scale(domain=domain, range=[STATUS_COLOURS[s] for s in domain]),
+            scale=alt.Scale(domain=domain, range=[colours[s] for s in domain]),
             title=t("risk.col.status", lang),
         )
     )
@@ -375,7 +383,9 @@ def status_chart(flags: pd.DataFrame, lang: str = "zh"):
         measures=("status", "size"), points=("points_at_risk", "sum")
     )
     order = counts.groupby("unit")["points"].sum().sort_values(ascending=False).index.tolist()
-    domain = [s for s in (DONE, OK, WATCH, ALERT, MISSING, MISSED) if s in STATUS_COLOURS]
+    statuses = [s for s in (DONE, OK, WATCH, ALERT, MISSING, MISSED) if s in STATUS_COLOURS]
+    counts["status"] = counts["status"].map(lambda s: status_text(s, lang))  # the legend in `lang`
+    domain = [status_text(s, lang) for s in statuses]
     chart = (
         alt.Chart(counts, title=t("risk.chart.title", lang))
         .mark_bar()
@@ -384,7 +394,7 @@ def status_chart(flags: pd.DataFrame, lang: str = "zh"):
             x=alt.X("measures:Q", title=t("risk.chart.count", lang)),
             color=alt.Color(
                 "status:N",
-                scale=alt.Scale(domain=domain, range=[STATUS_COLOURS[s] for s in domain]),
+                scale=alt.Scale(domain=domain, range=[STATUS_COLOURS[s] for s in statuses]),
                 title=t("risk.col.status", lang),
             ),
             tooltip=["unit", "status", "measures", alt.Tooltip("points:Q", format=".2f")],

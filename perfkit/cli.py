@@ -484,7 +484,7 @@ def cmd_brief(args) -> int:
     except BriefError as exc:
         print(f"brief failed: {exc}", file=sys.stderr)
         return 1
-    print(run.out / "brief.html")
+    print(run.html)
     return 0
 
 

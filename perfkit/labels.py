@@ -71,23 +71,23 @@ TEXT: dict[str, tuple[str, str]] = {
     # risks: reasons, one plain sentence each ({…} filled by perfkit.risks)
     "risk.reason.behind_schedule": (
         "累计完成{actual}{unit}，为年度目标{target}{unit}的{completion}%，低于序时进度{time}%，落后{gap}个百分点。",
-        "{actual} {unit} done, {completion}% of the {target} {unit} target, {gap} points behind the pro-rata schedule ({time}%).",
+        "{actual}{unit} done, {completion}% of the {target}{unit} target, {gap} points behind the pro-rata schedule ({time}%).",
     ),
     "risk.reason.behind_plan": (
         "累计完成{actual}{unit}，为年度目标{target}{unit}的{completion}%，低于本单位分月计划{time}%，落后{gap}个百分点。",
-        "{actual} {unit} done, {completion}% of the {target} {unit} target, {gap} points behind the unit's own monthly plan ({time}%).",
+        "{actual}{unit} done, {completion}% of the {target}{unit} target, {gap} points behind the unit's own monthly plan ({time}%).",
     ),
     "risk.reason.plan_lowered": (
         "{revision}修订分月计划时下调了计划（{plan_month}月末由{before}{unit}降至{after}{unit}）；原计划截至本月应完成{baseline}{unit}。",
-        "The monthly plan was lowered in {revision} (end of month {plan_month}: {before} → {after} {unit}); the earlier plan asked for {baseline} {unit} by now.",
+        "The monthly plan was lowered in {revision} (end of month {plan_month}: {before} → {after}{unit}); the earlier plan asked for {baseline}{unit} by now.",
     ),
     "risk.reason.behind_schedule_level": (
         "目前为{actual}{unit}（年初{baseline}{unit}，目标{target}{unit}），提升进度{completion}%，低于序时进度{time}%，落后{gap}个百分点。",
-        "Now {actual} {unit} (start of year {baseline}, target {target}): {completion}% of the way, {gap} points behind the schedule ({time}%).",
+        "Now {actual}{unit} (start of year {baseline}, target {target}): {completion}% of the way, {gap} points behind the schedule ({time}%).",
     ),
     "risk.reason.projected_short": (
         "按目前进度预计年底完成{projected}{unit}（目标{target}{unit}），达标概率约{p}%；剩余{months}个月每月需完成{required}{unit}。",
-        "At the current pace the year ends near {projected} {unit} (target {target} {unit}), about {p}% likely to reach it; {required} {unit} a month needed over the {months} months left.",
+        "At the current pace the year ends near {projected}{unit} (target {target}{unit}), about {p}% likely to reach it; {required}{unit} a month needed over the {months} months left.",
     ),
     "risk.reason.rhythm": (
         "按每月{per_month}次的要求，截至{month}月应开展{expected}次，实际开展{actual}次，少{short}次。",
@@ -123,15 +123,15 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "risk.reason.fell": (
         "累计值由{prev}{unit}降至{actual}{unit}，且未注明“更正”，请核实。",
-        "The cumulative figure fell from {prev} to {actual} {unit} with no note of a correction (更正): please check.",
+        "The cumulative figure fell from {prev} to {actual}{unit} with no note saying it is a correction: please check.",
     ),
     "risk.reason.jump": (
         "本月增加{increment}{unit}，超过正常月度进度的{factor}倍，请核实。",
-        "This month added {increment} {unit}, over {factor}× the normal monthly amount: please check.",
+        "This month added {increment}{unit}, over {factor}× the normal monthly amount: please check.",
     ),
     "risk.reason.out_of_range": (
         "填报值{actual}{unit}超出合理范围（为负数或超过目标的{factor}倍），请核实。",
-        "The reported {actual} {unit} is out of range (negative or over {factor}× the target): please check.",
+        "The reported {actual}{unit} is out of range (negative or over {factor}× the target): please check.",
     ),
     "risk.reason.streak": (
         "已连续{n}个月处于关注状态，升为预警。",
@@ -314,6 +314,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "brief.title.quarterly": ("季度绩效通报", "Quarterly performance report"),
     "brief.title.annual": ("年度绩效自评", "Year-end self-assessment"),
     "brief.as_of": ("数据截至{month}", "Data as of {month}"),
+    "brief.plan_year": ("{year}年度绩效评估", "{year} performance evaluation"),
     "brief.generated": ("生成于", "Generated"),
     "brief.page": ("第{page}页", "Page {page}"),
     "brief.section.headline": ("总体情况", "Headline"),
@@ -408,6 +409,39 @@ TEXT: dict[str, tuple[str, str]] = {
     "unit.%": ("%", "%"),
     "unit.pp": ("百分点", "pp"),
     "unit.points": ("分", "points"),
+    # units of measure in the plan's measures.csv (perfkit.labels.unit_label; unknown ones stay as written)
+    "unit.个": ("个", "items"),
+    "unit.条": ("条", "routes"),
+    "unit.辆": ("辆", "vehicles"),
+    "unit.公里": ("公里", "km"),
+    "unit.座": ("座", "structures"),
+    "unit.处": ("处", "sites"),
+    "unit.次": ("次", "actions"),
+    "unit.万载重吨": ("万载重吨", "10k DWT"),
+    "unit.万吨公里": ("万吨公里", "10k t-km"),
+    # the plan's categories and sections (attachment.csv, plan.toml [weights.sections]; perfkit.labels.plan_term)
+    "plan.职能工作目标": ("职能工作目标", "Functional work targets"),
+    "plan.行政能力目标": ("行政能力目标", "Administrative capacity targets"),
+    "plan.重点工作目标": ("重点工作目标", "Key work"),
+    "plan.常规工作目标": ("常规工作目标", "Routine work"),
+    "plan.科学行政": ("科学行政", "Evidence-based administration"),
+    "plan.依法行政": ("依法行政", "Administration by law"),
+    "plan.高效行政": ("高效行政", "Efficient administration"),
+    "plan.廉洁行政": ("廉洁行政", "Clean administration"),
+    "plan.管理创新": ("管理创新", "Management innovation"),
+    # grades of qualitative and 行政能力 items (plan.toml [scoring] grade_fraction; perfkit.labels.grade_label)
+    "grade.优": ("优", "Excellent"),
+    "grade.良": ("良", "Good"),
+    "grade.中": ("中", "Fair"),
+    "grade.差": ("差", "Poor"),
+    # the level of an outside assessment item as the office records it (perfkit.report.outside_items)
+    "level.国家级": ("国家级", "National"),
+    "level.省级": ("省级", "Provincial"),
+    "level.市级": ("市级", "Municipal"),
+    "level.县级": ("县级", "County"),
+    # publication periods of the turnover statistics (perfkit.growth PERIOD_LABELS; perfkit.labels.period_label)
+    "period.1—2月": ("1—2月", "Jan–Feb"),
+    "period.month": ("{m}月", "{name}"),
     "brief.expected_note": (
         "预计年末得分为期望值：各项措施按预测的年末完成情况计分，等于100分减去风险分值。",
         "The projected year-end score is an expected value: each measure scored on its projected completion; it equals 100 less the points at risk.",
@@ -617,3 +651,94 @@ def t(key: str, lang: str = "zh") -> str:
 def headers(columns: Iterable[str], lang: str = "zh") -> dict[str, str]:
     """Column rename map for a DataFrame shown to people."""
     return {c: t(c, lang) for c in columns}
+
+
+# ------------------------------------------------------------------------------- words around the labels
+# Chinese and English differ in more than the words: list separators, parentheses, ranges, how sentences
+# follow each other and whether a unit is spaced from its number. Everything that joins labels asks here.
+
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def sep(lang: str = "zh") -> str:
+    """Between the items of a list (units, people): 、 in Chinese, a comma in English."""
+    return "、" if lang == "zh" else ", "
+
+
+def sentences(texts: Iterable[str], lang: str = "zh") -> str:
+    """Sentences one after another: Chinese needs nothing after its 。, English a space after its full stop."""
+    return ("" if lang == "zh" else " ").join(str(x).strip() for x in texts if str(x).strip())
+
+
+def paren(text: str, lang: str = "zh") -> str:
+    """A parenthetical after a word: （text） in Chinese, ' (text)' in English."""
+    return f"（{text}）" if lang == "zh" else f" ({text})"
+
+
+def span(low: str, high: str, lang: str = "zh") -> str:
+    """A range of two numbers: 11.8～12.7 in Chinese, 11.8–12.7 in English."""
+    return f"{low}～{high}" if lang == "zh" else f"{low}–{high}"
+
+
+def unit_label(unit: object, lang: str = "zh") -> str:
+    """A unit of measure from the plan (个, 万元, 公里 …) in `lang`; one without a label stays as written."""
+    unit = "" if unit is None or unit != unit else str(unit)  # None or NaN: no unit
+    return t(f"unit.{unit}", lang) if unit and f"unit.{unit}" in TEXT else unit
+
+
+def number_unit(unit: object, lang: str = "zh") -> str:
+    """What follows a number for its unit: '个' in Chinese ('3个'); in English ' items' ('3 items'), '%'
+    unspaced, and nothing for a measure without a unit."""
+    label = unit_label(unit, lang)
+    if lang == "zh" or label in ("", "%"):
+        return label
+    return f" {label}"
+
+
+def plan_term(text: object, lang: str = "zh") -> str:
+    """A category or section name of the plan (职能工作目标, 重点工作目标 …) in `lang`; one without a label stays."""
+    text = "" if text is None or text != text else str(text)
+    return t(f"plan.{text}", lang) if text and f"plan.{text}" in TEXT else text
+
+
+# risk statuses are stored as their Chinese text (perfkit.risks); their labels are risk.status.<code>
+STATUS_CODES = {
+    "已完成": "done",
+    "正常": "ok",
+    "关注": "watch",
+    "预警": "alert",
+    "未完成": "missed",
+    "缺报": "missing",
+}
+
+
+def status_text(status: object, lang: str = "zh") -> object:
+    """A stored risk status (已完成 … 缺报) in `lang`; anything else is returned as it is."""
+    code = STATUS_CODES.get(status) if isinstance(status, str) else None
+    return t(f"risk.status.{code}", lang) if code else status
+
+
+def grade_label(grade: object, lang: str = "zh") -> object:
+    """A grade (优/良/中/差) in `lang`; '单位：良；单位：中' (several units' grades) grade by grade."""
+    if not isinstance(grade, str) or lang == "zh" or not grade:
+        return grade
+
+    def one(g: str) -> str:
+        unit, colon, g = g.rpartition("：")
+        g = t(f"grade.{g}", lang) if f"grade.{g}" in TEXT else g
+        return f"{unit}: {g}" if colon else g
+
+    return "; ".join(one(part) for part in grade.split("；"))
+
+
+def period_label(label: object, lang: str = "zh") -> str:
+    """A publication period of the turnover statistics ('1—2月', '3月' … '12月') in `lang`."""
+    text = str(label)
+    if lang == "zh":
+        return text
+    if f"period.{text}" in TEXT:
+        return t(f"period.{text}", lang)
+    month = text[:-1] if text.endswith("月") else ""
+    if month.isdigit() and 1 <= int(month) <= 12:
+        return t("period.month", lang).format(m=int(month), name=MONTH_NAMES[int(month) - 1])
+    return text

@@ -131,6 +131,8 @@ PLAN_SCHEMA: dict = {
         "year": Number(whole=True, low=1900, high=2200),
         "title": TEXT,
         "document": TEXT,
+        "title_en": Optional(TEXT),  # the plan's title and document number in English briefs
+        "document_en": Optional(TEXT),
         "catalogue_version": TEXT,
         "attachment": TEXT,
         "measures": TEXT,

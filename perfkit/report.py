@@ -19,7 +19,7 @@ import pandas as pd
 from . import investment, risks
 from .catalogue import Catalogue
 from .charts import STATUS_COLOURS
-from .labels import t
+from .labels import TEXT, grade_label, paren, plan_term, sentences, sep, span, t, unit_label
 from .months import parse_month
 
 STATUSES = ["已完成", "正常", "关注", "预警", "未完成", "缺报"]
@@ -103,7 +103,7 @@ def status_chip(status: object, lang: str = "zh") -> str:
     # yellow needs dark text to stay readable
     ink = "#1a1a1a" if s == "关注" else "#ffffff"
     return (
-        f'<span class="pk-status" data-status="{esc(s)}" style="background:{colour};color:{ink}">'
+        f'<span class="pk-status" data-status="{esc(STATUS_KEYS.get(s, s))}" style="background:{colour};color:{ink}">'
         f"{esc(t('risk.status.' + STATUS_KEYS[s], lang) if s in STATUS_KEYS else s)}</span>"
     )
 
@@ -124,7 +124,7 @@ class Col:
     def header(self, lang: str) -> str:
         text = t(self.label or self.name, lang)
         unit = t("unit." + self.unit, lang) if self.unit else ""
-        return esc(text) + (f'<span class="pk-unit">（{esc(unit)}）</span>' if unit else "")
+        return esc(text) + (f'<span class="pk-unit">{esc(paren(unit, lang))}</span>' if unit else "")
 
     def cell(self, value: object, lang: str) -> tuple[str, str]:
         """(html, css class) for one value."""
@@ -231,9 +231,10 @@ def page_chrome(
     plan: dict, as_of: str, *, kind: str = "monthly", lang: str = "zh", sample: bool = False
 ) -> dict:
     """What the export template prints around the notebook's outputs (title, running footer, labels)."""
-    title = f"{plan['plan']['title'].replace('工作方案', '')} · {t('brief.title.' + kind, lang)}"
-    if lang != "zh":
-        title = f"Quanzhou Transport Bureau {plan['plan']['year']} performance evaluation · {t('brief.title.' + kind, lang)}"
+    name = plan["plan"]["title"].replace("工作方案", "")
+    if lang != "zh":  # plan.toml [plan] title_en, else the plan year alone
+        name = plan["plan"].get("title_en") or t("brief.plan_year", lang).format(year=plan["plan"]["year"])
+    title = f"{name} · {t('brief.title.' + kind, lang)}"
     as_of_text = t("brief.as_of", lang).format(month=month_label(as_of, lang))
     # the printed pages' running footer: short, the cover carries the full title
     footer = f"{t('brief.title.' + kind, lang)} · {as_of_text}"
@@ -252,6 +253,12 @@ def page_chrome(
     }
 
 
+def plan_document(plan: dict, lang: str = "zh") -> str:
+    """The plan's document number (文号) for the cover: plan.toml [plan] document, or document_en in English
+    (nothing when the plan gives none)."""
+    return plan["plan"]["document"] if lang == "zh" else plan["plan"].get("document_en", "")
+
+
 def _css_string(text: str) -> str:
     """Text for a CSS string literal inside <style>: quotes, backslashes, '<', '>' and newlines escaped."""
     return "".join(f"\\{ord(ch):x} " if ch in '"\\<>\n' else ch for ch in text)
@@ -266,7 +273,7 @@ def cover(
     chrome = page_chrome(catalogue.plan, as_of, kind=kind, lang=lang, sample=sample)
     notice = ""  # the synthetic-data bar above the cover says it (export template)
     return Html(
-        f'<header class="pk-cover"><p class="pk-doc">{esc(catalogue.plan["plan"]["document"])}</p>'
+        f'<header class="pk-cover"><p class="pk-doc">{esc(plan_document(catalogue.plan, lang))}</p>'
         f'<h1>{esc(chrome["title"])}</h1><p class="pk-asof">{esc(chrome["as_of"])}</p>{notice}</header>'
     )
 
@@ -302,7 +309,7 @@ def expected_score(catalogue: Catalogue, flags: pd.DataFrame, assessments: pd.Da
 def formula_line(totals: dict, assumed: Iterable[str], lang: str = "zh") -> str:
     """考评总得分 = 目标考评×70% + 公众评议×30% + 加分 − 扣分, with assumed parts marked."""
     assumed = set(assumed)
-    mark = lambda key: f"（{t('brief.assumed', lang)}）" if key in assumed else ""  # noqa: E731
+    mark = lambda key: paren(t("brief.assumed", lang), lang) if key in assumed else ""  # noqa: E731
     return (
         f"{t('total', lang)} = {t('target_score', lang)} {totals['target_score']:.2f}×70% + "
         f"{t('public', lang)} {totals['public']:.2f}{mark('public')}×30% + "
@@ -345,11 +352,7 @@ def headline(
     basis = projected if projected is not None else current
     lines = [f'<p class="pk-formula">{esc(formula_line(basis.totals, basis.assumed, lang))}</p>']
     if basis.assumed:
-        named = (
-            "、".join(t(k, lang) for k in basis.assumed)
-            if lang == "zh"
-            else ", ".join(t(k, lang) for k in basis.assumed)
-        )
+        named = sep(lang).join(t(k, lang) for k in basis.assumed)
         lines.append(f'<p class="pk-note">{esc(t("brief.assumed_note", lang).format(parts=named))}</p>')
     if projected is None:
         lines.append(f'<p class="pk-note">{esc(t("brief.no_projection", lang))}</p>')
@@ -398,7 +401,10 @@ def section_table(current, projected=None, lang: str = "zh") -> Html:
         total["projected_lost"] = df["projected_lost"].sum()
     else:
         total["lost"] = df["lost"].sum()
-    return table(pd.concat([df, pd.DataFrame([total])], ignore_index=True), cols, lang, css="pk-sum-last")
+    rows = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+    for col in ("category", "section"):  # the plan's names in the reader's language
+        rows[col] = rows[col].map(lambda v: plan_term(v, lang))
+    return table(rows, cols, lang, css="pk-sum-last")
 
 
 # ------------------------------------------------------------------------------------------ data notes
@@ -435,12 +441,11 @@ def data_notes(
 ) -> Html:
     """Who reported, data as of when, how each figure is computed, and the synthetic-data label."""
     missing = reporting.loc[~reporting["reported"], "unit"].tolist()
-    sep = "、" if lang == "zh" else ", "
     summary = t("brief.reported_summary", lang).format(
         month=month_label(as_of, lang),
         reported=int(reporting["reported"].sum()),
         expected=len(reporting),
-        missing=sep.join(missing) if missing else t("brief.none_short", lang),
+        missing=sep(lang).join(missing) if missing else t("brief.none_short", lang),
     )
     shown = reporting.assign(
         reported_text=reporting["reported"].map(lambda b: t("brief.yes", lang) if b else "缺报"),
@@ -528,8 +533,29 @@ def self_assessment(
 
 
 def self_assessment_table(rows: pd.DataFrame, lang: str = "zh") -> Html:
+    """The rows of `self_assessment`; the plan's words (sections, grades) and the comparison in `lang`; what
+    units wrote (statements, evidence) stays as written."""
+    shown = rows.assign(
+        section=rows["section"].map(lambda v: plan_term(v, lang)),
+        computed_grade=rows["computed_grade"].map(lambda g: grade_label(g, lang)),
+        self_grade=rows["self_grade"].map(lambda g: grade_label(g, lang)),
+        evidence=rows["evidence"].map(
+            lambda v: v.replace("；", "; ") if lang != "zh" and isinstance(v, str) else v
+        ),
+        persons=rows["persons"].map(lambda v: sep(lang).join(v) if isinstance(v, list | tuple) else v),
+        differs_text=[
+            t("brief.self_differs_text", lang).format(
+                own=grade_label(own, lang), computed=grade_label(c, lang)
+            )
+            if differs
+            else ""
+            for own, c, differs in zip(
+                rows["self_grade"], rows["computed_grade"], rows["differs"], strict=True
+            )
+        ],
+    )
     return table(
-        rows,
+        shown,
         [
             Col("id", "id"),
             Col("section", "section"),
@@ -555,6 +581,7 @@ def outside_items(assessments: pd.DataFrame | None, lang: str = "zh") -> Html:
         return table(pd.DataFrame(), [], lang)
     a = assessments[assessments["kind"].isin(["bonus", "deduction", "public"])].copy()
     a["kind_text"] = a["kind"].map(lambda k: t(k, lang))
+    a["level"] = a["level"].map(lambda v: t(f"level.{v}", lang) if f"level.{v}" in TEXT else v)
     return table(
         a,
         [
@@ -666,10 +693,10 @@ def turnover_section(data: BriefData, lang: str = "zh") -> Html:
     p["mode_name"] = p["mode"].map(lambda m: t(f"brief.mode.{m}", lang))
     p["band"] = [f"{lo:g}–{hi:g}" for lo, hi in zip(p["band_low"], p["band_high"], strict=True)]
     p["interval_80"] = [
-        _range(lo, hi) for lo, hi in zip(p["interval_80_low"], p["interval_80_high"], strict=True)
+        _range(lo, hi, lang) for lo, hi in zip(p["interval_80_low"], p["interval_80_high"], strict=True)
     ]
     p["interval_95"] = [
-        _range(lo, hi) for lo, hi in zip(p["interval_95_low"], p["interval_95_high"], strict=True)
+        _range(lo, hi, lang) for lo, hi in zip(p["interval_95_low"], p["interval_95_high"], strict=True)
     ]
     p["model_name"] = p["model"].map(
         lambda m: t(f"growth.method.{m}", lang) if isinstance(m, str) and m else None
@@ -718,8 +745,23 @@ def turnover_chart(data: BriefData, lang: str = "zh"):
     return fan_chart(data.growth.paths, lang=lang)
 
 
-def _range(lo: object, hi: object) -> str:
-    return MISSING if _missing(lo) or _missing(hi) else f"{float(lo):.1f}～{float(hi):.1f}"
+def measure_names(catalogue: Catalogue, frame: pd.DataFrame, lang: str = "zh") -> pd.Series:
+    """The measure names of `frame`'s rows in `lang`: English where the plan gives one (measures.csv
+    name_en), else the Chinese name the frame has."""
+    names = frame["name"].astype(str)
+    if lang == "zh" or not catalogue.names_en:
+        return names
+    english = frame["measure_id"].map(catalogue.names_en)
+    return english.where(english.notna(), names)
+
+
+def measure_labels(catalogue: Catalogue, frame: pd.DataFrame, lang: str = "zh") -> pd.Series:
+    """'1-3-2.2 普通国省干线项目建设投资': id and name (`measure_names`) for each row of `frame`."""
+    return frame["measure_id"] + " " + measure_names(catalogue, frame, lang)
+
+
+def _range(lo: object, hi: object, lang: str = "zh") -> str:
+    return MISSING if _missing(lo) or _missing(hi) else span(f"{float(lo):.1f}", f"{float(hi):.1f}", lang)
 
 
 def _num1(v: object) -> str:
@@ -733,7 +775,7 @@ def investment_section(data: BriefData, lang: str = "zh") -> Html:
     if "investment" in data.missing:
         return join(title, placeholder("investment", lang))
     df = data.investment.copy()
-    df["label"] = df["measure_id"] + " " + df["name"].astype(str)
+    df["label"] = measure_labels(data.catalogue, df, lang)
     money = df[df["kind"] == "investment"]
     total = {
         "target": money["target"].sum(),
@@ -772,10 +814,9 @@ def investment_details(data: BriefData, lang: str = "zh") -> Html:
     """Investment totals by reporting unit, then the other cumulative measures in their own units."""
     if data.investment is None:
         return Html("")
-    df = data.investment.assign(
-        label=data.investment["measure_id"] + " " + data.investment["name"].astype(str)
-    )
+    df = data.investment.assign(label=measure_labels(data.catalogue, data.investment, lang))
     other = df[df["kind"] != "investment"]
+    other = other.assign(unit=other["unit"].map(lambda u: unit_label(u, lang)))
     units = investment.by_unit(data.investment)
     units = units[units["n_money"] > 0]
     other_cols = [
@@ -817,6 +858,7 @@ def investment_chart(data: BriefData, lang: str = "zh"):
     from .charts import bullet_chart
 
     money = data.investment[data.investment["kind"] == "investment"]
+    money = money.assign(name=measure_names(data.catalogue, money, lang))
     return bullet_chart(money.reset_index(drop=True), lang=lang) if len(money) else Html("")
 
 
@@ -827,13 +869,15 @@ def _problem_statuses(data: BriefData) -> list[str]:
     return list(data.catalogue.plan.get("risks", {}).get("problem_statuses", PROBLEM_STATUSES_DEFAULT))
 
 
-def _people(frame: pd.DataFrame) -> pd.DataFrame:
+def _people(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
     out = frame.copy()
     for col in ("leaders", "units", "persons"):
         if col in out:
-            out[col] = out[col].map(lambda v: "、".join(v) if isinstance(v, list | tuple) else v)
+            out[col] = out[col].map(lambda v: sep(lang).join(v) if isinstance(v, list | tuple) else v)
     if "reasons" in out:
-        out["reasons"] = out["reasons"].map(lambda v: "".join(v) if isinstance(v, list | tuple) else v)
+        out["reasons"] = out["reasons"].map(
+            lambda v: sentences(v, lang) if isinstance(v, list | tuple) else v
+        )
     return out
 
 
@@ -847,17 +891,17 @@ def risks_section(data: BriefData, lang: str = "zh") -> Html:
         return join(title, placeholder("risks", lang))
     top_n = int(data.catalogue.plan.get("brief", {}).get("top_problems", 10))
     statuses = _problem_statuses(data)
-    flags = _people(data.flags)
+    flags = _people(data.flags, lang)
     flagged = flags[flags["status"].isin(statuses)].sort_values(
         "points_at_risk", ascending=False, kind="stable"
     )
-    flagged = flagged.assign(label=flagged["measure_id"] + " " + flagged["name"].astype(str))
+    flagged = flagged.assign(label=measure_labels(data.catalogue, flagged, lang))
     month = parse_month(data.as_of)
-    problems = _people(data.problems)
+    problems = _people(data.problems, lang)
     opened = problems[problems["opened"] == month]
     closed = problems[problems["closed"] == month]
-    opened = opened.assign(label=opened["measure_id"] + " " + opened["name"].astype(str))
-    closed = closed.assign(label=closed["measure_id"] + " " + closed["name"].astype(str))
+    opened = opened.assign(label=measure_labels(data.catalogue, opened, lang))
+    closed = closed.assign(label=measure_labels(data.catalogue, closed, lang))
     summary = t("brief.risks.summary", lang).format(
         flagged=len(flagged),
         points=fmt_number(flagged["points_at_risk"].sum(), 2),
@@ -946,7 +990,9 @@ def annual_section(data: BriefData, lang: str = "zh") -> Html:
     rows = self_assessment(data.catalogue, data.score, data.progress, data.assessments, data.self_evaluations)
     assumed = [p.split(" ", 1)[1] for p in coverage(data.catalogue, data.assessments)["assumed"] if " " in p]
     note = (
-        paragraph(t("brief.assessed_assumed", lang).format(ids="、".join(assumed), n=len(assumed)), "pk-note")
+        paragraph(
+            t("brief.assessed_assumed", lang).format(ids=sep(lang).join(assumed), n=len(assumed)), "pk-note"
+        )
         if assumed
         else ""
     )
@@ -973,8 +1019,9 @@ def notes_section(data: BriefData, lang: str = "zh") -> Html:
     )
 
 
-def score_rows(data_or_result, catalogue: Catalogue | None = None) -> pd.DataFrame:
-    """Per indicator for scores.csv: as_of, ids, section, text, weight, score, lost, completion, owners."""
+def score_rows(data_or_result, catalogue: Catalogue | None = None, lang: str = "zh") -> pd.DataFrame:
+    """Per indicator for scores.csv: as_of, ids, section, text, weight, score, lost, completion, owners
+    (category and section in `lang`; the indicator's text and the names as the plan writes them)."""
     result = data_or_result.score if isinstance(data_or_result, BriefData) else data_or_result
     catalogue = catalogue if catalogue is not None else data_or_result.catalogue
     ind = result.indicators.merge(catalogue.indicators[["id", "text"]], on="id")
@@ -982,8 +1029,8 @@ def score_rows(data_or_result, catalogue: Catalogue | None = None) -> pd.DataFra
         {
             "as_of": result.as_of,
             "indicator_id": ind["id"],
-            "category": ind["category"],
-            "section": ind["section"],
+            "category": ind["category"].map(lambda v: plan_term(v, lang)),
+            "section": ind["section"].map(lambda v: plan_term(v, lang)),
             "text": ind["text"],
             "weight": ind["weight"],
             "score": ind["score"].round(4),
@@ -993,5 +1040,5 @@ def score_rows(data_or_result, catalogue: Catalogue | None = None) -> pd.DataFra
         }
     )
     for col in ("leaders", "units", "persons"):
-        out[col] = ind[col].map(lambda v: "、".join(v) if isinstance(v, list) else "")
+        out[col] = ind[col].map(lambda v: sep(lang).join(v) if isinstance(v, list) else "")
     return out

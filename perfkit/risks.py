@@ -30,7 +30,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
-from .labels import t
+from .labels import number_unit, t
 from .months import parse_month, quarter_of  # noqa: F401 - quarter_of: notebooks call risks.quarter_of
 from .rules import (  # noqa: F401 - the statuses and expected_clipped, long read as risks.X, stay so
     ALERT,
@@ -174,6 +174,8 @@ def _plain(x):
 def render_reason(key: str, values: dict, lang: str = "zh") -> str:
     """One reason in words from its template key and numbers (a percentage chance 'p' with no decimals)."""
     shown = {k: num(v, 0 if k == "p" else 1) if isinstance(v, float) else v for k, v in values.items()}
+    if "unit" in shown:  # the plan's unit of measure, spaced from its number as the language writes it
+        shown["unit"] = number_unit(shown["unit"], lang)
     return t(f"risk.reason.{key}", lang).format(**shown)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .investment import METHODS
-from .labels import t
+from .labels import sep, t, unit_label
 from .months import parse_month
 from .rules import STATUS_CODES, STATUSES
 from .store import is_sample
@@ -74,10 +74,12 @@ def people_table(
     out = frame[columns].copy()
     for col in ("leaders", "units", "persons", "rules"):
         if col in out:
-            out[col] = out[col].map(lambda v: _joined(v, "、"))
+            out[col] = out[col].map(lambda v: _joined(v, sep(lang)))
+    if "unit" in out and lang != "zh":  # the plan's unit of measure (个, 万元 …)
+        out["unit"] = out["unit"].map(lambda u: unit_label(u, lang))
     if "reasons" in out:
-        sep = reason_sep or ("" if lang == "zh" else " ")
-        out["reasons"] = out["reasons"].map(lambda v: _joined(v, sep))
+        between = reason_sep or ("" if lang == "zh" else " ")
+        out["reasons"] = out["reasons"].map(lambda v: _joined(v, between))
     for col in ("status", "worst_status"):
         if col in out:
             out[col] = out[col].map(lambda s: status_label(s, lang))
@@ -167,9 +169,10 @@ PROBLEM_COLUMNS = [
 
 def file_notes(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> list[str]:
     """Lines for a file's notes: the as-of month and, for sample data, that it is synthetic."""
-    lines = [f"{t('risk.col.as_of', lang)}：{parse_month(as_of)}"]
+    colon = "：" if lang == "zh" else ": "
+    lines = [f"{t('risk.col.as_of', lang)}{colon}{parse_month(as_of)}"]
     if is_sample(conn):
-        lines.append(f"{t('synthetic', lang)}：{t('synthetic_note', lang)}")
+        lines.append(f"{t('synthetic', lang)}{colon}{t('synthetic_note', lang)}")
     return lines
 
 
@@ -178,11 +181,13 @@ def file_notes(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh
 ROUND = 2
 
 
-def investment_csv(df: pd.DataFrame) -> pd.DataFrame:
-    """The projection for a CSV: lists joined with '、', numbers rounded."""
+def investment_csv(df: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """The projection for a CSV: lists joined with '、' (', ' in English), numbers rounded."""
     out = df.copy()
     for col in ("leaders", "units", "persons"):
-        out[col] = out[col].map(lambda v: "、".join(v) if isinstance(v, list) else "")
+        out[col] = out[col].map(lambda v: sep(lang).join(v) if isinstance(v, list) else "")
+    if lang != "zh":
+        out["unit"] = out["unit"].map(lambda u: unit_label(u, lang))
     num = out.select_dtypes("number").columns
     out[num] = out[num].round(ROUND)
     out["p_reach"] = df["p_reach"].round(3)

@@ -226,6 +226,42 @@ def test_failing_notebook_names_notebook_and_cell_and_keeps_earlier_folder(built
 
 
 @pytest.mark.slow
+def test_english_brief_beside_the_chinese_one(built, capsys):
+    """`--lang en` into the month's folder: the English set is written beside the Chinese one (which stays
+    byte for byte), reads with no Chinese but the plan's names (charts included), and a second Chinese run
+    finds its own files up to date."""
+    from english import known_names, untranslated
+
+    from perfkit.store import open_store, read_catalogue
+
+    out: Path = built["out"]
+    zh_before = _digest(out)
+    assert cli_main(["--db", str(built["db"]), "brief", "--lang", "en", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip().endswith("brief.en.html")
+    after = _digest(out)
+    assert {k: v for k, v in after.items() if k in zh_before} == zh_before
+    assert ".brief.en.json" in after and ".brief.json" in zh_before  # one up-to-date record per language
+    english = sorted(k for k in set(after) - set(zh_before) if not k.startswith("."))
+    assert english == sorted(brief.lang_name(k, "en") for k in zh_before if not k.startswith("."))
+    assert {"brief.en.html", "risk_flags.en.xlsx", "risk_flags.en.csv", "notebooks/risks.en.ipynb"} <= set(
+        english
+    )
+    page = (out / "brief.en.html").read_text(encoding="utf-8")
+    assert 'lang="en"' in page and brief.external_references(page) == []
+    assert page.count("<svg") >= 2 and "Jan–Feb" in page  # the charts, their months in English
+    conn = open_store(built["db"])
+    names = known_names(read_catalogue(conn))
+    conn.close()
+    assert untranslated(page, names) == []
+    flags = pd.read_csv(out / "risk_flags.en.csv", encoding="utf-8-sig")
+    assert "Reasons" in flags.columns and untranslated(flags.to_csv(index=False), names) == []
+    said: list[str] = []
+    again = brief.run_brief(out=out, db=built["db"], echo=said.append)
+    assert again.up_to_date and "up to date" in said[-1] and "brief.html" in again.files
+    assert _digest(out) == after
+
+
+@pytest.mark.slow
 def test_notebooks_sharing_a_kernel_do_not_see_each_other(tmp_path, sample_db):
     folder = tmp_path / "nbs"
     folder.mkdir()
@@ -321,20 +357,121 @@ def test_build_folders_of_killed_runs_are_removed_never_a_live_one(tmp_path, sam
 # --------------------------------------------------------------------------------- runner, no kernel
 
 
-def test_swap_replaces_only_after_success(tmp_path):
+def test_publish_replaces_one_language_and_keeps_the_other(tmp_path):
+    """Each language's files are replaced as a set (atomically per file): Chinese under the plain names,
+    English with `.en`; publishing one never removes or overwrites the other's, and each has its own
+    up-to-date record."""
     final = tmp_path / "2019-09"
-    final.mkdir()
-    (final / "old.txt").write_text("old")
     other = tmp_path / "2019-08"
     other.mkdir()
     (other / "keep.txt").write_text("august")
-    build = tmp_path / ".2019-09.building-x"
-    build.mkdir()
-    (build / "brief.html").write_text("new")
-    brief._swap_into_place(build, final)
-    assert sorted(p.name for p in final.iterdir()) == ["brief.html"]
+
+    def build(name: str, files: dict[str, str], stamp: dict) -> Path:
+        folder = tmp_path / f".2019-09.building-{name}"
+        for rel, text in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text)
+        (folder / brief.STAMP_FILE).write_text(json.dumps(stamp))
+        return folder
+
+    zh = {
+        "brief.html": "zh",
+        "risk_flags.xlsx": "zh",
+        "notebooks/risks.ipynb": "zh",
+        "units/市道管处.html": "zh",
+    }
+    assert brief._publish(build("a", zh, {"lang": "zh"}), final, "zh") == sorted(zh)
+    en = {k: "en" for k in zh}
+    written = brief._publish(build("b", en, {"lang": "en"}), final, "en")
+    assert written == sorted(brief.lang_name(k, "en") for k in en)
+    assert "units/市道管处.en.html" in written and "notebooks/risks.en.ipynb" in written
+    for rel in zh:
+        assert (final / rel).read_text() == "zh"
+        assert (final / brief.lang_name(rel, "en")).read_text() == "en"
+    assert brief._read_stamp(final, "zh") == {"lang": "zh", "files": sorted(zh)}
+    assert brief._read_stamp(final, "en")["files"] == written
+    assert brief._is_current(final, "en", {"lang": "en"}) and not brief._is_current(
+        final, "en", {"lang": "zh"}
+    )
+    # a Chinese rebuild without the unit page: its old page goes, the English files stay as they were
+    zh2 = {"brief.html": "zh2", "risk_flags.xlsx": "zh2", "notebooks/risks.ipynb": "zh2"}
+    brief._publish(build("c", zh2, {"lang": "zh", "n": 2}), final, "zh")
+    assert brief._files(final, "zh") == sorted(zh2)
+    assert all((final / rel).read_text() == "zh2" for rel in zh2)
+    assert brief._files(final, "en") == written
+    assert all((final / rel).read_text() == "en" for rel in written)
+    # a file of the language deleted by hand: no longer up to date
+    (final / "brief.en.html").unlink()
+    assert not brief._is_current(final, "en", {"lang": "en"})
     assert (other / "keep.txt").read_text() == "august"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["2019-08", "2019-09"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2019-08", "2019-09"]  # no build folders left
+
+
+def test_file_names_by_language():
+    assert brief.lang_suffix("zh") == "" and brief.lang_suffix("en") == ".en"
+    assert brief.lang_name("brief.html", "zh") == "brief.html"
+    assert brief.lang_name("brief.html", "en") == "brief.en.html"
+    assert brief.lang_name("notebooks/growth.ipynb", "en") == "notebooks/growth.en.ipynb"
+    assert brief.lang_name(".brief.json", "en") == ".brief.en.json"
+    assert [brief.file_lang(n) for n in ("brief.html", "brief.en.html", "units/x.en.html")] == [
+        "zh",
+        "en",
+        "en",
+    ]
+    with pytest.raises(ValueError, match="fr"):
+        brief.lang_suffix("fr")
+
+
+# A notebook that writes a file in its own language, as the brief's notebooks do.
+LANG_NOTEBOOK = [
+    'lang = "zh"\nout_dir = ""',
+    "from pathlib import Path\nPath(out_dir, 'answer.csv').write_text('lang\\n' + lang + '\\n')",
+]
+
+
+def test_languages_side_by_side_and_each_up_to_date(tmp_path, sample_db):
+    """zh, then en, then zh again into one folder: both sets exist, and the second zh run runs nothing."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    cells = [
+        new_code_cell(LANG_NOTEBOOK[0], metadata={"tags": ["parameters"]}),
+        new_code_cell(LANG_NOTEBOOK[1]),
+    ]
+    nbformat.write(new_notebook(cells=cells, metadata=KERNEL_META), folder / "w.ipynb")
+    out = tmp_path / "out"
+    job = [brief.NotebookJob("w.ipynb", ("answer.csv",))]
+
+    def run(lang: str, said: list[str] | None = None) -> brief.BriefRun:
+        return brief.run_brief(
+            "2019-09",
+            lang=lang,
+            out=out,
+            db=sample_db,
+            notebooks=job,
+            notebooks_dir=folder,
+            workers=1,
+            echo=(said.append if said is not None else lambda line: None),
+        )
+
+    zh = run("zh")
+    assert zh.files == ["answer.csv", "notebooks/w.ipynb"] and not zh.up_to_date
+    zh_files = _digest(out)
+    en = run("en")
+    assert en.files == ["answer.en.csv", "notebooks/w.en.ipynb"] and not en.up_to_date
+    assert (out / "answer.csv").read_text() == "lang\nzh\n"
+    assert (out / "answer.en.csv").read_text() == "lang\nen\n"
+    assert {k: v for k, v in _digest(out).items() if k in zh_files} == zh_files  # zh untouched
+    said: list[str] = []
+    again = run("zh", said)
+    assert again.up_to_date and "up to date" in said[-1] and again.files == zh.files
+    assert run("en").up_to_date
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".brief.en.json",
+        ".brief.json",
+        "answer.csv",
+        "answer.en.csv",
+        "notebooks",
+    ]
 
 
 def test_default_out_dir_and_as_of_check():
@@ -439,7 +576,7 @@ def test_risks_and_investment_sections_name_who_must_act(sample_conn):
     data = report.gather(sample_conn, "2019-09", analyses=("investment", "risks"))
     risks_html = report.risks_section(data, "zh")
     assert "风险分值最高的10项问题" in risks_html and "傅远辉" in risks_html and "蔡永忠" in risks_html
-    assert 'data-status="缺报"' in risks_html and "2019年9月新列入问题清单" in risks_html
+    assert 'data-status="missing"' in risks_html and "2019年9月新列入问题清单" in risks_html
     money = report.investment_section(data, "zh")
     assert "13项投资类措施" in money and "（万元）" in money and "1-3-2.2 普通国省干线项目建设投资" in money
     # the expected year-end score is exactly 100 less the points at risk
