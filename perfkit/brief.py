@@ -64,6 +64,18 @@ class BriefError(Exception):
 class NotebookJob:
     file: str  # relative to the notebooks folder
     writes: tuple[str, ...] = ()
+    unit: str = ""  # a unit page: the notebook runs with this `unit` and exports `html`
+    html: str = ""  # relative to the build folder (units/<name>.html)
+
+    @property
+    def name(self) -> str:
+        """How the run names it (`unit.ipynb [市道管处]`)."""
+        return f"{self.file} [{self.unit}]" if self.unit else self.file
+
+    @property
+    def copy(self) -> str:
+        """Its executed copy, relative to the build folder's notebooks/."""
+        return str(Path(self.html).with_suffix(".ipynb")) if self.unit else Path(self.file).name
 
 
 @dataclass
@@ -76,6 +88,7 @@ class BriefRun:
     seconds: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     up_to_date: bool = False  # the folder was already built from the same snapshot: nothing ran
+    warnings: list[str] = field(default_factory=list)  # e.g. no browser for --pdf (the HTML was written)
 
 
 # ----------------------------------------------------------------------------------------- settings
@@ -90,6 +103,7 @@ def settings(plan: dict | None = None) -> dict:
     cfg = dict(plan.get("brief", {}))
     cfg.setdefault("workers", 2)
     cfg.setdefault("html_from", "brief.ipynb")
+    cfg.setdefault("unit_notebook", "unit.ipynb")  # run once per reporting unit (monthly kind)
     cfg.setdefault("cell_timeout_s", 600)
     cfg.setdefault("notebooks", [{"file": "scores.ipynb", "writes": ["scores.csv"]}, {"file": "brief.ipynb"}])
     return cfg
@@ -246,6 +260,9 @@ def run_brief(
     workers: int | None = None,
     echo: Callable[[str], None] | None = None,
     force: bool = False,
+    units: bool | None = None,
+    unit: str | None = None,
+    pdf: bool = False,
 ) -> BriefRun:
     """Run the notebooks into a fresh folder and swap it into place; returns what was built.
 
@@ -256,6 +273,13 @@ def run_brief(
     `as_of` defaults to the store's latest month with data, `out` to outputs/<as-of>[-<kind>]/. `kind` and
     `lang` are passed to the notebooks, which check them (a notebook run by hand in JupyterLab takes the
     same values). Raises BriefError naming the notebook and cell when one fails.
+
+    Unit pages: `units` (default: the monthly kind with the plan's notebooks) runs plan.toml [brief]
+    unit_notebook once per reporting unit after the others, in the same warm kernels, into
+    `units/<unit>.html`, listed in the brief. `unit` builds that one page only, into a copy of the month's
+    folder (InputError naming the known units for an unknown one). `pdf` prints the brief and the unit pages
+    to A4 PDF with headless Chromium (perfkit.pdf); without a browser the HTML is still written and
+    `run.warnings` says how to install one. outputs/index.html is rebuilt after every run (perfkit.index).
     """
     started = time.perf_counter()
     try:
@@ -268,9 +292,9 @@ def run_brief(
     def echo(line: str) -> None:
         say(f"[{time.perf_counter() - started:5.1f} s] {line}")
 
-    from . import monthly
+    from . import monthly, unitpage
     from .months import resolve_as_of
-    from .store import is_sample, open_store, read_plan
+    from .store import is_sample, open_store, read_catalogue, read_plan
 
     store = db_path(db).resolve()
     conn = open_store(store)
@@ -278,10 +302,21 @@ def run_brief(
         as_of = str(resolve_as_of(conn, as_of))  # a wrong month stops here, before any kernel starts
         sample = is_sample(conn)
         plan = read_plan(conn)  # the store's plan, as the notebooks read it (checked when read)
+        unit_names = unitpage.reporting_units(read_catalogue(conn))
     finally:
         conn.close()
     cfg = settings(plan)
-    jobs = notebooks if notebooks is not None else notebook_jobs(cfg)
+    jobs = list(notebooks if notebooks is not None else notebook_jobs(cfg))
+    pages = unitpage.file_names(unit_names)  # names from every unit: one page's never depends on which ran
+    if unit is not None:
+        if unit not in pages:
+            known = "、".join(unit_names)
+            raise InputError(Problem("--unit", f"unknown unit {unit!r}; the reporting units are: {known}"))
+        pages = {unit: pages[unit]}
+        jobs = []
+    elif not (units if units is not None else (kind == "monthly" and notebooks is None)):
+        pages = {}
+    jobs += [NotebookJob(str(cfg["unit_notebook"]), unit=u, html=path) for u, path in pages.items()]
     notebooks_dir = Path(notebooks_dir).resolve()
     missing = [j.file for j in jobs if not (notebooks_dir / j.file).exists()]
     if missing:
@@ -293,7 +328,7 @@ def run_brief(
         "kind": kind,
         "lang": lang,
         "notebooks": _notebooks_version(jobs, notebooks_dir, cfg),
-    }
+    } | ({"pdf": True} if pdf else {})
 
     def prepare() -> dict:
         """The month's snapshots brought up to date in this process (the notebooks only read them)."""
@@ -303,12 +338,13 @@ def run_brief(
             echo(f"  snapshot computed for {', '.join(done.computed)}")
         return {**stamp, "snapshot": done.fingerprint}
 
-    if not force and final.exists():
+    if not force and unit is None and final.exists():
         current = prepare()
         if _read_stamp(final) == current:
             echo(f"{final} is up to date (no new data, same plan, code and notebooks): nothing to run")
             run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample, up_to_date=True)
             run.files = _files(final)
+            _rebuild_index(final, run, echo)
             run.seconds["total"] = time.perf_counter() - started
             return run
         prepare = lambda: current  # noqa: E731 - already brought up to date above
@@ -320,12 +356,17 @@ def run_brief(
         )
     build, lock = _claim_build(final)
     try:
-        (build / "notebooks").mkdir()
+        if unit is not None and final.exists():
+            # one unit's page: the month's folder as it is, with that page (re)built; swapped in whole
+            shutil.copytree(final, build, dirs_exist_ok=True, symlinks=True)
+        (build / "notebooks").mkdir(exist_ok=True)
         params = {"as_of": as_of, "db": str(store), "out_dir": str(build), "lang": lang, "kind": kind}
         echo(
             f"brief {kind} as of {as_of} ({lang}) from {store}"
             + (" [synthetic sample data]" if sample else "")
-            + f": {len(jobs)} notebooks on {min(workers or cfg['workers'], len(jobs))} kernel(s)"
+            + f": {len(jobs) - len(pages)} notebooks"
+            + (f" and {len(pages)} unit page(s)" if pages else "")
+            + f" on {min(workers or cfg['workers'], len(jobs))} kernel(s)"
         )
 
         # papermill warns about parameters a notebook does not declare: every notebook gets all of them
@@ -333,6 +374,7 @@ def run_brief(
         logging.getLogger("papermill").setLevel(logging.ERROR)
         run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample)
         html_meta = {"as_of": as_of, "kind": kind, "lang": lang, "sample": sample, "plan": plan}
+        unit_links = unitpage.links(pages) if unit is None else []
         prepared: dict = {}
         try:
             failure = _execute_all(
@@ -344,6 +386,7 @@ def run_brief(
                 timeout=float(cfg["cell_timeout_s"]),
                 html_from=str(cfg["html_from"]),
                 html_meta=html_meta,
+                unit_links=unit_links,
                 run=run,
                 echo=echo,
                 prepare=lambda: prepared.update(prepare()),
@@ -361,9 +404,14 @@ def run_brief(
                 + f"\npartly executed copies kept in {kept}"
                 + (f"\n{final} was left as it was" if final.exists() else "")
             )
-        _write_stamp(build, prepared)
+        if pdf:
+            html = [] if unit is not None else ["brief.html"]
+            _print_pdfs(build, html + [j.html for j in jobs if j.html], run, echo)
+        if unit is None:
+            _write_stamp(build, prepared)
         _swap_into_place(build, final)
         run.files = _files(final)
+        _rebuild_index(final, run, echo)
         run.seconds["total"] = time.perf_counter() - started
         echo(f"wrote {final} ({len(run.files)} files) in {run.seconds['total']:.1f} s")
         return run
@@ -384,6 +432,7 @@ def _execute_all(
     run: BriefRun,
     echo: Callable[[str], None],
     prepare: Callable[[], None] = lambda: None,
+    unit_links: list[dict] | None = None,
 ) -> str | None:
     """Run `jobs` in order on `workers` warm kernels; returns a failure message or None.
 
@@ -417,15 +466,16 @@ def _execute_all(
                 except queue.Empty:
                     return
                 src = notebooks_dir / job.file
-                dst = build / "notebooks" / Path(job.file).name
+                dst = build / "notebooks" / job.copy
+                dst.parent.mkdir(parents=True, exist_ok=True)
                 kernel.run_code(RESET)
-                echo(f"  run  {job.file}")
+                echo(f"  run  {job.name}")
                 t0 = time.perf_counter()
                 try:
                     pm.execute_notebook(
                         str(src),
                         str(dst),
-                        parameters=params,
+                        parameters=params | ({"unit": job.unit} if job.unit else {}),
                         km=kernel.km,
                         kernel_name=KERNEL,
                         progress_bar=False,
@@ -436,21 +486,24 @@ def _execute_all(
 
                     where = _cell_label(nbformat.read(dst, as_version=4), exc)
                     with lock:
-                        failures.append(f"notebook {job.file} failed at {where}: {exc.ename}: {exc.evalue}")
+                        failures.append(f"notebook {job.name} failed at {where}: {exc.ename}: {exc.evalue}")
                     stop.set()
                     return
                 seconds = time.perf_counter() - t0
-                if job.file == html_from:
-                    export_html(dst, build / "brief.html", **html_meta)
+                if job.unit:
+                    page = unit_chrome(html_meta, job.unit)
+                    export_html(dst, build / job.html, **html_meta, chrome=page)
+                elif job.file == html_from:
+                    export_html(dst, build / "brief.html", **html_meta, units=unit_links)
                 _hand_run_parameters(dst)
                 with lock:
                     done[0] += 1
-                    run.seconds[job.file] = seconds
-                    echo(f"  done {job.file} in {seconds:.1f} s ({done[0]}/{total})")
+                    run.seconds[job.name] = seconds
+                    echo(f"  done {job.name} in {seconds:.1f} s ({done[0]}/{total})")
                 job = None
         except Exception as exc:  # noqa: BLE001 - any failure (dead kernel, export) stops the run with its name
             with lock:
-                name = job.file if job else "kernel start"
+                name = job.name if job else "kernel start"
                 failures.append(f"notebook {name} failed: {type(exc).__name__}: {exc}")
             stop.set()
         finally:
@@ -476,14 +529,60 @@ def _execute_all(
     return failures[0] if failures else None
 
 
+def unit_chrome(html_meta: dict, unit: str) -> dict:
+    """The page chrome of a unit page (the brief's, titled for the unit: perfkit.unitpage.chrome)."""
+    from .unitpage import chrome
+
+    m = html_meta
+    return chrome(m["plan"], m["as_of"], unit, lang=m["lang"], sample=m["sample"])
+
+
+def _print_pdfs(build: Path, pages: list[str], run: BriefRun, echo: Callable[[str], None]) -> None:
+    """Each page printed to an A4 PDF beside it; no browser or a failed print is a warning (run.warnings),
+    the HTML is published all the same."""
+    from .pdf import PdfError, print_pdfs
+
+    t0 = time.perf_counter()
+    try:
+        written = print_pdfs([build / p for p in pages if (build / p).exists()])
+    except PdfError as exc:
+        run.warnings.append(f"PDF not written: {exc}")
+        echo(f"PDF not written: {exc}")
+        return
+    run.seconds["pdf"] = time.perf_counter() - t0
+    echo(f"  printed {len(written)} PDF(s) in {run.seconds['pdf']:.1f} s")
+
+
+# A brief's folder under outputs/: YYYY-MM, YYYY-MM-quarterly, YYYY-MM-annual
+MONTH_FOLDER = re.compile(r"^\d{4}-\d{2}(?:-[a-z]+)?$")
+
+
+def _rebuild_index(final: Path, run: BriefRun, echo: Callable[[str], None]) -> None:
+    """outputs/index.html rebuilt beside a brief's month folder (not for a brief written elsewhere);
+    a failure to write it is a warning, never a failed brief."""
+    from .index import write_index
+
+    if not MONTH_FOLDER.match(final.name):
+        return
+    try:
+        path = write_index(final.parent)
+    except OSError as exc:
+        run.warnings.append(f"index not rebuilt: {exc}")
+        echo(f"index not rebuilt: {exc}")
+        return
+    echo(f"  index {path}")
+
+
 STAMP_FILE = ".brief.json"  # what the folder was built from (hidden: not one of the brief's files)
 
 
 def _notebooks_version(jobs: list[NotebookJob], notebooks_dir: Path, cfg: dict) -> str:
     h = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
+    for file in dict.fromkeys(job.file for job in jobs):
+        h.update(file.encode())
+        h.update((notebooks_dir / file).read_bytes())
     for job in jobs:
-        h.update(job.file.encode())
-        h.update((notebooks_dir / job.file).read_bytes())
+        h.update(job.name.encode())
     return h.hexdigest()[:16]
 
 
@@ -604,8 +703,8 @@ def _hand_run_parameters(path: Path) -> None:
 
 
 def _missing_outputs(jobs: list[NotebookJob], build: Path, html_from: str) -> str | None:
-    expected = [(j.file, w) for j in jobs for w in j.writes]
-    if any(j.file == html_from for j in jobs):
+    expected = [(j.name, w) for j in jobs for w in j.writes] + [(j.name, j.html) for j in jobs if j.html]
+    if any(j.file == html_from and not j.unit for j in jobs):
         expected.append((html_from, "brief.html"))
     gone = [f"{name} (from {nb})" for nb, name in expected if not (build / name).exists()]
     return f"the notebooks ran but did not write: {', '.join(gone)}" if gone else None
@@ -656,9 +755,12 @@ def export_html(
     lang: str = "zh",
     sample: bool = False,
     plan: dict | None = None,
+    chrome: dict | None = None,
+    units: list[dict] | None = None,
 ) -> Path:
     """Export an executed brief notebook to a self-contained HTML file: no code, no prompts, no requests.
-    `plan`: the store's plan settings (default: the bundled plan)."""
+    `plan`: the store's plan settings (default: the bundled plan); `chrome`: the page chrome when it is not
+    the brief's (a unit page); `units`: the unit pages listed at the end ({name, href}, perfkit.unitpage)."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -673,11 +775,21 @@ def export_html(
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    chrome = page_chrome(plan or load_plan(), as_of, kind=kind, lang=lang, sample=sample)
+    if chrome is None:
+        chrome = page_chrome(plan or load_plan(), as_of, kind=kind, lang=lang, sample=sample)
+    if units:
+        from .labels import t
+
+        chrome = chrome | {
+            "units": units,
+            "units_title": t("unit.links.title", lang),
+            "units_note": t("unit.links.note", lang),
+        }
     body, _ = exporter.from_notebook_node(nb, resources={"brief": chrome})
     outside = external_references(body)
     if outside:
         raise BriefError(f"{notebook}: the brief would load from outside the file: {outside[:5]}")
     path = Path(html_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")
     return path
