@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
 import nbformat
@@ -67,7 +68,7 @@ def test_brief_writes_every_file(built):
     cfg = brief.settings(load_plan())
     expected = {"brief.html"} | {w for n in cfg["notebooks"] for w in n.get("writes", [])}
     assert expected <= {p.name for p in out.iterdir()}
-    executed = sorted(p.name for p in (out / "notebooks").iterdir())
+    executed = sorted(p.name for p in (out / "notebooks").iterdir() if p.is_file())
     assert executed == sorted(Path(n["file"]).name for n in cfg["notebooks"])
     # the executed copies carry their outputs and the injected parameters pointing at the build folder
     nb = nbformat.read(out / "notebooks" / "scores.ipynb", as_version=4)
@@ -80,8 +81,8 @@ def test_brief_writes_every_file(built):
         and not {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))
     ]
     assert working and all(c.get("outputs") for c in working)
-    # no build or failed folders left beside the month
-    assert sorted(p.name for p in out.parent.iterdir()) == ["2019-09"]
+    # no build or failed folders left beside the month; the index of briefs rebuilt beside it
+    assert sorted(p.name for p in out.parent.iterdir()) == ["2019-09", "index.html"]
     scores = pd.read_csv(out / "scores.csv", encoding="utf-8-sig")
     assert len(scores) == 63 and set(scores["as_of"]) == {"2019-09"}
     assert abs(scores["weight"].sum() - 100) < 1e-6
@@ -159,6 +160,89 @@ def test_brief_in_headless_chromium_offline(built, tmp_path):
     if keep:  # for a person to look at
         shutil.copy(shot, keep)
         (Path(keep).with_suffix(".pdf")).write_bytes(base64.b64decode(result["pdf"]))
+
+
+@pytest.mark.slow
+def test_a_page_per_unit_with_the_brief_and_its_kept_copy(built):
+    from perfkit import unitpage
+    from perfkit.store import open_store, read_catalogue
+
+    out: Path = built["out"]
+    with closing(open_store(built["db"])) as conn:
+        units = unitpage.reporting_units(read_catalogue(conn))
+    pages = unitpage.file_names(units)
+    assert sorted(p.relative_to(out).as_posix() for p in (out / "units").iterdir()) == sorted(pages.values())
+    page = (out / pages["市道管处"]).read_text(encoding="utf-8")
+    assert "市道管处 · 单位绩效页" in page and "五、报送记录" in page and "import " not in page
+    assert page.count(t("synthetic")) >= 3 and brief.external_references(page) == []
+    brief_page = (out / "brief.html").read_text(encoding="utf-8")
+    assert brief_page.count('<li><a href="units/') == len(units) and "各单位页面" in brief_page
+    kept = nbformat.read(out / "notebooks" / "units" / "市道管处.ipynb", as_version=4)
+    injected = [c for c in kept.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert 'unit = "市道管处"' in injected[0].source and 'out_dir = ""' in injected[0].source
+
+
+@pytest.mark.slow
+def test_brief_unit_page_and_index_in_headless_chromium_offline(built, tmp_path):
+    """Every chart drew, every link resolves to a file that exists, no request left the page."""
+    from urllib.request import url2pathname
+
+    out: Path = built["out"]
+    for i, page in enumerate(
+        (out / "brief.html", out / "units" / "局综规科.html", out.parent / "index.html")
+    ):
+        result = _open_in_chromium(page, tmp_path / str(i))
+        assert [u for u in result["requests"] if not u.startswith(("file://", "data:", "about:"))] == []
+        assert [u for u in result["netlog_page_requests"] if not u.startswith(("file:", "data:"))] == []
+        assert all(f["width"] > 50 and f["height"] > 50 and f["marks"] > 0 for f in result["figures"])
+        assert len(result["figures"]) == result["svg_outputs"]
+        assert all(b["width"] > 50 and b["marks"] >= 2 for b in result["bars"])
+        for link in result["links"]:
+            assert link.startswith("file://"), link
+            assert Path(url2pathname(link[len("file://") :].split("#")[0])).is_file(), link
+        if page.name == "brief.html":
+            assert len(result["links"]) == len(list((out / "units").glob("*.html"))) >= 10
+        elif page.name == "index.html":
+            assert len(result["links"]) > 20  # the brief, its unit pages and data files
+        else:
+            assert len(result["bars"]) == 2  # its two measures' progress bars
+        assert result["pdf_pages"] >= 1
+
+
+@pytest.mark.slow
+def test_one_units_page_with_pdf_an_unknown_unit_and_no_browser(built, tmp_path, capsys):
+    from perfkit.pdf import page_sizes
+
+    out = tmp_path / "outputs" / "2019-09"
+    shutil.copytree(built["out"], out)
+    before = _digest(out)
+    code = cli_main(["--db", str(built["db"]), "brief", "--unit", "不存在", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "市道管处" in err and "不存在" in err
+    assert _digest(out) == before
+
+    if CHROMIUM:
+        code = cli_main(["--db", str(built["db"]), "brief", "--unit", "局综规科", "--pdf", "--out", str(out)])
+        assert code == 0
+        after = _digest(out)
+        changed = {k for k in after if before.get(k) != after[k]}
+        # the brief itself, its stamp and the other pages are as they were
+        assert changed == {"units/局综规科.html", "units/局综规科.pdf", "notebooks/units/局综规科.ipynb"}
+        sizes = page_sizes((out / "units" / "局综规科.pdf").read_bytes())
+        assert sizes and all(abs(w - 595.3) < 2 and abs(h - 841.9) < 2 for w, h in sizes)
+        assert "局综规科.pdf" in (out.parent / "index.html").read_text(encoding="utf-8")
+        capsys.readouterr()
+
+    os.environ["PERFKIT_CHROMIUM"] = str(tmp_path / "no-browser")
+    try:
+        code = cli_main(["--db", str(built["db"]), "brief", "--unit", "市道管处", "--pdf", "--out", str(out)])
+    finally:
+        del os.environ["PERFKIT_CHROMIUM"]
+    captured = capsys.readouterr()
+    assert code == 0 and "apt install chromium" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    assert (out / "units" / "市道管处.html").exists() and not (out / "units" / "市道管处.pdf").exists()
+    assert captured.out.strip() == str(out / "units" / "市道管处.html")
 
 
 @pytest.mark.slow
@@ -602,6 +686,11 @@ def _drive(ws_url: str, html_file: Path) -> dict:
             " return {width: r.width, height: r.height, marks: s.querySelectorAll('path,rect,line,text').length}; })"
         )
         svg_outputs = js("document.querySelectorAll('figure.pk-chart').length")
+        links = js("[...document.querySelectorAll('a[href]')].map(a => a.href)")
+        bars = js(
+            "[...document.querySelectorAll('svg.pk-bar')].map(s => {"
+            " const r = s.getBoundingClientRect(); return {width: r.width, marks: s.querySelectorAll('rect,line').length}; })"
+        )
         height = js("document.documentElement.scrollHeight")
         shot = call(
             "Page.captureScreenshot",
@@ -627,6 +716,8 @@ def _drive(ws_url: str, html_file: Path) -> dict:
         "requests": requests,
         "figures": figures,
         "svg_outputs": svg_outputs,
+        "links": links,
+        "bars": bars,
         "screenshot": shot,
         "pdf": pdf,
         "pdf_pages": pages,
