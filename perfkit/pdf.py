@@ -44,8 +44,9 @@ def find_browser() -> str | None:
     return next((found for name in BROWSERS if (found := shutil.which(name))), None)
 
 
-def browser_args(browser: str, profile: Path) -> list[str]:
-    """Headless, no sandbox (root in containers), no background traffic, no name resolution."""
+def browser_args(browser: str, profile: Path, extra: Iterable[str] = ()) -> list[str]:
+    """Headless, no sandbox (root in containers), no background traffic, no name resolution, DevTools on
+    a free local port (`devtools_endpoint`); `extra` options before the blank start page."""
     return [
         browser,
         "--headless",
@@ -60,6 +61,7 @@ def browser_args(browser: str, profile: Path) -> list[str]:
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
         "--remote-debugging-port=0",
         "--remote-allow-origins=*",
+        *extra,
         "about:blank",
     ]
 
@@ -81,9 +83,9 @@ def print_pdfs(pages: Iterable[str | os.PathLike]) -> list[Path]:
         except OSError as exc:
             raise PdfError(f"cannot start {browser}: {exc.strerror or exc}") from None
         try:
-            port, path = _devtools_endpoint(proc, profile)
-            written = _print_all(port, pages)
-            _close(f"ws://127.0.0.1:{port}{path}")
+            port, path = devtools_endpoint(proc, profile)
+            written = _print_all(page_websocket(port), pages)
+            close_browser(f"ws://127.0.0.1:{port}{path}")
             proc.wait(timeout=20)
             return written
         except PdfError:
@@ -100,7 +102,8 @@ def print_pdfs(pages: Iterable[str | os.PathLike]) -> list[Path]:
                     proc.wait()
 
 
-def _devtools_endpoint(proc: subprocess.Popen, profile: Path) -> tuple[str, str]:
+def devtools_endpoint(proc: subprocess.Popen, profile: Path) -> tuple[str, str]:
+    """The started browser's DevTools port and browser path (PdfError when it exits or hangs)."""
     port_file = profile / "DevToolsActivePort"
     deadline = time.monotonic() + START_TIMEOUT_S
     while not (port_file.exists() and len(port_file.read_text().split()) >= 2):
@@ -113,11 +116,15 @@ def _devtools_endpoint(proc: subprocess.Popen, profile: Path) -> tuple[str, str]
     return port, path
 
 
-def _print_all(port: str, pages: list[Path]) -> list[Path]:
+def page_websocket(port: str) -> str:
+    """The DevTools address of the browser's open page."""
+    targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
+    return next(x["webSocketDebuggerUrl"] for x in targets if x["type"] == "page")
+
+
+def _print_all(ws_url: str, pages: list[Path]) -> list[Path]:
     import websocket
 
-    targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
-    ws_url = next(x["webSocketDebuggerUrl"] for x in targets if x["type"] == "page")
     ws = websocket.create_connection(ws_url, timeout=PAGE_TIMEOUT_S, suppress_origin=True)
     ids = iter(range(1, 1_000_000))
     events: list[str] = []
@@ -158,8 +165,8 @@ def _print_all(port: str, pages: list[Path]) -> list[Path]:
     return written
 
 
-def _close(ws_url: str) -> None:
-    """Browser.close: a clean exit (its profile folder is then removed with the temporary folder)."""
+def close_browser(ws_url: str) -> None:
+    """Browser.close: a clean exit (its profile is then removed whole, a net log written out in full)."""
     import websocket
 
     ws = websocket.create_connection(ws_url, timeout=20, suppress_origin=True)

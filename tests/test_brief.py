@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import closing
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from perfkit import brief, report
+from perfkit import brief, pdf, report
 from perfkit.catalogue import load_plan
 from perfkit.cli import main as cli_main
 from perfkit.labels import t
@@ -598,37 +597,13 @@ def _open_in_chromium(html_file: Path, tmp: Path) -> dict:
         pytest.skip("headless Chromium is not installed: apt-get install chromium fonts-noto-cjk to run this")
     profile = tmp / "profile"
     netlog = tmp / "netlog.json"
-    args = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-extensions",
-        f"--user-data-dir={profile}",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        f"--log-net-log={netlog}",
-        "--remote-debugging-port=0",
-        "--remote-allow-origins=*",
-        "--window-size=1100,1500",
-        "about:blank",
-    ]
+    args = pdf.browser_args(CHROMIUM, profile, [f"--log-net-log={netlog}", "--window-size=1100,1500"])
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not port_file.exists() or not port_file.read_text().strip():
-            assert proc.poll() is None, "chromium exited"
-            assert time.monotonic() < deadline, "chromium did not start"
-            time.sleep(0.1)
-        port, browser_path = port_file.read_text().split()[:2]
-        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
-        page_ws = next(x["webSocketDebuggerUrl"] for x in targets if x["type"] == "page")
+        port, browser_path = pdf.devtools_endpoint(proc, profile)
+        page_ws = pdf.page_websocket(port)
         result = _drive(page_ws, html_file)
-        _close_browser(f"ws://127.0.0.1:{port}{browser_path}")
+        pdf.close_browser(f"ws://127.0.0.1:{port}{browser_path}")
         proc.wait(timeout=20)
     finally:
         if proc.poll() is None:
@@ -708,8 +683,8 @@ def _drive(ws_url: str, html_file: Path) -> dict:
             " wt: w && w.textContent, margins: margins}; })()"
         )
         call("Emulation.setEmulatedMedia", media="")
-        pdf = call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
-        pages = len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(pdf)))
+        printed = call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
+        pages = len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(printed)))
     finally:
         ws.close()
     return {
@@ -719,27 +694,13 @@ def _drive(ws_url: str, html_file: Path) -> dict:
         "links": links,
         "bars": bars,
         "screenshot": shot,
-        "pdf": pdf,
+        "pdf": printed,
         "pdf_pages": pages,
         "print_watermark": styles["w"],
         "print_watermark_display": styles["wd"],
         "watermark_text": styles["wt"],
         "page_margin_boxes": styles["margins"],
     }
-
-
-def _close_browser(ws_url: str) -> None:
-    """Browser.close: a clean exit, so the net log is written out in full."""
-    import websocket
-
-    ws = websocket.create_connection(ws_url, timeout=20, suppress_origin=True)
-    try:
-        ws.send(json.dumps({"id": 1, "method": "Browser.close"}))
-        ws.recv()
-    except Exception:  # noqa: BLE001 - the browser may close the socket before answering
-        pass
-    finally:
-        ws.close()
 
 
 def _netlog_page_requests(path: Path) -> list[str]:
