@@ -89,6 +89,7 @@ class BriefRun:
     files: list[str] = field(default_factory=list)
     up_to_date: bool = False  # the folder was already built from the same snapshot: nothing ran
     warnings: list[str] = field(default_factory=list)  # e.g. no browser for --pdf (the HTML was written)
+    pages: dict[str, str] = field(default_factory=dict)  # unit → its page, relative to `out`
 
 
 # ----------------------------------------------------------------------------------------- settings
@@ -307,7 +308,8 @@ def run_brief(
         conn.close()
     cfg = settings(plan)
     jobs = list(notebooks if notebooks is not None else notebook_jobs(cfg))
-    pages = unitpage.file_names(unit_names)  # names from every unit: one page's never depends on which ran
+    # names from every unit: one page's name never depends on which pages ran
+    pages = unitpage.file_names(unit_names, lang)
     if unit is not None:
         if unit not in pages:
             known = "、".join(unit_names)
@@ -372,7 +374,7 @@ def run_brief(
         # papermill warns about parameters a notebook does not declare: every notebook gets all of them
         # (so one whose parameters cell it cannot parse still writes into the build folder), which is fine.
         logging.getLogger("papermill").setLevel(logging.ERROR)
-        run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample)
+        run = BriefRun(out=final, as_of=as_of, kind=kind, lang=lang, sample=sample, pages=pages)
         html_meta = {"as_of": as_of, "kind": kind, "lang": lang, "sample": sample, "plan": plan}
         unit_links = unitpage.links(pages) if unit is None else []
         prepared: dict = {}

@@ -494,9 +494,7 @@ def cmd_brief(args) -> int:
     for line in run.warnings:  # e.g. no browser for --pdf: the HTML is written all the same
         print(f"perfkit brief: {line}", file=sys.stderr)
     if args.unit:
-        from .unitpage import file_names
-
-        print(run.out / file_names([args.unit])[args.unit])
+        print(run.out / run.pages[args.unit])
     else:
         print(run.out / "brief.html")
     return 0

@@ -28,6 +28,7 @@ INDEX_FILE = "index.html"
 FOLDER = re.compile(r"^(?P<month>\d{4}-(?:0[1-9]|1[0-2]))(?:-(?P<kind>quarterly|annual))?$")
 BRIEF = re.compile(r"^brief(?:\.(?P<lang>[a-z]{2}))?\.html$")
 DOCUMENTS = (".pdf", ".docx")
+UNIT_PAGE = re.compile(r"^(?P<stem>.+?)(?:\.(?P<lang>[a-z]{2}))?\.(?:html|pdf|docx)$", re.IGNORECASE)
 DATA = (".csv", ".xlsx")
 UNITS = "units"
 KIND_ORDER = {"monthly": 0, "quarterly": 1, "annual": 2}
@@ -90,11 +91,11 @@ def scan(root: str | os.PathLike) -> list[Folder]:
             elif name.lower().endswith(DATA):
                 folder.data.append(name)
         for name in _files(root / e.name, UNITS):
-            stem = name[len(UNITS) + 1 :].rsplit(".", 1)[0]
-            if name.lower().endswith((".html", *DOCUMENTS)):
-                folder.units.setdefault(stem, []).append(name)
+            page = UNIT_PAGE.match(name[len(UNITS) + 1 :])
+            if page:  # the same unit's pages in each language and their PDFs under one name
+                folder.units.setdefault(page["stem"], []).append(name)
         for files in folder.units.values():
-            files.sort(key=lambda n: (not n.endswith(".html"), n))
+            files.sort(key=lambda n: (not n.endswith(".html"), len(n), n))
         found.append(folder)
     found.sort(key=lambda f: (f.month, -KIND_ORDER.get(f.kind, 9)), reverse=True)
     return found
@@ -102,6 +103,16 @@ def scan(root: str | os.PathLike) -> list[Folder]:
 
 def _link(folder: str, path: str, text: str) -> str:
     return f'<a href="{html.escape(quote(f"{folder}/{path}", safe="/"))}">{html.escape(text)}</a>'
+
+
+def _unit_label(stem: str, path: str, first: bool) -> str:
+    """The unit's name on its first link, then what each other file is: 'EN', 'PDF', 'EN PDF'."""
+    m = UNIT_PAGE.match(path.rsplit("/", 1)[1])
+    kind = path.rsplit(".", 1)[1].upper()
+    what = " ".join(x for x in ((m["lang"] or "").upper(), "" if kind == "HTML" else kind) if x)
+    if first:
+        return f"{stem} {what}".strip()
+    return what or kind
 
 
 def _month_text(month: str, lang: str) -> str:
@@ -123,10 +134,7 @@ def render(folders: list[Folder], lang: str = "zh") -> str:
         if f.units:
             items = "".join(
                 "<li>"
-                + " ".join(
-                    _link(f.name, p, stem if p.endswith(".html") else p.rsplit(".", 1)[1].upper())
-                    for p in files
-                )
+                + " ".join(_link(f.name, p, _unit_label(stem, p, first=i == 0)) for i, p in enumerate(files))
                 + "</li>"
                 for stem, files in sorted(f.units.items())
             )

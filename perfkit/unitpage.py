@@ -68,8 +68,9 @@ def file_stem(unit: str) -> str:
     return stem or "unit"
 
 
-def file_names(units: list[str]) -> dict[str, str]:
-    """unit → 'units/<stem>.html', distinct even when two names clean to the same stem."""
+def file_names(units: list[str], lang: str = "zh") -> dict[str, str]:
+    """unit → 'units/<stem>.html' ('units/<stem>.en.html' in English, beside the Chinese pages), distinct
+    even when two names clean to the same stem."""
     out: dict[str, str] = {}
     used: set[str] = set()
     for unit in units:
@@ -78,7 +79,7 @@ def file_names(units: list[str]) -> dict[str, str]:
         while name.lower() in used:
             name, n = f"{stem}_{n}", n + 1
         used.add(name.lower())
-        out[unit] = f"{UNITS_DIR}/{name}.html"
+        out[unit] = f"{UNITS_DIR}/{name}{'' if lang == 'zh' else '.' + lang}.html"
     return out
 
 

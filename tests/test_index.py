@@ -29,6 +29,7 @@ def _tree(root: Path) -> None:
         _touch(month / name)
     _touch(month / "units" / "市道管处.html")
     _touch(month / "units" / "市道管处.pdf")
+    _touch(month / "units" / "市道管处.en.html")  # the English page beside it
     _touch(month / "units" / "<b>&x.html")
     _touch(month / "notebooks" / "brief.ipynb")  # analysts' copies: not listed
     _touch(month / ".brief.json")
@@ -65,6 +66,7 @@ def test_index_lists_each_brief_folder_with_its_files(tmp_path):
         "2019-09/risk_flags.xlsx",
         "2019-09/units/市道管处.html",
         "2019-09/units/市道管处.pdf",
+        "2019-09/units/市道管处.en.html",
         "2019-09/units/<b>&x.html",
         "2019-09-quarterly/scores.csv",
         "2019-08/brief.html",
@@ -75,6 +77,8 @@ def test_index_lists_each_brief_folder_with_its_files(tmp_path):
     assert page.index("2019年9月") < page.index("2019年8月")
     assert page.index("月度绩效简报") < page.index("季度绩效通报")
     assert ">中文<" in page and ">英文<" in page
+    assert "<summary>2</summary>" in page  # two units, the English page and PDF beside the Chinese one
+    assert re.search(r">市道管处</a> <a [^>]+>EN</a> <a [^>]+>PDF</a>", page)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".index")) == []
 
 

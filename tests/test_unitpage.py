@@ -96,6 +96,7 @@ def test_file_names_are_safe_readable_and_distinct():
         ["市道管处", "../etc/passwd", ".hidden", 'a:b*?"<>|c', "a b", "a_b", "   ", "x" * 200]
     )
     assert names["市道管处"] == "units/市道管处.html"
+    assert unitpage.file_names(["市道管处"], "en") == {"市道管处": "units/市道管处.en.html"}
     stems = [p.split("/", 1)[1] for p in names.values()]
     assert len(set(stems)) == len(stems)  # "a b" and "a_b" do not collide
     for stem in stems:
