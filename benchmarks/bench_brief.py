@@ -90,9 +90,11 @@ def floor_seconds(work: Path, kernels: int) -> float:
 def brief_seconds(work: Path, master: Path, workers: int, units: bool = False) -> float:
     """A brief after new data: September's snapshot computed, the notebooks run (and with `units`, the
     unit pages)."""
-    db = work / f"brief-{workers}.sqlite"
+    # a store of its own per variant, removed with its journal files: a new copy under a name whose stale
+    # -wal file was left behind would replay the earlier run's writes into it
+    db = work / f"brief-{workers}{'-units' if units else ''}.sqlite"
     shutil.copy(master, db)
-    out = work / f"out-{workers}" / AS_OF
+    out = work / f"out-{workers}{'-units' if units else ''}" / AS_OF
     t0 = time.perf_counter()
     run = brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None, units=units)
     seconds = time.perf_counter() - t0
@@ -102,8 +104,13 @@ def brief_seconds(work: Path, master: Path, workers: int, units: bool = False) -
     else:
         NOTEBOOKS[workers] = {k: round(v, 2) for k, v in run.seconds.items() if k != "total"}
     shutil.rmtree(out.parent)
-    db.unlink()
+    _remove_store(db)
     return seconds
+
+
+def _remove_store(db: Path) -> None:
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        path.unlink(missing_ok=True)
 
 
 def again_seconds(work: Path, master: Path, workers: int) -> float:
@@ -118,7 +125,7 @@ def again_seconds(work: Path, master: Path, workers: int) -> float:
     if not run.up_to_date:
         raise RuntimeError("a second brief with no new data ran the notebooks")
     shutil.rmtree(out.parent)
-    db.unlink()
+    _remove_store(db)
     return seconds
 
 
