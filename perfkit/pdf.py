@@ -93,13 +93,18 @@ def print_pdfs(pages: Iterable[str | os.PathLike]) -> list[Path]:
         except Exception as exc:  # noqa: BLE001 - any protocol failure becomes one line
             raise PdfError(f"{browser} could not print: {type(exc).__name__}: {exc}") from None
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a browser that is still running: terminated, killed after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def devtools_endpoint(proc: subprocess.Popen, profile: Path) -> tuple[str, str]:

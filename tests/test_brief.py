@@ -610,12 +610,7 @@ def _open_in_chromium(html_file: Path, tmp: Path) -> dict:
         pdf.close_browser(f"ws://127.0.0.1:{port}{browser_path}")
         proc.wait(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        pdf.stop(proc)
     # the net log is complete once the browser has exited
     return result | {"netlog_page_requests": _netlog_page_requests(netlog)}
 
