@@ -12,6 +12,9 @@ of the sample store:
   start, then runs the notebooks, which read it. Target: at or below the floor (1×).
 - no new data: the same brief again into the folder the first one built: nothing changed, so no model is
   fitted and no notebook runs (the folder's stamp matches the snapshot). Target: at most half the floor.
+- with unit pages (issue 14): the brief after new data as `perfkit brief` now builds it, with a page per
+  reporting unit (notebooks/unit.ipynb once per unit in the same warm kernels), against the same brief
+  without them (today's brief, the "after new data" figure above) in the same rounds. Target: ≤ 1.5×.
 `--rounds` paired rounds (benchmarks/measure.py), each running floor and briefs for every worker count in
 `--workers` (1: every notebook in one warm kernel; 2: two kernels taking notebooks from one queue in
 plan.toml [brief] order), in reverse order every other round. Reported per worker count: median (range)
@@ -43,6 +46,7 @@ from perfkit.store import create_store, open_store
 from .measure import Paired, describe_machine, machine, rounds, spread, verdict
 
 NOTEBOOKS: dict[int, dict[str, float]] = {}  # per notebook seconds of each worker count's latest brief
+UNIT_PAGES: dict[int, dict] = {}  # unit pages of each worker count's latest brief with units: count, seconds
 RESULTS = Path(__file__).resolve().parent / "results"
 AS_OF = "2019-09"
 PREVIOUS = "2019-08"  # the month whose brief ran before September's data came in
@@ -90,16 +94,21 @@ def _remove_store(db: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def brief_seconds(work: Path, master: Path, workers: int) -> float:
-    """A brief after new data: September's snapshot computed, the notebooks run."""
-    db = work / f"brief-{workers}.sqlite"
+def brief_seconds(work: Path, master: Path, workers: int, units: bool = False) -> float:
+    """A brief after new data: September's snapshot computed, the notebooks run (and with `units`, the
+    unit pages)."""
+    db = work / f"brief-{workers}{'-units' if units else ''}.sqlite"
     _remove_store(db)
     shutil.copy(master, db)
-    out = work / f"out-{workers}" / AS_OF
+    out = work / f"out-{workers}{'-units' if units else ''}" / AS_OF
     t0 = time.perf_counter()
-    run = brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None)
+    run = brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None, units=units)
     seconds = time.perf_counter() - t0
-    NOTEBOOKS[workers] = {k: round(v, 2) for k, v in run.seconds.items() if k != "total"}
+    if units:
+        pages = [v for k, v in run.seconds.items() if k.startswith("unit.ipynb [")]
+        UNIT_PAGES[workers] = {"pages": len(pages), "seconds_sum": round(sum(pages), 2)}
+    else:
+        NOTEBOOKS[workers] = {k: round(v, 2) for k, v in run.seconds.items() if k != "total"}
     shutil.rmtree(out.parent)
     _remove_store(db)
     return seconds
@@ -111,9 +120,9 @@ def again_seconds(work: Path, master: Path, workers: int) -> float:
     _remove_store(db)
     shutil.copy(master, db)
     out = work / f"again-{workers}" / AS_OF
-    brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None)
+    brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None, units=False)
     t0 = time.perf_counter()
-    run = brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None)
+    run = brief.run_brief(AS_OF, out=out, db=db, workers=workers, echo=lambda line: None, units=False)
     seconds = time.perf_counter() - t0
     if not run.up_to_date:
         raise RuntimeError("a second brief with no new data ran the notebooks")
@@ -141,16 +150,24 @@ def main(argv: list[str] | None = None) -> dict:
         for w in counts:
             fns[f"floor{w}"] = lambda w=w: floor_seconds(work, w)
             fns[f"brief{w}"] = lambda w=w: brief_seconds(work, master, w)
+            fns[f"units{w}"] = lambda w=w: brief_seconds(work, master, w, units=True)
             fns[f"again{w}"] = lambda w=w: again_seconds(work, master, w)
         times, _ = rounds(fns, args.rounds, self_timed=True)  # their timings leave out setup and cleanup
     runs = []
     for w in counts:
         floors, briefs, again = times[f"floor{w}"], times[f"brief{w}"], times[f"again{w}"]
         paired, paired_again = Paired(floors, briefs), Paired(floors, again)
+        paired_units = Paired(briefs, times[f"units{w}"])
         print(
             f"{w} kernel(s): floor {spread(floors, '.1f')} s, brief after new data {spread(briefs, '.1f')} s "
             f"(÷ floor {paired}), again with no new data {spread(again, '.2f')} s (÷ floor {paired_again}); "
             "last round: " + ", ".join(f"{k} {v:.1f} s" for k, v in NOTEBOOKS[w].items()),
+            flush=True,
+        )
+        print(
+            f"{w} kernel(s): brief with unit pages {spread(times[f'units{w}'], '.1f')} s "
+            f"(÷ brief without them {paired_units}); last round: {UNIT_PAGES[w]['pages']} pages, "
+            f"{UNIT_PAGES[w]['seconds_sum']:.1f} s of notebook time in all",
             flush=True,
         )
         runs.append(
@@ -158,9 +175,17 @@ def main(argv: list[str] | None = None) -> dict:
                 "workers": w,
                 "brief_vs_floor": paired.as_dict(),
                 "again_vs_floor": paired_again.as_dict(),
+                "units_vs_brief": paired_units.as_dict(),
+                "unit_pages": UNIT_PAGES[w],
                 "notebooks_s": NOTEBOOKS[w],
                 "verdict": verdict(
                     f"brief after new data on {w} kernel(s) ≤ its floor", paired.median, 1, f"; {paired}"
+                ),
+                "verdict_units": verdict(
+                    f"brief with unit pages on {w} kernel(s) ≤ 1.5× the brief without them",
+                    paired_units.median,
+                    1.5,
+                    f"; {paired_units}",
                 ),
                 "verdict_again": verdict(
                     f"second brief with no new data on {w} kernel(s) ≤ ½ its floor",

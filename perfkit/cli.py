@@ -479,12 +479,32 @@ def cmd_brief(args) -> int:
 
     try:
         run = run_brief(
-            args.as_of, kind=args.kind, lang=args.lang, out=args.out, db=args.db, force=args.force
+            args.as_of,
+            kind=args.kind,
+            lang=args.lang,
+            out=args.out,
+            db=args.db,
+            force=args.force,
+            unit=args.unit,
+            pdf=args.pdf,
         )
     except BriefError as exc:
         print(f"brief failed: {exc}", file=sys.stderr)
         return 1
-    print(run.html)
+    for line in run.warnings:  # e.g. no browser for --pdf: the HTML is written all the same
+        print(f"perfkit brief: {line}", file=sys.stderr)
+    if args.unit:
+        print(run.out / run.pages[args.unit])
+    else:
+        print(run.html)
+    return 0
+
+
+def cmd_index(args) -> int:
+    from .config import outputs_dir
+    from .index import write_index
+
+    print(write_index(args.outputs or outputs_dir(), lang=args.lang))
     return 0
 
 
@@ -599,7 +619,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lang", choices=["zh", "en"], default="zh")
     s.add_argument("--out")
     s.add_argument("--force", action="store_true", help="rebuild even if the folder is up to date")
+    s.add_argument("--unit", help="build this reporting unit's page only (units/<unit>.html)")
+    s.add_argument("--pdf", action="store_true", help="also print the brief and unit pages to A4 PDF")
     s.set_defaults(func=cmd_brief)
+
+    s = sub.add_parser("index", help="rebuild outputs/index.html: every brief built, with its files")
+    s.add_argument("--outputs", help="the outputs folder (default $PERFKIT_OUTPUTS or outputs/)")
+    s.add_argument("--lang", choices=["zh", "en"], default="zh")
+    s.set_defaults(func=cmd_index)
     return p
 
 

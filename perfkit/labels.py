@@ -637,6 +637,72 @@ TEXT: dict[str, tuple[str, str]] = {
     "explore.series.submitted": ("报送值", "Submitted"),
     "explore.series.superseded": ("已被更正的报送", "Superseded submission"),
     "explore.value": ("数值", "Value"),
+    # unitpage: a page per reporting unit
+    "unit.title": ("单位绩效页", "Unit performance page"),
+    "unit.section.summary": ("总体情况", "Summary"),
+    "unit.section.measures": ("措施进度", "Measures and progress"),
+    "unit.section.deliveries": ("剩余月份应完成", "What remains to deliver, month by month"),
+    "unit.section.problems": ("未销号问题", "Open problems"),
+    "unit.section.record": ("报送记录", "Reporting record"),
+    "unit.summary": (
+        "{unit}填报{n}项措施，风险分值合计{points}分，问题清单中未销号问题{open}项。",
+        "{unit} reports {n} measures, with {points} points at risk in all and {open} open problems.",
+    ),
+    "unit.card.measures": ("填报措施", "Measures"),
+    "unit.card.points": ("风险分值", "Points at risk"),
+    "unit.card.open": ("未销号问题", "Open problems"),
+    "unit.card.on_time": ("按时报送月份", "Months reported on time"),
+    "unit.count": ("项", ""),
+    "unit.months": ("个月", "months"),
+    "unit.col.actual": ("累计完成", "Done to date"),
+    "unit.col.time_pct": ("应完成进度", "Scheduled"),
+    "unit.col.gap": ("进度差（百分点）", "Gap (points)"),
+    "unit.col.progress": ("完成 / 应完成", "Done / scheduled"),
+    "unit.deliveries.note": (
+        "表中为各月当月应完成的数量（措施的计量单位）。有本单位分月计划的措施按计划（落后于计划的，差额计入下月）；"
+        "其余按序时进度，把剩余目标平均分摊到截止月。",
+        "Each cell is the amount to deliver in that month, in the measure's own unit. Measures with the unit's "
+        "own monthly plan follow it (a gap behind the plan falls in the next month); the others spread what "
+        "remains of the target evenly over the months to the deadline (pro rata).",
+    ),
+    "unit.deliveries.none": (
+        "没有需在剩余月份完成的措施（均已完成或已过截止月）。",
+        "Nothing left to deliver: every measure is done or past its deadline.",
+    ),
+    "unit.deliveries.by_deadline": ("截止月应达到", "Total due by the deadline"),
+    "unit.problems.none": ("本单位没有未销号问题。", "The unit has no open problems."),
+    "unit.record.summary": (
+        "{months}个月中按时报送{on_time}个月，逾期{late}个月，缺报{missing}个月（每月工作台账应于次月{day}日前报送）。",
+        "Of {months} months: {on_time} reported on time, {late} late, {missing} not reported (each month's "
+        "ledger is due by day {day} of the next month).",
+    ),
+    "unit.record.col.month": ("月份", "Month"),
+    "unit.record.col.received": ("首次报送日期", "First received"),
+    "unit.record.col.submissions": ("报送次数", "Submissions"),
+    "unit.record.col.state": ("报送情况", "Reporting"),
+    "unit.record.on_time": ("按时", "On time"),
+    "unit.record.late": ("逾期", "Late"),
+    "unit.links.title": ("各单位页面", "Unit pages"),
+    "unit.links.note": (
+        "各填报单位的措施进度、剩余月份任务、未销号问题和报送记录。",
+        "Each reporting unit's measures, what remains to deliver, open problems and reporting record.",
+    ),
+    # index: outputs/index.html
+    "index.title": ("绩效简报目录", "Index of briefs"),
+    "index.col.month": ("数据月份", "Month"),
+    "index.col.kind": ("类型", "Kind"),
+    "index.col.lang": ("语言", "Language"),
+    "index.col.brief": ("简报", "Brief"),
+    "index.col.units": ("单位页面", "Unit pages"),
+    "index.col.documents": ("PDF / Word", "PDF / Word"),
+    "index.col.data": ("数据文件", "Data files"),
+    "index.lang.zh": ("中文", "Chinese"),
+    "index.lang.en": ("英文", "English"),
+    "index.empty": ("尚未生成简报。", "No brief has been built yet."),
+    "index.note": (
+        "由 perfkit 在每次生成简报后重建；列出 outputs 下每个已完成的简报文件夹。",
+        "Rebuilt by perfkit after each brief; lists every finished brief folder under outputs.",
+    ),
 }
 
 

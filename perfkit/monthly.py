@@ -2,9 +2,9 @@
 
 A month's snapshot holds what the bureau reads about that month: the score to date, the turnover growth
 projection (and its growth paths), the investment and cumulative-measure projections, every measure's
-flag with its rule codes and the numbers behind its reasons, and the problem list (问题清单) with the
-problems opened and closed. It is computed in one place (`compute_month`: score → growth → investment →
-flags → problems) and stored with a fingerprint of what it was computed from:
+flag with its rule codes and the numbers behind its reasons, the problem list (问题清单) with the
+problems opened and closed, and what each open measure must deliver in each remaining month. It is
+computed in one place (`compute_month`: score → growth → investment → flags → problems, deliveries) and stored with a fingerprint of what it was computed from:
 
 - the data up to the month: progress (the latest submission per unit and month, content not ids),
   turnover, the year's assessments and the units' work plans (分月计划) made by the month;
@@ -31,15 +31,15 @@ import json
 import math
 import sqlite3
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import deliveries, risks, scoring, workplan
 from . import growth as growth_model
 from . import investment as investment_model
-from . import risks, scoring, workplan
 from .catalogue import Catalogue
 from .months import months_to, parse_month, resolve_as_of
 from .store import (
@@ -52,7 +52,7 @@ from .store import (
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-PARTS = ("score", "growth_projections", "growth_paths", "investment", "flags", "problems")
+PARTS = ("score", "growth_projections", "growth_paths", "investment", "flags", "problems", "deliveries")
 LAZY_PARTS = ("growth_backtest",)  # computed when first asked for (the growth notebook), kept with the month
 
 
@@ -64,6 +64,7 @@ LAZY_PARTS = ("growth_backtest",)  # computed when first asked for (the growth n
 COMPUTING_MODULES = (
     "catalogue",
     "config",
+    "deliveries",
     "growth",
     "growth_backtest",
     "growth_engine",
@@ -264,6 +265,8 @@ def compute_month(
         "investment": investment,
         "flags": flags,
         "problems": problems,
+        # what each open measure must deliver in each remaining month (the unit pages)
+        "deliveries": deliveries.remaining(catalogue, flags, month, own["unit_plan"]),
     }
     return parts, calibration
 
@@ -284,6 +287,8 @@ class Snapshot:
     flags: pd.DataFrame
     problems: pd.DataFrame
     lang: str = "zh"
+    # per open measure and remaining month: required_total, deliver, source (perfkit.deliveries)
+    deliveries: pd.DataFrame = field(default_factory=deliveries.empty)
 
     @property
     def growth_projections(self) -> pd.DataFrame | None:
@@ -370,6 +375,7 @@ def load(
         flags=risks.with_reasons(parts["flags"], lang),
         problems=risks.with_reasons(parts["problems"], lang),
         lang=lang,
+        deliveries=parts["deliveries"] if "deliveries" in parts else deliveries.empty(),
     )
 
 

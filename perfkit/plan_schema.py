@@ -221,6 +221,8 @@ PLAN_SCHEMA: dict = {
         {
             "workers": Optional(Number(whole=True, low=1)),
             "html_from": Optional(TEXT),
+            "unit_notebook": Optional(TEXT),
+            "report_due_day": Optional(Number(whole=True, low=1, high=28)),
             "cell_timeout_s": Optional(Number(above=0)),
             "top_problems": Optional(Number(whole=True, low=1)),
             "notebooks": Optional(ListOf({"file": TEXT, "writes": Optional(TEXTS)})),

@@ -117,7 +117,7 @@ class Col:
 
     name: str
     label: str = ""
-    # text, name (no wrap), range (aligned as a number), int, num0-num2, pct, share, status, reported
+    # text, name (no wrap), range (aligned as a number), int, num0-num2, pct, share, status, reported, html
     fmt: str = "text"
     unit: str = ""
 
@@ -147,6 +147,8 @@ class Col:
             return (f'<span class="pk-mark">{esc(value)}</span>' if value else ""), "pk-t pk-nw"
         if f == "range":
             return esc(value), "pk-n"
+        if f == "html":  # markup perfkit built itself (a progress bar), never data text
+            return ("" if _missing(value) else str(value)), "pk-c"
         if f == "name":
             return esc(value), "pk-t pk-nw"
         return esc(value), "pk-t"

@@ -4,6 +4,7 @@ with the network off (DevTools protocol: every request the page makes is recorde
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import json
@@ -14,15 +15,16 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
+from contextlib import closing
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from perfkit import brief, report
+from perfkit import brief, pdf, report
 from perfkit.catalogue import load_plan
 from perfkit.cli import main as cli_main
 from perfkit.labels import t
@@ -67,7 +69,7 @@ def test_brief_writes_every_file(built):
     cfg = brief.settings(load_plan())
     expected = {"brief.html"} | {w for n in cfg["notebooks"] for w in n.get("writes", [])}
     assert expected <= {p.name for p in out.iterdir()}
-    executed = sorted(p.name for p in (out / "notebooks").iterdir())
+    executed = sorted(p.name for p in (out / "notebooks").iterdir() if p.is_file())
     assert executed == sorted(Path(n["file"]).name for n in cfg["notebooks"])
     # the executed copies carry their outputs and the injected parameters pointing at the build folder
     nb = nbformat.read(out / "notebooks" / "scores.ipynb", as_version=4)
@@ -80,8 +82,8 @@ def test_brief_writes_every_file(built):
         and not {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))
     ]
     assert working and all(c.get("outputs") for c in working)
-    # no build or failed folders left beside the month
-    assert sorted(p.name for p in out.parent.iterdir()) == ["2019-09"]
+    # no build or failed folders left beside the month; the index of briefs rebuilt beside it
+    assert sorted(p.name for p in out.parent.iterdir()) == ["2019-09", "index.html"]
     scores = pd.read_csv(out / "scores.csv", encoding="utf-8-sig")
     assert len(scores) == 63 and set(scores["as_of"]) == {"2019-09"}
     assert abs(scores["weight"].sum() - 100) < 1e-6
@@ -159,6 +161,93 @@ def test_brief_in_headless_chromium_offline(built, tmp_path):
     if keep:  # for a person to look at
         shutil.copy(shot, keep)
         (Path(keep).with_suffix(".pdf")).write_bytes(base64.b64decode(result["pdf"]))
+
+
+@pytest.mark.slow
+def test_a_page_per_unit_with_the_brief_and_its_kept_copy(built):
+    from perfkit import unitpage
+    from perfkit.store import open_store, read_catalogue
+
+    out: Path = built["out"]
+    with closing(open_store(built["db"])) as conn:
+        units = unitpage.reporting_units(read_catalogue(conn))
+    pages = unitpage.file_names(units)
+    assert sorted(p.relative_to(out).as_posix() for p in (out / "units").iterdir()) == sorted(pages.values())
+    page = (out / pages["市道管处"]).read_text(encoding="utf-8")
+    assert "市道管处 · 单位绩效页" in page and "五、报送记录" in page and "import " not in page
+    assert page.count(t("synthetic")) >= 3 and brief.external_references(page) == []
+    brief_page = (out / "brief.html").read_text(encoding="utf-8")
+    assert brief_page.count('<li><a href="units/') == len(units) and "各单位页面" in brief_page
+    kept = nbformat.read(out / "notebooks" / "units" / "市道管处.ipynb", as_version=4)
+    injected = [c for c in kept.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    given = dict(ln.split(" = ", 1) for ln in injected[0].source.splitlines() if " = " in ln)
+    assert ast.literal_eval(given["unit"]) == "市道管处" and given["out_dir"].startswith('""')
+
+
+@pytest.mark.slow
+def test_brief_unit_page_and_index_in_headless_chromium_offline(built, tmp_path):
+    """Every chart drew, every link resolves to a file that exists, no request left the page."""
+    from urllib.request import url2pathname
+
+    out: Path = built["out"]
+    for i, page in enumerate(
+        (out / "brief.html", out / "units" / "局综规科.html", out.parent / "index.html")
+    ):
+        result = _open_in_chromium(page, tmp_path / str(i))
+        assert [u for u in result["requests"] if not u.startswith(("file://", "data:", "about:"))] == []
+        assert [u for u in result["netlog_page_requests"] if not u.startswith(("file:", "data:"))] == []
+        assert all(f["width"] > 50 and f["height"] > 50 and f["marks"] > 0 for f in result["figures"])
+        assert len(result["figures"]) == result["svg_outputs"]
+        assert all(b["width"] > 50 and b["marks"] >= 2 for b in result["bars"])
+        for link in result["links"]:
+            assert link.startswith("file://"), link
+            assert Path(url2pathname(link[len("file://") :].split("#")[0])).is_file(), link
+        if page.name == "brief.html":
+            assert len(result["links"]) == len(list((out / "units").glob("*.html"))) >= 10
+        elif page.name == "index.html":
+            assert len(result["links"]) > 20  # the brief, its unit pages and data files
+        else:
+            assert len(result["bars"]) == 2  # its two measures' progress bars
+        assert result["pdf_pages"] >= 1
+
+
+@pytest.mark.slow
+def test_one_units_page_with_pdf_an_unknown_unit_and_no_browser(built, tmp_path, capsys):
+    from perfkit.pdf import page_sizes
+
+    out = tmp_path / "outputs" / "2019-09"
+    shutil.copytree(built["out"], out)
+    before = _digest(out)
+    code = cli_main(["--db", str(built["db"]), "brief", "--unit", "不存在", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "市道管处" in err and "不存在" in err
+    assert _digest(out) == before
+
+    if CHROMIUM:
+        code = cli_main(["--db", str(built["db"]), "brief", "--unit", "局综规科", "--pdf", "--out", str(out)])
+        assert code == 0
+        after = _digest(out)
+        changed = {k for k in after if before.get(k) != after[k]}
+        # the brief itself, its stamp and the other pages are as they were
+        assert changed == {"units/局综规科.html", "units/局综规科.pdf", "notebooks/units/局综规科.ipynb"}
+        sizes = page_sizes((out / "units" / "局综规科.pdf").read_bytes())
+        assert sizes and all(abs(w - 595.3) < 2 and abs(h - 841.9) < 2 for w, h in sizes)
+        index_page = (out.parent / "index.html").read_text(encoding="utf-8")
+        assert quote("2019-09/units/局综规科.pdf") in index_page  # the index rebuilt with the new PDF
+        capsys.readouterr()
+
+    os.environ["PERFKIT_CHROMIUM"] = str(tmp_path / "no-browser")
+    try:
+        code = cli_main(["--db", str(built["db"]), "brief", "--unit", "市道管处", "--pdf", "--out", str(out)])
+    finally:
+        del os.environ["PERFKIT_CHROMIUM"]
+    captured = capsys.readouterr()
+    assert code == 0 and "apt install chromium" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    assert (out / "units" / "市道管处.html").exists() and not (out / "units" / "市道管处.pdf").exists()
+    assert captured.out.strip().splitlines()[-1] == str(
+        out / "units" / "市道管处.html"
+    )  # after the run's log
 
 
 @pytest.mark.slow
@@ -651,45 +740,16 @@ def _open_in_chromium(html_file: Path, tmp: Path) -> dict:
         pytest.skip("headless Chromium is not installed: apt-get install chromium fonts-noto-cjk to run this")
     profile = tmp / "profile"
     netlog = tmp / "netlog.json"
-    args = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-extensions",
-        f"--user-data-dir={profile}",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        f"--log-net-log={netlog}",
-        "--remote-debugging-port=0",
-        "--remote-allow-origins=*",
-        "--window-size=1100,1500",
-        "about:blank",
-    ]
+    args = pdf.browser_args(CHROMIUM, profile, [f"--log-net-log={netlog}", "--window-size=1100,1500"])
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not port_file.exists() or not port_file.read_text().strip():
-            assert proc.poll() is None, "chromium exited"
-            assert time.monotonic() < deadline, "chromium did not start"
-            time.sleep(0.1)
-        port, browser_path = port_file.read_text().split()[:2]
-        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
-        page_ws = next(x["webSocketDebuggerUrl"] for x in targets if x["type"] == "page")
+        port, browser_path = pdf.devtools_endpoint(proc, profile)
+        page_ws = pdf.page_websocket(port)
         result = _drive(page_ws, html_file)
-        _close_browser(f"ws://127.0.0.1:{port}{browser_path}")
+        pdf.close_browser(f"ws://127.0.0.1:{port}{browser_path}")
         proc.wait(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        pdf.stop(proc)
     # the net log is complete once the browser has exited
     return result | {"netlog_page_requests": _netlog_page_requests(netlog)}
 
@@ -739,6 +799,11 @@ def _drive(ws_url: str, html_file: Path) -> dict:
             " return {width: r.width, height: r.height, marks: s.querySelectorAll('path,rect,line,text').length}; })"
         )
         svg_outputs = js("document.querySelectorAll('figure.pk-chart').length")
+        links = js("[...document.querySelectorAll('a[href]')].map(a => a.href)")
+        bars = js(
+            "[...document.querySelectorAll('svg.pk-bar')].map(s => {"
+            " const r = s.getBoundingClientRect(); return {width: r.width, marks: s.querySelectorAll('rect,line').length}; })"
+        )
         height = js("document.documentElement.scrollHeight")
         shot = call(
             "Page.captureScreenshot",
@@ -756,36 +821,24 @@ def _drive(ws_url: str, html_file: Path) -> dict:
             " wt: w && w.textContent, margins: margins}; })()"
         )
         call("Emulation.setEmulatedMedia", media="")
-        pdf = call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
-        pages = len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(pdf)))
+        printed = call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
+        pages = len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(printed)))
     finally:
         ws.close()
     return {
         "requests": requests,
         "figures": figures,
         "svg_outputs": svg_outputs,
+        "links": links,
+        "bars": bars,
         "screenshot": shot,
-        "pdf": pdf,
+        "pdf": printed,
         "pdf_pages": pages,
         "print_watermark": styles["w"],
         "print_watermark_display": styles["wd"],
         "watermark_text": styles["wt"],
         "page_margin_boxes": styles["margins"],
     }
-
-
-def _close_browser(ws_url: str) -> None:
-    """Browser.close: a clean exit, so the net log is written out in full."""
-    import websocket
-
-    ws = websocket.create_connection(ws_url, timeout=20, suppress_origin=True)
-    try:
-        ws.send(json.dumps({"id": 1, "method": "Browser.close"}))
-        ws.recv()
-    except Exception:  # noqa: BLE001 - the browser may close the socket before answering
-        pass
-    finally:
-        ws.close()
 
 
 def _netlog_page_requests(path: Path) -> list[str]:

@@ -26,6 +26,7 @@ OTHER = {
     "investment.ipynb": {"as_of": "2019-08"},
     "risks.ipynb": {"as_of": "2019-08"},
     "scores.ipynb": {"as_of": "2019-08", "lang": "en"},
+    "unit.ipynb": {"as_of": "2019-08", "unit": "市道管处", "lang": "en"},
 }
 LATEST = "2019-09"  # the sample's latest month: what an empty `as_of` must take
 
