@@ -538,7 +538,7 @@ TEXT: dict[str, tuple[str, str]] = {
         "monthly work plans.",
     ),
     "brief.method.model_used": ("{mode}采用{model}", "{mode}: {model}"),
-    "brief.method.models": ("本期周转量预测模型：{models}。", "Turnover models used this month: {models}."),
+    "brief.method.models": ("本期周转量预测模型：{models}。", "Turnover models used this month. {models}."),
     "brief.method.trends": (
         "逐月走势和较上月变化取自各月月底的测算结果，季度比较取季末月份；周转量同比为统计部门可比口径的累计增速。",
         "The month-by-month figures and the changes on last month are each month's results as computed at its "
