@@ -327,8 +327,8 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "brief.section.notes": ("数据说明", "Data notes"),
     "brief.placeholder": (
-        "本节所需的分析（perfkit.{module}）未运行或尚未安装，本期暂不显示。",
-        "This section's analysis (perfkit.{module}) was not run or is not installed; it is left out of this brief.",
+        "本节所需的分析未运行，本期暂不显示。",
+        "This section's analysis was not run; it is left out of this brief.",
     ),
     "brief.none": ("无。", "None."),
     "brief.none_short": ("无", "none"),

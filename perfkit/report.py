@@ -221,7 +221,7 @@ def subtitle(key: str, lang: str = "zh", **fmt: object) -> Html:
 def placeholder(module: str, lang: str = "zh") -> Html:
     """Shown where a section's analysis was left out of the brief (the brief still builds)."""
     return Html(
-        f'<div class="pk-placeholder">{esc(t("brief.placeholder", lang).format(module=module))}</div>'
+        f'<div class="pk-placeholder" data-module="{esc(module)}">{esc(t("brief.placeholder", lang))}</div>'
     )
 
 
