@@ -148,7 +148,7 @@ def test_brief_in_headless_chromium_offline(built, tmp_path):
     assert [u for u in result["netlog_page_requests"] if not u.startswith(("file:", "data:"))] == []
     # every chart drew: each SVG has a real size and marks in it
     figures = result["figures"]
-    assert len(figures) == result["svg_outputs"] >= 2  # the fan charts and the bullet chart
+    assert len(figures) == result["svg_outputs"] >= 3  # the trend chart, the fan charts, the bullet chart
     for fig in figures:
         assert fig["width"] > 50 and fig["height"] > 50 and fig["marks"] > 0, fig
     # in print, the synthetic label is on every page: a fixed watermark (repeats on each printed page in
