@@ -860,7 +860,7 @@ def turnover_words(data: BriefData, lang: str = "zh") -> Html:
     if data.trends is None:
         return Html("")
     earlier = turnover_earlier(data)
-    rows = trends.turnover_against(data.trends, data.as_of, earlier if earlier is not None else data.as_of)
+    rows = trends.turnover_against(data.trends, data.as_of, earlier)
     out = []
     for r in rows.to_dict("records"):
         if _missing(r["ytd_growth_pct"]):

@@ -190,11 +190,13 @@ def quarter_on_quarter(trends: Trends, as_of: str | pd.Period) -> QuarterCompari
     return QuarterComparison(end.year, q, end, q - 1, prev_end, table)
 
 
-def turnover_against(trends: Trends, as_of: str | pd.Period, earlier: str | pd.Period) -> pd.DataFrame:
+def turnover_against(
+    trends: Trends, as_of: str | pd.Period, earlier: str | pd.Period | None = None
+) -> pd.DataFrame:
     """Each mode's growth to date in `as_of`'s snapshot against the same period last year (同比), beside
     the growth to date in `earlier`'s snapshot: mode, data_through, ytd_growth_pct, earlier_through,
-    earlier_growth_pct, change_pp (NaN when the earlier snapshot has no figure or covers the same months),
-    band_low, band_high, position (below, within or above the band)."""
+    earlier_growth_pct, change_pp (NaN when there is no earlier snapshot, it has no figure or it covers
+    the same months), band_low, band_high, position (below, within or above the band)."""
     cols = [
         "mode",
         "data_through",
@@ -210,7 +212,7 @@ def turnover_against(trends: Trends, as_of: str | pd.Period, earlier: str | pd.P
     now = t[t["month"] == parse_month(as_of)]
     if not len(now):
         return pd.DataFrame(columns=cols)
-    before = t[t["month"] == parse_month(earlier)].set_index("mode")
+    before = t[t["month"] == parse_month(earlier)].set_index("mode") if earlier is not None else t.iloc[:0]
     out = now[["mode", "data_through", "ytd_growth_pct", "band_low", "band_high"]].reset_index(drop=True)
     out["earlier_through"] = out["mode"].map(before["data_through"]) if len(before) else pd.NaT
     out["earlier_growth_pct"] = (

@@ -124,7 +124,7 @@ def test_brief_html_has_no_code_and_labels_synthetic_data(built):
         "五、数据说明",
     ):
         assert heading in page
-    assert "pk-placeholder" not in page  # every analysis ran: no placeholder
+    assert "data-module=" not in page  # every analysis ran: no placeholder
     # leaders read no file or model names: those are named in the closing 数据说明 only
     body, notes = page.split("五、数据说明")
     assert not [w for w in ("plan.toml", "ETS", "SARIMAX") if w in body]

@@ -88,6 +88,8 @@ def test_turnover_against_an_earlier_period(year):
     # January has no figure of its own (statistics offices publish 1—2月 together): no comparison
     feb = trends.turnover_against(year, "2019-02", "2019-01").set_index("mode")
     assert feb["change_pp"].isna().all() and feb["ytd_growth_pct"].notna().all()
+    alone = trends.turnover_against(year, "2019-09")  # nothing to compare with: the figure and the band
+    assert alone["change_pp"].isna().all() and list(alone["position"]) == list(rows["position"])
 
 
 def _year(growth: list[float], through: list[str]) -> trends.Trends:
