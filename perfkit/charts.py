@@ -402,3 +402,60 @@ def status_chart(flags: pd.DataFrame, lang: str = "zh"):
         .properties(width=520, height=alt.Step(16))
     )
     return theme_config(chart)
+
+
+# ------------------------------------------------------------------------------------------- trends
+
+
+def trend_chart(months, statuses, lang: str = "zh") -> alt.HConcatChart:
+    """The year month by month (perfkit.trends): the projected year-end 目标考评 score (line) beside the
+    measures in each status (stacked bars, the status colours)."""
+    from .labels import t
+    from .risks import STATUSES
+
+    codes = dict(zip(STATUSES, ["done", "ok", "watch", "alert", "missed", "missing"], strict=True))
+
+    def short(m) -> str:
+        p = pd.Period(str(m), freq="M")
+        return f"{p.month}月" if lang == "zh" else p.strftime("%b")
+
+    order = [short(m) for m in months["month"]]
+    x = alt.X("label:O", sort=order, title=t("brief.trend.month", lang), axis=alt.Axis(labelAngle=0))
+    score = pd.DataFrame({"label": order, "projected": months["projected_target_score"].round(2).to_numpy()})
+    line = (
+        alt.Chart(score)
+        .mark_line(color="#1f4e79", point=alt.OverlayMarkDef(color="#1f4e79"))
+        .encode(
+            x=x,
+            y=alt.Y("projected:Q", title=t("brief.trend.chart.points", lang), scale=alt.Scale(zero=False)),
+            tooltip=["label:N", alt.Tooltip("projected:Q", format=".2f")],
+        )
+        .properties(width=230, height=180, title=t("brief.trend.chart.score", lang))
+    )
+    names = [t("risk.status." + codes[s], lang) for s in STATUSES]
+    counts = pd.DataFrame(
+        {
+            "label": [short(m) for m in statuses["month"]],
+            "status": [t("risk.status." + codes[s], lang) for s in statuses["status"]],
+            "order": [STATUSES.index(s) for s in statuses["status"]],
+            "measures": statuses["measures"].to_numpy(),
+        }
+    )
+    bars = (
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            x=x,
+            y=alt.Y("measures:Q", title=t("brief.trend.chart.measures", lang)),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(domain=names, range=[STATUS_COLOURS[s] for s in STATUSES]),
+                sort=names,
+                title=None,
+            ),
+            order=alt.Order("order:Q"),
+            tooltip=["label:N", "status:N", "measures:Q"],
+        )
+        .properties(width=230, height=180, title=t("brief.status_counts", lang))
+    )
+    return theme_config(alt.hconcat(line, bars))

@@ -300,7 +300,7 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "selfeval.prompt.grade": ("从下拉列表选择自评等次。", "Choose the self-assessed grade from the list."),
     "brief.assessed_assumed": (
-        "以下{n}项指标尚未登记考评等次或得分，按方案默认值计算（plan.toml [scoring]）：{ids}。",
+        "以下{n}项指标尚未登记考评等次或得分，按方案默认值计算：{ids}。",
         "No assessed grade or score recorded yet for these {n} indicators (the plan's default is used): {ids}.",
     ),
     "brief.computed_grade": ("测算等次", "Computed grade"),
@@ -328,8 +328,8 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "brief.section.notes": ("数据说明", "Data notes"),
     "brief.placeholder": (
-        "本节所需的分析（perfkit.{module}）未运行或尚未安装，本期暂不显示。",
-        "This section's analysis (perfkit.{module}) was not run or is not installed; it is left out of this brief.",
+        "本节所需的分析未运行，本期暂不显示。",
+        "This section's analysis was not run; it is left out of this brief.",
     ),
     "brief.none": ("无。", "None."),
     "brief.none_short": ("无", "none"),
@@ -344,8 +344,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "brief.points": ("分", "pts"),
     "brief.assumed": ("假设", "assumed"),
     "brief.assumed_note": (
-        "{parts}尚无结果，按方案设定的假设值计算（plan.toml [assumptions]，可修改）。",
-        "No result yet for {parts}: the plan's assumed values are used (plan.toml [assumptions]).",
+        "{parts}尚无结果，按方案设定的假设值计算（见数据说明）。",
+        "No result yet for {parts}: the plan's assumed values are used (see the data notes).",
     ),
     "brief.no_projection": (
         "年末预测所需模块尚未就绪，以上为截至当月的得分。",
@@ -490,6 +490,102 @@ TEXT: dict[str, tuple[str, str]] = {
     "brief.risks.opened": ("{month}新列入问题清单", "Opened in {month}"),
     "brief.risks.closed": ("{month}销号", "Closed in {month}"),
     "brief.risks.by_leader": ("按分管领导汇总", "By lead leader"),
+    # brief trends (perfkit.trends via report: 较上月, 逐月走势, 同期, quarter on quarter, 预评估)
+    "brief.trend.change": ("较上月 {change}{unit}", "{change}{unit} on last month"),
+    "brief.trend.unchanged": ("较上月持平", "unchanged on last month"),
+    "brief.trend.unit.points": ("分", " pts"),
+    "brief.trend.unit.items": ("项", ""),
+    "brief.trend.problems": (
+        "问题清单在册{open}项，{change}；本月新增{opened}项（上月{opened_before}项），"
+        "销号{closed}项（上月{closed_before}项）。",
+        "On the problem list: {open} ({change}); {opened} opened this month ({opened_before} last month), "
+        "{closed} closed ({closed_before} last month).",
+    ),
+    "brief.trend.problems_first": (
+        "问题清单在册{open}项；本月新增{opened}项，销号{closed}项。",
+        "On the problem list: {open}; {opened} opened and {closed} closed this month.",
+    ),
+    "brief.trend.title": ("逐月走势（{first}—{last}）", "Month by month ({first} to {last})"),
+    "brief.trend.month": ("月份", "Month"),
+    "brief.trend.points_at_risk": ("风险分值", "Points at risk"),
+    "brief.trend.problems_open": ("问题清单在册", "On the problem list"),
+    "brief.trend.problems_opened": ("当月新增", "Opened"),
+    "brief.trend.problems_closed": ("当月销号", "Closed"),
+    "brief.trend.note": (
+        "各月数字为该月月底的测算结果（单位补报或更正后，自更正月份起重新测算）；各状态列为当月处于该状态的措施数。",
+        "Each month's figures are as computed at that month's end (a late or corrected report recomputes the "
+        "months from the one corrected); the status columns count the measures in each status that month.",
+    ),
+    "brief.trend.chart.score": ("预计年末目标考评得分", "Projected year-end target score"),
+    "brief.trend.chart.points": ("分", "Points"),
+    "brief.trend.chart.measures": ("措施数", "Measures"),
+    "brief.yoy.up": (
+        "{period}{mode}换算周转量同比增长{growth}%",
+        "{mode} converted turnover, {period}: up {growth}% on the same period last year",
+    ),
+    "brief.yoy.down": (
+        "{period}{mode}换算周转量同比下降{growth}%",
+        "{mode} converted turnover, {period}: down {growth}% on the same period last year",
+    ),
+    "brief.yoy.higher": ("，较{earlier}提高{change}个百分点", ", {change} points higher than for {earlier}"),
+    "brief.yoy.lower": ("，较{earlier}回落{change}个百分点", ", {change} points lower than for {earlier}"),
+    "brief.yoy.flat": ("，与{earlier}持平", ", the same as for {earlier}"),
+    "brief.yoy.below": ("，低于{low}%目标下限。", "; below the {low}% lower bound."),
+    "brief.yoy.within": ("，处于{low}%—{high}%目标区间。", "; within the {low}–{high}% band."),
+    "brief.yoy.above": ("，高于{high}%目标上限。", "; above the {high}% upper bound."),
+    "brief.quarter.compare": ("本季度与上季度比较", "This quarter against the last"),
+    "brief.quarter.first": (
+        "本季度为年度第一季度，无上季度可比。",
+        "This is the year's first quarter: there is no earlier quarter to compare with.",
+    ),
+    "brief.quarter.figure": ("项目", "Figure"),
+    "brief.quarter.column": ("第{quarter}季度（截至{month}）", "Q{quarter} (to {month})"),
+    "brief.quarter.change": ("变化", "Change"),
+    "brief.quarter.problems_open": ("季末问题清单在册（项）", "On the problem list at quarter end"),
+    "brief.quarter.problems_opened": ("季内新增问题（项）", "Problems opened in the quarter"),
+    "brief.quarter.problems_closed": ("季内销号问题（项）", "Problems closed in the quarter"),
+    "brief.quarter.status": ("季末{status}措施数（项）", "Measures at {status}, quarter end"),
+    "brief.quarter.note": (
+        "得分、风险分值、在册问题和各状态措施数为季末月份的数字；新增、销号为季内各月之和。",
+        "Scores, points at risk, the problem list and the statuses are at the quarter's last month; opened "
+        "and closed are summed over its months.",
+    ),
+    "brief.title.annual_preliminary": (
+        "年度绩效自评（预评估，数据截至{month}）",
+        "Year-end self-assessment (preliminary, data as of {month})",
+    ),
+    "brief.title.annual_preliminary_short": (
+        "年度绩效自评（预评估）",
+        "Year-end self-assessment (preliminary)",
+    ),
+    "brief.annual.preliminary_note": (
+        "本期为预评估：数据截至{month}，全年结果以12月数据为准；尚未解决的问题见问题清单。",
+        "Preliminary: the data go to {month}, and the year's result stands on December's data. Open problems "
+        "are on the problem list.",
+    ),
+    "brief.col.n_unlikely_money": ("其中达标概率低于50%", "Of which below 50% chance"),
+    "brief.sources": (
+        "数据来源：各填报单位月度工作台账、统计部门发布的运输周转量数据、年度考评结果登记（公众评议、正向激励加分、"
+        "察访核验扣分、定性指标等次）和各单位分月计划。",
+        "Sources: the units' monthly progress ledgers, the statistics office's published turnover figures, the "
+        "year's assessment record (public appraisal, bonus, inspection deductions, grades) and the units' "
+        "monthly work plans.",
+    ),
+    "brief.method.model_used": ("{mode}采用{model}", "{mode}: {model}"),
+    "brief.method.models": ("本期周转量预测模型：{models}。", "Turnover models used this month. {models}."),
+    "brief.method.trends": (
+        "逐月走势和较上月变化取自各月月底的测算结果，季度比较取季末月份；周转量同比为统计部门可比口径的累计增速。",
+        "The month-by-month figures and the changes on last month are each month's results as computed at its "
+        "end; quarters are compared at their last months; turnover growth is year to date on the statistics "
+        "office's comparable basis.",
+    ),
+    "brief.method.settings": (
+        "尚无结果部分的假设值、计分规则、风险阈值和目标区间在方案配置文件plan.toml中设定"
+        "（[assumptions]、[scoring]、[risks]、[turnover]各节），可修改。",
+        "Assumed values for parts without a result yet, scoring rules, risk thresholds and target bands are "
+        "set in the plan's settings file plan.toml ([assumptions], [scoring], [risks], [turnover]) and can be "
+        "changed.",
+    ),
     # investment (perfkit.investment, charts.bullet_chart, notebooks/investment.ipynb)
     "invest.measure_id": ("措施编号", "Measure"),
     "invest.indicator_id": ("指标编号", "Indicator"),

@@ -441,6 +441,17 @@ def read_flags(conn: sqlite3.Connection, year: int, upto: str | pd.Period | None
     return pd.concat(frames, ignore_index=True)
 
 
+def read_months(conn: sqlite3.Connection, part: str, year: int, upto: str | pd.Period) -> dict[str, object]:
+    """One stored part of each month of `year` up to `upto`, as stored: month → frame (the score: its
+    payload, a dict with `totals`). Months without that part are left out. What trends read; nothing is
+    computed, so call after `ensure`."""
+    if part not in PARTS + LAZY_PARTS:
+        raise ValueError(f"unknown snapshot part {part!r}")
+    sql = "SELECT month, payload FROM snapshot_parts WHERE part = ? AND month BETWEEN ? AND ? ORDER BY month"
+    rows = conn.execute(sql, (part, f"{year}-01", str(parse_month(upto)))).fetchall()
+    return {m: json.loads(p) if part == "score" else decode_frame(p) for m, p in rows}
+
+
 def problem_list(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> pd.DataFrame:
     """The 问题清单 as of a month: every problem of the plan year so far."""
     return snapshot(conn, as_of, lang).problems

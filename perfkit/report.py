@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from . import investment, risks
+from . import investment, risks, trends
 from .catalogue import Catalogue
 from .charts import STATUS_COLOURS
 from .labels import TEXT, grade_label, paren, plan_term, sentences, sep, span, t, unit_label
@@ -201,7 +201,7 @@ def paragraph(text: str, css: str = "") -> Html:
 SECTIONS = {
     "monthly": ["headline", "turnover", "investment", "risks", "notes"],
     "quarterly": ["headline", "turnover", "investment", "risks", "quarterly", "notes"],
-    "annual": ["headline", "annual", "turnover", "investment", "notes"],
+    "annual": ["headline", "annual", "turnover", "investment", "risks", "notes"],
 }
 ZH_NUMERALS = "一二三四五六七八九十"
 
@@ -222,7 +222,7 @@ def subtitle(key: str, lang: str = "zh", **fmt: object) -> Html:
 def placeholder(module: str, lang: str = "zh") -> Html:
     """Shown where a section's analysis was left out of the brief (the brief still builds)."""
     return Html(
-        f'<div class="pk-placeholder">{esc(t("brief.placeholder", lang).format(module=module))}</div>'
+        f'<div class="pk-placeholder" data-module="{esc(module)}">{esc(t("brief.placeholder", lang))}</div>'
     )
 
 
@@ -236,10 +236,11 @@ def page_chrome(
     name = plan["plan"]["title"].replace("工作方案", "")
     if lang != "zh":  # plan.toml [plan] title_en, else the plan year alone
         name = plan["plan"].get("title_en") or t("brief.plan_year", lang).format(year=plan["plan"]["year"])
-    title = f"{name} · {t('brief.title.' + kind, lang)}"
+    title = f"{name} · {brief_title(kind, as_of, lang)}"
+    short_title = brief_title(kind, as_of, lang, short=True)  # beside the as-of month, said once
     as_of_text = t("brief.as_of", lang).format(month=month_label(as_of, lang))
     # the printed pages' running footer: short, the cover carries the full title
-    footer = f"{t('brief.title.' + kind, lang)} · {as_of_text}"
+    footer = f"{short_title} · {as_of_text}"
     if sample:
         footer = f"{t('synthetic', lang)} · {footer}"
     return {
@@ -249,7 +250,7 @@ def page_chrome(
         "synthetic": bool(sample),
         "synthetic_label": t("synthetic", lang),
         "synthetic_note": t("synthetic_note", lang),
-        "footer": f"{title} · {as_of_text}",
+        "footer": f"{name} · {short_title} · {as_of_text}",
         "footer_css": _css_string(footer),
         "generated": f"{t('brief.generated', lang)} {datetime.now().strftime('%Y-%m-%d %H:%M')}",
     }
@@ -259,6 +260,20 @@ def plan_document(plan: dict, lang: str = "zh") -> str:
     """The plan's document number (文号) for the cover: plan.toml [plan] document, or document_en in English
     (nothing when the plan gives none)."""
     return plan["plan"]["document"] if lang == "zh" else plan["plan"].get("document_en", "")
+
+
+def preliminary(kind: str, as_of: str) -> bool:
+    """An annual self-assessment before the year's last month is a 预评估 (preliminary)."""
+    return kind == "annual" and parse_month(as_of).month < 12
+
+
+def brief_title(kind: str, as_of: str, lang: str = "zh", short: bool = False) -> str:
+    """月度绩效简报 …; before December the annual kind says it is preliminary and how far its data go:
+    年度绩效自评（预评估，数据截至2019年9月） (`short`: without the month, for a line that gives it)."""
+    if preliminary(kind, as_of):
+        key = "brief.title.annual_preliminary" + ("_short" if short else "")
+        return t(key, lang).format(month=month_label(as_of, lang))
+    return t("brief.title." + kind, lang)
 
 
 def _css_string(text: str) -> str:
@@ -320,16 +335,41 @@ def formula_line(totals: dict, assumed: Iterable[str], lang: str = "zh") -> str:
     )
 
 
+def change_text(
+    now: float, before: float, lang: str = "zh", digits: int = 2, unit: str = "brief.trend.unit.points"
+) -> str:
+    """较上月 +1.22分: the change between two figures as printed (each rounded to `digits` first, so the
+    change is what a reader gets by subtracting the printed figures); 持平 when they print the same."""
+    d = round(float(now), digits) - round(float(before), digits)
+    if abs(d) < 0.5 * 10**-digits:
+        return t("brief.trend.unchanged", lang)
+    return t("brief.trend.change", lang).format(change=f"{d:+.{digits}f}", unit=t(unit, lang))
+
+
 def headline(
     current,
     projected=None,
     flags: pd.DataFrame | None = None,
     lang: str = "zh",
+    trend: trends.Trends | None = None,
 ) -> Html:
     """Key figures: score now, projected year-end 目标考评 and total (formula with assumptions stated),
-    points at risk and the number of measures in each status."""
+    points at risk and the number of measures in each status; with the year's `trend`, each figure's
+    change on the month before (较上月) and the problem list's."""
+    month = parse_month(current.as_of) if current.as_of else None
+    now = trend.row(month) if trend is not None and month is not None else None
+    before = trend.row(month - 1) if now is not None and month.month > 1 else None
+
+    def delta(key: str, digits: int = 2, unit: str = "brief.trend.unit.points") -> str:
+        return "" if before is None else change_text(now[key], before[key], lang, digits, unit)
+
     cards = [
-        (t("brief.score_now", lang), f"{current.totals['target_score']:.2f}", t("brief.of_100", lang)),
+        (
+            t("brief.score_now", lang),
+            f"{current.totals['target_score']:.2f}",
+            t("brief.of_100", lang),
+            delta("score_to_date"),
+        ),
     ]
     if projected is not None:
         cards.append(
@@ -337,19 +377,27 @@ def headline(
                 t("brief.score_projected", lang),
                 f"{projected.totals['target_score']:.2f}",
                 t("brief.of_100", lang),
+                delta("projected_target_score"),
             )
         )
-        cards.append((t("brief.total_projected", lang), f"{projected.totals['total']:.2f}", ""))
+        cards.append((t("brief.total_projected", lang), f"{projected.totals['total']:.2f}", "", ""))
     else:
-        cards.append((t("brief.total_now", lang), f"{current.totals['total']:.2f}", ""))
+        cards.append((t("brief.total_now", lang), f"{current.totals['total']:.2f}", "", ""))
     if flags is not None and "points_at_risk" in flags:
         cards.append(
-            (t("brief.points_at_risk", lang), f"{flags['points_at_risk'].sum():.2f}", t("brief.points", lang))
+            (
+                t("brief.points_at_risk", lang),
+                f"{flags['points_at_risk'].sum():.2f}",
+                t("brief.points", lang),
+                delta("points_at_risk"),
+            )
         )
     card_html = "".join(
         f'<div class="pk-card"><div class="pk-card-label">{esc(label)}</div>'
-        f'<div class="pk-card-value">{esc(value)}<span class="pk-card-unit">{esc(unit)}</span></div></div>'
-        for label, value, unit in cards
+        f'<div class="pk-card-value">{esc(value)}<span class="pk-card-unit">{esc(unit)}</span></div>'
+        + (f'<div class="pk-card-delta">{esc(change)}</div>' if change else "")
+        + "</div>"
+        for label, value, unit, change in cards
     )
     basis = projected if projected is not None else current
     lines = [f'<p class="pk-formula">{esc(formula_line(basis.totals, basis.assumed, lang))}</p>']
@@ -371,7 +419,27 @@ def headline(
             )
             + "</div>"
         )
+        if now is not None:
+            counts += f'<p class="pk-trend-line">{esc(problems_line(now, before, lang))}</p>'
     return Html(f'<div class="pk-cards">{card_html}</div>{"".join(lines)}{counts}')
+
+
+def problems_line(now: pd.Series, before: pd.Series | None, lang: str = "zh") -> str:
+    """问题清单在册18项，较上月+1项；本月新增3项（上月2项），销号2项（上月3项）。"""
+    if before is None:
+        return t("brief.trend.problems_first", lang).format(
+            open=int(now["problems_open"]),
+            opened=int(now["problems_opened"]),
+            closed=int(now["problems_closed"]),
+        )
+    return t("brief.trend.problems", lang).format(
+        open=int(now["problems_open"]),
+        change=change_text(now["problems_open"], before["problems_open"], lang, 0, "brief.trend.unit.items"),
+        opened=int(now["problems_opened"]),
+        opened_before=int(before["problems_opened"]),
+        closed=int(now["problems_closed"]),
+        closed_before=int(before["problems_closed"]),
+    )
 
 
 def section_table(current, projected=None, lang: str = "zh") -> Html:
@@ -440,8 +508,12 @@ def data_notes(
     turnover_month: str | None,
     sample: bool,
     lang: str = "zh",
+    models: pd.DataFrame | None = None,
 ) -> Html:
-    """Who reported, data as of when, how each figure is computed, and the synthetic-data label."""
+    """Who reported, data as of when, where the data come from, how each figure is computed (with the
+    models this month's projections used, `models`: the growth projections' mode and model) and where
+    the assumptions and thresholds are set, and the synthetic-data label. File and model names are
+    named here, never in the brief's body."""
     missing = reporting.loc[~reporting["reported"], "unit"].tolist()
     summary = t("brief.reported_summary", lang).format(
         month=month_label(as_of, lang),
@@ -481,10 +553,24 @@ def data_notes(
             watch=f"{cfg['risks']['watch_gap_pp']:g}", alert=f"{cfg['risks']['alert_gap_pp']:g}"
         ),
     ]
+    if models is not None and len(models):
+        used = [
+            t("brief.method.model_used", lang).format(
+                mode=t(f"brief.mode.{m}", lang), model=t(f"growth.method.{model}", lang)
+            )
+            for m, model in zip(models["mode"], models["model"], strict=True)
+            if isinstance(model, str) and model
+        ]
+        if used:
+            methods.append(
+                t("brief.method.models", lang).format(models=("；" if lang == "zh" else "; ").join(used))
+            )
+    methods += [t("brief.method.trends", lang), t("brief.method.settings", lang)]
     parts = [
         f"<p>{esc(summary)}</p>",
         tbl,
         f"<p>{esc(turnover)}</p>",
+        f"<p>{esc(t('brief.sources', lang))}</p>",
         subtitle("brief.methods", lang),
         "".join(f"<p>{esc(m)}</p>" for m in methods),
     ]
@@ -621,6 +707,7 @@ class BriefData:
     projected: object | None = None  # expected year-end scoring.ScoreResult
     missing: list[str] = field(default_factory=list)  # analyses left out of this brief (`analyses`)
     self_evaluations: pd.DataFrame | None = None  # selfeval.read_self_evaluations (annual kind)
+    trends: trends.Trends | None = None  # January..as_of month by month, from the snapshots
 
 
 ANALYSES = ("growth", "investment", "risks")
@@ -655,6 +742,7 @@ def gather(
         reporting=pd.DataFrame(),
     )
     data.reporting = reporting_status(catalogue, data.submissions, data.as_of)
+    data.trends = trends.read(conn, month)  # snapshot() made January..as_of current
     if kind == "annual":
         from .selfeval import read_self_evaluations
 
@@ -678,9 +766,50 @@ def gather(
 def headline_section(data: BriefData, lang: str = "zh") -> Html:
     return join(
         section_title("headline", lang, data.kind),
-        headline(data.score, data.projected, data.flags, lang),
+        headline(data.score, data.projected, data.flags, lang, data.trends),
         section_table(data.score, data.projected, lang),
     )
+
+
+def trend_rows(trend: trends.Trends) -> pd.DataFrame:
+    """One row per month: the trend figures and the measures in each status (`status:<status>` columns)."""
+    counts = trend.statuses.pivot(index="month", columns="status", values="measures")
+    counts = counts.reindex(columns=list(risks.STATUSES), fill_value=0).add_prefix("status:")
+    return trend.months.merge(counts, left_on="month", right_index=True, how="left")
+
+
+def trend_table(data: BriefData, lang: str = "zh") -> Html:
+    """逐月走势: January to the as-of month, the score to date and projected, points at risk, the problem
+    list and the measures in each status (the printed companion of `trend_chart`)."""
+    if data.trends is None or not len(data.trends.months):
+        return Html("")
+    rows = trend_rows(data.trends)
+    rows["month_text"] = rows["month"].map(lambda m: month_label(m, lang))
+    cols = [
+        Col("month_text", "brief.trend.month", "name"),
+        Col("score_to_date", "brief.score_now_short", "num2"),
+        Col("projected_target_score", "brief.score_projected_short", "num2"),
+        Col("points_at_risk", "brief.trend.points_at_risk", "num2", "points"),
+        Col("problems_open", "brief.trend.problems_open", "int"),
+        Col("problems_opened", "brief.trend.problems_opened", "int"),
+        Col("problems_closed", "brief.trend.problems_closed", "int"),
+        *[Col(f"status:{s}", "risk.status." + STATUS_KEYS[s], "int") for s in STATUSES],
+    ]
+    first, last = data.trends.months["month"].iloc[[0, -1]]
+    return join(
+        subtitle("brief.trend.title", lang, first=month_label(first, lang), last=month_label(last, lang)),
+        table(rows, cols, lang, css="pk-wide pk-trend"),
+        paragraph(t("brief.trend.note", lang), "pk-note"),
+    )
+
+
+def trend_chart(data: BriefData, lang: str = "zh"):
+    """The projected year-end 目标考评 score and the measures in each status, month by month."""
+    if data.trends is None or not len(data.trends.months):
+        return Html("")
+    from .charts import trend_chart as chart
+
+    return chart(data.trends.months, data.trends.statuses, lang=lang)
 
 
 def turnover_section(data: BriefData, lang: str = "zh") -> Html:
@@ -700,9 +829,6 @@ def turnover_section(data: BriefData, lang: str = "zh") -> Html:
     p["interval_95"] = [
         _range(lo, hi, lang) for lo, hi in zip(p["interval_95_low"], p["interval_95_high"], strict=True)
     ]
-    p["model_name"] = p["model"].map(
-        lambda m: t(f"growth.method.{m}", lang) if isinstance(m, str) and m else None
-    )
     sentences = [
         t("brief.turnover.sentence", lang).format(
             mode=r["mode_name"],
@@ -731,11 +857,58 @@ def turnover_section(data: BriefData, lang: str = "zh") -> Html:
             Col("p_reach_low", "growth.col.p_reach_low", "share"),
             Col("p_reach_high", "growth.col.p_reach_high", "share"),
             Col("required_growth_low_pct", "brief.col.required_low", "num1", "%"),
-            Col("model_name", "growth.col.model"),
         ],
         lang,
     )
-    return join(title, "".join(f"<p>{esc(x)}</p>" for x in sentences), tbl)
+    return join(title, turnover_words(data, lang), "".join(f"<p>{esc(x)}</p>" for x in sentences), tbl)
+
+
+def ytd_label(through: pd.Period, lang: str = "zh") -> str:
+    """The months a year-to-date figure covers: 1—9月 (1月 alone), Jan–Sep."""
+    through = parse_month(through)
+    if lang == "zh":
+        return f"1—{through.month}月" if through.month > 1 else "1月"
+    return "Jan" if through.month == 1 else f"Jan–{through.strftime('%b')}"
+
+
+def turnover_earlier(data: BriefData) -> pd.Period | None:
+    """The snapshot the turnover words compare with: the quarter before's last month in the quarterly
+    brief, else the month before (None when the plan year has none)."""
+    month = parse_month(data.as_of)
+    if data.kind == "quarterly":
+        q = trends.quarter_of(month)
+        return pd.Period(year=month.year, month=3 * (q - 1), freq="M") if q > 1 else None
+    return month - 1 if month.month > 1 else None
+
+
+def turnover_words(data: BriefData, lang: str = "zh") -> Html:
+    """同期: each mode's growth on the same period last year in words, against the earlier period and
+    the band (1—9月公路换算周转量同比增长12.7%，较1—8月回落0.1个百分点，低于13%目标下限)."""
+    if data.trends is None:
+        return Html("")
+    earlier = turnover_earlier(data)
+    rows = trends.turnover_against(data.trends, data.as_of, earlier)
+    out = []
+    for r in rows.to_dict("records"):
+        if _missing(r["ytd_growth_pct"]):
+            continue
+        growth = round(float(r["ytd_growth_pct"]), 1)
+        words = t("brief.yoy." + ("up" if growth >= 0 else "down"), lang).format(
+            period=ytd_label(r["data_through"], lang),
+            mode=t(f"brief.mode.{r['mode']}", lang),
+            growth=f"{abs(growth):.1f}",
+        )
+        if earlier is not None and not _missing(r["earlier_growth_pct"]):
+            change = growth - round(float(r["earlier_growth_pct"]), 1)
+            key = "flat" if abs(change) < 0.05 else ("higher" if change > 0 else "lower")
+            words += t("brief.yoy." + key, lang).format(
+                earlier=ytd_label(r["earlier_through"], lang), change=f"{abs(change):.1f}"
+            )
+        words += t("brief.yoy." + r["position"], lang).format(
+            low=f"{r['band_low']:g}", high=f"{r['band_high']:g}"
+        )
+        out.append(f"<p>{esc(words)}</p>")
+    return Html("".join(out))
 
 
 def turnover_chart(data: BriefData, lang: str = "zh"):
@@ -819,8 +992,8 @@ def investment_details(data: BriefData, lang: str = "zh") -> Html:
     df = data.investment.assign(label=measure_labels(data.catalogue, data.investment, lang))
     other = df[df["kind"] != "investment"]
     other = other.assign(unit=other["unit"].map(lambda u: unit_label(u, lang)))
-    units = investment.by_unit(data.investment)
-    units = units[units["n_money"] > 0]
+    # every column counts the same measures: the investment ones its sums (万元) cover
+    units = investment.by_unit(data.investment[data.investment["kind"] == "investment"])
     other_cols = [
         Col("label", "brief.col.measure"),
         Col("unit", "unit", "name"),
@@ -843,7 +1016,7 @@ def investment_details(data: BriefData, lang: str = "zh") -> Html:
                 Col("projected", "brief.col.projected", "num0", "万元"),
                 Col("projected_pct", "brief.col.projected_pct", "num1", "%"),
                 Col("shortfall", "invest.shortfall", "num0", "万元"),
-                Col("n_unlikely", "invest.n_unlikely", "int"),
+                Col("n_unlikely", "brief.col.n_unlikely_money", "int"),
             ],
             lang,
         ),
@@ -976,10 +1149,67 @@ def quarterly_section(data: BriefData, lang: str = "zh") -> Html:
     return join(
         title,
         paragraph(view.title(lang)),
+        quarter_comparison(data, lang),
         subtitle("risk.sheet.by_unit", lang),
         table(view.by_unit, [Col("unit_name", "risk.col.unit_name"), *cols], lang),
         subtitle("risk.sheet.by_leader", lang),
         table(view.by_leader, [Col("leader_name", "risk.col.leader_name"), *cols], lang),
+    )
+
+
+QUARTER_FIGURES = {
+    "score_to_date": ("brief.score_now", 2),
+    "projected_target_score": ("brief.score_projected", 2),
+    "points_at_risk": ("brief.points_at_risk", 2),
+    "problems_open": ("brief.quarter.problems_open", 0),
+    "problems_opened": ("brief.quarter.problems_opened", 0),
+    "problems_closed": ("brief.quarter.problems_closed", 0),
+}
+
+
+def quarter_comparison(data: BriefData, lang: str = "zh") -> Html:
+    """本季度与上季度比较: score, points at risk, problems and statuses, this quarter against the last."""
+    if data.trends is None:
+        return Html("")
+    cmp = trends.quarter_on_quarter(data.trends, data.as_of)
+    head = subtitle("brief.quarter.compare", lang)
+    if cmp.previous_quarter is None:
+        return join(head, paragraph(t("brief.quarter.first", lang), "pk-note"))
+    rows = []
+    for r in cmp.table.to_dict("records"):
+        key = r["figure"]
+        if key.startswith("status:"):
+            status = t("risk.status." + STATUS_KEYS[key.split(":", 1)[1]], lang)
+            label, digits = t("brief.quarter.status", lang).format(status=status), 0
+        else:
+            label_key, digits = QUARTER_FIGURES[key]
+            label = t(label_key, lang)
+        d = round(r["current"], digits) - round(r["previous"], digits)
+        rows.append(
+            {
+                "figure": label,
+                "previous": fmt_number(r["previous"], digits),
+                "current": fmt_number(r["current"], digits),
+                "change": "0" if abs(d) < 0.5 * 10**-digits else f"{d:+,.{digits}f}",
+            }
+        )
+
+    def quarter(q: int, end: pd.Period) -> str:
+        return t("brief.quarter.column", lang).format(quarter=q, month=month_label(end, lang))
+
+    return join(
+        head,
+        table(
+            pd.DataFrame(rows),
+            [
+                Col("figure", "brief.quarter.figure", "name"),
+                Col("previous", quarter(cmp.previous_quarter, cmp.previous_end), "range"),
+                Col("current", quarter(cmp.quarter, cmp.end), "range"),
+                Col("change", "brief.quarter.change", "range"),
+            ],
+            lang,
+        ),
+        paragraph(t("brief.quarter.note", lang), "pk-note"),
     )
 
 
@@ -998,8 +1228,17 @@ def annual_section(data: BriefData, lang: str = "zh") -> Html:
         if assumed
         else ""
     )
+    notice = (
+        paragraph(
+            t("brief.annual.preliminary_note", lang).format(month=month_label(data.as_of, lang)),
+            "pk-preliminary",
+        )
+        if preliminary(data.kind, data.as_of)
+        else ""
+    )
     return join(
         section_title("annual", lang, data.kind),
+        notice,
         self_assessment_table(rows, lang),
         note,
         subtitle("brief.outside_items", lang),
@@ -1017,6 +1256,7 @@ def notes_section(data: BriefData, lang: str = "zh") -> Html:
             turnover_month=data.turnover_month,
             sample=data.sample,
             lang=lang,
+            models=data.growth.projections if data.growth is not None else None,
         ),
     )
 

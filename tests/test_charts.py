@@ -101,3 +101,32 @@ def test_drill_down_charts_carry_tooltips_and_selections():
     assert [p["select"]["on"] for p in params] == ["pointerover"]  # the month under the pointer
     kinds = [d for d in spec["datasets"].values() if d and "kind" in d[0]][0]
     assert [r["kind"] for r in kinds] == ["已被更正的报送", "报送值", "报送值"]
+
+
+def test_trend_chart_draws_the_score_and_the_statuses_in_their_colours():
+    from perfkit import risks
+
+    months = pd.DataFrame(
+        {"month": pd.PeriodIndex(["2019-01", "2019-02"], freq="M"), "projected_target_score": [85.4, 86.7]}
+    )
+    statuses = pd.DataFrame(
+        {
+            "month": pd.PeriodIndex(["2019-01"] * 6 + ["2019-02"] * 6, freq="M"),
+            "status": list(risks.STATUSES) * 2,
+            "measures": [0, 71, 16, 0, 0, 0, 0, 70, 15, 2, 0, 0],
+        }
+    )
+    spec = charts.trend_chart(months, statuses).to_dict()
+    line, bars = spec["hconcat"]
+    scale = bars["encoding"]["color"]["scale"]
+    assert scale["range"] == [charts.STATUS_COLOURS[s] for s in risks.STATUSES]
+    rows = spec["datasets"][bars["data"]["name"]]
+    assert sum(r["measures"] for r in rows if r["label"] == "2月") == 87
+    assert [r["projected"] for r in spec["datasets"][line["data"]["name"]]] == [85.4, 86.7]
+    en = charts.trend_chart(months, statuses, lang="en").to_dict()
+    assert en["hconcat"][1]["encoding"]["color"]["scale"]["domain"][0] == "Complete"
+    assert {r["label"] for r in en["datasets"][en["hconcat"][1]["data"]["name"]]} == {"Jan", "Feb"}
+    import vl_convert as vlc
+
+    svg = vlc.vegalite_to_svg(spec)
+    assert svg.count("<path") > 10  # drew: bars and the line
