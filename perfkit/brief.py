@@ -246,6 +246,7 @@ def run_brief(
     workers: int | None = None,
     echo: Callable[[str], None] | None = None,
     force: bool = False,
+    docx: bool = False,
 ) -> BriefRun:
     """Run the notebooks into a fresh folder and swap it into place; returns what was built.
 
@@ -256,6 +257,9 @@ def run_brief(
     `as_of` defaults to the store's latest month with data, `out` to outputs/<as-of>[-<kind>]/. `kind` and
     `lang` are passed to the notebooks, which check them (a notebook run by hand in JupyterLab takes the
     same values). Raises BriefError naming the notebook and cell when one fails.
+
+    The quarterly and annual kinds also write their Word document (perfkit.document: quarterly.docx,
+    annual.docx); `docx` asks for the monthly one too.
     """
     started = time.perf_counter()
     try:
@@ -294,6 +298,9 @@ def run_brief(
         "lang": lang,
         "notebooks": _notebooks_version(jobs, notebooks_dir, cfg),
     }
+    documents = _documents(kind, lang, docx)
+    if documents:  # a folder built without its Word document is not up to date
+        stamp["documents"] = documents
 
     def prepare() -> dict:
         """The month's snapshots brought up to date in this process (the notebooks only read them)."""
@@ -354,6 +361,8 @@ def run_brief(
             raise
         if failure is None:
             failure = _missing_outputs(jobs, build, str(cfg["html_from"]))
+        if failure is None and documents:
+            failure = _write_documents(store, as_of, kind, lang, build, run, echo)
         if failure is not None:
             kept = _keep_failed(build, final)
             raise BriefError(
@@ -474,6 +483,31 @@ def _execute_all(
         for th in threads:
             th.join(timeout=0.2)  # short waits keep Ctrl-C responsive
     return failures[0] if failures else None
+
+
+def _documents(kind: str, lang: str, docx: bool) -> list[str]:
+    from .document import KINDS, file_name
+
+    return [file_name(kind, lang)] if docx or kind in KINDS else []
+
+
+def _write_documents(
+    store: Path, as_of: str, kind: str, lang: str, build: Path, run: BriefRun, echo: Callable[[str], None]
+) -> str | None:
+    """The Word document of the brief's kind, from the snapshot the notebooks read; a failure message or None."""
+    from .document import file_name, write_document
+    from .store import open_store
+
+    t0 = time.perf_counter()
+    name = file_name(kind, lang)
+    try:
+        with closing(open_store(store)) as conn:
+            write_document(conn, as_of, kind, lang, build / name)
+    except Exception as exc:  # noqa: BLE001 - named like a notebook's failure; the build is kept for a look
+        return f"the Word document {name} failed: {type(exc).__name__}: {exc}"
+    run.seconds[name] = time.perf_counter() - t0
+    echo(f"  wrote {name} in {run.seconds[name]:.1f} s")
+    return None
 
 
 STAMP_FILE = ".brief.json"  # what the folder was built from (hidden: not one of the brief's files)

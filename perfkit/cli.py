@@ -476,7 +476,13 @@ def cmd_brief(args) -> int:
 
     try:
         run = run_brief(
-            args.as_of, kind=args.kind, lang=args.lang, out=args.out, db=args.db, force=args.force
+            args.as_of,
+            kind=args.kind,
+            lang=args.lang,
+            out=args.out,
+            db=args.db,
+            force=args.force,
+            docx=args.docx,
         )
     except BriefError as exc:
         print(f"brief failed: {exc}", file=sys.stderr)
@@ -596,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lang", choices=["zh", "en"], default="zh")
     s.add_argument("--out")
     s.add_argument("--force", action="store_true", help="rebuild even if the folder is up to date")
+    s.add_argument(
+        "--docx", action="store_true", help="also the monthly Word 通报 (quarterly, annual: always)"
+    )
     s.set_defaults(func=cmd_brief)
     return p
 
