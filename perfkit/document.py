@@ -310,7 +310,7 @@ def _comparison(w: _Writer, data, previous, lang: str) -> None:
     df = pd.DataFrame(rows)
     for col in ("before", "after", "change"):
         df[col] = [
-            (f"{v:+.{d}f}" if col == "change" else f"{v:.{d}f}")
+            (_change(v, d) if col == "change" else f"{v:.{d}f}")
             for v, d in zip(df[col], df["digits"], strict=True)
         ]
     w.para(
@@ -340,6 +340,11 @@ def _comparison(w: _Writer, data, previous, lang: str) -> None:
             _C("change", t("doc.col.change", lang), 32, "right"),
         ],
     )
+
+
+def _change(value: float, digits: int) -> str:
+    """+1.23, -0.86, and 0 (not +0.00) when nothing changed at the printed precision."""
+    return "0" if abs(value) < 0.5 * 10**-digits else f"{value:+,.{digits}f}"
 
 
 def _turnover(w: _Writer, data, lang: str) -> None:
@@ -454,6 +459,7 @@ def _problems(w: _Writer, data, lang: str) -> None:
             _C("owners", t("doc.col.owners", lang), 28, "text"),
             _C("reasons", t("risk.col.reasons", lang), 54, "text"),
         ],
+        whole_rows=False,  # long reasons: a row may run onto the next page rather than leave a gap
     )
     if data.problems is None:
         return
@@ -505,15 +511,16 @@ def _self_assessment(w: _Writer, data, lang: str) -> None:
     w.table(
         shown,
         [
-            _C("indicator", t("doc.col.indicator", lang), 38, "text"),
-            _C("weight", t("weight", lang), 12, "num1"),
-            _C("score", t("score", lang), 14, "num2"),
-            _C("computed_grade", t("brief.computed_grade", lang), 14, "centre"),
-            _C("self_grade", t("brief.self_grade", lang), 16, "centre"),
-            _C("differs_shown", t("brief.self_differs", lang), 22, "mark"),
-            _C("self_statement", t("brief.self_statement", lang), 40, "text"),
+            _C("indicator", t("doc.col.indicator", lang), 50, "text"),
+            _C("weight", t("weight", lang), 11, "num1"),
+            _C("score", t("score", lang), 13, "num2"),
+            _C("computed_grade", t("brief.computed_grade", lang), 12, "centre"),
+            _C("self_grade", t("brief.self_grade", lang), 14, "centre"),
+            _C("differs_shown", t("brief.self_differs", lang), 20, "mark"),
+            _C("self_statement", t("brief.self_statement", lang), 36, "text"),
         ],
         mark_rows="differs",
+        whole_rows=False,
     )
 
 
@@ -802,10 +809,16 @@ class _Writer:
         self.doc.add_paragraph(number + text, style="Heading 2")
 
     def table(
-        self, df: pd.DataFrame, cols: list[_C], *, bold_last: bool = False, mark_rows: str = ""
+        self,
+        df: pd.DataFrame,
+        cols: list[_C],
+        *,
+        bold_last: bool = False,
+        mark_rows: str = "",
+        whole_rows: bool = True,
     ) -> None:
-        """A ruled table with the header row repeated on each page; rows never split across pages.
-        `mark_rows`: a boolean column whose rows get their 'mark' cells shaded and in red."""
+        """A ruled table with the header row repeated on each page; `whole_rows`: no row split across
+        pages. `mark_rows`: a boolean column whose rows get their 'mark' cells shaded and in red."""
         from docx.enum.table import WD_TABLE_ALIGNMENT
         from docx.enum.text import WD_ALIGN_PARAGRAPH
         from docx.shared import Mm, RGBColor
@@ -829,7 +842,8 @@ class _Writer:
             col.width = width
         for i, row in enumerate(tbl.rows):
             tr_pr = row._tr.get_or_add_trPr()
-            tr_pr.append(_el("w:cantSplit"))
+            if whole_rows or i == 0:
+                tr_pr.append(_el("w:cantSplit"))
             if i == 0:
                 tr_pr.append(_el("w:tblHeader"))  # repeated at the top of each page
             rec = records[i - 1] if i else None
