@@ -143,7 +143,7 @@ def build(data: report.BriefData, lang: str = "zh", previous: report.BriefData |
     if preliminary:
         w.centred(t("doc.preliminary_note", lang).format(month=report.month_label(data.as_of, lang)))
     if data.sample:
-        w.notice(f"{t('synthetic', lang)}：{t('synthetic_note', lang)}")
+        w.notice(_synthetic(lang))
     w.recipients(head.recipients if lang == "zh" else head.recipients_en)
     w.para(_opening(data, lang))
     if preliminary:
@@ -179,9 +179,12 @@ def _title(data, head: Letterhead, lang: str, preliminary: bool) -> str:
 
 
 def _running_header(data, lang: str) -> str:
+    """Sample data is labelled on every page (as the brief's running footer does); a document of real
+    data has no header, as a government document has none."""
+    if not data.sample:
+        return ""
     as_of = t("brief.as_of", lang).format(month=report.month_label(data.as_of, lang))
-    text = f"{t('brief.title.' + data.kind, lang)} · {as_of}"
-    return f"{t('synthetic', lang)} · {text}" if data.sample else text
+    return f"{t('synthetic', lang)} · {t('brief.title.' + data.kind, lang)} · {as_of}"
 
 
 def _quarter(month: pd.Period, lang: str) -> str:
@@ -263,7 +266,11 @@ def _headline(w: _Writer, data, lang: str) -> None:
             t("doc.status_sentence", lang).format(
                 n=len(data.flags),
                 counts=_listed(
-                    [f"{_status_text(s, lang)}{counts[s]}{t('doc.items', lang)}" for s in counts], lang
+                    [
+                        t("doc.status_item", lang).format(status=_status_text(s, lang), n=counts[s])
+                        for s in counts
+                    ],
+                    lang,
                 ),
             )
         )
@@ -447,7 +454,7 @@ def _problems(w: _Writer, data, lang: str) -> None:
         no=range(1, len(top) + 1),
         measure=top["measure_id"] + " " + top["name"].astype(str),
         status_text=top["status"].map(lambda s: _status_text(s, lang)),
-        owners=[f"{u}（{p}）" if p else u for u, p in zip(top["units"], top["persons"], strict=True)],
+        owners=[_owner(u, p, lang) for u, p in zip(top["units"], top["persons"], strict=True)],
     )
     w.table(
         top,
@@ -477,6 +484,17 @@ def _problems(w: _Writer, data, lang: str) -> None:
         _C("points_at_risk", _unit(t("risk.col.points_at_risk", lang), "points", lang), 26, "num2"),
     ]
     w.table(view.by_unit, [_C("unit_name", t("risk.col.unit_name", lang), 60, "text"), *numbers])
+
+
+def _owner(units: str, persons: str, lang: str) -> str:
+    """局工程科（刘善辉）: the units with their persons in brackets."""
+    if not persons:
+        return units
+    return f"{units}（{persons}）" if lang == "zh" else f"{units} ({persons})"
+
+
+def _synthetic(lang: str) -> str:
+    return t("doc.labelled", lang).format(label=t("synthetic", lang), text=t("synthetic_note", lang))
 
 
 def _self_assessment(w: _Writer, data, lang: str) -> None:
@@ -568,7 +586,7 @@ def _notes(w: _Writer, data, lang: str) -> None:
     )
     w.para(t("doc.method_note", lang))
     if data.sample:
-        w.para(f"{t('synthetic', lang)}：{t('synthetic_note', lang)}")
+        w.para(_synthetic(lang))
     w.para(f"{t('brief.generated', lang)} {datetime.now().strftime('%Y-%m-%d %H:%M')}")
 
 
@@ -710,6 +728,8 @@ class _Writer:
         from docx.enum.text import WD_ALIGN_PARAGRAPH
         from docx.shared import Pt, RGBColor
 
+        if not running:
+            return
         p = section.header.paragraphs[0]
         p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
         run = p.add_run(running)

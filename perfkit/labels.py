@@ -501,7 +501,8 @@ TEXT: dict[str, tuple[str, str]] = {
         "全部{n}项措施中：{counts}。",
         "Of the {n} measures: {counts}.",
     ),
-    "doc.items": ("项", ""),
+    "doc.status_item": ("{status}{n}项", "{status} {n}"),
+    "doc.labelled": ("{label}：{text}", "{label}: {text}"),
     "doc.section.comparison": ("与上季度比较", "Compared with the previous quarter"),
     "doc.comparison.none": (
         "本季度为年度第一季度，无上季度数据可比。",

@@ -158,8 +158,18 @@ def test_english_document_beside_the_chinese_one(sample_conn, tmp_path):
     doc = Document(str(path))
     text = "\n".join(p.text for p in doc.paragraphs)
     assert "Quanzhou Municipal Transport Bureau: performance evaluation report, Q3 2019" in text
-    assert "1. Headline" in text and "(1) Scores" in text and "Synthetic sample data" in text
+    assert "1. Headline" in text and "(1) Scores" in text and "Synthetic sample data: These figures" in text
+    assert "Complete 7, On track 62" in text  # words and numbers apart, no Chinese punctuation glued on
     assert doc.tables[0].rows[0].cells[0].text == "Category"
+
+
+def test_real_data_carries_no_synthetic_label(sample_conn):
+    data = report.gather(sample_conn, "2019-09", "quarterly")
+    data.sample = False  # as a store of the bureau's own ledgers reads
+    doc = document.build(data, "zh")
+    text = "\n".join(p.text for p in doc.paragraphs) + "".join(c.text for t in doc.tables for c in t._cells)
+    assert "合成示例数据" not in text and doc.sections[0].header.paragraphs[0].text == ""
+    assert "泉交〔2019〕　　号" in text
 
 
 def test_first_quarter_has_nothing_to_compare_with(sample_conn, tmp_path):
