@@ -172,6 +172,14 @@ def test_real_data_carries_no_synthetic_label(sample_conn):
     assert "泉交〔2019〕　　号" in text
 
 
+def test_annual_in_december_is_not_preliminary(sample_conn):
+    data = report.gather(sample_conn, "2019-09", "annual")
+    data.as_of = "2019-12"  # the year complete: the same figures, read as December's
+    text = "\n".join(p.text for p in document.build(data, "zh").paragraphs)
+    assert "泉州市交通运输局2019年度绩效自评报告\n" in text and "预评估" not in text
+    assert "2020年  月  日" in text  # signed in the new year
+
+
 def test_first_quarter_has_nothing_to_compare_with(sample_conn, tmp_path):
     path = document.write_document(sample_conn, "2019-03", "quarterly", "zh", tmp_path / "q1.docx")
     text = "\n".join(p.text for p in Document(str(path)).paragraphs)
