@@ -608,8 +608,10 @@ class _C:
     fmt: str  # text, centre, right, int, num0-num2, share, mark
 
     def text(self, value: object) -> str:
-        if report._missing(value) or value == "":
-            return "" if self.fmt in ("mark", "text", "centre") and value == "" else report.MISSING
+        if isinstance(value, str) and value == "":
+            return "" if self.fmt in ("mark", "text", "centre") else report.MISSING
+        if report._missing(value):
+            return report.MISSING
         if self.fmt == "int":
             return report.fmt_number(value, 0)
         if self.fmt.startswith("num"):
