@@ -304,6 +304,7 @@ def run_brief(
     units: bool | None = None,
     unit: str | None = None,
     pdf: bool = False,
+    docx: bool = False,
 ) -> BriefRun:
     """Run the notebooks into a fresh folder and swap it into place; returns what was built.
 
@@ -321,6 +322,9 @@ def run_brief(
     folder (InputError naming the known units for an unknown one). `pdf` prints the brief and the unit pages
     to A4 PDF with headless Chromium (perfkit.pdf); without a browser the HTML is still written and
     `run.warnings` says how to install one. outputs/index.html is rebuilt after every run (perfkit.index).
+
+    The quarterly and annual kinds also write their Word document (perfkit.document: quarterly.docx,
+    annual.docx); `docx` asks for the monthly one too.
     """
     started = time.perf_counter()
     try:
@@ -377,6 +381,9 @@ def run_brief(
     } | ({"pdf": True} if pdf else {})
     if lang != "zh":
         stamp["names_en"] = hashlib.sha256(json.dumps(names_en, sort_keys=True).encode()).hexdigest()[:16]
+    documents = _documents(kind, lang, docx)
+    if documents:  # a folder built without its Word document is not up to date
+        stamp["documents"] = documents
 
     def prepare() -> dict:
         """The month's snapshots brought up to date in this process (the notebooks only read them)."""
@@ -443,6 +450,8 @@ def run_brief(
             raise
         if failure is None:
             failure = _missing_outputs(jobs, build, str(cfg["html_from"]))
+        if failure is None and documents and unit is None:
+            failure = _write_documents(store, as_of, kind, lang, build, run, echo)
         if failure is not None:
             kept = _keep_failed(build, final)
             raise BriefError(
@@ -620,6 +629,32 @@ def _rebuild_index(final: Path, run: BriefRun, echo: Callable[[str], None]) -> N
         echo(f"index not rebuilt: {exc}")
         return
     echo(f"  index {path}")
+
+
+def _documents(kind: str, lang: str, docx: bool) -> list[str]:
+    from .document import KINDS, file_name
+
+    return [file_name(kind, lang)] if docx or kind in KINDS else []
+
+
+def _write_documents(
+    store: Path, as_of: str, kind: str, lang: str, build: Path, run: BriefRun, echo: Callable[[str], None]
+) -> str | None:
+    """The Word document of the brief's kind, from the snapshot the notebooks read; a failure message or None."""
+    from .document import file_name, write_document
+    from .store import open_store
+
+    t0 = time.perf_counter()
+    name = file_name(kind, lang)
+    try:
+        with closing(open_store(store)) as conn:
+            # built under the plain name, published under the language's (lang_name), as every file is
+            write_document(conn, as_of, kind, lang, build / file_name(kind))
+    except Exception as exc:  # noqa: BLE001 - named like a notebook's failure; the build is kept for a look
+        return f"the Word document {name} failed: {type(exc).__name__}: {exc}"
+    run.seconds[name] = time.perf_counter() - t0
+    echo(f"  wrote {name} in {run.seconds[name]:.1f} s")
+    return None
 
 
 STAMP_FILE = ".brief.json"  # what the folder was built from (hidden: not one of the brief's files)

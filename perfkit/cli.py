@@ -487,6 +487,7 @@ def cmd_brief(args) -> int:
             force=args.force,
             unit=args.unit,
             pdf=args.pdf,
+            docx=args.docx,
         )
     except BriefError as exc:
         print(f"brief failed: {exc}", file=sys.stderr)
@@ -621,6 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="rebuild even if the folder is up to date")
     s.add_argument("--unit", help="build this reporting unit's page only (units/<unit>.html)")
     s.add_argument("--pdf", action="store_true", help="also print the brief and unit pages to A4 PDF")
+    s.add_argument(
+        "--docx", action="store_true", help="also the monthly Word 通报 (quarterly, annual: always)"
+    )
     s.set_defaults(func=cmd_brief)
 
     s = sub.add_parser("index", help="rebuild outputs/index.html: every brief built, with its files")

@@ -586,6 +586,117 @@ TEXT: dict[str, tuple[str, str]] = {
         "set in the plan's settings file plan.toml ([assumptions], [scoring], [risks], [turnover]) and can be "
         "changed.",
     ),
+    # document (perfkit.document): the Word 季度通报 and 年度绩效自评报告
+    "doc.title.monthly": (
+        "{issuer}关于{month}绩效评估工作情况的通报",
+        "{issuer}: performance evaluation, {month}",
+    ),
+    "doc.title.quarterly": (
+        "{issuer}关于{year}年第{quarter}季度绩效评估工作情况的通报",
+        "{issuer}: performance evaluation report, Q{quarter} {year}",
+    ),
+    "doc.title.annual": ("{issuer}{year}年度绩效自评报告", "{issuer}: {year} performance self-assessment"),
+    "doc.preliminary": ("（预评估）", " (preliminary)"),
+    "doc.preliminary_note": (
+        "（数据截至{month}，全年数据尚未齐全，本报告为预评估）",
+        "(Data as of {month}: the year is not complete, so this is a preliminary assessment.)",
+    ),
+    "doc.preliminary_opening": (
+        "全年数据尚未齐全，以下为按截至当月数据作出的预评估，年终将按全年数据更新。",
+        "The year is not complete: this is a preliminary assessment on the data so far, to be updated at year end.",
+    ),
+    "doc.opening.monthly": (
+        "根据《{plan}》（{document}），现将{month}绩效评估工作情况通报如下：",
+        "Under the {year} performance evaluation plan ({document}), the results for {month} are as follows.",
+    ),
+    "doc.opening.quarterly": (
+        "根据《{plan}》（{document}），现将{year}年第{quarter}季度（数据截至{month}）绩效评估工作情况通报如下：",
+        "Under the {year} performance evaluation plan ({document}), the results for Q{quarter} {year} (data as of {month}) are as follows.",
+    ),
+    "doc.opening.annual": (
+        "根据《{plan}》（{document}）关于自查自评的要求，现将{year}年度绩效自评情况（数据截至{month}）报告如下：",
+        "As the {year} performance evaluation plan ({document}) requires, this is the {year} self-assessment (data as of {month}).",
+    ),
+    "doc.sub.score": ("得分情况", "Scores"),
+    "doc.sub.statuses": ("措施进展", "Progress of the measures"),
+    "doc.score_sentence": (
+        "截至{month}，目标考评得分{now}分；预计年末目标考评得分{projected}分，预计考评总得分{total}分。",
+        "Target score to {month}: {now}; projected year-end target score {projected}, projected total score {total}.",
+    ),
+    "doc.assumed_note": (
+        "{parts}尚无考评结果，暂按评估方案设定的假设值计算，结果公布后更新。",
+        "No result yet for {parts}: the plan's assumed values are used until the results are published.",
+    ),
+    "doc.status_sentence": (
+        "全部{n}项措施中：{counts}。",
+        "Of the {n} measures: {counts}.",
+    ),
+    "doc.status_item": ("{status}{n}项", "{status} {n}"),
+    "doc.labelled": ("{label}：{text}", "{label}: {text}"),
+    "doc.section.comparison": ("与上季度比较", "Compared with the previous quarter"),
+    "doc.comparison.none": (
+        "本季度为年度第一季度，无上季度数据可比。",
+        "This is the first quarter of the year: there is no previous quarter to compare with.",
+    ),
+    "doc.comparison.sentence": (
+        "与{before}相比，{after}目标考评得分变化{score}分，风险分值变化{risk}分。",
+        "From {before} to {after}, the target score changed by {score} and the points at risk by {risk}.",
+    ),
+    "doc.col.item": ("指标", "Item"),
+    "doc.col.quarter_end": ("{month}", "{month}"),
+    "doc.col.change": ("变化", "Change"),
+    "doc.problems_count": ("列入问题清单的措施数", "Measures on the problem list"),
+    "doc.status_count": ("{status}措施数", "Measures: {status}"),
+    "doc.section.investment": ("投资完成情况", "Investment"),
+    "doc.section.problems": ("存在的主要问题", "Main problems"),
+    "doc.problems_sentence": (
+        "截至{month}，列入问题清单的措施{n}项，风险分值合计{points}分。风险分值最高的{shown}项如下：",
+        "As of {month}, {n} measures are on the problem list with {points} points at risk in all; the {shown} with the most points at risk:",
+    ),
+    "doc.col.no": ("序号", "No."),
+    "doc.col.owners": ("责任单位（责任人）", "Responsible unit (person)"),
+    "doc.col.opened": ("新增", "Opened"),
+    "doc.col.closed": ("销号", "Closed"),
+    "doc.col.indicator": ("指标", "Indicator"),
+    "doc.sub.quarter_by_unit": (
+        "{quarter}问题变化（按责任单位）",
+        "Problems in {quarter} by responsible unit",
+    ),
+    "doc.sub.year_by_unit": ("全年问题变化（按责任单位）", "Problems over the year by responsible unit"),
+    "doc.section.self": ("各单位自评与测算对比", "Self-assessment beside the computed score"),
+    "doc.self_sentence": (
+        "全部{n}个二级指标中，{evaluated}个已有单位自评；其中{differ}个自评等次与测算等次不一致（表中底色标出）：{list}。",
+        "Of {n} indicators, {evaluated} have a unit's self-assessment; {differ} of them differ from the computed grade (shaded in the table): {list}.",
+    ),
+    "doc.self_none": (
+        "全部{n}个二级指标尚无单位报送自评，下表列出测算得分和等次。",
+        "No unit has submitted its self-assessment for the {n} indicators yet; the table shows the computed score and grade.",
+    ),
+    "doc.assessed_assumed": (
+        "以下{n}项指标尚未登记考评等次或得分，暂按评估方案的默认等次计算：{ids}。",
+        "No assessed grade or score recorded yet for these {n} indicators (the plan's default grade is used): {ids}.",
+    ),
+    "doc.section.outside": ("正向激励与察访核验情况", "Incentive bonuses and inspection deductions"),
+    "doc.section.requirements": ("工作要求", "Next steps"),
+    "doc.requirements.monthly": (
+        "请各责任单位对照问题清单逐项分析原因、落实整改，并在下月工作台账中报告整改进展。",
+        "Each responsible unit is asked to address the problems listed and report progress in next month's ledger.",
+    ),
+    "doc.requirements.quarterly": (
+        "请列入问题清单的责任单位对照问题逐项分析原因、制定整改措施，明确责任人和完成时限，并在下月工作台账中报告整改进展；"
+        "分管领导要加强督促，确保全年目标任务按时完成。",
+        "The units with listed problems are asked to analyse each one, set corrective measures with a person and a date, and "
+        "report progress in next month's ledger; lead leaders are asked to follow up so that the year's targets are met.",
+    ),
+    "doc.requirements.annual": (
+        "请各责任单位核对本单位自评与测算结果，对等次不一致的指标补充佐证材料，并按时报送年终考评所需资料。",
+        "Each unit is asked to check its self-assessment against the computed result, add evidence where the grades differ, "
+        "and submit the year-end assessment material on time.",
+    ),
+    "doc.method_note": (
+        "得分、预测和风险状态的计算方法见同期绩效简报的“数据说明”。",
+        "How scores, projections and statuses are computed: see the Data notes of the brief for the same month.",
+    ),
     # investment (perfkit.investment, charts.bullet_chart, notebooks/investment.ipynb)
     "invest.measure_id": ("措施编号", "Measure"),
     "invest.indicator_id": ("指标编号", "Indicator"),

@@ -217,6 +217,15 @@ PLAN_SCHEMA: dict = {
             "max_note_chars": Optional(Number(whole=True, low=1)),
         }
     ),
+    "document": Optional(
+        {
+            "issuer": Optional(TEXT),
+            "number_prefix": Optional(TEXT),
+            "recipients": Optional(TEXT),
+            "issuer_en": Optional(TEXT),
+            "recipients_en": Optional(TEXT),
+        }
+    ),
     "brief": Optional(
         {
             "workers": Optional(Number(whole=True, low=1)),

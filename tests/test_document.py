@@ -1,0 +1,236 @@
+"""The Word 季度通报 and 年度绩效自评报告 (perfkit.document) on the sample store: built with python-docx, read
+back by real LibreOffice (converted to text in a private profile) and by python-docx for the layout."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from docx import Document
+from docx.shared import Mm
+from nbformat.v4 import new_code_cell, new_notebook
+from openpyxl import load_workbook
+
+from perfkit import brief, document, report
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+UNIT = "局办公室"  # reports the qualitative 行政能力 items 4-2, 8-1 … (tests/test_selfeval.py)
+
+
+def as_text(path: Path, tmp_path: Path) -> str:
+    """The document as LibreOffice Writer reads it, saved as plain text."""
+    if not SOFFICE:
+        pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-writer to run this")
+    out = tmp_path / "txt"
+    subprocess.run(
+        [
+            SOFFICE,
+            f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}",  # parallel runs do not collide
+            "--headless",
+            "--convert-to",
+            "txt:Text",
+            "--outdir",
+            out,
+            path,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    return (out / path.with_suffix(".txt").name).read_text(encoding="utf-8-sig")
+
+
+def top_problems(conn, as_of: str, n: int = 3) -> list[str]:
+    """The brief's own top problems (highest points at risk first), as '措施编号 考核内容'."""
+    data = report.gather(conn, as_of, "quarterly")
+    flags = data.flags[data.flags["status"].isin(report._problem_statuses(data))]
+    flags = flags.sort_values("points_at_risk", ascending=False, kind="stable").head(n)
+    return [f"{m} {name}" for m, name in zip(flags["measure_id"], flags["name"], strict=True)]
+
+
+@pytest.fixture()
+def quarterly(sample_conn, tmp_path) -> Path:
+    return document.write_document(sample_conn, "2019-09", "quarterly", "zh", tmp_path / "quarterly.docx")
+
+
+def test_quarterly_reads_back_in_libreoffice_with_sections_problems_and_number(
+    quarterly, sample_conn, tmp_path
+):
+    text = as_text(quarterly, tmp_path)
+    assert text.startswith("泉州市交通运输局\n泉交〔2019〕　　号")  # 发文机关标志, then the 文号 to fill
+    assert "泉州市交通运输局关于2019年第三季度绩效评估工作情况的通报" in text
+    assert "局机关各科室、局属各单位：" in text
+    for heading in (
+        "一、总体情况",
+        "（一）得分情况",
+        "（二）措施进展",
+        "二、与上季度比较",
+        "三、运输总周转量增长",
+        "四、投资完成情况",
+        "五、存在的主要问题",
+        "（一）风险分值最高的10项问题",
+        "六、工作要求",
+        "七、数据说明",
+    ):
+        assert f"\n{heading}\n" in text, heading
+    for problem in top_problems(sample_conn, "2019-09"):
+        assert problem in text, problem
+    for header in ("序号", "风险状态", "风险分值（分）", "责任单位（责任人）", "原因", "2019年6月", "变化"):
+        assert f"\n{header}\n" in text, header
+    # the headline figures are the snapshot's, and the assumed part is said so
+    data = report.gather(sample_conn, "2019-09", "quarterly")
+    assert f"目标考评得分{data.score.totals['target_score']:.2f}分" in text
+    assert report.formula_line(data.projected.totals, data.projected.assumed) in text
+    assert "合成示例数据：本数据为程序生成的合成示例数据" in text  # the sample is labelled
+    assert text.rstrip().endswith("泉州市交通运输局\n2019年  月  日")  # 落款 with the date to fill
+
+
+def test_quarterly_layout_is_a4_with_gbt9704_margins_fonts_and_repeated_headers(quarterly):
+    doc = Document(str(quarterly))
+    section = doc.sections[0]
+    assert (round(section.page_width.mm), round(section.page_height.mm)) == (210, 297)
+    assert section.page_width < section.page_height  # portrait
+    margins = [section.top_margin, section.bottom_margin, section.left_margin, section.right_margin]
+    assert [round(m.mm) for m in margins] == [37, 35, 28, 26]
+    normal = doc.styles["Normal"].element.rPr
+    assert normal.rFonts.get(_w("eastAsia")) == "仿宋_GB2312" and normal.sz.val.pt == 16
+    first = doc.paragraphs[0].runs[0]
+    assert first.text == "泉州市交通运输局" and str(first.font.color.rgb) == document.RED
+    assert first._r.rPr.rFonts.get(_w("eastAsia")) == "方正小标宋简体"
+    assert doc.tables and all(t.rows[0]._tr.trPr.find(_w("tblHeader")) is not None for t in doc.tables)
+    assert all(round(sum(c.width for c in t.columns) / Mm(1)) == 156 for t in doc.tables)  # the type area
+    fonts = next(p for p in doc.part.package.iter_parts() if str(p.partname) == "/word/fontTable.xml").blob
+    assert "仿宋_GB2312".encode() in fonts and b"FangSong" in fonts and b"SimSun" in fonts
+    footer = section.footer.paragraphs[0]._p.xml
+    assert "PAGE" in footer and "— " in section.footer.paragraphs[0].text  # "— 1 —"
+    assert "合成示例数据" in section.header.paragraphs[0].text
+
+
+@pytest.fixture()
+def with_self_evaluation(sample_db, sample_conn, tmp_path, cli):
+    """局办公室's 自评, filled and ingested as a unit would: 4-2 良 (computed 优: a difference), 8-1 优."""
+    code, out, _ = cli("--db", sample_db, "template", "--self-eval", "--unit", UNIT, "--out", tmp_path / "t")
+    assert code == 0
+    path = Path(out.split("wrote ", 1)[1].strip())
+    wb = load_workbook(path)
+    ws = wb["自评"]
+    rows = {ws[f"A{r}"].value: r for r in range(3, ws.max_row + 1) if ws[f"A{r}"].value}
+    for ind, grade in {"4-2": "良", "8-1": "优"}.items():
+        ws[f"E{rows[ind]}"] = "全年任务完成，台账规范"
+        ws[f"F{rows[ind]}"] = grade
+    filled = tmp_path / "in" / path.name
+    filled.parent.mkdir()
+    wb.save(filled)
+    code, out, err = cli("--db", sample_db, "ingest", filled, "--archive", tmp_path / "archive")
+    assert (code, err) == (0, ""), out
+    return sample_conn
+
+
+def test_annual_sets_self_evaluation_beside_the_score_and_marks_the_difference(
+    with_self_evaluation, tmp_path
+):
+    path = document.write_document(with_self_evaluation, "2019-09", "annual", "zh", tmp_path / "annual.docx")
+    text = as_text(path, tmp_path)
+    assert "泉州市交通运输局2019年度绩效自评报告（预评估）" in text  # before December: preliminary
+    assert "（数据截至2019年9月，全年数据尚未齐全，本报告为预评估）" in text
+    assert "\n二、各单位自评与测算对比\n" in text and "\n五、存在的主要问题\n" in text  # keeps the problems
+    for header in ("指标", "测算等次", "自评等次", "差异", "自评完成情况"):
+        assert f"\n{header}\n" in text, header
+    assert "其中1个自评等次与测算等次不一致（表中底色标出）：4-2（自评良，测算优）" in text
+    assert "全年任务完成，台账规范" in text
+    # the differing row is shaded and in red; the agreeing one (8-1) is not
+    table = next(t for t in Document(str(path)).tables if t.rows[0].cells[5].text == "差异")
+    rows = {r.cells[0].text.split(" ")[0]: r for r in table.rows[1:]}
+    marked = rows["4-2"].cells[5]
+    assert marked.text == "自评良，测算优"
+    assert marked._tc.tcPr.find(_w("shd")).get(_w("fill")) == document.MARK_FILL
+    assert str(marked.paragraphs[0].runs[0].font.color.rgb) == document.RED
+    assert rows["8-1"].cells[5].text == "" and rows["8-1"].cells[5]._tc.tcPr.find(_w("shd")) is None
+
+
+def test_english_document_beside_the_chinese_one(sample_conn, tmp_path):
+    assert document.file_name("quarterly", "en") == "quarterly.en.docx"
+    assert document.file_name("annual") == "annual.docx"
+    path = document.write_document(sample_conn, "2019-09", "quarterly", "en", tmp_path / "quarterly.en.docx")
+    doc = Document(str(path))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert "Quanzhou Municipal Transport Bureau: performance evaluation report, Q3 2019" in text
+    assert "1. Headline" in text and "(1) Scores" in text and "Synthetic sample data: These figures" in text
+    assert "Complete 7, On track 62" in text  # words and numbers apart, no Chinese punctuation glued on
+    assert doc.tables[0].rows[0].cells[0].text == "Category"
+
+
+def test_real_data_carries_no_synthetic_label(sample_conn):
+    data = report.gather(sample_conn, "2019-09", "quarterly")
+    data.sample = False  # as a store of the bureau's own ledgers reads
+    doc = document.build(data, "zh")
+    text = "\n".join(p.text for p in doc.paragraphs) + "".join(c.text for t in doc.tables for c in t._cells)
+    assert "合成示例数据" not in text and doc.sections[0].header.paragraphs[0].text == ""
+    assert "泉交〔2019〕　　号" in text
+
+
+def test_annual_in_december_is_not_preliminary(sample_conn):
+    data = report.gather(sample_conn, "2019-09", "annual")
+    data.as_of = "2019-12"  # the year complete: the same figures, read as December's
+    text = "\n".join(p.text for p in document.build(data, "zh").paragraphs)
+    assert "泉州市交通运输局2019年度绩效自评报告\n" in text and "预评估" not in text
+    assert "2020年  月  日" in text  # signed in the new year
+
+
+def test_first_quarter_has_nothing_to_compare_with(sample_conn, tmp_path):
+    path = document.write_document(sample_conn, "2019-03", "quarterly", "zh", tmp_path / "q1.docx")
+    text = "\n".join(p.text for p in Document(str(path)).paragraphs)
+    assert "2019年第一季度" in text and "本季度为年度第一季度，无上季度数据可比。" in text
+
+
+def test_save_is_atomic(tmp_path):
+    """A save that dies half way leaves the earlier document as it was and no temporary file."""
+    path = tmp_path / "quarterly.docx"
+    path.write_bytes(b"the earlier document")
+
+    class Dies:
+        def save(self, fh):
+            fh.write(b"PK half a zip")
+            raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        document.save(Dies(), path)
+    assert path.read_bytes() == b"the earlier document"
+    assert [p.name for p in tmp_path.iterdir()] == ["quarterly.docx"]
+
+
+@pytest.mark.slow
+def test_brief_runner_writes_the_quarterly_document_and_stays_up_to_date(sample_db, tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")], metadata=meta), folder / "c.ipynb")
+    kwargs = dict(
+        kind="quarterly",
+        out=tmp_path / "out",
+        db=sample_db,
+        notebooks=[brief.NotebookJob("c.ipynb")],
+        notebooks_dir=folder,
+        workers=1,
+        echo=lambda line: None,
+    )
+    run = brief.run_brief("2019-09", **kwargs)
+    assert run.files == ["notebooks/c.ipynb", "quarterly.docx"]
+    doc = Document(str(run.out / "quarterly.docx"))
+    assert any("第三季度" in p.text for p in doc.paragraphs)
+    again = brief.run_brief("2019-09", **kwargs)
+    assert again.up_to_date
+    # the monthly kind writes one only when asked (--docx)
+    monthly = brief.run_brief("2019-09", **{**kwargs, "kind": "monthly", "out": tmp_path / "m"})
+    assert "monthly.docx" not in monthly.files
+    monthly = brief.run_brief("2019-09", **{**kwargs, "kind": "monthly", "out": tmp_path / "m"}, docx=True)
+    assert not monthly.up_to_date and "monthly.docx" in monthly.files
+
+
+def _w(tag: str) -> str:
+    from docx.oxml.ns import qn
+
+    return qn(f"w:{tag}")
