@@ -899,7 +899,7 @@ def _sync(conn: sqlite3.Connection, ctx: _Context) -> None:
 def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today: date) -> IngestResult:
     """The store part of an ingest, inside the caller's transaction: the checks against the store, the
     archive copy (see `_archive`), the submission and its rows; InputError before anything is written."""
-    from .store import add_submission, insert_turnover
+    from .store import insert_turnover
 
     path, sha, kind, parsed = loaded.path, loaded.sha, loaded.kind, loaded.parsed
     file = str(path)
@@ -922,18 +922,7 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
         if problems:
             raise InputError(problems)
         prior = latest.get(month)  # the latest earlier submission for this unit and month
-        shown = _archive(ctx, loaded, path.suffix or ".xlsx")
-        sid = add_submission(
-            conn,
-            kind="progress",
-            file_name=path.name,
-            sha256=sha,
-            unit=unit,
-            month=month,
-            archive_path=shown,
-            rows=len(rows),
-            catalogue_version=ctx.catalogue_version,
-        )
+        sid, shown = _submit(conn, ctx, loaded, "progress", ".xlsx", unit=unit, month=month, rows=len(rows))
         stored = _insert_progress(conn, sid, rows)
         # this call's view of the unit follows its own submission (rolled back with the group, if it is)
         latest[month] = sid
@@ -947,17 +936,7 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
     frame, letters, sheet_name = parsed
     rows = check_turnover(frame, file, sheet_name, letters, today)
     month = str(rows["month"].max())
-    shown = _archive(ctx, loaded, path.suffix or ".csv")
-    sid = add_submission(
-        conn,
-        kind="turnover",
-        file_name=path.name,
-        sha256=sha,
-        month=month,
-        archive_path=shown,
-        rows=len(rows),
-        catalogue_version=ctx.catalogue_version,
-    )
+    sid, shown = _submit(conn, ctx, loaded, "turnover", ".csv", month=month, rows=len(rows))
     insert_turnover(conn, sid, rows)
     return IngestResult(file, "added", "turnover", sid, sha, "", month, len(rows), [], None, shown)
 
@@ -966,27 +945,47 @@ def _ingest_form(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today
     """A form workbook (perfkit.forms) inside the file's transaction: checked against the catalogue and the
     store, archived, recorded with its provenance and stored, or InputError and nothing changed."""
     from .forms import check_form, store_form
-    from .store import add_submission
 
     sheet, file = loaded.parsed, str(loaded.path)
     checked = check_form(conn, sheet, ctx.catalogue, file, today)
-    shown = _archive(ctx, loaded, loaded.path.suffix or ".xlsx")
-    sid = add_submission(
-        conn,
-        kind=sheet.kind,
-        file_name=loaded.path.name,
-        sha256=loaded.sha,
-        unit=checked.unit,
-        month=checked.month,
-        archive_path=shown,
-        rows=len(checked.rows),
-        catalogue_version=ctx.catalogue_version,
+    sid, shown = _submit(
+        conn, ctx, loaded, sheet.kind, ".xlsx", unit=checked.unit, month=checked.month, rows=len(checked.rows)
     )
     store_form(conn, sid, sheet.kind, checked)
     return IngestResult(
         file, "added", sheet.kind, sid, loaded.sha, checked.unit, checked.month, len(checked.rows),
         [], checked.supersedes, shown,
     )  # fmt: skip
+
+
+def _submit(
+    conn: sqlite3.Connection,
+    ctx: _Context,
+    loaded: _Loaded,
+    kind: str,
+    default_suffix: str,
+    *,
+    rows: int,
+    unit: str = "",
+    month: str = "",
+) -> tuple[int, str]:
+    """An accepted file's archive copy and its submission row (its provenance): (submission id, the
+    archive path recorded)."""
+    from .store import add_submission
+
+    shown = _archive(ctx, loaded, loaded.path.suffix or default_suffix)
+    sid = add_submission(
+        conn,
+        kind=kind,
+        file_name=loaded.path.name,
+        sha256=loaded.sha,
+        unit=unit,
+        month=month,
+        archive_path=shown,
+        rows=rows,
+        catalogue_version=ctx.catalogue_version,
+    )
+    return sid, shown
 
 
 def _latest_submissions(conn: sqlite3.Connection, ctx: _Context, unit: str) -> dict[str, int]:
