@@ -14,7 +14,8 @@ Phases (each in a fresh process, so its peak memory, max RSS, is its own):
 - calamine: `pandas.read_excel(engine="calamine")` of every file's 填报 sheet (the baseline);
 - read+check (one core only): perfkit's safe read and file-level checks (zip and DTD limits, template info,
   cells), no store;
-- ingest: the whole `ingest_files` (checks against the store, archive copy, one transaction per file).
+- ingest: the whole `ingest_files` (checks against the store, fsynced archive copies, one transaction per
+  group of files and a savepoint per file).
 `--rounds` paired rounds (benchmarks/measure.py), the order reversed every other round; reported per size:
 median (range) seconds, the median and range of each ratio, the same for CPU seconds (user + system, the
 process and its worker processes: steadier than elapsed time on a busy shared machine, where a process

@@ -261,9 +261,9 @@ def cmd_template(args) -> int:
 
 
 def cmd_ingest(args) -> int:
-    """Each file's line as it is committed (or refused); a summary after a batch and on any stop.
-    Exit 0 all stored, 2 a file refused, 3 the store or archive cannot be written, 130/143 stopped by
-    SIGINT/SIGTERM (after the file in hand: one transaction per file)."""
+    """Each file's line as its group is committed (or the file refused); a summary after a batch and on any
+    stop. Exit 0 all stored, 2 a file refused, 3 the store or archive cannot be written, 130/143 stopped by
+    SIGINT/SIGTERM (after the file in hand: the files read so far are stored, each whole)."""
     import sqlite3
 
     from .exports import visible

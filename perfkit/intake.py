@@ -26,11 +26,11 @@ import stat
 import struct
 import sys
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -691,7 +691,6 @@ class _Loaded:
     sha: str
     kind: str
     parsed: object
-    staged: Future | None = None  # ingest_files: the archive copy, written and fsynced under a temporary name
 
 
 def _read(path: str | os.PathLike, rules: IntakeRules) -> tuple[Path, bytes, str]:
@@ -738,11 +737,17 @@ class _Context:
     measures: dict[str, dict]
     unit_measures: dict[str, list[str]]  # reporting unit → its monthly measures, catalogue order
     pool: ThreadPoolExecutor | None = None  # archive copies are written (and fsynced) here when set
-    archived: bool = False  # a new archive name awaits the directory fsync
+    # the group's new archive copies, written, being fsynced, not yet in place (see _archive)
+    pending: list[_Copy] = field(default_factory=list)
     shown_dir: str = ""  # the archive folder as recorded (resolved once, not once per file)
     staging: Iterator[int] = field(default_factory=itertools.count)
+    # What this call knows of the store, valid while MAX(submissions.id) is what it last saw (see _sync):
     latest_ids: dict[str, dict[str, int]] = field(default_factory=dict)  # see _latest_submissions
+    accepted: dict[str, dict[str, list[tuple[str, str, float]]]] = field(
+        default_factory=dict
+    )  # _last_accepted_map
     seen_max_id: int | None = None
+    catalogue_version: str | None = None  # the store's, recorded with each submission
 
     @classmethod
     def make(cls, catalogue: Catalogue, rules: IntakeRules, archive_dir: str | os.PathLike) -> _Context:
@@ -774,103 +779,177 @@ def ingest_file(
     catalogue = catalogue or read_catalogue(conn)
     rules = rules or IntakeRules.from_plan(catalogue.plan)
     ctx = _Context.make(catalogue, rules, archive_dir)
-    return _ingest_loaded(conn, _load(path, rules), ctx, today or date.today(), before_commit)
+    try:
+        [outcome] = _store_group(conn, [_load(path, rules)], ctx, today or date.today(), before_commit)
+    except _WriteFailed as exc:
+        raise exc.error from exc
+    if isinstance(outcome, InputError):
+        raise outcome
+    return outcome
 
 
-def _ingest_loaded(
+class _WriteFailed(Exception):
+    """The store or the archive could not take a write (disk full, a file-size limit, an I/O error): the
+    group's transaction was rolled back. `at`: the group's file in hand, or None (the commit itself)."""
+
+    def __init__(self, at: int | None, error: BaseException):
+        super().__init__(str(error))
+        self.at, self.error = at, error
+
+
+_WRITE_ERRORS = (sqlite3.Error, OSError, StoreError)
+
+
+def _store_group(
     conn: sqlite3.Connection,
-    loaded: _Loaded,
+    group: list[_Loaded],
     ctx: _Context,
     today: date,
     before_commit: Callable[[], None] | None = None,
-) -> IngestResult:
-    """The store part of an ingest: one transaction. An accepted file is archived (its copy fsynced and
-    renamed into place, see `_archive`) before its rows are inserted and COMMIT."""
-    from .store import add_submission, insert_turnover
+) -> list[IngestResult | InputError]:
+    """Store files in one transaction, each under its own savepoint: a file refused against the store
+    (InputError) is rolled back to its savepoint alone and the others go on; its outcome is the error.
+
+    Every accepted file's archive copy is in place and fsynced, and the archive folder fsynced once,
+    before the COMMIT: a committed submission always has its raw file. When the store or the archive
+    cannot take a write, the whole transaction is rolled back and _WriteFailed raised (nothing of the
+    group stored; the caller tries its files one at a time to name the one that does not fit). A kill at
+    any point leaves the store as it was before the group (SQLite's journal), at worst an archive copy
+    with no submission (content-addressed: reused when the file comes again).
+    """
+    outcomes: list[IngestResult | InputError] = []
+    try:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            _sync(conn, ctx)
+        except _WRITE_ERRORS as exc:
+            raise _WriteFailed(0, exc) from exc
+        for k, loaded in enumerate(group):
+            try:
+                outcomes.append(_store_one(conn, loaded, ctx, today))
+            except InputError as exc:
+                outcomes.append(exc)
+            except _WRITE_ERRORS as exc:
+                raise _WriteFailed(k, exc) from exc
+        try:
+            _settle_archive(ctx)  # the raw files are durable, in place, before the rows that point to them
+            if before_commit is not None:
+                before_commit()
+            conn.execute("COMMIT")
+        except _WRITE_ERRORS as exc:
+            raise _WriteFailed(None, exc) from exc
+    except BaseException:
+        _abandon(conn, ctx)
+        raise
+    return outcomes
+
+
+def _abandon(conn: sqlite3.Connection, ctx: _Context) -> None:
+    """Roll the group back (unless SQLite already did, on a full disk or an I/O error: then the ROLLBACK
+    is skipped, so the error reported is the real one) and forget what it taught this call's caches."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the journal undoes whatever was written when the store is next opened
+    _drop_pending(ctx.pending)
+    ctx.pending.clear()
+    ctx.latest_ids.clear()
+    ctx.accepted.clear()
+    ctx.seen_max_id = None
+
+
+def _store_one(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today: date) -> IngestResult:
+    """One file inside the group's transaction, under its own savepoint."""
+    conn.execute("SAVEPOINT perfkit_file")
+    archived = len(ctx.pending)
+    try:
+        result = _store_loaded(conn, loaded, ctx, today)
+    except BaseException:
+        _drop_pending(ctx.pending[archived:])  # this file's archive copy, if it got one
+        del ctx.pending[archived:]
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK TO perfkit_file")
+                conn.execute("RELEASE perfkit_file")
+            except sqlite3.Error:
+                pass  # SQLite rolled the whole transaction back itself; the group is abandoned
+        raise
+    conn.execute("RELEASE perfkit_file")
+    if result.status == "added":  # our own submission: the caches stay valid (see _sync)
+        ctx.seen_max_id = result.submission_id
+    return result
+
+
+def _sync(conn: sqlite3.Connection, ctx: _Context) -> None:
+    """At the start of a group's transaction: drop the caches when anyone else added a submission since
+    this call last looked (submissions are append-only, so MAX(id) tells), and read the catalogue version
+    once. Inside the transaction nobody else can write, so this is checked once per group, not per file."""
+    top = conn.execute("SELECT MAX(id) FROM submissions").fetchone()[0]
+    if top != ctx.seen_max_id:
+        ctx.latest_ids.clear()
+        ctx.accepted.clear()
+        ctx.seen_max_id = top
+    if ctx.catalogue_version is None:
+        ctx.catalogue_version = conn.execute(
+            "SELECT value FROM meta WHERE key = 'catalogue_version'"
+        ).fetchone()[0]
+
+
+def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today: date) -> IngestResult:
+    """The store part of an ingest, inside the caller's transaction: the checks against the store, the
+    archive copy (see `_archive`), the submission and its rows; InputError before anything is written."""
+    from .store import insert_turnover
 
     path, sha, kind, parsed = loaded.path, loaded.sha, loaded.kind, loaded.parsed
     file = str(path)
     catalogue, rules = ctx.catalogue, ctx.rules
 
-    with _file_transaction(conn):
-        dup = conn.execute(
-            "SELECT id, kind FROM submissions WHERE sha256 = ? ORDER BY id LIMIT 1", (sha,)
-        ).fetchone()
-        if dup:
-            return IngestResult(file, "duplicate", dup[1], int(dup[0]), sha)
-        if kind == "progress":
-            sheet: ProgressSheet = parsed
-            month = sheet.meta.get("month", "")
-            latest = _latest_submissions(conn, ctx, sheet.meta.get("unit", ""))
-            last = _last_accepted_map(conn, latest, month)
-            rows, problems = check_progress_records(
-                sheet, catalogue, last, rules, file, today, measures=ctx.measures
-            )
-            if problems:
-                raise InputError(problems)
-            unit = sheet.meta["unit"]
-            prior = latest.get(month)  # the latest earlier submission for this unit and month
-            shown = _archive(ctx, loaded, path.suffix or ".xlsx")
-            sid = add_submission(
-                conn,
-                kind="progress",
-                file_name=path.name,
-                sha256=sha,
-                unit=unit,
-                month=month,
-                archive_path=shown,
-                rows=len(rows),
-            )
-            _insert_progress(conn, sid, rows)
-            given = {r["measure_id"] for r in rows}
-            blank = [mid for mid in ctx.unit_measures.get(unit, []) if mid not in given]
-            result = IngestResult(
-                file, "added", "progress", sid, sha, unit, month, len(rows), blank, prior, shown
-            )
-        elif kind == "form":
-            result = _ingest_form(conn, loaded, ctx, today)
-        else:
-            frame, letters, sheet_name = parsed
-            rows = check_turnover(frame, file, sheet_name, letters, today)
-            month = str(rows["month"].max())
-            shown = _archive(ctx, loaded, path.suffix or ".csv")
-            sid = add_submission(
-                conn,
-                kind="turnover",
-                file_name=path.name,
-                sha256=sha,
-                month=month,
-                archive_path=shown,
-                rows=len(rows),
-            )
-            insert_turnover(conn, sid, rows)
-            result = IngestResult(file, "added", "turnover", sid, sha, "", month, len(rows), [], None, shown)
-        if before_commit is not None:
-            before_commit()
-    if kind == "progress":  # committed: the cache follows (MAX(id) was checked inside the transaction)
+    dup = conn.execute(
+        "SELECT id, kind FROM submissions WHERE sha256 = ? ORDER BY id LIMIT 1", (sha,)
+    ).fetchone()
+    if dup:
+        return IngestResult(file, "duplicate", dup[1], int(dup[0]), sha)
+    if kind == "progress":
+        sheet: ProgressSheet = parsed
+        month = sheet.meta.get("month", "")
+        unit = sheet.meta.get("unit", "")
+        latest = _latest_submissions(conn, ctx, unit)
+        last = _last_accepted_map(conn, ctx, unit, latest, month)
+        rows, problems = check_progress_records(
+            sheet, catalogue, last, rules, file, today, measures=ctx.measures
+        )
+        if problems:
+            raise InputError(problems)
+        prior = latest.get(month)  # the latest earlier submission for this unit and month
+        sid, shown = _submit(conn, ctx, loaded, "progress", ".xlsx", unit=unit, month=month, rows=len(rows))
+        stored = _insert_progress(conn, sid, rows)
+        # this call's view of the unit follows its own submission (rolled back with the group, if it is)
         latest[month] = sid
-        ctx.seen_max_id = sid
-    return result
+        if unit in ctx.accepted:
+            ctx.accepted[unit][month] = [(r[1], r[2], r[3]) for r in stored if r[3] is not None]
+        given = {r["measure_id"] for r in rows}
+        blank = [mid for mid in ctx.unit_measures.get(unit, []) if mid not in given]
+        return IngestResult(file, "added", "progress", sid, sha, unit, month, len(rows), blank, prior, shown)
+    if kind == "form":
+        return _ingest_form(conn, loaded, ctx, today)
+    frame, letters, sheet_name = parsed
+    rows = check_turnover(frame, file, sheet_name, letters, today)
+    month = str(rows["month"].max())
+    sid, shown = _submit(conn, ctx, loaded, "turnover", ".csv", month=month, rows=len(rows))
+    insert_turnover(conn, sid, rows)
+    return IngestResult(file, "added", "turnover", sid, sha, "", month, len(rows), [], None, shown)
 
 
 def _ingest_form(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today: date) -> IngestResult:
     """A form workbook (perfkit.forms) inside the file's transaction: checked against the catalogue and the
     store, archived, recorded with its provenance and stored, or InputError and nothing changed."""
     from .forms import check_form, store_form
-    from .store import add_submission
 
     sheet, file = loaded.parsed, str(loaded.path)
     checked = check_form(conn, sheet, ctx.catalogue, file, today)
-    shown = _archive(ctx, loaded, loaded.path.suffix or ".xlsx")
-    sid = add_submission(
-        conn,
-        kind=sheet.kind,
-        file_name=loaded.path.name,
-        sha256=loaded.sha,
-        unit=checked.unit,
-        month=checked.month,
-        archive_path=shown,
-        rows=len(checked.rows),
+    sid, shown = _submit(
+        conn, ctx, loaded, sheet.kind, ".xlsx", unit=checked.unit, month=checked.month, rows=len(checked.rows)
     )
     store_form(conn, sid, sheet.kind, checked)
     return IngestResult(
@@ -879,32 +958,40 @@ def _ingest_form(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today
     )  # fmt: skip
 
 
-@contextmanager
-def _file_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One file's all-or-nothing transaction. On a full disk or an I/O error SQLite may already have rolled
-    back itself: the ROLLBACK is then skipped, so the error reported is the real one."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # the journal undoes whatever was written when the store is next opened
-        raise
+def _submit(
+    conn: sqlite3.Connection,
+    ctx: _Context,
+    loaded: _Loaded,
+    kind: str,
+    default_suffix: str,
+    *,
+    rows: int,
+    unit: str = "",
+    month: str = "",
+) -> tuple[int, str]:
+    """An accepted file's archive copy and its submission row (its provenance): (submission id, the
+    archive path recorded)."""
+    from .store import add_submission
+
+    shown = _archive(ctx, loaded, loaded.path.suffix or default_suffix)
+    sid = add_submission(
+        conn,
+        kind=kind,
+        file_name=loaded.path.name,
+        sha256=loaded.sha,
+        unit=unit,
+        month=month,
+        archive_path=shown,
+        rows=rows,
+        catalogue_version=ctx.catalogue_version,
+    )
+    return sid, shown
 
 
 def _latest_submissions(conn: sqlite3.Connection, ctx: _Context, unit: str) -> dict[str, int]:
-    """month → id of the unit's latest progress submission for it, as committed (call inside the file's
-    transaction). Read once per unit per call, not per file (a scan of all submissions each time made
-    intake slower as the store grew); submissions are append-only, so the cache is valid while
-    MAX(id) is what this call last saw, and it is dropped when anyone else added a submission."""
-    top = conn.execute("SELECT MAX(id) FROM submissions").fetchone()[0]
-    if top != ctx.seen_max_id:
-        ctx.latest_ids.clear()
-        ctx.seen_max_id = top
+    """month → id of the unit's latest progress submission for it (call inside a group's transaction,
+    after `_sync`). Read once per unit per call, not per file (a scan of all submissions each time made
+    intake slower as the store grew), and kept up to date with this call's own submissions."""
     got = ctx.latest_ids.get(unit)
     if got is None:
         got = dict(
@@ -918,41 +1005,89 @@ def _latest_submissions(conn: sqlite3.Connection, ctx: _Context, unit: str) -> d
 
 
 def _archive(ctx: _Context, loaded: _Loaded, suffix: str) -> str:
-    """Archive an accepted file (before its COMMIT) and return the path recorded for it. In ingest_files the
-    copy was staged ahead (written and fsynced under a temporary name): it only needs its rename here."""
+    """Archive an accepted file (inside its transaction) and return the path recorded for it.
+
+    Alone (`ingest_file`), the copy is written, fsynced and renamed into place at once. In a group
+    (`ingest_files`) it is written under a temporary name now and its fsync started on a helper thread
+    (the waits overlap each other and the next files' work); `_settle_archive` waits for them, renames
+    the copies into place and fsyncs the folder once, before the group's COMMIT."""
     data, sha = loaded.data, loaded.sha
     if ctx.pool is None:
         return _shown(archive_raw(data, sha, suffix, ctx.archive_dir))
     if not ctx.shown_dir:
         ctx.shown_dir = _shown(ctx.archive_dir)
-    ctx.archived = True
-    tmp = loaded.staged.result() if loaded.staged is not None else None  # a failed copy fails the file
-    loaded.staged = None
     dest = ctx.archive_dir / f"{sha}{suffix.lower()}"
-    if tmp is not None and not dest.exists():
-        os.replace(tmp, dest)  # appears whole or not at all; the directory is fsynced before the report
+    if os.path.exists(dest):
+        archive_raw(data, sha, suffix, ctx.archive_dir, sync_dir=False)  # kept as is, or refused
     else:
-        _discard(tmp)
-        archive_raw(data, sha, suffix, ctx.archive_dir, sync_dir=False)  # kept as is, or checked
+        tmp = ctx.archive_dir / f".{dest.name}.{os.getpid()}.{next(ctx.staging)}.tmp"
+        fd = _write_unsynced(tmp, data, ctx.archive_dir)
+        ctx.pending.append(_Copy(fd, tmp, dest, ctx.pool.submit(os.fsync, fd)))
     return os.path.join(ctx.shown_dir, dest.name)
 
 
-def _stage(data: bytes, sha: str, suffix: str, archive_dir: Path, n: int) -> Path | None:
-    """Write and fsync a file's archive copy under a temporary name (None when the copy already exists)."""
-    name = f"{sha}{suffix.lower()}"
-    if (archive_dir / name).exists():
-        return None
-    tmp = archive_dir / f".{name}.{os.getpid()}.{n}.tmp"
+@dataclass
+class _Copy:
+    """An archive copy on its way: written under `tmp`, being fsynced (`synced`), to be renamed to `dest`."""
+
+    fd: int
+    tmp: Path
+    dest: Path
+    synced: Future
+
+
+def _write_unsynced(path: Path, data: bytes, folder: Path) -> int:
+    """Create `path` read-only with `data`, and return its open descriptor for the fsync to come."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        try:
-            _write_synced(tmp, data)
-        except FileNotFoundError:  # the first copy: make the folder (not per file: it is a syscall more)
-            archive_dir.mkdir(parents=True, exist_ok=True)
-            _write_synced(tmp, data)
+        fd = os.open(path, flags, 0o444)  # the mode applies to the new file; this descriptor may write
+    except FileNotFoundError:  # the first copy: make the folder (not per file: it is a syscall more)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o444)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
     except BaseException:
-        _discard(tmp)
+        os.close(fd)
+        _discard(path)
         raise
-    return tmp
+    return fd
+
+
+def _settle_archive(ctx: _Context) -> None:
+    """The group's new archive copies made durable and put in place: each one's fsync done, then renamed
+    to its content address; then the folder fsynced once."""
+    if not ctx.pending:
+        return
+    pending, ctx.pending = ctx.pending, []
+    try:
+        for copy in pending:
+            copy.synced.result()  # a failed fsync (an I/O error) fails the group
+    except BaseException:
+        _drop_pending(pending)
+        raise
+    for copy in pending:
+        os.close(copy.fd)
+        if os.path.exists(copy.dest):  # another process archived the same bytes meanwhile: keep theirs
+            _discard(copy.tmp)
+        else:
+            os.replace(copy.tmp, copy.dest)  # appears whole or not at all
+    fsync_dir(ctx.archive_dir)
+
+
+def _drop_pending(pending: list[_Copy]) -> None:
+    """Close and delete archive copies that will not be renamed into place (their file was rolled back)."""
+    for copy in pending:
+        try:
+            copy.synced.result()  # not closed under a running fsync
+        except Exception:
+            pass
+        try:
+            os.close(copy.fd)
+        except OSError:
+            pass
+        _discard(copy.tmp)
 
 
 def _discard(tmp: Path | None) -> None:
@@ -963,24 +1098,27 @@ def _discard(tmp: Path | None) -> None:
             pass
 
 
-def _insert_progress(conn: sqlite3.Connection, submission_id: int, rows: list[dict]) -> None:
-    """store.insert_progress for check_progress_records' plain records (no DataFrame round trip)."""
+def _insert_progress(conn: sqlite3.Connection, submission_id: int, rows: list[dict]) -> list[tuple]:
+    """store.insert_progress for check_progress_records' plain records (no DataFrame round trip); returns
+    the rows as stored (submission_id, measure_id, month, cumulative, status, note)."""
     from .store import _num
 
+    stored = [
+        (
+            submission_id,
+            r["measure_id"],
+            str(r["month"]),
+            _num(r["cumulative"]),
+            r["status"] or "",
+            r["note"] or "",
+        )
+        for r in rows
+    ]
     conn.executemany(
         "INSERT INTO progress (submission_id, measure_id, month, cumulative, status, note) VALUES (?,?,?,?,?,?)",
-        [
-            (
-                submission_id,
-                r["measure_id"],
-                str(r["month"]),
-                _num(r["cumulative"]),
-                r["status"] or "",
-                r["note"] or "",
-            )
-            for r in rows
-        ],
+        stored,
     )
+    return stored
 
 
 _LAST_ACCEPTED_SQL = """
@@ -1006,21 +1144,33 @@ def last_accepted(conn: sqlite3.Connection, unit: str, month: str) -> pd.DataFra
 
 
 def _last_accepted_map(
-    conn: sqlite3.Connection, latest: dict[str, int], month: str
+    conn: sqlite3.Connection, ctx: _Context, unit: str, latest: dict[str, int], month: str
 ) -> dict[str, tuple[str, float]]:
-    """`last_accepted` as measure_id → (month, cumulative), from the unit's latest submission per month
-    (`_latest_submissions`) up to `month`: the same rows, without a scan of all submissions or a DataFrame."""
-    ids = [sid for m, sid in latest.items() if m <= month]
-    if not ids:
-        return {}
-    sql = f"""
-        SELECT measure_id, month, cumulative FROM (
-            SELECT p.measure_id, p.month, p.cumulative,
-                   ROW_NUMBER() OVER (PARTITION BY p.measure_id ORDER BY p.month DESC) AS k
-            FROM progress p WHERE p.submission_id IN ({",".join("?" * len(ids))}) AND p.cumulative IS NOT NULL
-        ) WHERE k = 1
-    """
-    return {mid: (m, v) for mid, m, v in conn.execute(sql, ids)}
+    """`last_accepted` as measure_id → (month, cumulative): the same rows, from the unit's latest
+    submission per month (`_latest_submissions`) up to `month`. Their numbers are read once per unit per
+    call and kept up to date with this call's own submissions (see `_store_loaded`), not queried per file."""
+    by_month = ctx.accepted.get(unit)
+    if by_month is None:
+        by_month = {}
+        ids = list(latest.values())
+        if ids:
+            sql = f"""
+                SELECT s.month, p.measure_id, p.month, p.cumulative
+                FROM progress p JOIN submissions s ON s.id = p.submission_id
+                WHERE p.submission_id IN ({",".join("?" * len(ids))}) AND p.cumulative IS NOT NULL
+            """
+            for sub_month, mid, m, v in conn.execute(sql, ids):
+                by_month.setdefault(sub_month, []).append((mid, m, v))
+        ctx.accepted[unit] = by_month
+    out: dict[str, tuple[str, float]] = {}
+    for sub_month in sorted(by_month):
+        if sub_month > month:
+            break
+        for mid, m, v in by_month[sub_month]:
+            seen = out.get(mid)
+            if seen is None or m >= seen[0]:  # the latest month's number (the query's ROW_NUMBER)
+                out[mid] = (m, v)
+    return out
 
 
 def _shown(path: Path) -> str:
@@ -1033,8 +1183,11 @@ def _shown(path: Path) -> str:
         return str(path.resolve())
 
 
-STAGE_AHEAD = 8  # files whose archive copies are being written while earlier files are checked and stored
-STAGE_THREADS = 4  # the fsyncs overlap (4 did better than 1 on the 2-core development machine)
+READ_AHEAD = 8  # files read (and handed to the parser processes) ahead of the one being stored
+SYNC_THREADS = 8  # a group's archive copies are fsynced on this many threads (the waits overlap)
+GROUP_FILES = 64  # files stored in one transaction at most (one savepoint each)
+GROUP_BYTES = 32 * 2**20  # raw bytes a group holds at most (kept in memory until its COMMIT)
+GROUP_SECONDS = 0.5  # a group closes after this long: lines appear, other writers wait, no longer
 PARALLEL_MIN_FILES = 16  # fewer files are parsed in the main process: forking costs more than it saves
 MAX_PARSERS = 8
 
@@ -1152,16 +1305,21 @@ def ingest_files(
 
     `on_result` hears of each file as it is committed (or found already stored), `on_rejected` of each
     file refused, with its problems. `stop()` is asked before each file: a non-empty answer (the signal's
-    name) ends the batch there, the files committed so far staying committed. When the store or the
-    archive cannot be written (disk full, a file-size limit, an I/O error) the file in hand is rolled back
-    and the batch ends: `report.failed` says which file and why. A store or archive folder that cannot be
-    written at all is a StoreError before any file is read.
+    name) ends the batch there, the files read so far being stored and the rest not tried. When the store
+    or the archive cannot be written (disk full, a file-size limit, an I/O error) the file in hand is
+    rolled back and the batch ends: `report.failed` says which file and why. A store or archive folder
+    that cannot be written at all is a StoreError before any file is read.
 
-    Still one transaction per file, and each accepted file is archived (written, fsynced, renamed) before
-    its COMMIT. To keep the fsyncs off the critical path, helper threads write the copies of the next few
-    files under temporary names while earlier files are checked and stored; at its turn an accepted
-    file's copy is only renamed into place, and a copy not needed (file rejected, or already stored) is
-    deleted. The archive directory is fsynced once, at the end, before the report says anything was added.
+    Group commit: files are stored in groups (up to GROUP_FILES files, GROUP_BYTES of them, or as many as
+    are read in GROUP_SECONDS), one transaction a group and a savepoint a file (`_store_group`), so each
+    file is still all or nothing and a refused file costs only itself; the callbacks hear of a group's
+    files once it is committed. Should the store or the archive fail on a group, it is rolled back and
+    its files stored again one transaction each: those before the failing file are kept, that file is
+    named. Each accepted file is archived (written, fsynced, renamed) before its group's COMMIT, and the
+    archive folder fsynced once a group. To keep the fsyncs off the critical path, helper threads write
+    the copies of the next files under temporary names while earlier files are parsed and stored; at its
+    turn an accepted file's copy is only renamed into place, and a copy not needed (file rejected, or
+    already stored) is deleted.
     """
     from .store import read_catalogue, read_plan
 
@@ -1170,9 +1328,9 @@ def ingest_files(
     today = today or date.today()
     report = IngestReport(max_problems_per_file=rules.max_problems_per_file)
     paths = list(paths)
-    # entry j: [(path, bytes, sha) or the error reading it, archive copy future, parse future]
+    # entry j: [(path, bytes, sha) or the error reading it, parse future]
     raw: dict[int, list] = {}
-    read_upto = staged_upto = 0
+    read_upto = 0
     parsers = _parser_pool(len(paths))  # forked before any thread of this call starts
 
     def prefetch(upto: int) -> None:
@@ -1184,7 +1342,7 @@ def ingest_files(
             try:
                 got = _read(paths[j], rules)
             except (InputError, OSError) as exc:  # reported (or raised) at the file's turn, as before
-                raw[j] = [exc, None, None]
+                raw[j] = [exc, None]
                 continue
             path, data, _sha = got
             parsing = None
@@ -1193,24 +1351,11 @@ def ingest_files(
                     parsing = parsers.submit(_parse_job, path, data, rules)
                 except BrokenExecutor:  # a parser process died: the rest is parsed here
                     pass
-            raw[j] = [got, None, parsing]
-
-    def read_ahead(upto: int) -> None:
-        """Prefetch, and start writing the archive copies of the files read."""
-        nonlocal staged_upto
-        prefetch(upto)
-        while staged_upto < read_upto:
-            entry = raw.get(staged_upto)
-            staged_upto += 1
-            if entry is None or not isinstance(entry[0], tuple):
-                continue
-            path, data, sha = entry[0]
-            if path.suffix:  # the archive name needs it; without one the copy is made at acceptance
-                entry[1] = pool.submit(_stage, data, sha, path.suffix, ctx.archive_dir, next(ctx.staging))
+            raw[j] = [got, parsing]
 
     def load(i: int) -> tuple[_Loaded | None, InputError | None]:
-        read_ahead(i + 1 + STAGE_AHEAD)
-        got, staged, parsing = raw.pop(i)
+        prefetch(i + 1 + READ_AHEAD)
+        got, parsing = raw.pop(i)
         if isinstance(got, InputError):
             return None, got
         if isinstance(got, Exception):
@@ -1221,60 +1366,83 @@ def ingest_files(
         except BrokenExecutor:  # its parser process died (killed, out of memory): parse it here
             result = _parse_job(path, data, rules)
         if isinstance(result, InputError):
-            _drop(staged)
             return None, result
         kind, parsed = result
-        return _Loaded(path, data, sha, kind, parsed, staged), None
+        return _Loaded(path, data, sha, kind, parsed), None
 
     ctx: _Context | None = None
     pool: ThreadPoolExecutor | None = None
     try:
         had_dir = Path(archive_dir).is_dir()
         _check_writable(conn, Path(archive_dir))
-        prefetch(1 + STAGE_AHEAD)  # the parsers start on the first files while the catalogue is read
+        prefetch(1 + READ_AHEAD)  # the parsers start on the first files while the catalogue is read
         ctx = _Context.make(read_catalogue(conn, plan), rules, archive_dir)
-        with ThreadPoolExecutor(max_workers=STAGE_THREADS, thread_name_prefix="perfkit-archive") as pool:
+        with ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="perfkit-archive") as pool:
             ctx.pool = pool
+
+            def settle(group: list[tuple[str, _Loaded | None, InputError | None]]) -> int | None:
+                """Store a group and report its files in order; the index of the file the store or the
+                archive could not take (report.failed says why), else None."""
+                stored = [loaded for _, loaded, _ in group if loaded is not None]
+                try:
+                    outcomes = iter(_store_group(conn, stored, ctx, today) if stored else ())
+                except _WriteFailed as exc:
+                    if len(stored) > 1:  # one transaction a file: what fits is kept, the failing file named
+                        for k, entry in enumerate(group):
+                            if settle([entry]) is not None:
+                                return k
+                        return None
+                    k = next(k for k, (_, loaded, _) in enumerate(group) if loaded is not None)
+                    report.failed = Problem(
+                        group[k][0], f"not stored, rolled back: {_write_failure(exc.error)}"
+                    )
+                    return k
+                for file, loaded, error in group:
+                    if loaded is not None:
+                        outcome = next(outcomes)
+                        if isinstance(outcome, InputError):
+                            error = outcome
+                        else:
+                            report.results.append(outcome)
+                            if on_result is not None:
+                                on_result(outcome)
+                    if error is not None:
+                        report.problems.extend(error.problems)
+                        report.rejected.append(file)
+                        if on_rejected is not None:
+                            on_rejected(file, error.problems)
+                return None
+
             try:
-                for i, path in enumerate(paths):
-                    report.stopped = stop() if stop is not None else ""
+                i = 0
+                while i < len(paths):
+                    group: list[tuple[str, _Loaded | None, InputError | None]] = []
+                    held, began = 0, time.monotonic()
+                    while (
+                        i < len(paths)
+                        and len(group) < GROUP_FILES
+                        and held < GROUP_BYTES
+                        and time.monotonic() - began < GROUP_SECONDS
+                    ):
+                        report.stopped = stop() if stop is not None else ""
+                        if report.stopped:
+                            break
+                        loaded, error = load(i)
+                        group.append((str(paths[i]), loaded, error))
+                        held += len(loaded.data) if loaded is not None else 0
+                        i += 1
+                    failed = settle(group)
+                    if failed is not None:
+                        report.not_stored = [file for file, _, _ in group[failed:]] + [
+                            str(p) for p in paths[i:]
+                        ]
+                        break
                     if report.stopped:
                         report.not_stored = [str(p) for p in paths[i:]]
                         break
-                    loaded, error = load(i)
-                    if error is None:
-                        try:
-                            result = _ingest_loaded(conn, loaded, ctx, today)
-                        except InputError as exc:
-                            error = exc
-                        except (
-                            sqlite3.Error,
-                            OSError,
-                            StoreError,
-                        ) as exc:  # rolled back; the next would fail too
-                            report.failed = Problem(
-                                str(path), f"not stored, rolled back: {_write_failure(exc)}"
-                            )
-                            report.not_stored = [str(p) for p in paths[i:]]
-                            break
-                        else:
-                            report.results.append(result)
-                            if on_result is not None:
-                                on_result(result)
-                        finally:
-                            _drop(loaded.staged)  # not renamed into the archive: rejected, or already stored
-                    if error is not None:
-                        report.problems.extend(error.problems)
-                        report.rejected.append(str(path))
-                        if on_rejected is not None:
-                            on_rejected(str(path), error.problems)
             finally:
-                for _got, staged, _parsing in raw.values():
-                    _drop(staged)
                 pool.shutdown(wait=True)
-                if ctx.archived:
-                    fsync_dir(ctx.archive_dir)
-                elif not had_dir:
+                if not had_dir:
                     try:
                         ctx.archive_dir.rmdir()  # made only for copies that were not needed
                     except OSError:
@@ -1330,20 +1498,6 @@ def _write_failure(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}" + (f" ({exc.filename})" if exc.filename else "")
     return f"the store: {exc}" if isinstance(exc, sqlite3.Error) else str(exc)
-
-
-def _drop(staged: Future | None) -> None:
-    """Delete a staged archive copy that is not needed, once it is written (without waiting for it)."""
-
-    def discard(done: Future) -> None:
-        if not done.cancelled() and done.exception() is None:
-            try:
-                _discard(done.result())
-            except OSError:
-                pass
-
-    if staged is not None:
-        staged.add_done_callback(discard)
 
 
 # ---------------------------------------------------------------------------------------- history

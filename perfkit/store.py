@@ -546,9 +546,14 @@ def add_submission(
     source: str = "ingest",
     rows: int = 0,
     received_at: str | None = None,
+    catalogue_version: str | None = None,
 ) -> int:
-    """Record a submission's provenance (inside the caller's transaction); returns its id."""
-    version = conn.execute("SELECT value FROM meta WHERE key = 'catalogue_version'").fetchone()[0]
+    """Record a submission's provenance (inside the caller's transaction); returns its id.
+    `catalogue_version`: the store's, when the caller has read it already (ingest reads it once a batch)."""
+    version = (
+        catalogue_version
+        or conn.execute("SELECT value FROM meta WHERE key = 'catalogue_version'").fetchone()[0]
+    )
     cur = conn.execute(
         "INSERT INTO submissions (kind, file_name, sha256, unit, month, received_at, archive_path, source,"
         " catalogue_version, rows) VALUES (?,?,?,?,?,?,?,?,?,?)",

@@ -29,7 +29,7 @@ from openpyxl.packaging.custom import CustomPropertyList
 
 from perfkit.cli import main
 from perfkit.config import ROOT
-from perfkit.errors import InputError
+from perfkit.errors import InputError, Problem
 from perfkit.exports import write_csv
 from perfkit.intake import IntakeRules, history, ingest_file
 from perfkit.sample import turnover_table
@@ -740,6 +740,195 @@ def test_killed_mid_ingest_leaves_the_store_consistent(sample_db, template, tmp_
     conn.close()
 
 
+# ------------------------------------------------------------------------------------ group commit
+
+KILLED_BATCH_SCRIPT = """
+import sys, time
+import perfkit.intake as intake
+from perfkit.cli import main
+
+intake.GROUP_FILES, intake.GROUP_SECONDS = 8, 1e9  # three groups of eight, whatever the machine's speed
+settle, groups = intake._settle_archive, []
+
+def stall_in_the_second_group(ctx):
+    settle(ctx)  # its archive copies fsynced and renamed into place, its rows inserted, no COMMIT yet
+    groups.append(1)
+    if len(groups) == 2:
+        print("second group inside its transaction", flush=True)
+        time.sleep(120)
+
+intake._settle_archive = stall_in_the_second_group
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_batch_killed_mid_group_leaves_no_half_written_store_and_a_rerun_stores_the_rest_once(
+    sample_db, template, tmp_path
+):
+    """SIGKILL while a group's rows are inserted and its archive copies in place, before its COMMIT: the
+    store holds the first group exactly, nothing of the second; every archive file is whole; the same
+    command again stores the other sixteen files once each and reports the first eight as stored."""
+    files = [
+        fill(template, tmp_path / "in" / f"{i:02d}" / template.name, {"1-8-1.1": {"note": f"第{i}次"}})
+        for i in range(24)
+    ]
+    archive = tmp_path / "archive"
+    args = ["--db", str(sample_db), "ingest", *map(str, files), "--archive", str(archive)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BATCH_SCRIPT, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = [child.stdout.readline() for _ in range(9)]
+        assert lines[-1].strip() == "second group inside its transaction", lines + [child.stderr.read()]
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    assert [line.split(": added submission")[0] for line in lines[:8]] == [str(f) for f in files[:8]]
+
+    conn = open_store(sample_db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    shas = [sha256_file(f) for f in files]
+    stored = read_submissions(conn, "progress")["sha256"].tolist()
+    assert stored[-8:] == shas[:8] and not set(shas[8:]) & set(stored)
+    kept = {p.name: p for p in archive.iterdir() if not p.name.startswith(".")}
+    assert {f"{sha}.xlsx" for sha in shas[:16]} == set(kept)  # the second group's copies were in place
+    for name, path in kept.items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == name.split(".")[0]
+    conn.close()
+
+    again = _cli(*args[:-2], "--archive", archive)  # the plain CLI, the same files
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert out.splitlines()[-1] == "24 files: 16 added, 8 already ingested, 0 rejected"
+    conn = open_store(sample_db)
+    counts = dict(conn.execute("SELECT sha256, COUNT(*) FROM submissions GROUP BY sha256").fetchall())
+    assert [counts.get(sha) for sha in shas] == [1] * 24
+    stored = read_progress(conn)
+    note = stored[(stored["measure_id"] == "1-8-1.1") & (stored["month"] == pd.Period(MONTH, "M"))]["note"]
+    assert list(note) == ["第23次"]  # the last file is the current one
+    conn.close()
+
+
+def test_a_bad_file_in_a_group_is_rejected_alone_and_the_others_are_kept(
+    sample_db, sample_conn, template, tmp_path, monkeypatch
+):
+    """One transaction for the group, a savepoint for each file: a file refused by a cell check, and one
+    refused after its rows were written (forced here), are rolled back alone, with their cell-named
+    problems; the files around them are stored, and later files are checked against earlier ones of the
+    same group (a fall below the group's own earlier value needs 更正)."""
+    import perfkit.intake as intake
+
+    row = _row(template, "1-8-1.1")
+    files = [
+        fill(template, tmp_path / "0" / template.name, {"1-8-1.1": {"cumulative": 30}}),
+        fill(template, tmp_path / "1" / template.name, {"1-8-1.1": {"cumulative": -1}}),
+        fill(template, tmp_path / "2" / template.name, {"1-8-1.1": {"cumulative": 31, "note": "late"}}),
+        fill(template, tmp_path / "3" / template.name, {"1-8-1.1": {"cumulative": 25}}),
+        fill(
+            template,
+            tmp_path / "4" / template.name,
+            {"1-8-1.1": {"cumulative": 25, "note": "更正：重复统计"}},
+        ),
+    ]
+    insert = intake._insert_progress
+
+    def fails_after_writing(conn, submission_id, rows):
+        stored = insert(conn, submission_id, rows)
+        if any(r["note"] == "late" for r in rows):
+            raise InputError(Problem(str(files[2]), "refused after its rows were written", SHEET, f"L{row}"))
+        return stored
+
+    monkeypatch.setattr(intake, "_insert_progress", fails_after_writing)
+    before = read_submissions(sample_conn)["id"].max()
+    report = intake.ingest_files(sample_conn, files, archive_dir=tmp_path / "archive")
+    assert report.rejected == [str(files[1]), str(files[2]), str(files[3])]
+    assert [str(p) for p in report.problems] == [
+        f"{files[1]} [{SHEET}] J{row}: negative number -1",
+        f"{files[2]} [{SHEET}] L{row}: refused after its rows were written",
+        f"{files[3]} [{SHEET}] J{row}: 25 is below the last accepted 30 (2019-10): a correction must say so"
+        " in 情况说明 starting with 更正",
+    ]
+    subs = read_submissions(sample_conn)
+    added = subs[subs["id"] > before]
+    assert added["sha256"].tolist() == [sha256_file(files[0]), sha256_file(files[4])]
+    orphans = sample_conn.execute(
+        "SELECT COUNT(*) FROM progress WHERE submission_id NOT IN (SELECT id FROM submissions)"
+    ).fetchone()[0]
+    assert orphans == 0 and sample_conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == sorted(
+        f"{sha}.xlsx" for sha in added["sha256"]
+    )  # no copy of a refused file, no temporary left
+    assert history(sample_conn, "1-8-1.1")["cumulative"].tolist()[-2:] == [30, 25]
+
+
+def test_archive_copies_are_fsynced_and_in_place_before_their_group_commits(
+    sample_db, sample_conn, template, tmp_path, monkeypatch
+):
+    """For each group: every new archive copy is fsynced under its temporary name, then renamed to its
+    content address, then the folder is fsynced once, and only then does the COMMIT run. The copies are
+    read-only and hold the bytes their names say."""
+    import perfkit.intake as intake
+
+    files = [
+        fill(template, tmp_path / "in" / f"{i}" / template.name, {"1-8-1.1": {"note": f"第{i}次"}})
+        for i in range(7)
+    ]
+    archive = tmp_path / "archive"
+    monkeypatch.setattr(intake, "GROUP_FILES", 3)
+    monkeypatch.setattr(intake, "GROUP_SECONDS", 1e9)
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        real_fsync(fd)
+        with lock:
+            events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        with lock:
+            events.append(("rename", f"{src} -> {dst}"))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    sample_conn.set_trace_callback(lambda sql: sql == "COMMIT" and events.append(("sql", sql)))
+    report = intake.ingest_files(sample_conn, files, archive_dir=archive)
+    sample_conn.set_trace_callback(None)
+    assert report.ok and len(report.results) == 7
+
+    groups, current = [], []
+    for event in events:
+        if event == ("sql", "COMMIT"):
+            groups.append(current)
+            current = []
+        else:
+            current.append(event)
+    assert [sum(e[0] == "rename" for e in g) for g in groups] == [3, 3, 1]
+    folder = str(archive.resolve())
+    for group in groups:
+        renames = [i for i, e in enumerate(group) if e[0] == "rename"]
+        for i in renames:
+            src, dst = group[i][1].split(" -> ")
+            assert Path(dst).parent.resolve() == archive.resolve() and Path(src).name.startswith(".")
+            assert ("fsync", str(Path(src).resolve())) in group[:i]  # the data is durable before its name
+        assert group[-1] == ("fsync", folder) and max(renames) < len(group) - 1  # names durable, then COMMIT
+    for sub in read_submissions(sample_conn, "progress").tail(7).itertuples():
+        kept = Path(sub.archive_path)
+        assert (
+            kept.name == f"{sub.sha256}.xlsx" and hashlib.sha256(kept.read_bytes()).hexdigest() == sub.sha256
+        )
+        assert not kept.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert sorted(p.name for p in archive.iterdir()) == sorted(f"{sha256_file(f)}.xlsx" for f in files)
+
+
 def test_cell_scan_follows_rows_and_cells_without_references():
     from perfkit.intake import _scan_cells, _value_extent
 
@@ -1047,7 +1236,9 @@ def test_a_stopped_or_killed_ingest_leaves_no_process_and_says_what_it_stored(
 def test_a_file_size_limit_mid_batch_names_the_file_and_keeps_what_was_committed(
     sample_db, template, tmp_path
 ):
-    """RLIMIT_FSIZE (SIGXFSZ ignored) stands in for a full disk: the store's WAL cannot grow past it."""
+    """RLIMIT_FSIZE (SIGXFSZ ignored) stands in for a full disk: the store's WAL cannot grow past it. The
+    twelve files are one group (group commit) that does not fit: it is rolled back and its files stored
+    one transaction each, so those that fit are kept and the first that does not is named."""
     import resource
 
     files = [
@@ -1055,7 +1246,7 @@ def test_a_file_size_limit_mid_batch_names_the_file_and_keeps_what_was_committed
         for i in range(12)
     ]
     before = dump(open_store(sample_db))  # the store is in WAL mode; its WAL is checkpointed on close
-    limit = 160 * 1024
+    limit = 70 * 1024  # the group's one commit needs more; one file's commit ~20 KB
 
     def small_disk():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
