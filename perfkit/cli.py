@@ -132,8 +132,9 @@ def cmd_catalog_import(args) -> int:
 
 
 def cmd_catalog_export(args) -> int:
-    from .catalogue import read_attachment_csv, write_attachment_xlsx
+    from .catalogue import read_attachment_csv
     from .store import plan_dir, read_plan
+    from .workbooks import write_attachment_xlsx
 
     conn = _conn(args)
     plan = read_plan(conn)
