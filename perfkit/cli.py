@@ -342,7 +342,12 @@ def cmd_history(args) -> int:
         return 0
     # stored text (notes, file names) from before intake refused control characters must not drive
     # the terminal: everything unprintable is shown escaped
-    df = df.assign(**{c: df[c].map(visible) for c in ("note", "status", "file_name", "reporting_unit")})
+    df = df.assign(
+        **{
+            c: df[c].map(visible)
+            for c in ("note", "status", "file_name", "reporting_unit", "preparer", "reviewer")
+        }
+    )
     if args.format != "table":
         emit(df, args.format)
         return 0

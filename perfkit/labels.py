@@ -234,6 +234,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "intake.received_at": ("接收时间", "Received"),
     "intake.source": ("来源", "Source"),
     "intake.superseded": ("已被替代", "Superseded"),
+    "intake.preparer": ("填报人", "Prepared by"),
+    "intake.reviewer": ("审核人", "Reviewed by"),
+    "intake.prepared_on": ("填报日期", "Date prepared"),
+    # the sign-off block of every fill-in workbook (perfkit.forms)
+    "form.preparer": ("填报人", "Prepared by"),
+    "form.reviewer": ("审核人", "Reviewed by"),
+    "form.prepared_on": ("填报日期", "Date prepared"),
+    "form.prompt.name": ("填写姓名。", "Type the person's name."),
+    "form.prompt.date": ("填写日期，如2019-10-08。", "Type the date, e.g. 2019-10-08."),
+    "form.error.name": ("姓名不超过{n}字。", "Names are limited to {n} characters."),
+    "form.error.date": (
+        "请输入{first}年至{last}年之间的日期。",
+        "Enter a date from {first} to {last}.",
+    ),
     # forms (perfkit.workplan, perfkit.assessments): the 分月计划 and 考评结果 workbooks
     "workplan.sheet": ("分月计划", "Monthly plan"),
     "workplan.file_suffix": ("分月计划", "monthly plan"),

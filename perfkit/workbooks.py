@@ -1,10 +1,7 @@
-"""Excel workbooks people read and print: risk_flags.xlsx, the catalogue in the bureau's layout, and the
-page setup and table style every perfkit workbook shares (the fill-in forms of perfkit.forms use it too).
+"""Excel workbooks people read and print: risk_flags.xlsx and the catalogue in the bureau's layout (考评表).
 
-Printed on A4 (paper size 9), fitted to the page width, the header rows repeated on every page; thin
-borders, wrapped text, and row heights set for the lines the text wraps to (Excel does not grow a row for
-wrapped text written by a program). Text goes through `exports.neutralise`. openpyxl is imported inside the
-functions: intake imports this module through perfkit.forms and must stay quick to start.
+Both in perfkit.sheet_style's look: A4, fitted to the page width, the header rows repeated on every page,
+thin borders, wrapped text with rows as tall as their lines. Text goes through `exports.neutralise`.
 """
 
 from __future__ import annotations
@@ -17,61 +14,15 @@ import pandas as pd
 
 from .exports import neutralise
 from .labels import t
-
-A4 = 9  # the paperSize code of A4 in SpreadsheetML
-LINE_HEIGHT = 15.0  # points per line of 11-point text (CJK glyphs need a little more than Latin)
-BORDER_COLOUR = "A6A6A6"
-HEADER_FILL = "DDEBF7"
-
-
-def print_setup(ws, *, landscape: bool = True, title_rows: str | None = None) -> None:
-    """A4, fitted to the page width (as many pages down as needed), `title_rows` ('2:2') on every page."""
-    ws.page_setup.paperSize = A4
-    ws.page_setup.orientation = "landscape" if landscape else "portrait"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_options.horizontalCentered = True
-    ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.page_margins.top = ws.page_margins.bottom = 0.6
-    if title_rows:
-        ws.print_title_rows = title_rows
-
-
-def thin_border():
-    from openpyxl.styles import Border, Side
-
-    side = Side(style="thin", color=BORDER_COLOUR)
-    return Border(left=side, right=side, top=side, bottom=side)
-
-
-def text_width(value: object) -> int:
-    """Display width of the longest line (CJK characters take two columns)."""
-    lines = str(value if value is not None else "").splitlines() or [""]
-    return max(sum(2 if ord(ch) > 0x2E80 else 1 for ch in line) for line in lines)
-
-
-def wrapped_lines(value: object, width: float) -> int:
-    """How many lines `value` takes in a wrapped cell `width` characters wide."""
-    if value is None or value == "":
-        return 1
-    room = max(int(width) - 1, 1)
-    return sum(max(1, math.ceil(text_width(line) / room)) for line in str(value).splitlines() or [""])
-
-
-def fit_row_heights(ws, first_row: int, widths: dict[int, float], last_row: int | None = None) -> None:
-    """Set each row's height for its tallest wrapped cell (`widths`: column number → width; merged
-    cells count with the width of their first column)."""
-    for r in range(first_row, (last_row or ws.max_row) + 1):
-        lines = max(
-            (
-                wrapped_lines(ws.cell(r, c).value, w)
-                for c, w in widths.items()
-                if ws.cell(r, c).value is not None
-            ),
-            default=1,
-        )
-        ws.row_dimensions[r].height = max(lines, 1) * LINE_HEIGHT + 3
+from .sheet_style import (
+    HEADER_FILL,
+    LINE_HEIGHT,
+    fit_row_heights,
+    print_setup,
+    text_width,
+    thin_border,
+    wrapped_lines,
+)
 
 
 def _cell(value):
