@@ -309,15 +309,12 @@ def load_batch(
 
 
 def _month(as_of) -> pd.Period:
-    if isinstance(as_of, pd.Period):
-        return as_of.asfreq("M")
-    try:
-        month, span = _parse_month(str(as_of))
-    except ValueError:
-        span = 0
-    if span != 1:
-        raise InputError(Problem("--as-of", f"not a month (YYYY-MM): {as_of!r}"))
-    return month
+    """The batch's --as-of through the one month parser (perfkit.months): YYYY-MM or a Period, else the
+    same one-line MonthError (exit 2) every other command gives. No plan year applies to a batch file,
+    so check_month's year test does not either; a month past a series' data is that series' problem."""
+    from .months import parse_month
+
+    return parse_month(as_of, "--as-of")
 
 
 # ------------------------------------------------------------------------------------------- running

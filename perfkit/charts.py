@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 
 import altair as alt
+import pandas as pd
 
 # Fonts the reader's machine is likely to have for Simplified Chinese; no web fonts are loaded.
 FONT = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, SimHei, sans-serif"
@@ -120,8 +121,6 @@ def fan_chart(
 
 
 def _fan_layers(path, band, title, lang, t) -> alt.LayerChart:
-    import pandas as pd
-
     df = path.copy()
     if "month" in df:
         df["month"] = df["month"].astype(str)  # Period is not JSON
@@ -168,8 +167,6 @@ def bullet_chart(df, lang: str = "zh", cap_pct: float = 150.0) -> alt.LayerChart
     the 80% interval (light band), the projection (diamond: green at or above target, red below), the
     pro-rata schedule (black tick) and the target (100%). `df`: perfkit.investment.project_measures
     output. Values beyond `cap_pct` are drawn at the cap (the tooltip keeps the real figures)."""
-    import pandas as pd
-
     from .labels import t
 
     def pct(col):
@@ -307,8 +304,6 @@ def measure_chart(series, submissions=None, measure: str = "", lang: str = "zh")
     """One measure month by month (perfkit.explore.measure_series): the accepted figures (solid), the
     pro-rata schedule (grey dashes), the projection fan to the deadline (80% band, dashed centre) and every
     submission (perfkit.explore.measure_submissions: hollow grey circles for superseded ones)."""
-    import pandas as pd
-
     from .labels import t
 
     order = list(series["month"])
@@ -377,3 +372,32 @@ def measure_chart(series, submissions=None, measure: str = "", lang: str = "zh")
     )
     title = t("explore.measure.title", lang).format(measure=measure) if measure else ""
     return theme_config(alt.layer(*layers).properties(width=520, height=280, title=title))
+
+
+def status_chart(flags: pd.DataFrame, lang: str = "zh"):
+    """Stacked bars: how many measures of each status each responsible unit has (risk flags)."""
+    from .labels import t
+    from .risks import ALERT, DONE, MISSED, MISSING, OK, WATCH
+
+    long = flags[["units", "status", "points_at_risk"]].explode("units").rename(columns={"units": "unit"})
+    counts = long.groupby(["unit", "status"], as_index=False).agg(
+        measures=("status", "size"), points=("points_at_risk", "sum")
+    )
+    order = counts.groupby("unit")["points"].sum().sort_values(ascending=False).index.tolist()
+    domain = [s for s in (DONE, OK, WATCH, ALERT, MISSING, MISSED) if s in STATUS_COLOURS]
+    chart = (
+        alt.Chart(counts, title=t("risk.chart.title", lang))
+        .mark_bar()
+        .encode(
+            y=alt.Y("unit:N", sort=order, title=t("risk.col.units", lang)),
+            x=alt.X("measures:Q", title=t("risk.chart.count", lang)),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(domain=domain, range=[STATUS_COLOURS[s] for s in domain]),
+                title=t("risk.col.status", lang),
+            ),
+            tooltip=["unit", "status", "measures", alt.Tooltip("points:Q", format=".2f")],
+        )
+        .properties(width=520, height=alt.Step(16))
+    )
+    return theme_config(chart)

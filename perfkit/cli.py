@@ -420,6 +420,8 @@ def cmd_batch(args) -> int:
             scheduler=args.scheduler,
             workers=args.workers,
         )
+    except InputError:  # bad input (a month, a cell): main prints its lines, exit 2
+        raise
     except (BatchError, ValueError) as exc:
         print(f"batch: {exc}", file=sys.stderr)
         return 2
@@ -432,18 +434,18 @@ def cmd_batch(args) -> int:
 
 
 def cmd_invest(args) -> int:
-    from .investment import display_table, export_frame, to_records
+    from .tables import investment_csv, investment_records, investment_table
 
     conn = _conn(args)
     as_of = _as_of(conn, args)
     df = _snapshot(conn, as_of).investment
     if args.format == "json":
-        emit(to_records(df), "json")
+        emit(investment_records(df), "json")
     elif args.format == "csv":
-        emit(export_frame(df), "csv")
+        emit(investment_csv(df), "csv")
     else:
         print(f"as of {as_of}")
-        emit(display_table(df), "table")
+        emit(investment_table(df), "table")
     return 0
 
 
@@ -451,6 +453,7 @@ def cmd_risks(args) -> int:
     from . import risks
     from .labels import t
     from .store import is_sample
+    from .tables import TABLE_COLUMNS, flags_records, people_table
 
     conn = _conn(args)
     try:
@@ -461,19 +464,19 @@ def cmd_risks(args) -> int:
         print(f"risks: {exc}", file=sys.stderr)
         return 2
     if args.format == "json":
-        emit(risks.flags_records(flags), "json")
+        emit(flags_records(flags), "json")
         return 0
     if args.format == "csv":
-        emit(risks.people_table(flags, risks.TABLE_COLUMNS, labels=False, reason_sep="；"), "csv")
+        emit(people_table(flags, TABLE_COLUMNS, labels=False, reason_sep="；"), "csv")
         return 0
     if is_sample(conn):
         print(t("synthetic_note"))
     shown = ["status", "points_at_risk", "measure_id", "name", "units", "opened", "months_open", "reasons"]
-    emit(risks.people_table(flags, shown, reason_sep=" "), "table")
+    emit(people_table(flags, shown, reason_sep=" "), "table")
     for column in ("units", "leaders"):
         totals = risks.totals_by(flags, column)
         print()
-        emit(risks.people_table(totals[totals["flagged"] > 0]), "table")
+        emit(people_table(totals[totals["flagged"] > 0]), "table")
     return 0
 
 

@@ -19,7 +19,6 @@ visited in Python, to write their sentences.
 from __future__ import annotations
 
 import math
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +37,6 @@ STATUSES = (DONE, OK, WATCH, ALERT, MISSED, MISSING)
 # by) over 预警 over 关注. 已完成 is decided first and ends the matter.
 LEVEL = {DONE: -1, OK: 0, WATCH: 1, ALERT: 2, MISSING: 3, MISSED: 4}
 _BY_LEVEL = {v: k for k, v in LEVEL.items()}
-_STATUS_CODE = dict(zip((DONE, OK, WATCH, ALERT, MISSING, MISSED), STATUS_CODES, strict=True))
 
 CUMULATIVE_KINDS = {"investment", "amount", "count", "length", "level", "percent", "milestone"}
 REPORTED_DONE = t("status.done")  # the unit's own 已完成 in its progress report
@@ -166,12 +164,6 @@ def rules_from(catalogue: Catalogue) -> dict:
 
 
 # ------------------------------------------------------------------------------------ small helpers
-
-
-def status_label(status: str, lang: str = "zh") -> str:
-    """A stored status (zh text) in `lang`."""
-    code = _STATUS_CODE.get(status)
-    return t(f"risk.status.{code}", lang) if code else status
 
 
 def _ordinals(col) -> np.ndarray:
@@ -1026,180 +1018,3 @@ def quarter_summary(problems: pd.DataFrame, year: int, quarter: int, end: pd.Per
         return out.reset_index(drop=True)[cols].rename(columns={"name": _KEY_NAMES[column]})
 
     return QuarterlyView(year, quarter, months, p, by("units"), by("leaders"))
-
-
-# ------------------------------------------------------------------------------ tables and files
-
-
-TABLE_COLUMNS = [
-    "status",
-    "points_at_risk",
-    "measure_id",
-    "indicator_id",
-    "name",
-    "reasons",
-    "leaders",
-    "units",
-    "persons",
-    "opened",
-    "months_open",
-    "last_report",
-    "actual",
-    "target",
-    "unit",
-    "completion_pct",
-    "time_pct",
-    "schedule_gap_pp",
-    "projected",
-    "p_reach",
-]
-
-
-def _joined(value, sep: str) -> str:
-    if isinstance(value, list | tuple | np.ndarray):
-        return sep.join(str(v) for v in value)
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-
-def people_table(
-    frame: pd.DataFrame,
-    columns: list[str] | None = None,
-    lang: str = "zh",
-    reason_sep: str = "",
-    labels: bool = True,
-) -> pd.DataFrame:
-    """A flag, problem or totals frame as people read it: lists joined, numbers rounded, headers labelled
-    (`labels=False` keeps the column keys, for machine-read CSV)."""
-    columns = [c for c in (columns or list(frame.columns)) if c in frame.columns]
-    out = frame[columns].copy()
-    for col in ("leaders", "units", "persons", "rules"):
-        if col in out:
-            out[col] = out[col].map(lambda v: _joined(v, "、"))
-    if "reasons" in out:
-        sep = reason_sep or ("" if lang == "zh" else " ")
-        out["reasons"] = out["reasons"].map(lambda v: _joined(v, sep))
-    for col in ("status", "worst_status"):
-        if col in out:
-            out[col] = out[col].map(lambda s: status_label(s, lang))
-    for col in ("opened", "closed"):
-        if col in out:
-            out[col] = out[col].map(lambda v: "" if v is None or pd.isna(v) else str(v))
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(3 if col in ("points_at_risk", "p_reach") else 1)
-    if "p_reach" in out:
-        out["p_reach"] = out["p_reach"].round(2)
-    if not labels:
-        return out
-    names = {c: t(f"risk.col.{c}", lang) for c in out.columns}
-    names.update({s: status_label(s, lang) for s in STATUSES})
-    return out.rename(columns=names)
-
-
-RECORD_COLUMNS = [
-    "measure_id",
-    "indicator_id",
-    "name",
-    "status",
-    "reasons",
-    "points_at_risk",
-    "leaders",
-    "units",
-    "persons",
-    "opened",
-    "months_open",
-    "reporting_unit",
-    "last_report",
-    "actual",
-    "target",
-    "unit",
-    "completion_pct",
-    "time_pct",
-    "schedule_gap_pp",
-    "projected",
-    "p_reach",
-    "expected_completion",
-    "rules",
-    "schedule_source",
-    "as_of",
-]
-
-
-def flags_records(flags: pd.DataFrame) -> list[dict]:
-    """Flags as JSON-ready dicts (lists kept, NaN → None, '' → None for opened), by points at risk."""
-    out = []
-    for rec in flags[[c for c in RECORD_COLUMNS if c in flags.columns]].to_dict("records"):
-        clean = {}
-        for k, v in rec.items():
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, float):
-                v = None if math.isnan(v) else round(v, 4)
-            if isinstance(v, np.ndarray):
-                v = v.tolist()
-            clean[k] = v
-        clean["opened"] = clean.get("opened") or None
-        out.append(clean)
-    return out
-
-
-PROBLEM_COLUMNS = [
-    "status",
-    "points_at_risk",
-    "measure_id",
-    "indicator_id",
-    "name",
-    "opened",
-    "closed",
-    "months_open",
-    "worst_status",
-    "reasons",
-    "leaders",
-    "units",
-    "persons",
-]
-
-
-def file_notes(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> list[str]:
-    """Lines for a file's notes: the as-of month and, for sample data, that it is synthetic."""
-    from .store import is_sample
-
-    lines = [f"{t('risk.col.as_of', lang)}：{parse_month(as_of)}"]
-    if is_sample(conn):
-        lines.append(f"{t('synthetic', lang)}：{t('synthetic_note', lang)}")
-    return lines
-
-
-def flags_table(flags: pd.DataFrame, lang: str = "zh", reason_sep: str = "") -> pd.DataFrame:
-    """The flag list for CSV, Excel and the notebook: TABLE_COLUMNS in order, Chinese headers by default."""
-    return people_table(flags, TABLE_COLUMNS, lang, reason_sep)
-
-
-def status_chart(flags: pd.DataFrame, lang: str = "zh"):
-    """Stacked bars: how many measures of each status each responsible unit has (Altair, SVG via charts)."""
-    import altair as alt
-
-    from .charts import STATUS_COLOURS, theme_config
-
-    long = flags[["units", "status", "points_at_risk"]].explode("units").rename(columns={"units": "unit"})
-    counts = long.groupby(["unit", "status"], as_index=False).agg(
-        measures=("status", "size"), points=("points_at_risk", "sum")
-    )
-    order = counts.groupby("unit")["points"].sum().sort_values(ascending=False).index.tolist()
-    domain = [s for s in (DONE, OK, WATCH, ALERT, MISSING, MISSED) if s in STATUS_COLOURS]
-    chart = (
-        alt.Chart(counts, title=t("risk.chart.title", lang))
-        .mark_bar()
-        .encode(
-            y=alt.Y("unit:N", sort=order, title=t("risk.col.units", lang)),
-            x=alt.X("measures:Q", title=t("risk.chart.count", lang)),
-            color=alt.Color(
-                "status:N",
-                scale=alt.Scale(domain=domain, range=[STATUS_COLOURS[s] for s in domain]),
-                title=t("risk.col.status", lang),
-            ),
-            tooltip=["unit", "status", "measures", alt.Tooltip("points:Q", format=".2f")],
-        )
-        .properties(width=520, height=alt.Step(16))
-    )
-    return theme_config(chart)

@@ -70,7 +70,7 @@ def write_flags_xlsx(
     from openpyxl.utils import get_column_letter
 
     from .charts import STATUS_COLOURS
-    from .risks import flags_table, people_table, status_label
+    from .tables import flags_table, people_table, status_label
 
     wb = Workbook()
     sheets = [(t("risk.sheet.flags", lang), flags_table(problems_first(flags), lang, reason_sep="\n"))]

@@ -3,7 +3,9 @@ papermill runner for the notebooks' smoke tests."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,15 @@ from perfkit.catalogue import load_catalogue
 from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SAMPLE_DIR
 from perfkit.lab import KERNEL_NAME, ensure_kernel
 from perfkit.store import create_store, open_store
+
+
+def pytest_configure(config) -> None:
+    """Point the default store and outputs at a folder of this run's own, so no test (nor a kernel or CLI
+    process it starts, which inherit the environment) writes data/perfkit.sqlite or outputs/ in the
+    checkout. Tests that name their own store or folder still do so."""
+    scratch = Path(tempfile.mkdtemp(prefix="perfkit-tests-"))
+    os.environ.setdefault("PERFKIT_DB", str(scratch / "perfkit.sqlite"))
+    os.environ.setdefault("PERFKIT_OUTPUTS", str(scratch / "outputs"))
 
 
 @pytest.fixture(scope="session")

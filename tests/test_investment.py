@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfkit import charts, investment
+from perfkit import charts, investment, tables
 from perfkit.cli import main
 from perfkit.errors import InputError
 from perfkit.exports import write_csv
@@ -392,7 +392,7 @@ def test_backtest_on_the_sample(sample_conn):
     assert set(detail["method"]) == set(investment.METHODS)
     assert detail["as_of_month"].between(1, 8).all()
     summary = investment.backtest_summary(detail, kinds=("investment",))
-    wide = investment.backtest_wide(summary).set_index("as_of_month")
+    wide = tables.backtest_wide(summary).set_index("as_of_month")
     assert (wide["blend"] < wide["run_rate"]).all()  # the sample is back-loaded by construction
     coverage = investment.backtest_summary(detail).query("method == 'blend'")["coverage_80"]
     assert coverage.between(0.5, 1.0).all()
@@ -448,7 +448,7 @@ def test_cli_json_csv_and_table(sample_db):
 
 
 def test_csv_written_and_read_back(sample_projection, tmp_path):
-    path = write_csv(investment.export_frame(sample_projection), tmp_path / "investment.csv")
+    path = write_csv(tables.investment_csv(sample_projection), tmp_path / "investment.csv")
     back = pd.read_csv(path, encoding="utf-8-sig")
     assert list(back.columns) == investment.COLUMNS
     assert back.set_index("measure_id").loc["1-1-1.6", "units"] == "市高指、中交泉州高速公路有限责任公司"
