@@ -185,8 +185,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "risk.sheet.by_leader": ("按分管领导", "By leader"),
     "risk.sheet.notes": ("说明", "Notes"),
     "risk.note.order": (
-        "按风险分值（预计失分）从高到低排列；一项措施有多个责任单位或分管领导时，分别计入各单位、各领导的合计。",
-        "Ordered by points at risk (expected loss of score), highest first; a measure with several units or leaders counts in each one's total.",
+        "问题在前（未完成、预警、缺报，其次关注，再次正常、已完成），同组内按风险分值（预计失分）从高到低排列；一项措施有多个责任单位或分管领导时，分别计入各单位、各领导的合计。",
+        "Problems first (missed, alert, missing report; then watch; then on track and done), each group ordered by points at risk (expected loss of score), highest first; a measure with several units or leaders counts in each one's total.",
     ),
     "risk.chart.title": ("各责任单位风险状态", "Flag status by responsible unit"),
     "risk.chart.count": ("措施数", "Measures"),
