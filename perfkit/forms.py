@@ -433,8 +433,9 @@ def _write_sign_off(ws, first: int, n_fields: int, meta: dict, max_name_chars: i
 # ------------------------------------------------------------------------------ reading it back
 
 
-def book_meta(book: Book) -> tuple[dict[str, str], dict[str, str]]:
-    """(template info, key → cell in the hidden sheet): the hidden sheet first, document properties fill in."""
+def book_meta(book: Book, props: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """(template info, key → cell in the hidden sheet): the hidden sheet first, document properties fill in
+    (`props`: the properties when the caller has read them already)."""
     meta, cells = {}, {}
     if META_SHEET in book.sheets:
         for i, rec in enumerate(book.values(META_SHEET), start=1):
@@ -442,7 +443,7 @@ def book_meta(book: Book) -> tuple[dict[str, str], dict[str, str]]:
                 key = cell_text(rec[0])
                 meta[key] = cell_text(month_text(rec[1]) if key == "month" else rec[1])
                 cells[key] = f"B{i}"
-    for key, value in book.properties(META_PROPERTY_PREFIX).items():
+    for key, value in (book.properties(META_PROPERTY_PREFIX) if props is None else props).items():
         meta.setdefault(key, value)
     return meta, cells
 
@@ -479,11 +480,13 @@ def read_form(
     required: list[str],
     fill_in: list[str],
     meta: tuple[dict[str, str], dict[str, str]] | None = None,
+    keep: list[str] | None = None,
 ) -> FormSheet:
     """Locate `sheet`, its header row (the one with `labels[key]` in the first rows), the data rows with
     anything in a fill-in column, and the sign-off block (rows whose column A holds a SIGN_OFF label; a
     workbook made before it has none). Missing sheet or headers raise InputError naming them. `meta`: the
-    template info as `book_meta` read it, when the caller has it already."""
+    template info as `book_meta` read it, when the caller has it already; `keep`: the fields a row keeps
+    (all found by default; fewer is quicker for the ledger, read thousands of times in a batch)."""
     meta, cells = meta if meta is not None else book_meta(book)
     if sheet not in book.sheets:
         raise InputError(Problem(book.file, f"missing sheet {sheet} (sheets: {', '.join(book.sheets)})"))
@@ -491,25 +494,36 @@ def read_form(
     header_row, columns = find_header(grid, labels, key, required, book.file, sheet)
     flags = book.cell_flags(sheet)
     sign_off_keys = {_label_key(t(v)): k for k, v in SIGN_OFF.items()}
+    starts = {label[0] for label in sign_off_keys}
     fill_in_columns = [(k, col_letter(columns[k])) for k in fill_in if k in columns]
+    wanted = [(k, c - 1) for k, c in columns.items() if keep is None or k in keep]
     rows, sign_off, sign_off_cells = [], {}, {}
     for r in range(header_row + 1, last_filled_row(grid) + 2):  # blank rows Excel keeps below are not data
         rec = grid[r - 1]
         first = rec[0] if rec else ""
-        if isinstance(first, str) and (k := sign_off_keys.get(_label_key(first))):
+        if (
+            isinstance(first, str)
+            and first.lstrip()[:1] in starts  # cheap: ids and items never start like the labels
+            and (k := sign_off_keys.get(_label_key(first)))
+        ):
             value = rec[SIGN_OFF_VALUE_COLUMN - 1] if len(rec) >= SIGN_OFF_VALUE_COLUMN else ""
             sign_off[k] = date_text(value) if k == "prepared_on" else cell_text(value)
             sign_off_cells[k] = f"{col_letter(SIGN_OFF_VALUE_COLUMN)}{r}"
             continue
-        values = {k: (rec[c - 1] if c - 1 < len(rec) else "") for k, c in columns.items()}
-        if all(is_blank(values[k]) for k, _ in fill_in_columns) and not any(
+        n = len(rec)
+        values = {k: (rec[i] if i < n else "") for k, i in wanted}
+        if all(is_blank(values.get(k)) for k, _ in fill_in_columns) and not (
             # a formula without a cached value or an error value reads as empty: the row is still looked
             # at; a blank cell that is only formatted (as a percentage) is not a value
-            not flags.get(f"{letter}{r}", "formatted").startswith("formatted")
-            for _, letter in fill_in_columns
+            flags
+            and any(
+                not flags.get(f"{letter}{r}", "formatted").startswith("formatted")
+                for _, letter in fill_in_columns
+            )
         ):
             continue
-        rows.append({**values, "row": r})
+        values["row"] = r
+        rows.append(values)
     return FormSheet(
         kind=kind,
         meta=meta,

@@ -219,11 +219,11 @@ def read_progress_book(book: Book, name: str) -> ProgressSheet:
     `claims` keeps each, and `check_progress` refuses a file whose claims differ."""
     sheet = t("intake.sheet")
     problems = []
-    meta, meta_cells = book_meta(book)
+    props = book.properties(META_PROPERTY_PREFIX)
+    meta, meta_cells = book_meta(book, props)
     claims = {}
     if meta_cells.get("month") and meta.get("month"):
         claims["hidden sheet " + META_SHEET] = meta["month"]
-    props = book.properties(META_PROPERTY_PREFIX)
     if props.get("month"):
         claims["document properties"] = props["month"]
     if meta_cells.get("unit") and props.get("unit") and meta["unit"] != props["unit"]:
@@ -245,15 +245,9 @@ def read_progress_book(book: Book, name: str) -> ProgressSheet:
         problems.append(Problem(book.file, f"missing sheet {sheet} (sheets: {', '.join(book.sheets)})"))
     if problems:
         raise InputError(problems)
+    fields = ["measure_id", *FILL_IN]  # what check_progress reads of a row
     read = read_form(
-        book,
-        KIND,
-        sheet,
-        header_labels(),
-        "measure_id",
-        ["measure_id", *FILL_IN],
-        FILL_IN,
-        (meta, meta_cells),
+        book, KIND, sheet, header_labels(), "measure_id", fields, FILL_IN, (meta, meta_cells), fields
     )
     read.claims = claims
     return read

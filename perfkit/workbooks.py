@@ -292,6 +292,5 @@ def write_attachment_xlsx(raw: pd.DataFrame, path: str | Path, title: str) -> Pa
     ws.freeze_panes = f"A{ATTACHMENT_FIRST_ROW}"
     print_setup(ws, landscape=True, title_rows=f"{ATTACHMENT_HEADER_ROWS[0]}:{ATTACHMENT_HEADER_ROWS[-1]}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    wb.save(path)  # into an existing folder: `catalog export --out` does not make folders
     return path
