@@ -134,10 +134,14 @@ def _pin(one_core: bool) -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
+SIGN_OFF = ("填报人", "审核人", "填报日期")  # the rows below the table: the workbook's sign-off, not data
+
+
 def _calamine_rows(files: list[str]) -> int:
     import pandas as pd
 
-    return sum(len(pd.read_excel(f, sheet_name="填报", engine="calamine", header=1)) for f in files)
+    frames = (pd.read_excel(f, sheet_name="填报", engine="calamine", header=1) for f in files)
+    return sum(int((~df.iloc[:, 0].isin(SIGN_OFF)).sum()) for df in frames)
 
 
 def phase_calamine(files: list[str], one_core: bool) -> dict:

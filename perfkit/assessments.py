@@ -24,14 +24,17 @@ from .forms import (
     Field,
     FormSheet,
     Rule,
+    cell_number,
+    cell_text,
     flagged,
     form_meta,
+    is_blank,
     meta_checks,
     read_form,
+    safe_name,
     write_form,
 )
 from .labels import t
-from .template import cell_number, cell_text, is_blank, safe_name
 
 KIND = "assessment"
 SHEET_KEY = "assessment.sheet"

@@ -144,7 +144,7 @@ def _blank(v: object) -> bool:
     return v is None or (isinstance(v, float) and pd.isna(v)) or str(v).strip() == ""
 
 
-def _group_key(section: str, indicator_id: str, admin: bool) -> str:
+def group_key(section: str, indicator_id: str, admin: bool) -> str:
     """First-level group: '1-5' for 1-5-2, the indicator itself for 1-15, the section for admin rows."""
     if admin:
         return section
@@ -301,7 +301,7 @@ def normalise_attachment(raw: pd.DataFrame, source: str, plan: dict | None = Non
             continue
         admin = bool(plan) and category == plan["categories"]["admin"]
         admin = admin or (not plan and category.startswith("行政能力"))
-        group = _group_key(section, ind_id, admin)
+        group = group_key(section, ind_id, admin)
         prev = last_by_group.get(group, {})
         out = {"id": ind_id, "category": category, "section": section}
         for col in INHERITED:
@@ -475,124 +475,3 @@ def load_catalogue(plan_dir: str | Path = PLAN_DIR, attachment: str | Path | Non
     indicators = normalise_attachment(raw, str(src), plan)
     measures = read_measures(plan_dir / plan["plan"]["measures"], indicators, plan)
     return Catalogue(plan=plan, indicators=indicators, measures=measures, plan_dir=plan_dir)
-
-
-# ----------------------------------------------------------------------------------- Excel writer
-
-
-def write_attachment_xlsx(raw: pd.DataFrame, path: str | Path, title: str) -> Path:
-    """Write the raw attachment in the bureau's Excel layout (merged cells as in the printed plan).
-
-    Used for `catalog export` and to build test fixtures: it merges blank cells into the filled cell
-    above within a group, spans admin text over basis..second-level, and spans subtotal labels.
-    """
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "考评表"
-    col = {
-        "category": 1,
-        "section": 2,
-        "id": 3,
-        "basis": 4,
-        "first_level": 5,
-        "second_level": 6,
-        "weight": 7,
-        "deadline": 8,
-        "leaders": 9,
-        "units": 10,
-        "persons": 11,
-        "remark": 12,
-    }
-    ws.cell(1, 1, title).font = Font(bold=True, size=14)
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=12)
-    ws.cell(2, 1, "项 目")
-    ws.merge_cells(start_row=2, start_column=1, end_row=3, end_column=2)
-    ws.cell(2, 3, "目标内容")
-    ws.merge_cells(start_row=2, start_column=3, end_row=2, end_column=7)
-    ws.cell(2, 8, "完成时限")
-    ws.merge_cells(start_row=2, start_column=8, end_row=3, end_column=8)
-    ws.cell(2, 9, "责任分解")
-    ws.merge_cells(start_row=2, start_column=9, end_row=2, end_column=11)
-    ws.cell(2, 12, "备注")
-    ws.merge_cells(start_row=2, start_column=12, end_row=3, end_column=12)
-    for key, word in [
-        ("id", "序号"),
-        ("basis", "文件依据"),
-        ("first_level", "一级指标"),
-        ("second_level", "二级指标"),
-        ("weight", "权重"),
-        ("leaders", "分管\n领导"),
-        ("units", "责任\n单位"),
-        ("persons", "责任人"),
-    ]:
-        ws.cell(3, col[key], word)
-
-    r0 = 4
-    runs: list[tuple[int, int, int]] = []  # (column, first row, last row) to merge
-    open_run: dict[int, list[int]] = {}  # column -> [first row, last row] of the run being extended
-    last_group = None
-
-    def close(c: int) -> None:
-        run = open_run.pop(c, None)
-        if run and run[1] > run[0]:
-            runs.append((c, run[0], run[1]))
-
-    for i, rec in enumerate(raw.to_dict("records")):
-        r = r0 + i
-        cat = str(rec["category"]).strip()
-        if SUBTOTAL_RE.match(cat) or cat.startswith("绩效目标考评得分"):
-            for c in list(open_run):
-                close(c)
-            ws.cell(r, 1, cat)
-            ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=6)
-            ws.cell(r, col["weight"], float(rec["weight"]))
-            last_group = None
-            continue
-        admin = str(rec["id"]).split("-")[0] not in {"1", "2"}
-        gid = _group_key(str(rec["section"]), str(rec["id"]), admin)
-        if gid != last_group:
-            for key in INHERITED:
-                close(col[key])
-            last_group = gid
-        for key in ("category", "section"):
-            if str(rec[key]).strip():
-                close(col[key])
-                ws.cell(r, col[key], str(rec[key]))
-                open_run[col[key]] = [r, r]
-            elif col[key] in open_run:
-                open_run[col[key]][1] = r
-        ws.cell(r, col["id"], str(rec["id"]))
-        ws.cell(r, col["weight"], float(rec["weight"]))
-        ws.cell(r, col["deadline"], str(rec["deadline"]))
-        if str(rec["remark"]).strip():
-            ws.cell(r, col["remark"], str(rec["remark"]))
-        if admin:
-            ws.cell(r, col["basis"], str(rec["second_level"]))
-            ws.merge_cells(start_row=r, start_column=col["basis"], end_row=r, end_column=col["second_level"])
-        else:
-            ws.cell(r, col["second_level"], str(rec["second_level"]))
-        for key in INHERITED:
-            if admin and key in ("basis", "first_level"):
-                continue
-            c = col[key]
-            if str(rec[key]).strip():
-                close(c)
-                ws.cell(r, c, str(rec[key]))
-                open_run[c] = [r, r]
-            elif c in open_run:
-                open_run[c][1] = r
-    for c in list(open_run):
-        close(c)
-    for c, first, last in runs:
-        ws.merge_cells(start_row=first, start_column=c, end_row=last, end_column=c)
-    for c in range(1, 13):
-        ws.column_dimensions[chr(64 + c)].width = [14, 12, 8, 22, 30, 50, 6, 8, 10, 22, 10, 8][c - 1]
-    for row in ws.iter_rows(min_row=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="center")
-    path = Path(path)
-    wb.save(path)
-    return path

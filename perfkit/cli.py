@@ -132,8 +132,9 @@ def cmd_catalog_import(args) -> int:
 
 
 def cmd_catalog_export(args) -> int:
-    from .catalogue import read_attachment_csv, write_attachment_xlsx
+    from .catalogue import read_attachment_csv
     from .store import plan_dir, read_plan
+    from .workbooks import write_attachment_xlsx
 
     conn = _conn(args)
     plan = read_plan(conn)
@@ -341,7 +342,12 @@ def cmd_history(args) -> int:
         return 0
     # stored text (notes, file names) from before intake refused control characters must not drive
     # the terminal: everything unprintable is shown escaped
-    df = df.assign(**{c: df[c].map(visible) for c in ("note", "status", "file_name", "reporting_unit")})
+    df = df.assign(
+        **{
+            c: df[c].map(visible)
+            for c in ("note", "status", "file_name", "reporting_unit", "preparer", "reviewer")
+        }
+    )
     if args.format != "table":
         emit(df, args.format)
         return 0

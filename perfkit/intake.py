@@ -39,21 +39,19 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, StoreError
-from .labels import t
-from .template import (
+from .forms import (
     META_SHEET,
-    ProgressSheet,
+    IntakeRules,
     cell_number,
     cell_text,
-    check_progress_records,
     col_index,
     col_letter,
     is_blank,
     last_filled_row,
-    measure_index,
     month_text,
-    read_progress_book,
 )
+from .labels import t
+from .template import ProgressSheet, check_progress_records, measure_index, read_progress_book
 
 XLSX_MAGIC = b"PK\x03\x04"
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2: encrypted .xlsx or a legacy .xls
@@ -66,41 +64,6 @@ _ERROR_TYPE = re.compile(rb"""\st=["']e["']""")
 _DTD_MARKERS = [
     s.encode(enc) for s in ("<!DOCTYPE", "<!ENTITY") for enc in ("utf-8", "utf-16-le", "utf-16-be")
 ]
-
-
-@dataclass(frozen=True)
-class IntakeRules:
-    """Limits and lists from plan.toml [intake]; the defaults match the bundled plan."""
-
-    max_file_bytes: int = 5 * 1024 * 1024
-    max_zip_entries: int = 500
-    max_uncompressed_bytes: int = 20 * 1024 * 1024
-    max_compression_ratio: int = 200  # for parts over 1 MiB: real sheets pack 5–30×, blank padding ~100×
-    max_table_rows: int = 10_000  # a turnover table's data rows
-    max_sheet_cells: int = 200_000  # rows × columns up to the last value: the grid calamine builds
-    statuses: tuple[str, ...] = ("未启动", "推进中", "已完成")
-    correction_prefix: str = "更正"
-    max_note_chars: int = 2000
-    max_problems_per_file: int = MAX_PROBLEMS_PER_FILE
-
-    @classmethod
-    def from_plan(cls, plan: dict) -> IntakeRules:
-        s = plan.get("intake", {})
-        d = cls()
-        return cls(
-            max_file_bytes=int(float(s.get("max_file_mb", d.max_file_bytes / 2**20)) * 2**20),
-            max_zip_entries=int(s.get("max_zip_entries", d.max_zip_entries)),
-            max_uncompressed_bytes=int(
-                float(s.get("max_uncompressed_mb", d.max_uncompressed_bytes / 2**20)) * 2**20
-            ),
-            max_compression_ratio=int(s.get("max_compression_ratio", d.max_compression_ratio)),
-            max_sheet_cells=int(s.get("max_sheet_cells", d.max_sheet_cells)),
-            max_table_rows=int(s.get("max_table_rows", d.max_table_rows)),
-            statuses=tuple(s.get("statuses", d.statuses)),
-            correction_prefix=str(s.get("correction_prefix", d.correction_prefix)),
-            max_note_chars=int(s.get("max_note_chars", d.max_note_chars)),
-            max_problems_per_file=int(s.get("max_problems_per_file", d.max_problems_per_file)),
-        )
 
 
 # ------------------------------------------------------------------------------- safe xlsx reading
@@ -922,7 +885,17 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
         if problems:
             raise InputError(problems)
         prior = latest.get(month)  # the latest earlier submission for this unit and month
-        sid, shown = _submit(conn, ctx, loaded, "progress", ".xlsx", unit=unit, month=month, rows=len(rows))
+        sid, shown = _submit(
+            conn,
+            ctx,
+            loaded,
+            "progress",
+            ".xlsx",
+            unit=unit,
+            month=month,
+            rows=len(rows),
+            sign_off=sheet.sign_off,
+        )
         stored = _insert_progress(conn, sid, rows)
         # this call's view of the unit follows its own submission (rolled back with the group, if it is)
         latest[month] = sid
@@ -949,7 +922,15 @@ def _ingest_form(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today
     sheet, file = loaded.parsed, str(loaded.path)
     checked = check_form(conn, sheet, ctx.catalogue, file, today)
     sid, shown = _submit(
-        conn, ctx, loaded, sheet.kind, ".xlsx", unit=checked.unit, month=checked.month, rows=len(checked.rows)
+        conn,
+        ctx,
+        loaded,
+        sheet.kind,
+        ".xlsx",
+        unit=checked.unit,
+        month=checked.month,
+        rows=len(checked.rows),
+        sign_off=sheet.sign_off,
     )
     store_form(conn, sid, sheet.kind, checked)
     return IngestResult(
@@ -968,9 +949,10 @@ def _submit(
     rows: int,
     unit: str = "",
     month: str = "",
+    sign_off: dict | None = None,
 ) -> tuple[int, str]:
-    """An accepted file's archive copy and its submission row (its provenance): (submission id, the
-    archive path recorded)."""
+    """An accepted file's archive copy and its submission row (its provenance, the workbook's 填报人/审核人/
+    填报日期 `sign_off` included): (submission id, the archive path recorded)."""
     from .store import add_submission
 
     shown = _archive(ctx, loaded, loaded.path.suffix or default_suffix)
@@ -984,6 +966,7 @@ def _submit(
         archive_path=shown,
         rows=rows,
         catalogue_version=ctx.catalogue_version,
+        **(sign_off or {}),
     )
     return sid, shown
 
@@ -1507,7 +1490,8 @@ def history(conn: sqlite3.Connection, measure_id: str) -> pd.DataFrame:
     """Every stored value of a measure, superseded ones included, oldest first.
 
     Columns: measure_id, month (Period[M]), reporting_unit, cumulative, status, note, submission_id,
-    file_name, sha256, received_at, source, superseded (a later submission for that unit and month exists).
+    file_name, sha256, received_at, source, preparer, reviewer, prepared_on (the workbook's sign-off, '' when
+    it had none), superseded (a later submission for that unit and month exists).
     """
     known = conn.execute("SELECT schedule FROM measures WHERE measure_id = ?", (measure_id,)).fetchone()
     if known is None:
@@ -1518,6 +1502,7 @@ def history(conn: sqlite3.Connection, measure_id: str) -> pd.DataFrame:
         """
         SELECT p.measure_id, p.month, s.unit AS reporting_unit, p.cumulative, p.status, p.note,
                s.id AS submission_id, s.file_name, s.sha256, s.received_at, s.source,
+               s.preparer, s.reviewer, s.prepared_on,
                s.id < (SELECT MAX(id) FROM submissions l
                        WHERE l.kind = 'progress' AND l.unit = s.unit AND l.month = s.month) AS superseded
         FROM progress p JOIN submissions s ON s.id = p.submission_id

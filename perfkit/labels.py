@@ -185,8 +185,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "risk.sheet.by_leader": ("按分管领导", "By leader"),
     "risk.sheet.notes": ("说明", "Notes"),
     "risk.note.order": (
-        "按风险分值（预计失分）从高到低排列；一项措施有多个责任单位或分管领导时，分别计入各单位、各领导的合计。",
-        "Ordered by points at risk (expected loss of score), highest first; a measure with several units or leaders counts in each one's total.",
+        "问题在前（未完成、预警、缺报，其次关注，再次正常、已完成），同组内按风险分值（预计失分）从高到低排列；一项措施有多个责任单位或分管领导时，分别计入各单位、各领导的合计。",
+        "Problems first (missed, alert, missing report; then watch; then on track and done), each group ordered by points at risk (expected loss of score), highest first; a measure with several units or leaders counts in each one's total.",
     ),
     "risk.chart.title": ("各责任单位风险状态", "Flag status by responsible unit"),
     "risk.chart.count": ("措施数", "Measures"),
@@ -234,6 +234,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "intake.received_at": ("接收时间", "Received"),
     "intake.source": ("来源", "Source"),
     "intake.superseded": ("已被替代", "Superseded"),
+    "intake.preparer": ("填报人", "Prepared by"),
+    "intake.reviewer": ("审核人", "Reviewed by"),
+    "intake.prepared_on": ("填报日期", "Date prepared"),
+    # the sign-off block of every fill-in workbook (perfkit.forms)
+    "form.preparer": ("填报人", "Prepared by"),
+    "form.reviewer": ("审核人", "Reviewed by"),
+    "form.prepared_on": ("填报日期", "Date prepared"),
+    "form.prompt.name": ("填写姓名。", "Type the person's name."),
+    "form.prompt.date": ("填写日期，如2019-10-08。", "Type the date, e.g. 2019-10-08."),
+    "form.error.name": ("姓名不超过{n}字。", "Names are limited to {n} characters."),
+    "form.error.date": (
+        "请输入{first}年至{last}年之间的日期。",
+        "Enter a date from {first} to {last}.",
+    ),
     # forms (perfkit.workplan, perfkit.assessments): the 分月计划 and 考评结果 workbooks
     "workplan.sheet": ("分月计划", "Monthly plan"),
     "workplan.file_suffix": ("分月计划", "monthly plan"),

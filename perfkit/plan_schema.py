@@ -215,6 +215,7 @@ PLAN_SCHEMA: dict = {
             "statuses": Optional(TEXTS),
             "correction_prefix": Optional(TEXT),
             "max_note_chars": Optional(Number(whole=True, low=1)),
+            "max_name_chars": Optional(Number(whole=True, low=1)),
         }
     ),
     "document": Optional(

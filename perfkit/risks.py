@@ -21,7 +21,6 @@ visited in Python, to write their sentences.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -585,87 +584,3 @@ def quarter_summary(problems: pd.DataFrame, year: int, quarter: int, end: pd.Per
         return out.reset_index(drop=True)[cols].rename(columns={"name": _KEY_NAMES[column]})
 
     return QuarterlyView(year, quarter, months, p, by("units"), by("leaders"))
-
-
-# ----------------------------------------------------------------------------------- the xlsx file
-
-
-def write_flags_xlsx(
-    flags: pd.DataFrame,
-    path: str | Path,
-    *,
-    by_unit: pd.DataFrame | None = None,
-    by_leader: pd.DataFrame | None = None,
-    notes: list[str] | tuple[str, ...] = (),
-    lang: str = "zh",
-) -> Path:
-    """risk_flags.xlsx: status cells coloured, header frozen, filters on, widths set, text neutralised.
-
-    Sheets: the flag list (ordered by points at risk), totals by unit and by leader if given, and notes.
-    """
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    from .charts import STATUS_COLOURS
-    from .exports import neutralise
-    from .tables import flags_table, people_table, status_label
-
-    wb = Workbook()
-    sheets = [(t("risk.sheet.flags", lang), flags_table(flags, lang, reason_sep="\n"))]
-    if by_unit is not None:
-        sheets.append((t("risk.sheet.by_unit", lang), people_table(by_unit, lang=lang)))
-    if by_leader is not None:
-        sheets.append((t("risk.sheet.by_leader", lang), people_table(by_leader, lang=lang)))
-    status_header = {t("risk.col.status", lang), t("risk.col.worst_status", lang)}
-    fills = {
-        status_label(zh, lang): (PatternFill("solid", fgColor=colour.lstrip("#").upper()), colour)
-        for zh, colour in STATUS_COLOURS.items()
-    }
-    for i, (title, table) in enumerate(sheets):
-        ws = wb.active if i == 0 else wb.create_sheet()
-        ws.title = title
-        ws.append([str(c) for c in table.columns])
-        for row in table.itertuples(index=False):
-            ws.append([_cell(neutralise(v)) for v in row])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-            cell.alignment = Alignment(wrap_text=True, vertical="center")
-        for j, header in enumerate(table.columns, start=1):
-            letter = get_column_letter(j)
-            width = max([_width(header)] + [_width(v) for v in table.iloc[:200, j - 1]])
-            ws.column_dimensions[letter].width = min(max(width + 2, 8), 60)
-            if header in status_header:
-                for cell in ws[letter][1:]:
-                    fill = fills.get(cell.value)
-                    if fill:
-                        cell.fill = fill[0]
-                        dark = fill[1] in ("#2e7d32", "#c62828", "#6d1b1b", "#757575")
-                        cell.font = Font(bold=True, color="FFFFFF" if dark else "000000")
-        for row in ws.iter_rows(min_row=2):
-            for cell in row:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-        ws.freeze_panes = "A2"
-        ws.auto_filter.ref = ws.dimensions
-    ws = wb.create_sheet(t("risk.sheet.notes", lang))
-    for line in [*notes, t("risk.note.order", lang)]:
-        ws.append([neutralise(line)])
-    ws.column_dimensions["A"].width = 120
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
-
-
-def _cell(value):
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _width(value) -> int:
-    """Display width of the longest line (CJK characters take two columns)."""
-    lines = str(value if value is not None else "").splitlines() or [""]
-    return max(sum(2 if ord(ch) > 0x2E80 else 1 for ch in line) for line in lines)

@@ -19,18 +19,20 @@ import pandas as pd
 from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .forms import (
+    META_SHEET,
     Checked,
     Field,
     FormSheet,
     Rule,
+    cell_text,
     flagged,
     form_meta,
     meta_checks,
     read_form,
+    safe_name,
     write_form,
 )
 from .labels import t
-from .template import META_SHEET, cell_text, safe_name
 
 KIND = "selfeval"
 SHEET_KEY = "selfeval.sheet"

@@ -26,12 +26,13 @@ from .config import DEFAULT_PLAN_DIR, SAMPLE_DIR, db_path, recorded_path, stored
 from .errors import StoreError
 
 APPLICATION_ID = 0x50464B54  # 'PFKT': tells a perfkit store from any other SQLite file
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Upgrades of an older store, applied in one transaction when it is opened: MIGRATIONS[v] takes a store from
 # version v to v + 1, as SQL or as a function of the connection (for what SQL alone cannot say).
 # 1 → 2 (work plans): see _workplan_tables. 2 → 3 (snapshots): the month's computed results moved into
 # snapshots (perfkit.monthly); the old flags table held reasons as rendered Chinese text without their rule
-# codes, so it is dropped and the months are recomputed from the submissions on first use.
+# codes, so it is dropped and the months are recomputed from the submissions on first use. 3 → 4 (sign-off):
+# a submission keeps the 填报人, 审核人 and 填报日期 of its workbook ('' for files without them).
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: lambda conn: _workplan_tables(conn),  # defined below
     2: """
@@ -41,6 +42,11 @@ CREATE TABLE snapshot_parts (
     month TEXT NOT NULL REFERENCES snapshots(month) ON DELETE CASCADE, part TEXT NOT NULL, payload TEXT NOT NULL,
     PRIMARY KEY (month, part)
 );
+""",
+    3: """
+ALTER TABLE submissions ADD COLUMN preparer TEXT NOT NULL DEFAULT '';
+ALTER TABLE submissions ADD COLUMN reviewer TEXT NOT NULL DEFAULT '';
+ALTER TABLE submissions ADD COLUMN prepared_on TEXT NOT NULL DEFAULT '';
 """,
 }
 
@@ -63,7 +69,8 @@ CREATE TABLE submissions (
     kind TEXT NOT NULL CHECK (kind IN ('progress', 'turnover', 'assessment', 'workplan', 'selfeval')),
     file_name TEXT NOT NULL, sha256 TEXT NOT NULL, unit TEXT NOT NULL DEFAULT '', month TEXT NOT NULL DEFAULT '',
     received_at TEXT NOT NULL, archive_path TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT 'ingest',
-    catalogue_version TEXT NOT NULL DEFAULT '', rows INTEGER NOT NULL DEFAULT 0
+    catalogue_version TEXT NOT NULL DEFAULT '', rows INTEGER NOT NULL DEFAULT 0,
+    preparer TEXT NOT NULL DEFAULT '', reviewer TEXT NOT NULL DEFAULT '', prepared_on TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX submissions_sha ON submissions (sha256);
 CREATE TABLE progress (
@@ -547,18 +554,23 @@ def add_submission(
     rows: int = 0,
     received_at: str | None = None,
     catalogue_version: str | None = None,
+    preparer: str = "",
+    reviewer: str = "",
+    prepared_on: str = "",
 ) -> int:
-    """Record a submission's provenance (inside the caller's transaction); returns its id.
-    `catalogue_version`: the store's, when the caller has read it already (ingest reads it once a batch)."""
+    """Record a submission's provenance (inside the caller's transaction), the workbook's sign-off
+    (填报人, 审核人, 填报日期 'YYYY-MM-DD') included; returns its id. `catalogue_version`: the store's, when
+    the caller has read it already (ingest reads it once a batch)."""
     version = (
         catalogue_version
         or conn.execute("SELECT value FROM meta WHERE key = 'catalogue_version'").fetchone()[0]
     )
     cur = conn.execute(
         "INSERT INTO submissions (kind, file_name, sha256, unit, month, received_at, archive_path, source,"
-        " catalogue_version, rows) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (kind, file_name, sha256, unit, month, received_at or now_iso(), archive_path, source, version, rows),
-    )
+        " catalogue_version, rows, preparer, reviewer, prepared_on) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (kind, file_name, sha256, unit, month, received_at or now_iso(), archive_path, source, version, rows,
+         preparer, reviewer, prepared_on),
+    )  # fmt: skip
     return int(cur.lastrowid)
 
 

@@ -11,36 +11,45 @@ checking it against the catalogue and the last accepted values happen here too (
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .exports import control_char
+from .forms import (
+    META_PROPERTY_PREFIX,
+    META_SHEET,
+    Book,
+    Field,
+    FormSheet,
+    IntakeRules,
+    Rule,
+    book_meta,
+    cell_number,
+    cell_text,
+    form_meta,
+    read_form,
+    safe_name,
+    sign_off_checks,
+    write_form,
+)
 from .labels import t
 from .months import check_month, parse_month
 
-if TYPE_CHECKING:
-    from .intake import Book, IntakeRules
-
-FORMAT_VERSION = "1"
-META_SHEET = "_perfkit"  # hidden, machine-read: not a user label
-META_PROPERTY_PREFIX = "perfkit."
-TITLE_ROW = 1
-HEADER_ROW = 2
-FIRST_DATA_ROW = 3
+KIND = "progress"
 NUMBER_KINDS = {"investment", "amount", "count", "length", "level", "percent"}  # need 本年累计完成
 STATUS_KINDS = {"milestone", "qualitative"}  # need 进展状态
 MONOTONE_SCHEDULES = {"cumulative", "recurring"}  # year-to-date totals never fall without a correction
-HEADER_SEARCH_ROWS = 10
 # a month in a file name ('2019-10', '2019年10月'), not a full date: units name files by the day they send them
 _NAME_MONTH = re.compile(r"(?<!\d)(\d{4})\s*(?:-|_|\.|年)\s*(\d{1,2})(?!\d)(?!\s*(?:[-./]|月)\s*\d)")
+ProgressSheet = (
+    FormSheet  # a ledger read back: a form sheet whose `claims` say where each month claim came from
+)
 
 
 @dataclass(frozen=True)
@@ -117,11 +126,6 @@ def template_file_name(unit: str, month: pd.Period) -> str:
     return f"{safe_name(unit)}_{month}_{t('intake.file_suffix')}.xlsx"
 
 
-def safe_name(text: str) -> str:
-    """`text` usable in a file name on every system (separators, reserved characters, spaces → _)."""
-    return re.sub(r'[\\/:*?"<>|\s]+', "_", text)
-
-
 def write_template(
     rows: pd.DataFrame,
     path: str | Path,
@@ -130,12 +134,11 @@ def write_template(
     month: pd.Period,
     catalogue: Catalogue,
     statuses: list[str],
-    max_note_chars: int = 2000,
+    max_note_chars: int = IntakeRules.max_note_chars,
+    max_name_chars: int = IntakeRules.max_name_chars,
 ) -> Path:
     """Write one unit's template workbook (rows from `template_rows`), in the protected style every
-    fill-in workbook shares (perfkit.forms.write_form)."""
-    from .forms import Field, Rule, write_form
-
+    fill-in workbook shares (perfkit.forms.write_form), its sign-off block included."""
     rules = {
         "number": Rule("decimal", "intake.error.number", "intake.prompt.cumulative", "greaterThanOrEqual", "0"),
         "percent": Rule("decimal", "intake.error.percent", "intake.prompt.cumulative", "between", "0", "100"),
@@ -166,20 +169,13 @@ def write_template(
         meta=template_meta(unit, month, catalogue),
         rules=rules,
         cell_rule=cell_rule,
+        max_name_chars=max_name_chars,
     )
 
 
 def template_meta(unit: str, month: pd.Period, catalogue: Catalogue) -> dict[str, str]:
     """What the hidden sheet and document properties record (all text: spreadsheets keep text as is)."""
-    return {
-        "format": FORMAT_VERSION,
-        "kind": "progress",
-        "unit": unit,
-        "month": str(month),
-        "catalogue_version": catalogue.version,
-        "plan_year": str(catalogue.year),
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return form_meta(KIND, catalogue, unit=unit, month=str(month))
 
 
 def write_templates(
@@ -191,8 +187,6 @@ def write_templates(
     statuses: list[str] | None = None,
 ) -> list[Path]:
     """One template per reporting unit (or only `units`) for `month`, written into `out_dir`."""
-    from .intake import IntakeRules
-
     month = check_month(parse_month(month, "--month"), catalogue.year, source="--month")
     chosen = chosen_units(catalogue, units)
     rules = IntakeRules.from_plan(catalogue.plan)
@@ -210,6 +204,7 @@ def write_templates(
                 catalogue=catalogue,
                 statuses=statuses,
                 max_note_chars=rules.max_note_chars,
+                max_name_chars=rules.max_name_chars,
             )
         )
     return out
@@ -218,101 +213,20 @@ def write_templates(
 # ------------------------------------------------------------------- reading a filled copy back
 
 
-def col_index(letters: str) -> int:
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ord(ch) - 64
-    return n
-
-
-def col_letter(index: int) -> str:
-    """1 → 'A', 28 → 'AB'."""
-    out = ""
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
-def is_blank(v: object) -> bool:
-    return v is None or (isinstance(v, str) and v.strip() == "")
-
-
-def last_filled_row(grid: list[list]) -> int:
-    """Index of the last row with any non-blank cell (-1 for none): the blank rows Excel keeps below a
-    table (formatted once, or cleared) are not data."""
-    for i in range(len(grid) - 1, -1, -1):
-        if any(not is_blank(v) for v in grid[i]):
-            return i
-    return -1
-
-
-def cell_text(v: object) -> str:
-    if is_blank(v):
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v).strip()
-
-
-def cell_number(v: object) -> tuple[float | None, str | None]:
-    """A fill-in number: (value, None), or (None, reason) when the cell does not hold a plain number."""
-    if is_blank(v):
-        return None, None
-    if isinstance(v, bool):
-        return None, f"TRUE/FALSE in a number cell: {v}"
-    if isinstance(v, int | float):
-        x = float(v)
-        if not math.isfinite(x):  # INF, NaN or 1e999 typed or written into the cell
-            return None, f"not a finite number ({v}): type the number itself"
-        return x, None
-    if isinstance(v, datetime | date):
-        return None, f"a date ({v:%Y-%m-%d}) in a number cell"
-    return None, f"text {str(v)!r} in a number cell: type the number itself (no units, commas or quotes)"
-
-
-def month_text(v: object) -> object:
-    """A month cell as text: Excel turns a typed '2019-03' into a date, LibreOffice may leave a serial."""
-    if isinstance(v, datetime | date):
-        return f"{v.year}-{v.month:02d}"
-    if isinstance(v, float) and 20000 < v < 80000:  # an Excel date serial (1954..2119)
-        d = pd.Timestamp("1899-12-30") + pd.Timedelta(days=int(v))
-        return f"{d.year}-{d.month:02d}"
-    return v
-
-
-@dataclass
-class ProgressSheet:
-    """What a unit's workbook says, before any check against the catalogue or the store."""
-
-    meta: dict[str, str]  # unit, month, catalogue_version … from the hidden sheet / properties
-    claims: dict[str, str]  # where each month claim comes from → month text
-    meta_cells: dict[str, str]  # key → its value's cell in the hidden sheet
-    rows: list[dict]  # raw cells of each filled row: measure_id, cumulative, status, note, row
-    columns: dict[str, str]  # field → column letter
-    flags: dict[str, str]
-    sheet: str
-
-
 def read_progress_book(book: Book, name: str) -> ProgressSheet:
-    """The 填报 sheet and the template info of a unit workbook (`name`: the file name, for its month)."""
+    """The 填报 sheet, its sign-off and the template info of a unit workbook (`name`: the file name, for
+    its month). The month is claimed by the hidden sheet, the document properties and the file name:
+    `claims` keeps each, and `check_progress` refuses a file whose claims differ."""
     sheet = t("intake.sheet")
     problems = []
-    meta, claims, meta_cells = {}, {}, {}
-    if META_SHEET in book.sheets:
-        for i, rec in enumerate(book.values(META_SHEET), start=1):
-            if len(rec) >= 2 and not is_blank(rec[0]):
-                key = cell_text(rec[0])
-                meta[key] = cell_text(month_text(rec[1]) if key == "month" else rec[1])
-                meta_cells[key] = f"B{i}"
-        if meta.get("month"):
-            claims["hidden sheet " + META_SHEET] = meta["month"]
     props = book.properties(META_PROPERTY_PREFIX)
+    meta, meta_cells = book_meta(book, props)
+    claims = {}
+    if meta_cells.get("month") and meta.get("month"):
+        claims["hidden sheet " + META_SHEET] = meta["month"]
     if props.get("month"):
         claims["document properties"] = props["month"]
-    for key, value in props.items():
-        meta.setdefault(key, value)
-    if meta.get("unit") and props.get("unit") and meta["unit"] != props["unit"]:
+    if meta_cells.get("unit") and props.get("unit") and meta["unit"] != props["unit"]:
         problems.append(
             Problem(book.file, f"unit differs: {META_SHEET} says {meta['unit']}, properties {props['unit']}")
         )
@@ -331,60 +245,12 @@ def read_progress_book(book: Book, name: str) -> ProgressSheet:
         problems.append(Problem(book.file, f"missing sheet {sheet} (sheets: {', '.join(book.sheets)})"))
     if problems:
         raise InputError(problems)
-
-    grid = book.values(sheet)
-    labels = header_labels()
-    header_row, columns = find_header(grid, labels, "measure_id", ["measure_id", *FILL_IN], book.file, sheet)
-
-    records = []
-    for r in range(header_row + 1, last_filled_row(grid) + 2):
-        rec = grid[r - 1]
-        get = lambda key, rec=rec: rec[columns[key] - 1] if columns[key] - 1 < len(rec) else ""  # noqa: E731
-        values = {key: get(key) for key in ["measure_id", *FILL_IN]}
-        if all(is_blank(values[key]) for key in FILL_IN):
-            continue  # not reported this month
-        records.append({**values, "row": r})
-    return ProgressSheet(
-        meta=meta,
-        claims=claims,
-        meta_cells=meta_cells,
-        rows=records,
-        columns={k: col_letter(c) for k, c in columns.items()},
-        flags=book.cell_flags(sheet),
-        sheet=sheet,
+    fields = ["measure_id", *FILL_IN]  # what check_progress reads of a row
+    read = read_form(
+        book, KIND, sheet, header_labels(), "measure_id", fields, FILL_IN, (meta, meta_cells), fields
     )
-
-
-def find_header(
-    grid: list[list], labels: dict[str, str], key: str, required: list[str], file: str, sheet: str
-) -> tuple[int, dict[str, int]]:
-    """The header row (the first of the top rows holding `labels[key]`, spaces ignored) and field →
-    column number; InputError naming a header missing or given twice."""
-    wanted = {re.sub(r"\s+", "", v): k for k, v in labels.items()}
-    problems, header_row, columns = [], None, {}
-    for r, rec in enumerate(grid[:HEADER_SEARCH_ROWS], start=1):
-        found: dict[str, int] = {}
-        for c, v in enumerate(rec, start=1):
-            k = wanted.get(re.sub(r"\s+", "", cell_text(v)))
-            if k and k in found:
-                problems.append(
-                    Problem(file, f"header {labels[k]} appears twice", sheet, f"{col_letter(c)}{r}")
-                )
-            elif k:
-                found[k] = c
-        if key in found:
-            header_row, columns = r, found
-            break
-    if header_row is None:
-        raise InputError(
-            Problem(file, f"header {labels[key]} not found in rows 1–{HEADER_SEARCH_ROWS}", sheet)
-        )
-    for k in required:
-        if k not in columns:
-            problems.append(Problem(file, f"missing header {labels[k]}", sheet, f"row {header_row}"))
-    if problems:
-        raise InputError(problems)
-    return header_row, columns
+    read.claims = claims
+    return read
 
 
 def chosen_units(catalogue: Catalogue, units: list[str] | None) -> list[str]:
@@ -570,4 +436,5 @@ def check_progress_records(
         )
     if not sheet.rows and not problems:
         problem("nothing filled in: every 本年累计完成, 进展状态 and 情况说明 is empty")
+    problems.extend(sign_off_checks(sheet, file, today, catalogue.year, rules.max_name_chars))
     return out, problems

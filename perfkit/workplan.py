@@ -25,27 +25,23 @@ import pandas as pd
 from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .forms import (
+    META_SHEET,
     Checked,
     Field,
     FormSheet,
     Rule,
+    cell_number,
+    cell_text,
     flagged,
     form_meta,
     meta_checks,
     read_form,
+    safe_name,
     write_form,
 )
 from .labels import t
 from .months import check_month, parse_month
-from .template import (
-    META_SHEET,
-    cell_number,
-    cell_text,
-    chosen_units,
-    reporting_units,
-    safe_name,
-    unit_measures,
-)
+from .template import chosen_units, reporting_units, unit_measures
 
 KIND = "workplan"
 SHEET_KEY = "workplan.sheet"

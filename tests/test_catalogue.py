@@ -15,10 +15,10 @@ from perfkit.catalogue import (
     normalise_name,
     read_attachment_csv,
     split_names,
-    write_attachment_xlsx,
 )
 from perfkit.config import PLAN_DIR
 from perfkit.errors import InputError
+from perfkit.workbooks import write_attachment_xlsx
 
 
 def test_sixty_three_indicators_and_plan_weights(catalogue):

@@ -187,3 +187,53 @@ def test_bad_form_is_rejected_whole_and_changes_nothing(
 def test_the_good_copy_is_accepted(sample_conn, templates, tmp_path, form):
     good = form.fill(templates[form.name], tmp_path / "good" / templates[form.name].name)
     assert ingest_file(sample_conn, good, archive_dir=tmp_path / "a").status == "added"
+
+
+@pytest.mark.parametrize("form", FORMS, ids=[f.name for f in FORMS])
+def test_every_form_prints_on_a4_and_keeps_its_sign_off(sample_conn, templates, tmp_path, form):
+    """A4 (paper size 9) landscape fitted to the width with the header row on every page; the sign-off
+    (填报人 / 审核人 / 填报日期) below the table, unlocked, read back on ingest into the submission."""
+    from datetime import date
+
+    template = templates[form.name]
+    ws = load_workbook(template)[form.sheet]
+    assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "landscape"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+    assert ws.print_title_rows == "$2:$2"
+    assert ws.protection.sheet
+    labels = {ws[f"A{r}"].value: r for r in range(3, ws.max_row + 1)}
+    assert labels["审核人"] == labels["填报人"] + 1 and labels["填报日期"] == labels["填报人"] + 2
+    for key in ("填报人", "审核人", "填报日期"):
+        assert ws[f"B{labels[key]}"].protection.locked is False
+
+    good = form.fill(template, tmp_path / "good" / template.name)
+    wb = load_workbook(good)
+    ws = wb[form.sheet]
+    ws[f"B{labels['填报人']}"] = "王五"
+    ws[f"B{labels['审核人']}"] = "赵六"
+    ws[f"B{labels['填报日期']}"] = date(2019, 12, 2)
+    wb.save(good)
+    result = ingest_file(sample_conn, good, archive_dir=tmp_path / "a", today=date(2020, 1, 10))
+    got = sample_conn.execute(
+        "SELECT preparer, reviewer, prepared_on FROM submissions WHERE id = ?", (result.submission_id,)
+    ).fetchone()
+    assert got == ("王五", "赵六", "2019-12-02")
+
+
+@pytest.mark.parametrize("form", FORMS, ids=[f.name for f in FORMS])
+def test_a_bad_sign_off_date_on_a_form_is_refused(sample_conn, templates, tmp_path, form):
+    from datetime import date
+
+    template = templates[form.name]
+    good = form.fill(template, tmp_path / "bad" / template.name)
+    wb = load_workbook(good)
+    ws = wb[form.sheet]
+    row = next(r for r in range(3, ws.max_row + 1) if ws[f"A{r}"].value == "填报日期")
+    ws[f"B{row}"] = "明天"
+    wb.save(good)
+    before = dump(sample_conn)
+    with pytest.raises(InputError) as exc:
+        ingest_file(sample_conn, good, archive_dir=tmp_path / "a", today=date(2020, 1, 10))
+    assert f"{good} [{form.sheet}] B{row}: 填报日期 '明天' is not a date" in str(exc.value).splitlines()[-1]
+    assert dump(sample_conn) == before

@@ -245,7 +245,12 @@ def libreoffice_save_as(src: Path, fmt: str, out: Path, tmp_path: Path) -> Path:
 
 
 def test_libreoffice_resave_is_accepted(sample_conn, template, tmp_path):
-    filled = fill(template, tmp_path / "filled" / template.name, {"1-8-1.1": {"cumulative": 25}})
+    filled = fill(
+        template,
+        tmp_path / "filled" / template.name,
+        {"1-8-1.1": {"cumulative": 25}},
+        edit=sign("张三", "李四", date(2019, 11, 5)),
+    )
     resaved = libreoffice_save_as(filled, "xlsx", tmp_path / "resaved", tmp_path)
     assert resaved.read_bytes() != filled.read_bytes()
     with zipfile.ZipFile(resaved) as z:
@@ -254,6 +259,107 @@ def test_libreoffice_resave_is_accepted(sample_conn, template, tmp_path):
     assert (result.status, result.rows, result.unit, result.month) == ("added", 18, UNIT, MONTH)
     got = history(sample_conn, "1-8-1.1").iloc[-1]
     assert got["cumulative"] == 25.0 and got["status"] == "推进中"
+    assert (got["preparer"], got["reviewer"], got["prepared_on"]) == ("张三", "李四", "2019-11-05")
+
+
+# ------------------------------------------------------------------- sign-off: 填报人 / 审核人 / 填报日期
+
+
+def sign(preparer=None, reviewer=None, prepared_on=None):
+    """An `edit` for `fill`: the sign-off cells (column B beside their labels below the table)."""
+
+    def edit(wb):
+        ws = wb[SHEET]
+        rows = {ws[f"A{r}"].value: r for r in range(3, ws.max_row + 1)}
+        for label, value in (("填报人", preparer), ("审核人", reviewer), ("填报日期", prepared_on)):
+            if value is not None:
+                ws[f"B{rows[label]}"] = value
+
+    return edit
+
+
+def test_sign_off_is_kept_with_the_submission_and_shown_by_history(
+    sample_db, sample_conn, template, tmp_path, capsys
+):
+    ws = load_workbook(template)[SHEET]
+    labels = {ws[f"A{r}"].value: r for r in range(3, ws.max_row + 1)}
+    assert [labels.get(k, 0) - labels["填报人"] for k in ("审核人", "填报日期")] == [1, 2]
+    assert ws[f"B{labels['填报人']}"].protection.locked is False  # input cells in the protected sheet
+    assert ws[f"A{labels['填报人']}"].protection.locked is not False
+    assert ws[f"B{labels['填报日期']}"].number_format == "yyyy-mm-dd"
+    filled = fill(template, tmp_path / "in" / template.name, edit=sign("张三", "李四", date(2019, 11, 5)))
+    code, out, err = run(capsys, "--db", sample_db, "ingest", filled)
+    assert (code, err) == (0, ""), err
+    got = sample_conn.execute(
+        "SELECT preparer, reviewer, prepared_on FROM submissions ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    assert got == ("张三", "李四", "2019-11-05")
+    code, out, _ = run(capsys, "--db", sample_db, "history", "1-8-1.1", "--format", "json")
+    last = json.loads(out)[-1]
+    assert (last["preparer"], last["reviewer"], last["prepared_on"]) == ("张三", "李四", "2019-11-05")
+    code, out, _ = run(capsys, "--db", sample_db, "history", "1-8-1.1")
+    assert "填报人" in out and "张三" in out and "2019-11-05" in out
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("2019/11/5", "2019-11-05"),
+        ("2019年11月5日", "2019-11-05"),
+        (43774.0, "2019-11-05"),
+        (" 2019-11-05 ", "2019-11-05"),
+    ],
+)
+def test_sign_off_dates_typed_as_text_or_serials_are_read(sample_conn, template, tmp_path, typed, stored):
+    filled = fill(template, tmp_path / template.name, edit=sign("张三", prepared_on=typed))
+    result = ingest_file(sample_conn, filled, archive_dir=tmp_path / "archive", today=date(2019, 11, 30))
+    got = sample_conn.execute(
+        "SELECT preparer, reviewer, prepared_on FROM submissions WHERE id = ?", (result.submission_id,)
+    ).fetchone()
+    assert got == ("张三", "", stored)
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (sign(prepared_on="下周一"), "填报日期 '下周一' is not a date"),
+        (sign(prepared_on="2019-02-30"), "填报日期 '2019-02-30' is not a date"),
+        (sign(prepared_on=date(2019, 12, 24)), "填报日期 2019-12-24 is in the future (today is 2019-11-30)"),
+        (sign(prepared_on=date(2016, 1, 4)), "填报日期 2016-01-04 is not in or next to the plan year 2019"),
+        (sign(preparer="张" * 51), "填报人 is 51 characters, over 50"),
+        (sign(reviewer="李_x001B_[2J四"), "control character U+001B"),  # as Excel escapes ESC
+    ],
+)
+def test_bad_sign_off_is_refused_naming_its_cell(sample_conn, template, tmp_path, edit, reason):
+    filled = fill(template, tmp_path / template.name, edit=edit)
+    ws = load_workbook(filled)[SHEET]
+    labels = {ws[f"A{r}"].value: r for r in range(3, ws.max_row + 1)}
+    before = dump(sample_conn)
+    with pytest.raises(InputError) as exc:
+        ingest_file(sample_conn, filled, archive_dir=tmp_path / "archive", today=date(2019, 11, 30))
+    [problem] = exc.value.problems
+    key = "审核人" if "U+001B" in reason else "填报人" if "填报人" in reason else "填报日期"
+    assert (problem.sheet, problem.cell) == (SHEET, f"B{labels[key]}")
+    assert reason in problem.reason and template.name in str(problem)
+    assert dump(sample_conn) == before
+
+
+def test_a_template_made_before_the_sign_off_still_ingests(sample_conn, template, tmp_path):
+    def without_sign_off(wb):  # the layout perfkit wrote before: the table ends with the last measure
+        ws = wb[SHEET]
+        first = next(r for r in range(3, ws.max_row + 1) if ws[f"A{r}"].value == "填报人")
+        for rng in [r for r in ws.merged_cells.ranges if r.min_row >= first]:
+            ws.unmerge_cells(str(rng))
+        ws.delete_rows(first, 3)
+
+    filled = fill(template, tmp_path / template.name, edit=without_sign_off)
+    assert "填报人" not in [c.value for c in load_workbook(filled)[SHEET]["A"]]
+    result = ingest_file(sample_conn, filled, archive_dir=tmp_path / "archive")
+    assert (result.status, result.rows) == ("added", 18)
+    got = sample_conn.execute(
+        "SELECT preparer, reviewer, prepared_on FROM submissions WHERE id = ?", (result.submission_id,)
+    ).fetchone()
+    assert got == ("", "", "")
 
 
 def test_legacy_xls_is_refused_with_a_reason(sample_conn, template, tmp_path):

@@ -127,8 +127,10 @@ def test_frames_round_trip_exactly():
 
 def test_an_older_store_is_upgraded_in_place(fresh_sample_db):
     conn = sqlite3.connect(fresh_sample_db)
-    conn.executescript(  # schema 2: the work plans' tables, the flags table, no snapshots
+    conn.executescript(  # schema 2: the work plans' tables, the flags table, no snapshots, no sign-off
         "DROP TABLE snapshot_parts; DROP TABLE snapshots;"
+        "ALTER TABLE submissions DROP COLUMN preparer; ALTER TABLE submissions DROP COLUMN reviewer;"
+        "ALTER TABLE submissions DROP COLUMN prepared_on;"
         "CREATE TABLE flags (as_of TEXT, measure_id TEXT, status TEXT, reasons TEXT, points_at_risk REAL,"
         " computed_at TEXT); PRAGMA user_version = 2;"
     )

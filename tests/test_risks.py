@@ -544,35 +544,6 @@ def test_cli_csv_and_table(small_db, capsys):
 # ------------------------------------------------------------------------------------------ files
 
 
-def test_xlsx_colours_freeze_filters_and_neutralised_text(catalogue, tmp_path):
-    from openpyxl import load_workbook
-
-    from perfkit.charts import STATUS_COLOURS
-
-    rows = _monthly("1-1-1.6", [1000 * k for k in range(1, 7)]) + _monthly(
-        "1-5-1.1", [20, 40, 60, 80, 100, 100]
-    )
-    flags = risks.flag_measures(catalogue, _progress(rows), "2019-06")
-    flags.loc[0, "reasons"] = ['=HYPERLINK("http://x")', "第二句。"]
-    path = risks.write_flags_xlsx(
-        flags, tmp_path / "risk_flags.xlsx", by_unit=risks.totals_by(flags), notes=["数据截至：2019-06"]
-    )
-    wb = load_workbook(path)
-    ws = wb["风险清单"]
-    header = [c.value for c in ws[1]]
-    assert header[:5] == ["风险状态", "风险分值", "措施编号", "指标编号", "考核内容"]
-    assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{ws.max_row}"
-    assert ws.max_row == 1 + len(flags)
-    for row in range(2, ws.max_row + 1):
-        cell = ws.cell(row, 1)
-        assert cell.fill.fgColor.rgb.endswith(STATUS_COLOURS[cell.value].lstrip("#").upper())
-    assert ws.cell(2, header.index("原因") + 1).value.startswith("'=HYPERLINK")
-    assert ws.column_dimensions["E"].width > 10
-    assert wb.sheetnames == ["风险清单", "按责任单位", "说明"]
-    assert wb["按责任单位"].freeze_panes == "A2"
-
-
 @pytest.mark.slow
 def test_notebook_writes_csv_and_xlsx(tmp_path, run_notebook):
     """The notebook on the sample reports (turnover left out: the growth models' fits are the slow part and

@@ -180,6 +180,52 @@ def test_empty_store_has_catalogue_only(empty_db):
     assert store.read_progress(conn).empty
 
 
+SIGN_OFF_COLUMNS = ("preparer", "reviewer", "prepared_on")
+
+
+def _as_schema_3(path) -> None:
+    """Turn a new store back into what schema 3 wrote: submissions without the sign-off columns."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for column in SIGN_OFF_COLUMNS:
+        conn.execute(f"ALTER TABLE submissions DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.close()
+
+
+def test_a_schema_3_store_gains_the_sign_off_keeping_its_data(sample_db):
+    """3 → 4: the submissions keep the workbook's 填报人 / 审核人 / 填报日期; older rows get ''."""
+    _as_schema_3(sample_db)
+    old = sqlite3.connect(sample_db)
+    columns = {r[1] for r in old.execute("PRAGMA table_info(submissions)")}
+    assert not set(SIGN_OFF_COLUMNS) & columns
+    before = [line for line in old.iterdump() if line.startswith('INSERT INTO "')]
+    n = old.execute("SELECT count(*) FROM submissions").fetchone()[0]
+    old.close()
+
+    conn = store.open_store(sample_db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 4
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT DISTINCT preparer, reviewer, prepared_on FROM submissions").fetchall() == [
+        ("", "", "")
+    ]
+    assert conn.execute("SELECT count(*) FROM submissions").fetchone()[0] == n
+    kept = lambda line: "submissions" not in line and "schema_version" not in line  # noqa: E731
+    after = [line for line in conn.iterdump() if line.startswith('INSERT INTO "') and kept(line)]
+    assert after == [line for line in before if kept(line)]
+    with store.transaction(conn):
+        sid = store.add_submission(
+            conn, kind="progress", file_name="x.xlsx", sha256="0" * 64, unit="u", month="2019-10",
+            preparer="张三", reviewer="李四", prepared_on="2019-11-05",
+        )  # fmt: skip
+    got = conn.execute("SELECT preparer, reviewer, prepared_on FROM submissions WHERE id = ?", (sid,))
+    assert got.fetchone() == ("张三", "李四", "2019-11-05")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE submissions SET preparer = 'x'")
+    conn.close()
+
+
 def _as_schema_1(path) -> None:
     """Turn a new store back into what schema 1 wrote (no workplan or self_evaluation tables, no
     assessment document/date, the three submission kinds; a flags table with one month, no snapshots)."""
@@ -194,6 +240,8 @@ def _as_schema_1(path) -> None:
     conn.execute("INSERT INTO flags VALUES ('2019-03', '1-8-1.1', '预警', '[]', 0.5, '2019-03-28')")
     conn.execute("ALTER TABLE assessments DROP COLUMN document")
     conn.execute("ALTER TABLE assessments DROP COLUMN date")
+    for column in SIGN_OFF_COLUMNS:
+        conn.execute(f"ALTER TABLE submissions DROP COLUMN {column}")
     version = conn.execute("PRAGMA schema_version").fetchone()[0]
     conn.execute("PRAGMA writable_schema = ON")
     conn.execute(
@@ -207,7 +255,8 @@ def _as_schema_1(path) -> None:
 
 
 def test_a_schema_1_store_is_upgraded_in_place_keeping_its_data(sample_db):
-    """Both upgrades in one go: 1 → 2 (work plans, 自评, assessment columns), 2 → 3 (snapshots, no flags)."""
+    """Every upgrade in one go: 1 → 2 (work plans, 自评, assessment columns), 2 → 3 (snapshots, no flags),
+    3 → 4 (the submissions' sign-off)."""
     _as_schema_1(sample_db)
     old = sqlite3.connect(sample_db)
     assert (
@@ -219,8 +268,8 @@ def test_a_schema_1_store_is_upgraded_in_place_keeping_its_data(sample_db):
     old.close()
 
     conn = store.open_store(sample_db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 4
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"workplan", "self_evaluation", "snapshots", "snapshot_parts"} <= tables and "flags" not in tables

@@ -8,14 +8,11 @@ from openpyxl import load_workbook
 
 from perfkit.cli import main
 from perfkit.errors import InputError
+from perfkit.forms import FIRST_DATA_ROW, HEADER_ROW, META_SHEET, col_letter
 from perfkit.scoring import latest_values
 from perfkit.store import open_store, read_catalogue, read_progress
 from perfkit.template import (
     COLUMNS,
-    FIRST_DATA_ROW,
-    HEADER_ROW,
-    META_SHEET,
-    col_letter,
     reporting_units,
     template_file_name,
     template_rows,
@@ -30,7 +27,11 @@ UNIT = "市道管处"  # the unit with the most kinds of measure: counts, %, mil
 def sheet_rows(path) -> pd.DataFrame:
     ws = load_workbook(path)["填报"]
     header = [c.value for c in ws[HEADER_ROW]]
-    data = [list(r) for r in ws.iter_rows(min_row=FIRST_DATA_ROW, values_only=True)]
+    data = []
+    for r in ws.iter_rows(min_row=FIRST_DATA_ROW, values_only=True):
+        if r[0] in ("填报人", "审核人", "填报日期"):
+            break  # the sign-off block below the table
+        data.append(list(r))
     return pd.DataFrame(data, columns=header)
 
 
@@ -83,6 +84,8 @@ def test_layout_protection_and_validation(catalogue, sample_conn, tmp_path):
     assert wb.security.lockStructure
     col = {c.field: col_letter(i) for i, c in enumerate(COLUMNS, start=1)}
     ids = [ws[f"A{r}"].value for r in range(FIRST_DATA_ROW, ws.max_row + 1)]
+    assert ids[-3:] == ["填报人", "审核人", "填报日期"]  # the sign-off block right below the table
+    ids = ids[:-3]
     kinds = unit_measures(catalogue, UNIT).set_index("measure_id")["kind"]
     for r, mid in enumerate(ids, start=FIRST_DATA_ROW):
         assert ws[f"{col['measure_id']}{r}"].protection.locked
@@ -103,8 +106,21 @@ def test_layout_protection_and_validation(catalogue, sample_conn, tmp_path):
     assert f"J{pct_row}" in percent.sqref and f"J{cnt_row}" in number.sqref
     assert f"K{cnt_row}" in status.sqref
     assert all(dv.showErrorMessage for dv in dvs)
-    note = by_type[("textLength", "lessThanOrEqual")]
-    assert note.formula1 == "2000" and note.error == "情况说明不超过2000字。"
+    note = next(dv for dv in dvs if dv.type == "textLength" and dv.formula1 == "2000")
+    assert note.error == "情况说明不超过2000字。"
+    # the sign-off: names up to 50 characters, a date in or next to the plan year, open for input
+    sign_row = FIRST_DATA_ROW + len(ids)
+    name = next(dv for dv in dvs if dv.type == "textLength" and dv.formula1 == "50")
+    date_dv = by_type[("date", "between")]
+    assert f"B{sign_row}" in name.sqref and f"B{sign_row + 1}" in name.sqref
+    assert f"B{sign_row + 2}" in date_dv.sqref and "2018年至2020年" in date_dv.error
+    assert f"B{sign_row}:D{sign_row}" in [str(r) for r in ws.merged_cells.ranges]
+    assert not any(ws[f"B{sign_row + i}"].protection.locked for i in range(3))
+    # printed on A4 landscape, fitted to the width, the header row on every page
+    assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "landscape"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+    assert ws.print_title_rows == "$2:$2"
 
 
 def test_hidden_sheet_and_properties_record_unit_month_version(catalogue, sample_conn, tmp_path):
