@@ -236,7 +236,9 @@ def test_one_units_page_with_pdf_an_unknown_unit_and_no_browser(built, tmp_path,
         after = _digest(out)
         changed = {k for k in after if before.get(k) != after[k]}
         # the brief itself, its stamp and the other pages are as they were
-        assert changed == {"units/局综规科.html", "units/局综规科.pdf", "notebooks/units/局综规科.ipynb"}
+        # (the page's HTML may come out byte for byte the same: its generated-at stamp is to the minute)
+        assert "units/局综规科.pdf" in changed
+        assert changed <= {"units/局综规科.html", "units/局综规科.pdf", "notebooks/units/局综规科.ipynb"}
         sizes = page_sizes((out / "units" / "局综规科.pdf").read_bytes())
         assert sizes and all(abs(w - 595.3) < 2 and abs(h - 841.9) < 2 for w, h in sizes)
         index_page = (out.parent / "index.html").read_text(encoding="utf-8")
