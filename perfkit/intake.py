@@ -248,7 +248,9 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, rules: IntakeRules, file: str) 
     return out
 
 
-_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c(\s[^>]*)?>")
+# a cell's opening tag, and its closing tag when nothing stands between them (`<c r="A9" s="1"></c>`: the
+# empty cell as lxml-backed writers, openpyxl among them, write it)
+_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c(\s[^>]*)?>(\s*</(?:[A-Za-z_][\w.-]*:)?c\s*>)?")
 _CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
 
 
@@ -259,8 +261,8 @@ def _value_extent(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
     widest = ""
     for m in _CELL_TAG.finditer(xml):
         attrs = m.group(1) or b""
-        if attrs.endswith(b"/"):
-            continue  # <c r="A9" s="1"/>: formatting only
+        if attrs.endswith(b"/") or m.group(2):
+            continue  # <c r="A9" s="1"/> or <c r="A9" s="1"></c>: formatting only
         ref = _CELL_REF.search(attrs)
         if ref is None:  # cells placed by position: the element walk knows where they are
             return _value_extent_walk(xml, file, sheet)

@@ -621,7 +621,7 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "doc.opening.monthly": (
         "根据《{plan}》（{document}），现将{month}绩效评估工作情况通报如下：",
-        "Under the {year} performance evaluation plan ({document}), the results for {month} are as follows.",
+        "Under the performance evaluation plan ({document}), the results for {month} are as follows.",
     ),
     "doc.opening.quarterly": (
         "根据《{plan}》（{document}），现将{year}年第{quarter}季度（数据截至{month}）绩效评估工作情况通报如下：",
