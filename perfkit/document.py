@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import investment, report, risks
-from .labels import t
+from .labels import plan_term, span, t
 from .months import parse_month
 
 KINDS = ("quarterly", "annual")  # kinds that always come with a Word document (monthly: on request)
@@ -198,7 +198,7 @@ def _opening(data, lang: str) -> str:
     month = parse_month(data.as_of)
     return t(f"doc.opening.{data.kind}", lang).format(
         plan=plan["title"],
-        document=plan["document"],
+        document=report.plan_document(data.catalogue.plan, lang) or plan["document"],
         year=month.year,
         quarter=_quarter(month, lang),
         month=report.month_label(data.as_of, lang),
@@ -256,6 +256,11 @@ def _headline(w: _Writer, data, lang: str) -> None:
             _C("projected", t("brief.score_projected_short", lang), 26, "num2"),
             _C("projected_lost", t("brief.lost_projected", lang), 26, "num2"),
         ]
+    for col in (
+        "category",
+        "section",
+    ):  # the plan's names in the reader's language (matched above in Chinese)
+        sections[col] = sections[col].map(lambda v: plan_term(v, lang))
     total = {"category": t("brief.sum", lang), "section": ""}
     total.update({c.name: sections[c.name].sum() for c in cols[2:]})
     w.table(pd.concat([sections, pd.DataFrame([total])], ignore_index=True), cols, bold_last=True)
@@ -377,9 +382,11 @@ def _turnover(w: _Writer, data, lang: str) -> None:
             )
         )
     p["mode_name"] = p["mode"].map(lambda m: t(f"brief.mode.{m}", lang))
-    p["band"] = [f"{lo:g}～{hi:g}" for lo, hi in zip(p["band_low"], p["band_high"], strict=True)]
+    p["band"] = [
+        span(f"{lo:g}", f"{hi:g}", lang) for lo, hi in zip(p["band_low"], p["band_high"], strict=True)
+    ]
     p["interval_80"] = [
-        report._range(a, b) for a, b in zip(p["interval_80_low"], p["interval_80_high"], strict=True)
+        report._range(a, b, lang) for a, b in zip(p["interval_80_low"], p["interval_80_high"], strict=True)
     ]
     w.table(
         p,
@@ -436,7 +443,7 @@ def _problems(w: _Writer, data, lang: str) -> None:
         return
     statuses = report._problem_statuses(data)
     top_n = int(data.catalogue.plan.get("brief", {}).get("top_problems", 10))
-    flagged = report._people(data.flags)
+    flagged = report._people(data.flags, lang)
     flagged = flagged[flagged["status"].isin(statuses)].sort_values(
         "points_at_risk", ascending=False, kind="stable"
     )
@@ -452,7 +459,7 @@ def _problems(w: _Writer, data, lang: str) -> None:
     top = flagged.head(top_n).reset_index(drop=True)
     top = top.assign(
         no=range(1, len(top) + 1),
-        measure=top["measure_id"] + " " + top["name"].astype(str),
+        measure=report.measure_labels(data.catalogue, top, lang),
         status_text=top["status"].map(lambda s: _status_text(s, lang)),
         owners=[_owner(u, p, lang) for u, p in zip(top["units"], top["persons"], strict=True)],
     )

@@ -11,10 +11,12 @@ import nbformat
 import pytest
 from docx import Document
 from docx.shared import Mm
+from english import known_names, untranslated
 from nbformat.v4 import new_code_cell, new_notebook
 from openpyxl import load_workbook
 
 from perfkit import brief, document, report
+from perfkit.store import read_catalogue
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 UNIT = "局办公室"  # reports the qualitative 行政能力 items 4-2, 8-1 … (tests/test_selfeval.py)
@@ -161,6 +163,11 @@ def test_english_document_beside_the_chinese_one(sample_conn, tmp_path):
     assert "1. Headline" in text and "(1) Scores" in text and "Synthetic sample data: These figures" in text
     assert "Complete 7, On track 62" in text  # words and numbers apart, no Chinese punctuation glued on
     assert doc.tables[0].rows[0].cells[0].text == "Category"
+    # no Chinese left but the plan's names (measures without an English name, units, people) and the 文号 line,
+    # a Chinese filing number that stays as it is filed
+    whole = text + "\n".join(c.text for tb in doc.tables for r in tb.rows for c in r.cells)
+    number = next(p.text for p in doc.paragraphs if p.text.startswith("泉交〔"))
+    assert untranslated(whole, known_names(read_catalogue(sample_conn), [number])) == []
 
 
 def test_real_data_carries_no_synthetic_label(sample_conn):
