@@ -127,46 +127,66 @@ def page_websocket(port: str) -> str:
     return next(x["webSocketDebuggerUrl"] for x in targets if x["type"] == "page")
 
 
-def _print_all(ws_url: str, pages: list[Path]) -> list[Path]:
-    import websocket
+class DevToolsPage:
+    """One page of a running browser driven over its DevTools socket: `call` sends a command and returns its
+    result, keeping the events that arrive meanwhile (`events`) and the URLs the page requested (`requests`,
+    once Network is enabled). A command the browser refuses raises PdfError naming it."""
 
-    ws = websocket.create_connection(ws_url, timeout=PAGE_TIMEOUT_S, suppress_origin=True)
-    ids = iter(range(1, 1_000_000))
-    events: list[str] = []
+    def __init__(self, ws_url: str, timeout: float = PAGE_TIMEOUT_S):
+        import websocket
 
-    def call(method: str, **params):
-        mid = next(ids)
-        ws.send(json.dumps({"id": mid, "method": method, "params": params}))
+        self.ws = websocket.create_connection(ws_url, timeout=timeout, suppress_origin=True)
+        self._ids = iter(range(1, 1_000_000))
+        self.events: list[str] = []
+        self.requests: list[str] = []
+
+    def call(self, method: str, **params):
+        mid = next(self._ids)
+        self.ws.send(json.dumps({"id": mid, "method": method, "params": params}))
         while True:
-            msg = json.loads(ws.recv())
-            if "method" in msg:
-                events.append(msg["method"])
+            msg = json.loads(self.ws.recv())
+            if msg.get("method") == "Network.requestWillBeSent":
+                self.requests.append(msg["params"]["request"]["url"])
+            elif "method" in msg:
+                self.events.append(msg["method"])
             elif msg.get("id") == mid:
                 if "error" in msg:
                     raise PdfError(f"{method}: {msg['error'].get('message', msg['error'])}")
                 return msg["result"]
 
+    def wait_for(self, event: str, timeout: float, what: str = "the page") -> None:
+        """Until `event` has arrived (the socket is polled with a no-op: events come with answers)."""
+        deadline = time.monotonic() + timeout
+        while event not in self.events:
+            if time.monotonic() > deadline:
+                raise PdfError(f"{what}: no {event} in {timeout:g} s")
+            self.call("Runtime.evaluate", expression="1")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def _print_all(ws_url: str, pages: list[Path]) -> list[Path]:
+    tab = DevToolsPage(ws_url)
     written = []
     try:
-        call("Page.enable")
+        tab.call("Page.enable")
         for page in pages:
-            events.clear()
-            call("Page.navigate", url=page.as_uri())
-            deadline = time.monotonic() + PAGE_TIMEOUT_S
-            while "Page.loadEventFired" not in events:
-                if time.monotonic() > deadline:
-                    raise PdfError(f"{page}: did not load in {PAGE_TIMEOUT_S} s")
-                call("Runtime.evaluate", expression="1")
-                time.sleep(0.02)
-            call("Runtime.evaluate", expression="document.fonts.ready.then(() => true)", awaitPromise=True)
-            data = call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
+            tab.events.clear()
+            tab.call("Page.navigate", url=page.as_uri())
+            tab.wait_for("Page.loadEventFired", PAGE_TIMEOUT_S, str(page))
+            tab.call(
+                "Runtime.evaluate", expression="document.fonts.ready.then(() => true)", awaitPromise=True
+            )
+            data = tab.call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
             target = page.with_suffix(".pdf")
             tmp = target.with_name(f".{target.name}.tmp")
             tmp.write_bytes(base64.b64decode(data))
             os.replace(tmp, target)
             written.append(target)
     finally:
-        ws.close()
+        tab.close()
     return written
 
 

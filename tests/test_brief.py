@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
@@ -924,32 +923,8 @@ def _open_in_chromium(html_file: Path, tmp: Path) -> dict:
 
 
 def _drive(ws_url: str, html_file: Path) -> dict:
-    import websocket
-
-    ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
-    ids = iter(range(1, 10_000))
-    requests: list[str] = []
-    events: list[str] = []
-
-    def call(method: str, **params):
-        mid = next(ids)
-        ws.send(json.dumps({"id": mid, "method": method, "params": params}))
-        while True:
-            msg = json.loads(ws.recv())
-            if msg.get("method") == "Network.requestWillBeSent":
-                requests.append(msg["params"]["request"]["url"])
-            elif "method" in msg:
-                events.append(msg["method"])
-            elif msg.get("id") == mid:
-                assert "error" not in msg, msg
-                return msg["result"]
-
-    def wait_for(event: str, timeout: float = 30) -> None:
-        end = time.monotonic() + timeout
-        while event not in events:
-            assert time.monotonic() < end, f"no {event}"
-            call("Runtime.evaluate", expression="1")
-            time.sleep(0.05)
+    tab = pdf.DevToolsPage(ws_url, timeout=60)
+    call = tab.call
 
     def js(expr: str):
         return call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)["result"][
@@ -960,7 +935,7 @@ def _drive(ws_url: str, html_file: Path) -> dict:
         call("Network.enable")
         call("Page.enable")
         call("Page.navigate", url=html_file.resolve().as_uri())
-        wait_for("Page.loadEventFired")
+        tab.wait_for("Page.loadEventFired", 30, str(html_file))
         js("document.fonts.ready.then(() => true)")
         figures = js(
             "[...document.querySelectorAll('figure.pk-chart svg')].map(s => {"
@@ -993,9 +968,9 @@ def _drive(ws_url: str, html_file: Path) -> dict:
         printed = call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
         pages = len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(printed)))
     finally:
-        ws.close()
+        tab.close()
     return {
-        "requests": requests,
+        "requests": tab.requests,
         "figures": figures,
         "svg_outputs": svg_outputs,
         "links": links,
