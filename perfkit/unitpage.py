@@ -68,9 +68,9 @@ def file_stem(unit: str) -> str:
     return stem or "unit"
 
 
-def file_names(units: list[str], lang: str = "zh") -> dict[str, str]:
-    """unit → 'units/<stem>.html' ('units/<stem>.en.html' in English, beside the Chinese pages), distinct
-    even when two names clean to the same stem."""
+def file_names(units: list[str]) -> dict[str, str]:
+    """unit → 'units/<stem>.html', distinct even when two names clean to the same stem (the runner publishes
+    them under each language's name, brief.lang_name: 'units/<stem>.en.html' in English)."""
     out: dict[str, str] = {}
     used: set[str] = set()
     for unit in units:
@@ -79,7 +79,7 @@ def file_names(units: list[str], lang: str = "zh") -> dict[str, str]:
         while name.lower() in used:
             name, n = f"{stem}_{n}", n + 1
         used.add(name.lower())
-        out[unit] = f"{UNITS_DIR}/{name}{'' if lang == 'zh' else '.' + lang}.html"
+        out[unit] = f"{UNITS_DIR}/{name}.html"
     return out
 
 

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import pandas as pd
 import pytest
 
-from perfkit import unitpage
+from perfkit import brief, unitpage
 from perfkit.store import add_submission, transaction
 
 
@@ -96,7 +96,7 @@ def test_file_names_are_safe_readable_and_distinct():
         ["市道管处", "../etc/passwd", ".hidden", 'a:b*?"<>|c', "a b", "a_b", "   ", "x" * 200]
     )
     assert names["市道管处"] == "units/市道管处.html"
-    assert unitpage.file_names(["市道管处"], "en") == {"市道管处": "units/市道管处.en.html"}
+    assert brief.lang_name(unitpage.file_names(["市道管处"])["市道管处"], "en") == "units/市道管处.en.html"
     stems = [p.split("/", 1)[1] for p in names.values()]
     assert len(set(stems)) == len(stems)  # "a b" and "a_b" do not collide
     for stem in stems:
