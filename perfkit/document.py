@@ -28,7 +28,7 @@ import pandas as pd
 
 from . import investment, report, risks
 from .labels import plan_term, span, t
-from .months import parse_month
+from .months import parse_month, quarter_of
 
 KINDS = ("quarterly", "annual")  # kinds that always come with a Word document (monthly: on request)
 ZH_NUMERALS = report.ZH_NUMERALS
@@ -189,7 +189,7 @@ def _running_header(data, lang: str) -> str:
 
 def _quarter(month: pd.Period, lang: str) -> str:
     """三 in Chinese (第三季度), 3 in English (Q3)."""
-    q = (month.month + 2) // 3
+    _, q = quarter_of(month)
     return ZH_NUMERALS[q - 1] if lang == "zh" else str(q)
 
 
@@ -479,7 +479,7 @@ def _problems(w: _Writer, data, lang: str) -> None:
         return
     month = parse_month(data.as_of)
     if data.kind == "quarterly":
-        view = risks.quarter_summary(data.problems, month.year, (month.month + 2) // 3, month)
+        view = risks.quarter_summary(data.problems, *quarter_of(month), month)
         w.subheading(t("doc.sub.quarter_by_unit", lang).format(quarter=view.title(lang)))
     else:
         view = risks.quarter_summary(data.problems, month.year, 1, month)  # the year so far

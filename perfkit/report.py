@@ -20,7 +20,7 @@ from . import investment, risks, trends
 from .catalogue import Catalogue
 from .charts import STATUS_COLOURS
 from .labels import TEXT, grade_label, paren, plan_term, sentences, sep, span, t, unit_label
-from .months import parse_month
+from .months import parse_month, quarter_of
 
 STATUSES = ["已完成", "正常", "关注", "预警", "未完成", "缺报"]
 # risk statuses are stored as their Chinese text; the English labels are perfkit.risks' keys
@@ -876,7 +876,7 @@ def turnover_earlier(data: BriefData) -> pd.Period | None:
     brief, else the month before (None when the plan year has none)."""
     month = parse_month(data.as_of)
     if data.kind == "quarterly":
-        q = trends.quarter_of(month)
+        _, q = quarter_of(month)
         return pd.Period(year=month.year, month=3 * (q - 1), freq="M") if q > 1 else None
     return month - 1 if month.month > 1 else None
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import monthly, risks
 from .catalogue import Catalogue
-from .months import parse_month
+from .months import parse_month, quarter_of
 from .store import read_catalogue
 
 # the figures compared from one period to the next (month on month, quarter on quarter)
@@ -161,13 +161,9 @@ class QuarterComparison:
     table: pd.DataFrame
 
 
-def quarter_of(month: pd.Period) -> int:
-    return (month.month + 2) // 3
-
-
 def quarter_on_quarter(trends: Trends, as_of: str | pd.Period) -> QuarterComparison:
     end = parse_month(as_of)
-    q = quarter_of(end)
+    _, q = quarter_of(end)
     if q == 1:
         return QuarterComparison(end.year, q, end, None, None, pd.DataFrame())
     prev_end = pd.Period(year=end.year, month=3 * (q - 1), freq="M")
