@@ -108,6 +108,17 @@ def read_reference(text: str) -> dict:
     return out
 
 
+def interval_score(low, high, actual, alpha: float):
+    """Interval score of a central (1 − alpha) interval (Gneiting & Raftery 2007), in the data's units:
+    its width, plus 2/alpha times how far the actual value falls outside it. Lower is better; works on
+    numbers and on arrays."""
+    low, high, actual = (np.asarray(x, dtype=float) for x in (low, high, actual))
+    below = np.maximum(low - actual, 0.0)
+    above = np.maximum(actual - high, 0.0)
+    out = (high - low) + 2 / alpha * (below + above)
+    return float(out) if out.ndim == 0 else out
+
+
 def reference_rows(series: dict, ref: dict) -> pd.DataFrame:
     rows = []
     for name, cutoff, model, mean_sum, qs in ref["results"]:
@@ -130,6 +141,8 @@ def reference_rows(series: dict, ref: dict) -> pd.DataFrame:
                 "error_pp": g(mean_sum) - actual,
                 "in_80": float(lo80 <= actual <= hi80),
                 "in_95": float(lo95 <= actual <= hi95),
+                "is_80": interval_score(lo80, hi80, actual, 0.20),
+                "is_95": interval_score(lo95, hi95, actual, 0.05),
             }
         )
     return pd.DataFrame(rows)
@@ -143,8 +156,17 @@ def perfkit_rows(series: dict, years_of: dict, sink: Path | None = None) -> pd.D
     for name, s in series.items():
         bt = growth.backtest(s, as_of_months=ORIGINS, holiday=False)
         bt = bt[bt["year"].isin(years_of[name]) & bt["method"].isin(["selected", "naive_ytd"])]
-        bt = bt.assign(series=name, method=bt["method"].replace({"selected": "perfkit"}))
-        bt = bt[["series", "year", "month", "method", "error_pp", "in_80", "in_95"]]
+        bt = bt.assign(
+            series=name,
+            method=bt["method"].replace({"selected": "perfkit"}),
+            is_80=interval_score(
+                bt["interval_80_low"], bt["interval_80_high"], bt["actual_growth_pct"], 0.20
+            ),
+            is_95=interval_score(
+                bt["interval_95_low"], bt["interval_95_high"], bt["actual_growth_pct"], 0.05
+            ),
+        )
+        bt = bt[["series", "year", "month", "method", "error_pp", "in_80", "in_95", "is_80", "is_95"]]
         if sink is not None:
             bt.to_csv(sink, mode="a", header=not sink.exists(), index=False)
         frames.append(bt)
@@ -168,6 +190,9 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
                 "series_worse_than_naive": int((ratio > 1).sum()),
                 "coverage_80": g["in_80"].mean(),
                 "coverage_95": g["in_95"].mean(),
+                # rows files written before interval scores were kept have none
+                "interval_score_80": g["is_80"].mean() if "is_80" in g else np.nan,
+                "interval_score_95": g["is_95"].mean() if "is_95" in g else np.nan,
             }
         )
     order = {"perfkit": 0, "AutoETS": 1, "AutoARIMA": 2, "naive_ytd": 3}
@@ -303,7 +328,9 @@ def main(argv: list[str] | None = None) -> dict:
         rows = rows[rows["series"].isin(names)]
         print(f"merged {rows['series'].nunique()} series, {len(rows)} rows", flush=True)
     elif args.only_reference:
-        rows = pd.DataFrame(columns=["series", "year", "month", "method", "error_pp", "in_80", "in_95"])
+        rows = pd.DataFrame(
+            columns=["series", "year", "month", "method", "error_pp", "in_80", "in_95", "is_80", "is_95"]
+        )
     else:
         sink = RESULTS / f"growth_eval_rows_{args.set}_{part}.csv"
         sink.unlink(missing_ok=True)
