@@ -7,8 +7,9 @@ backtest record that chooses among them (`perfkit.growth` is the public face; me
 - Candidates, on log values: `ets` (additive errors, damped trend, seasonal), `sarimax` (airline model
   (0,1,1)(0,1,1)₁₁ with the Spring Festival share regressor where the dates cover the series; its exact
   likelihood maximised here in numpy), `profile` (the rest-of-year to year-to-date ratio of the last three
-  years, applied to this year's year-to-date) and `combined` (the geometric mean of `ets`, `profile` and
-  the naive YTD method weighted by the inverse of each one's backtest error, their spreads mixed).
+  years, applied to this year's year-to-date) and `combined` (the geometric mean of `ets`, `profile`,
+  `sarimax` and the naive YTD method weighted by the inverse of each one's backtest error, the models'
+  spreads mixed).
 - Parameters are estimated once per projected year, on the complete years before it (at most ten); one
   filter pass with them gives the state at every origin, each from the periods before it only. The backtest
   that chooses the year's model runs the same parameters from the origins of the three previous years.
@@ -29,10 +30,10 @@ import pandas as pd
 
 PERIODS_PER_YEAR = 11  # 1—2月 is one period
 CANDIDATES = ("combined", "ets", "sarimax", "profile")
-COMBINED_MEMBERS = ("ets", "profile", "naive_ytd")  # weighted by inverse backtest error …
+COMBINED_MEMBERS = ("ets", "profile", "sarimax", "naive_ytd")  # weighted by inverse backtest error …
 EQUAL_MEMBERS = ("ets", "profile")  # … or, without a backtest for every member, these two equally
 # the members whose simulated paths make `combined`'s (naive YTD's spread is a heuristic, not a model's)
-PATH_MEMBERS = ("ets", "profile")
+PATH_MEMBERS = ("ets", "profile", "sarimax")
 # a member's backtest MAE counts as at least 0.01 pp (a perfect record gets no infinite weight)
 WEIGHT_FLOOR = 1e-4
 DEFAULT_ORDER = ("combined", "ets", "profile", "sarimax")

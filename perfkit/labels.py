@@ -835,8 +835,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "growth.method.sarimax": ("SARIMAX（含春节因素）", "SARIMAX (Spring Festival)"),
     "growth.method.profile": ("历年进度比例", "Profile of past years"),
     "growth.method.combined": (
-        "加权组合（指数平滑＋历年进度＋累计增速）",
-        "Weighted combination (ETS, profile, YTD growth)",
+        "加权组合（指数平滑＋SARIMAX＋历年进度＋累计增速）",
+        "Weighted combination (ETS, SARIMAX, profile, YTD growth)",
     ),
     "growth.method.naive_ytd": ("累计增速外推（统计常用）", "YTD growth carried (naive)"),
     "growth.method.seasonal_naive": ("上年同期值", "Seasonal naive"),
