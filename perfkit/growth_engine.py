@@ -7,9 +7,8 @@ backtest record that chooses among them (`perfkit.growth` is the public face; me
 - Candidates, on log values: `ets` (additive errors, damped trend, seasonal), `sarimax` (airline model
   (0,1,1)(0,1,1)₁₁ with the Spring Festival share regressor where the dates cover the series; its exact
   likelihood maximised here in numpy), `profile` (the rest-of-year to year-to-date ratio of the last three
-  years, applied to this year's year-to-date) and `combined` (the geometric mean of `ets`, `profile`,
-  `sarimax` and the naive YTD method weighted by the inverse of each one's backtest error, the models'
-  spreads mixed).
+  years, applied to this year's year-to-date) and `combined` (the geometric mean of `ets` and `profile`,
+  their spreads mixed).
 - Parameters are estimated once per projected year, on the complete years before it (at most ten); one
   filter pass with them gives the state at every origin, each from the periods before it only. The backtest
   that chooses the year's model runs the same parameters from the origins of the three previous years.
@@ -30,12 +29,7 @@ import pandas as pd
 
 PERIODS_PER_YEAR = 11  # 1—2月 is one period
 CANDIDATES = ("combined", "ets", "sarimax", "profile")
-COMBINED_MEMBERS = ("ets", "profile", "sarimax", "naive_ytd")  # weighted by inverse backtest error …
-EQUAL_MEMBERS = ("ets", "profile")  # … or, without a backtest for every member, these two equally
-# the members whose simulated paths make `combined`'s (naive YTD's spread is a heuristic, not a model's)
-PATH_MEMBERS = ("ets", "profile", "sarimax")
-# a member's backtest MAE counts as at least 0.01 pp (a perfect record gets no infinite weight)
-WEIGHT_FLOOR = 1e-4
+COMBINED_MEMBERS = ("ets", "profile")
 DEFAULT_ORDER = ("combined", "ets", "profile", "sarimax")
 BACKTEST_MONTHS = range(
     2, 12
@@ -563,57 +557,23 @@ class _Engine:
         totals = base * np.exp(z * sd * math.sqrt(1 + 1 / n_recent))
         return _Forecast(point=base * shares, draws=totals[:, None] * shares[None, :])
 
-    def weights(self, params_year: int, k: int) -> dict[str, float]:
-        """`combined`'s member weights at origin k of `params_year`: inverse mean absolute error of each
-        member's full-year growth in the backtest (origins k ± SELECTION_WINDOW of the BACKTEST_YEARS before,
-        the parameters of `params_year`), normalised to sum to 1. When a member with a forecast has fewer than
-        MIN_BACKTEST_POINTS backtest points, EQUAL_MEMBERS get equal weights (as before issue 16's weighting).
-        Cached; a backtest of `params_year`'s choice at a past year uses the weights of the same origin."""
-        key = ("weights", params_year, k)
-        if key not in self._tracks:
-            maes, complete = {}, True
-            for m in COMBINED_MEMBERS:
-                if self.forecast(m, params_year, k) is None:
-                    continue
-                errs = [abs(p["error"]) for p in self.backtest_points(m, params_year, k) if p["near"]]
-                if len(errs) < MIN_BACKTEST_POINTS:
-                    complete = False
-                maes[m] = float(np.mean(errs)) if errs else math.nan
-            if complete and len(maes) >= 2:
-                self._tracks[key] = inverse_error_weights(maes)
-            else:
-                self._tracks[key] = {m: 1 / len(EQUAL_MEMBERS) for m in EQUAL_MEMBERS if m in maes}
-        return self._tracks[key]
-
     def _combined(self, year: int, k: int, params_year: int | None) -> _Forecast | None:
-        """Weighted geometric mean of the members' forecasts (`weights`). Simulated paths average the log
-        deviations of the model members' paths (PATH_MEMBERS: naive YTD's spread is a heuristic, not a
-        model's) with their weights renormalised, rescaled so the spread of the year's remainder is those
-        members' weighted average spread (a plain mixture of paths would be heavy-tailed and give too-narrow
-        80% intervals); the calibration then widens them by the combination's own backtest errors."""
-        weights = self.weights(year if params_year is None else params_year, k)
-        parts = {m: fc for m in weights if (fc := self.forecast(m, year, k, params_year)) is not None}
+        """Geometric mean of the members' forecasts. Simulated paths average the members' log deviations,
+        rescaled so the spread of the year's remainder is the members' average spread (a plain mixture of
+        paths would be heavy-tailed and give too-narrow 80% intervals)."""
+        parts = [fc for m in COMBINED_MEMBERS if (fc := self.forecast(m, year, k, params_year)) is not None]
         if len(parts) < 2:
             return None
-        w = np.array([weights[m] for m in parts])
-        w = w / w.sum()
-        point = np.exp(np.tensordot(w, [np.log(fc.point) for fc in parts.values()], axes=1))
+        point = np.exp(np.mean([np.log(fc.point) for fc in parts], axis=0))
 
         def draws():
-            have = [
-                (wi, fc)
-                for (m, fc), wi in zip(parts.items(), w, strict=True)
-                if m in PATH_MEMBERS and fc.draws is not None
-            ]
-            if not have:
+            if any(fc.draws is None for fc in parts):
                 return None
-            wd = np.array([wi for wi, _ in have])
-            wd = wd / wd.sum()
-            devs = [np.log(fc.draws) - np.log(fc.point)[None, :] for _, fc in have]
-            spread = np.array([np.var(np.log(fc.draws.sum(axis=1))) for _, fc in have])
-            avg = np.tensordot(wd, devs, axes=1)
+            devs = [np.log(fc.draws) - np.log(fc.point)[None, :] for fc in parts]
+            spread = [np.var(np.log(fc.draws.sum(axis=1))) for fc in parts]
+            avg = np.mean(devs, axis=0)
             got = np.var(np.log((point[None, :] * np.exp(avg)).sum(axis=1)))
-            c = math.sqrt(float(wd @ spread) / got) if got > 0 else 1.0
+            c = math.sqrt(np.mean(spread) / got) if got > 0 else 1.0
             return point[None, :] * np.exp(c * avg)
 
         return _Forecast(point=point, make_draws=draws)
@@ -725,13 +685,6 @@ class _Engine:
             return 1.0
         mse = (n * record["mse_log"] + CALIBRATION_PRIOR * sd**2) / (n + CALIBRATION_PRIOR)
         return float(max(1.0, math.sqrt(mse) / sd))
-
-
-def inverse_error_weights(maes: dict[str, float]) -> dict[str, float]:
-    """Weights proportional to 1 / mean absolute error (at least WEIGHT_FLOOR), summing to 1."""
-    inv = {m: 1.0 / max(v, WEIGHT_FLOOR) for m, v in maes.items()}
-    total = sum(inv.values())
-    return {m: v / total for m, v in inv.items()}
 
 
 def _widen(point: float, draws: np.ndarray, scale: float) -> np.ndarray:

@@ -834,10 +834,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "growth.method.ets": ("指数平滑", "ETS"),
     "growth.method.sarimax": ("SARIMAX（含春节因素）", "SARIMAX (Spring Festival)"),
     "growth.method.profile": ("历年进度比例", "Profile of past years"),
-    "growth.method.combined": (
-        "加权组合（指数平滑＋SARIMAX＋历年进度＋累计增速）",
-        "Weighted combination (ETS, SARIMAX, profile, YTD growth)",
-    ),
+    "growth.method.combined": ("组合预测（指数平滑＋历年进度）", "Combined (ETS + profile)"),
     "growth.method.naive_ytd": ("累计增速外推（统计常用）", "YTD growth carried (naive)"),
     "growth.method.seasonal_naive": ("上年同期值", "Seasonal naive"),
     "growth.method.complete": ("全年数据已齐", "Year complete"),

@@ -231,39 +231,6 @@ def test_interval_widening_stretches_draws_on_the_log_scale():
     assert growth_engine._widen(1.1, draws, 1.0) is draws
 
 
-def test_combination_weights_are_inverse_backtest_errors_pinned_by_hand():
-    # backtest MAEs of 2, 4 and 1 pp: inverse 50, 25, 100 of 175 → 2/7, 1/7, 4/7; a perfect record (0) counts
-    # as the 0.01 pp floor, so it weighs 1 / 0.0001 = 10,000 against 50: 10000/10050 and 50/10050
-    w = growth_engine.inverse_error_weights({"ets": 0.02, "profile": 0.04, "naive_ytd": 0.01})
-    assert w == pytest.approx({"ets": 2 / 7, "profile": 1 / 7, "naive_ytd": 4 / 7})
-    w = growth_engine.inverse_error_weights({"ets": 0.0, "profile": 0.02})
-    assert w == pytest.approx({"ets": 10000 / 10050, "profile": 50 / 10050})
-
-
-def test_combined_is_the_weighted_geometric_mean_of_its_members():
-    """`combined` = Π memberᵢ^wᵢ per remaining period, wᵢ from each member's own backtest (origins k ± 1 of
-    the three years before, the projected year's parameters); with no backtest for a member, ets and
-    profile equally (the combination before issue 16's weighting)."""
-    s = steady(years=7, growth_pct=10.0, noise=0.03)
-    _a, _v, _s, periods = growth_engine._prepare(s, "2019-06", None)
-    engine = growth_engine._Engine(periods, growth.CANDIDATES, False, 200, growth.SEED, last_year=2019)
-    w = engine.weights(2019, 5)
-    assert set(w) == set(growth_engine.COMBINED_MEMBERS) and sum(w.values()) == pytest.approx(1)
-    maes = {}
-    for m in growth_engine.COMBINED_MEMBERS:
-        near = [abs(p["error"]) for p in engine.backtest_points(m, 2019, 5) if p["near"]]
-        assert len(near) == 9  # three years × origins 4, 5, 6
-        maes[m] = np.mean(near)
-    assert w == pytest.approx(growth_engine.inverse_error_weights(maes))
-    points = {m: engine.forecast(m, 2019, 5).point for m in w}
-    expected = np.prod([points[m] ** w[m] for m in w], axis=0)
-    assert engine.forecast("combined", 2019, 5).point == pytest.approx(expected, rel=1e-12)
-    # two past years, neither with two years before it to backtest: ets and profile equally
-    _a, _v, _s, periods = growth_engine._prepare(s, "2015-06", None)
-    young = growth_engine._Engine(periods, growth.CANDIDATES, False, 200, growth.SEED, last_year=2015)
-    assert young.weights(2015, 5) == {"ets": 0.5, "profile": 0.5}
-
-
 def test_short_history_falls_back_to_naive_ytd():
     s = steady(years=2, start=2018)[:"2019-05"]
     proj = growth.project_annual_growth(s, "2019-05", (9.0, 10.0))

@@ -1,0 +1,49 @@
+"""benchmarks.eval_growth: the interval score pinned by hand, and the summary that reports it per method."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+_environ = dict(os.environ)
+from benchmarks import eval_growth  # noqa: E402 - sets one-thread variables for its subprocesses …
+
+os.environ.clear()
+os.environ.update(_environ)  # … which this test process must not keep
+
+
+def test_interval_score_is_width_plus_the_miss_penalty():
+    # 80% interval [2, 6] (alpha 0.2): inside, the width 4; at 8, 4 + 2/0.2 × (8 − 6) = 24;
+    # 95% interval (alpha 0.05) with the actual 1 below it: 4 + 2/0.05 × (2 − 1) = 44
+    assert eval_growth.interval_score(2.0, 6.0, 4.0, 0.20) == pytest.approx(4.0)
+    assert eval_growth.interval_score(2.0, 6.0, 8.0, 0.20) == pytest.approx(24.0)
+    assert eval_growth.interval_score(2.0, 6.0, 1.0, 0.05) == pytest.approx(44.0)
+    got = eval_growth.interval_score(np.array([2.0, 2.0]), np.array([6.0, 6.0]), np.array([4.0, 8.0]), 0.20)
+    assert got == pytest.approx([4.0, 24.0])
+
+
+def test_summary_reports_mean_interval_scores_and_the_naive_ratio():
+    rows = pd.DataFrame(
+        {
+            "series": ["a", "a", "b", "b"],
+            "year": [1, 1, 1, 1],
+            "month": [3, 3, 3, 3],
+            "method": ["perfkit", "naive_ytd", "perfkit", "naive_ytd"],
+            "error_pp": [1.0, -2.0, 3.0, 2.0],
+            "in_80": [1.0, 0.0, 1.0, 1.0],
+            "in_95": [1.0, 1.0, 1.0, 1.0],
+            "is_80": [4.0, 24.0, 6.0, 8.0],
+            "is_95": [5.0, 44.0, 7.0, 9.0],
+        }
+    )
+    t = eval_growth.summary(rows).set_index("method")
+    assert t.loc["perfkit", "mae_pp"] == pytest.approx(2.0) and t.loc["naive_ytd", "mae_pp"] == pytest.approx(
+        2.0
+    )
+    assert t.loc["perfkit", "series_worse_than_naive"] == 1  # b: 3 against 2
+    assert t.loc["perfkit", "interval_score_80"] == pytest.approx(5.0)
+    assert t.loc["naive_ytd", "interval_score_95"] == pytest.approx(26.5)
+    assert t.loc["naive_ytd", "coverage_80"] == pytest.approx(0.5)
