@@ -47,3 +47,15 @@ def test_summary_reports_mean_interval_scores_and_the_naive_ratio():
     assert t.loc["perfkit", "interval_score_80"] == pytest.approx(5.0)
     assert t.loc["naive_ytd", "interval_score_95"] == pytest.approx(26.5)
     assert t.loc["naive_ytd", "coverage_80"] == pytest.approx(0.5)
+
+
+def test_a_merge_keeps_the_newest_rows_file_where_two_overlap(tmp_path, capsys):
+    cols = ["series", "year", "month", "method", "error_pp", "in_80", "in_95"]
+    old = pd.DataFrame([["a", 1, 3, "perfkit", 9.0, 1, 1], ["b", 1, 3, "perfkit", 2.0, 1, 1]], columns=cols)
+    new = pd.DataFrame([["a", 1, 3, "perfkit", 1.0, 1, 1]], columns=cols)
+    old.to_csv(tmp_path / "rows_0of1.csv", index=False)
+    new.to_csv(tmp_path / "rows_all.csv", index=False)
+    os.utime(tmp_path / "rows_0of1.csv", (1_000_000, 1_000_000))  # older than the full run
+    rows = eval_growth.merged_rows([tmp_path / "rows_0of1.csv", tmp_path / "rows_all.csv"])
+    assert sorted(zip(rows["series"], rows["error_pp"], strict=True)) == [("a", 1.0), ("b", 2.0)]
+    assert "rows_0of1.csv: 1 rows also in a newer rows file" in capsys.readouterr().out
