@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +61,7 @@ _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}
 _NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
 _ERROR_TYPE = re.compile(rb"""\st=["']e["']""")
-# every marker contains b'<!' (UTF-8) or b'<\x00!' (UTF-16): two quick scans rule them all out
+_ERROR_TEXT = (b't="e"', b"t='e'")  # what _ERROR_TYPE's every match contains
 _DTD_MARKERS = [
     s.encode(enc) for s in ("<!DOCTYPE", "<!ENTITY") for enc in ("utf-8", "utf-16-le", "utf-16-be")
 ]
@@ -81,6 +82,7 @@ class Book:
     _calamine: object = None
     crcs: dict[str, int] = field(default_factory=dict)  # the parts' CRC-32s, checked when they were read
     max_cells: int = IntakeRules.max_sheet_cells
+    _properties: dict[str, dict[str, str]] = field(default_factory=dict)  # prefix → properties, read once
 
     def values(self, sheet: str) -> list[list]:
         """The sheet's cached values as a grid from A1 ('' for empty cells)."""
@@ -115,19 +117,33 @@ class Book:
         value, percent number format. Empty (and cheap) for the usual file with none of them."""
         xml = self.parts.get(self.sheet_part.get(sheet, ""), b"")
         percent = _percent_styles(self.parts.get("xl/styles.xml", b""), self.file)
-        if not _FORMULA.search(xml) and not _ERROR_TYPE.search(xml) and not percent:
+        if (
+            not percent
+            and not _maybe(xml, _FORMULA, (b"<f", b":f"))
+            and not _maybe(xml, _ERROR_TYPE, _ERROR_TEXT)
+        ):
             return {}
         return _scan_cells(xml, percent, self.file, sheet)
 
     def properties(self, prefix: str) -> dict[str, str]:
-        """Custom document properties named `prefix`…, without the prefix."""
-        blob = self.parts.get("docProps/custom.xml")
-        out = {}
-        for prop in _xml(blob, self.file, "docProps/custom.xml") if blob else []:
-            name = prop.get("name", "")
-            if name.startswith(prefix) and len(prop):
-                out[name[len(prefix) :]] = (prop[0].text or "").strip()
-        return out
+        """Custom document properties named `prefix`…, without the prefix (parsed once per prefix: the form's
+        kind and its template info both ask)."""
+        got = self._properties.get(prefix)
+        if got is None:
+            blob = self.parts.get("docProps/custom.xml")
+            got = {}
+            for prop in _xml(blob, self.file, "docProps/custom.xml") if blob else []:
+                name = prop.get("name", "")
+                if name.startswith(prefix) and len(prop):
+                    got[name[len(prefix) :]] = (prop[0].text or "").strip()
+            self._properties[prefix] = got
+        return dict(got)
+
+
+def _maybe(xml: bytes, pattern: re.Pattern, needles: tuple[bytes, ...]) -> bool:
+    """Whether `pattern` matches, searched only when one of `needles` (one of which every match contains)
+    is there: a substring scan is many times quicker than the regex over a sheet that has none."""
+    return any(n in xml for n in needles) and pattern.search(xml) is not None
 
 
 def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
@@ -168,7 +184,8 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
         if not info.filename.endswith((".xml", ".rels")):
             continue  # images, printer settings, macros: never read
         blob = _inflate(data, info, rules, file)  # at most the declared size, whatever it unpacks to
-        if (b"<!" in blob or b"<\x00!" in blob) and any(marker in blob for marker in _DTD_MARKERS):
+        # every marker holds the byte "!", which XML parts rarely do: one quick scan rules them all out
+        if b"!" in blob and any(marker in blob for marker in _DTD_MARKERS):
             raise InputError(
                 Problem(file, f"{info.filename} declares a DTD or entities (refused: XML bomb risk)")
             )
@@ -248,29 +265,29 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, rules: IntakeRules, file: str) 
     return out
 
 
-# a cell's opening tag, and its closing tag when nothing stands between them (`<c r="A9" s="1"></c>`: the
-# empty cell as lxml-backed writers, openpyxl among them, write it)
-_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c(\s[^>]*)?>(\s*</(?:[A-Za-z_][\w.-]*:)?c\s*>)?")
-_CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
+# a cell that may hold a value, with its reference when it has one: its opening tag neither self-closed
+# (`<c r="A9" s="1"/>`) nor closed at once (`<c r="A9" s="1"></c>`, the empty cell as lxml-backed writers,
+# openpyxl among them, write it), both formatting only. The reference is the first `r="…"` among the
+# attributes (as an attribute search finds it); a value cell without one yields empty groups.
+_NAME_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
+_VALUE_CELL = re.compile(
+    rb"<" + _NAME_PREFIX + rb"c(?:(?=\s)[^>]*?(?:\sr\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"'][^>]*)?)?"
+    rb"(?<!/)>(?!\s*</" + _NAME_PREFIX + rb"c\s*>)"
+)
 
 
 def _value_extent(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
     """(last row, last column) of the cells that may hold a value (not the empty `<c …/>` Excel keeps for
-    formatting), from a regex pass over the sheet XML: cheap, and memory-flat whatever the sheet's size."""
-    rows = 0
-    widest = ""
-    for m in _CELL_TAG.finditer(xml):
-        attrs = m.group(1) or b""
-        if attrs.endswith(b"/") or m.group(2):
-            continue  # <c r="A9" s="1"/> or <c r="A9" s="1"></c>: formatting only
-        ref = _CELL_REF.search(attrs)
-        if ref is None:  # cells placed by position: the element walk knows where they are
-            return _value_extent_walk(xml, file, sheet)
-        letters = ref.group(1).decode().upper()
-        if (len(letters), letters) > (len(widest), widest):
-            widest = letters
-        rows = max(rows, int(ref.group(2)))
-    return rows, col_index(widest) if widest else 0
+    formatting), from one regex pass over the sheet XML (the matching done in C, a Python step per distinct
+    row and column, not per cell): cheap, and memory-flat whatever the sheet's size."""
+    found = _VALUE_CELL.findall(xml)
+    if not found:
+        return 0, 0
+    columns = set(map(itemgetter(0), found))
+    if b"" in columns:  # cells placed by position: the element walk knows where they are
+        return _value_extent_walk(xml, file, sheet)
+    widest = max((c.upper() for c in columns), key=lambda c: (len(c), c))
+    return max(map(int, set(map(itemgetter(1), found)))), col_index(widest.decode())
 
 
 def _value_extent_walk(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
