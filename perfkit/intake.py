@@ -30,7 +30,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from operator import itemgetter
@@ -1261,9 +1261,110 @@ def _close_inherited_files(keep: set[int]) -> None:
             pass
 
 
-def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
-    """Processes that parse the next files while the main process checks earlier ones against the store
-    and writes them (all cores but one), or None when it does not pay or is not safe.
+class _Parsers:
+    """Forked parser processes, each on its own pipe: file j goes to parser j % n, which reads it (size checks,
+    sha256: the bytes it checks are the bytes it sends back to be archived), parses it and answers in the
+    order it was asked. The main thread talks to the pipes itself, with no helper threads and one small
+    message a file each way (a pool's task queue cost more CPU a file than parsing did); a request is only a
+    path, so neither side can block the other. A parser that dies (killed, out of memory) is dropped: the
+    files it held, and the ones it would have had, are read and parsed in the main process instead."""
+
+    def __init__(self, procs: list, conns: list, watch: int):
+        self.procs, self.conns, self._watch = procs, conns, watch
+
+    def start(self, rules: IntakeRules) -> None:
+        """Send each parser the limits it checks files against (its first message)."""
+        for k, conn in enumerate(self.conns):
+            try:
+                conn.send(rules)
+            except OSError:
+                self._drop(k)
+
+    def submit(self, j: int, path: str | os.PathLike) -> bool:
+        """Ask a parser for file j; False when its parser is gone (then the caller reads it itself)."""
+        conn = self.conns[j % len(self.conns)]
+        if conn is None:
+            return False
+        try:
+            conn.send(os.fspath(path))
+        except OSError:
+            self._drop(j)
+            return False
+        return True
+
+    def result(self, j: int):
+        """(bytes, sha256, parse_file's result or its InputError), the InputError of reading the file, or
+        None when the parser died or could not answer (the caller does the file itself)."""
+        conn = self.conns[j % len(self.conns)]
+        if conn is None:
+            return None
+        try:
+            return conn.recv()
+        except (EOFError, OSError):  # the parser died: the files it held are done here
+            self._drop(j)
+            return None
+
+    def _drop(self, j: int) -> None:
+        k = j % len(self.conns)
+        if self.conns[k] is not None:
+            self.conns[k].close()
+            self.conns[k] = None
+
+    def shutdown(self) -> None:
+        """Close the pipes (a parser exits at EOF) and wait for the processes; kill one that is still
+        busy after a few seconds (a huge file): nothing it does is needed any more."""
+        for conn in self.conns:
+            if conn is not None:
+                conn.close()
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        os.close(self._watch)
+
+
+_NOT_PARSED = "not parsed"  # a parser's answer when something other than an InputError went wrong
+
+
+def _parser_main(conn, parent: int, watch: int, keep_open: int, others: list[int]) -> None:
+    """A parser process: the limits first, then read, hash and parse each path the pipe brings and answer
+    on the same pipe, until EOF (the ingest is done or gone)."""
+    for fd in others:  # the parent's ends of the other parsers' pipes: only the parent may hold them
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _parser_init(parent, watch, keep_open)
+    try:
+        rules = conn.recv()
+    except (EOFError, OSError):
+        return
+    while True:
+        try:
+            path = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            try:
+                _, data, sha = _read(path, rules)
+            except InputError as exc:
+                reply = exc
+            else:
+                reply = (data, sha, _parse_job(Path(path), data, rules))
+            conn.send(reply)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        except Exception:  # not an input problem: the main process does this file and reports it
+            try:
+                conn.send(_NOT_PARSED)
+            except OSError:
+                return
+
+
+def _parser_pool(n_files: int) -> _Parsers | None:
+    """Processes that read and parse the next files while the main process checks earlier ones against
+    the store and writes them (all cores but one), or None when it does not pay or is not safe.
 
     Forked, so they start in milliseconds with everything imported; only from a process with no other
     threads (a CLI run, not a Jupyter kernel), as forking a threaded process can deadlock the child.
@@ -1278,19 +1379,29 @@ def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
         return None
+    context = multiprocessing.get_context("fork")
     watch, keep_open = os.pipe()  # the parsers see EOF on `watch` once this process is gone
+    procs, conns = [], []
     try:
-        pool = ProcessPoolExecutor(
-            max_workers=min(cores - 1, MAX_PARSERS),
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_parser_init,
-            initargs=(os.getpid(), watch, keep_open),
-        )
-        pool.submit(int)  # forks now (synchronously, for the fork method), before any thread of ours starts
+        for _ in range(min(cores - 1, MAX_PARSERS)):
+            mine, theirs = context.Pipe(duplex=True)
+            others = [c.fileno() for c in conns]
+            proc = context.Process(
+                target=_parser_main,
+                args=(theirs, os.getpid(), watch, keep_open, others),
+                name="perfkit-parser",
+                daemon=True,
+            )
+            proc.start()  # forks now, before any thread of this call starts
+            theirs.close()  # the parser's end: held by the parser alone, so its death reads as EOF here
+            procs.append(proc)
+            conns.append(mine)
+    except BaseException:
+        _Parsers(procs, conns, keep_open).shutdown()
+        raise
     finally:
         os.close(watch)
-    pool._perfkit_watch = keep_open  # closed when the pool is shut down (see ingest_files)
-    return pool
+    return _Parsers(procs, conns, keep_open)
 
 
 def ingest_files(
@@ -1330,42 +1441,49 @@ def ingest_files(
     today = today or date.today()
     report = IngestReport(max_problems_per_file=rules.max_problems_per_file)
     paths = list(paths)
-    # entry j: [(path, bytes, sha) or the error reading it, parse future]
-    raw: dict[int, list] = {}
+    # entry j: (path, bytes, sha) or the error reading it; None while a parser process reads and parses it
+    raw: dict[int, object] = {}
     read_upto = 0
     parsers = _parser_pool(len(paths))  # forked before any thread of this call starts
+    if parsers is not None:
+        parsers.start(rules)
 
     def prefetch(upto: int) -> None:
-        """Read the next files and hand them to the parser processes (if any)."""
+        """Hand the next files to the parser processes (if any), or read them here."""
         nonlocal read_upto
         while read_upto < min(upto, len(paths)):
             j = read_upto
             read_upto += 1
-            try:
-                got = _read(paths[j], rules)
-            except (InputError, OSError) as exc:  # reported (or raised) at the file's turn, as before
-                raw[j] = [exc, None]
+            if parsers is not None and parsers.submit(j, paths[j]):
+                raw[j] = None
                 continue
-            path, data, _sha = got
-            parsing = None
-            if parsers is not None:
-                try:
-                    parsing = parsers.submit(_parse_job, path, data, rules)
-                except BrokenExecutor:  # a parser process died: the rest is parsed here
-                    pass
-            raw[j] = [got, parsing]
+            try:
+                raw[j] = _read(paths[j], rules)
+            except (InputError, OSError) as exc:  # reported (or raised) at the file's turn, as before
+                raw[j] = exc
 
     def load(i: int) -> tuple[_Loaded | None, InputError | None]:
         prefetch(i + 1 + READ_AHEAD)
-        got, parsing = raw.pop(i)
+        got = raw.pop(i)
+        result = None
+        if got is None:  # a parser's: (bytes, sha, parsed), the error reading it, or None (do it here)
+            answer = parsers.result(i)
+            if isinstance(answer, tuple):
+                data, sha, result = answer
+                got = (Path(paths[i]), data, sha)
+            elif isinstance(answer, InputError):
+                got = answer
+            else:
+                try:
+                    got = _read(paths[i], rules)
+                except (InputError, OSError) as exc:
+                    got = exc
         if isinstance(got, InputError):
             return None, got
         if isinstance(got, Exception):
             raise got
         path, data, sha = got
-        try:
-            result = parsing.result() if parsing is not None else _parse_job(path, data, rules)
-        except BrokenExecutor:  # its parser process died (killed, out of memory): parse it here
+        if result is None:
             result = _parse_job(path, data, rules)
         if isinstance(result, InputError):
             return None, result
@@ -1451,8 +1569,7 @@ def ingest_files(
                         pass
     finally:
         if parsers is not None:
-            parsers.shutdown(wait=True, cancel_futures=True)
-            os.close(parsers._perfkit_watch)
+            parsers.shutdown()
     return report
 
 
