@@ -1330,7 +1330,7 @@ _NOT_PARSED = "not parsed"  # a parser's answer when something other than an Inp
 def _parser_main(conn, parent: int, watch: int, keep_open: int, others: list[int]) -> None:
     """A parser process: the limits first, then read, hash and parse each path the pipe brings and answer
     on the same pipe, until EOF (the ingest is done or gone)."""
-    for fd in others:  # the parent's ends of the other parsers' pipes: only the parent may hold them
+    for fd in others:  # the parent's ends of the pipes: held by the parent alone, so its close reads as EOF
         try:
             os.close(fd)
         except OSError:
@@ -1385,7 +1385,7 @@ def _parser_pool(n_files: int) -> _Parsers | None:
     try:
         for _ in range(min(cores - 1, MAX_PARSERS)):
             mine, theirs = context.Pipe(duplex=True)
-            others = [c.fileno() for c in conns]
+            others = [c.fileno() for c in [*conns, mine]]  # the parent's ends, its own pipe's too: EOF
             proc = context.Process(
                 target=_parser_main,
                 args=(theirs, os.getpid(), watch, keep_open, others),
