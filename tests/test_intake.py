@@ -1035,27 +1035,6 @@ def test_archive_copies_are_fsynced_and_in_place_before_their_group_commits(
     assert sorted(p.name for p in archive.iterdir()) == sorted(f"{sha256_file(f)}.xlsx" for f in files)
 
 
-def test_cell_scan_follows_rows_and_cells_without_references():
-    from perfkit.intake import _scan_cells, _value_extent
-
-    xml = (
-        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-        b'<row r="3"><c><v>1</v></c><c><f>A1</f></c><c s="1"><v>0.5</v></c></row>'
-        b'<row><c t="e"><f>1/0</f><v>#DIV/0!</v></c><c><f t="shared" si="0"/><v>2</v></c></row>'
-        b"</sheetData></worksheet>"
-    )
-    flags = _scan_cells(xml, {1}, "f.xlsx", SHEET)
-    assert sorted(flags) == ["A4", "B3", "C3"]
-    assert flags["B3"].startswith("formula without a cached value")
-    assert flags["C3"].startswith("formatted as a percentage")
-    assert flags["A4"].startswith("error value #DIV/0!")
-    # the grid calamine would build: up to the last cell holding something; formatting-only cells do not count
-    assert _value_extent(xml, "f.xlsx", SHEET) == (4, 3)
-    assert _value_extent(
-        b'<sheetData><row r="9"><c r="AB9" s="1"/><c r="C2"><v>1</v></c></row></sheetData>', "f", SHEET
-    ) == (2, 3)
-
-
 # ------------------------------------------------------------------------------ hostile input, issue 12
 
 
