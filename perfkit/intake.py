@@ -614,6 +614,10 @@ GROUP_BYTES = 32 * 2**20  # raw bytes a group holds at most (kept in memory unti
 GROUP_SECONDS = 0.5  # a group closes after this long: lines appear, other writers wait, no longer
 PARALLEL_MIN_FILES = 16  # fewer files are parsed in the main process: forking costs more than it saves
 MAX_PARSERS = 8
+# With one parser (2 cores) the main process parses every MAIN_SHARE-th file itself: its store part is about
+# half a parse, so with a quarter of the parsing the two processes finish together, and the main one does
+# not sit waiting for the parser's answers. With more parsers they keep up and the main one only stores.
+MAIN_SHARE = 4
 
 
 def _parse_job(path: Path, data: bytes, rules: IntakeRules):
@@ -703,7 +707,10 @@ class _Parsers:
                 self._drop(k)
 
     def submit(self, j: int, path: str | os.PathLike) -> bool:
-        """Ask a parser for file j; False when its parser is gone (then the caller reads it itself)."""
+        """Ask a parser for file j; False when the caller is to read and parse it itself: its parser is gone,
+        or it is the main process's share (see MAIN_SHARE)."""
+        if len(self.conns) == 1 and j % MAIN_SHARE == MAIN_SHARE - 1:
+            return False
         conn = self.conns[j % len(self.conns)]
         if conn is None:
             return False
