@@ -267,8 +267,9 @@ def cmd_ingest(args) -> int:
     SIGINT/SIGTERM (after the file in hand: the files read so far are stored, each whole)."""
     import sqlite3
 
+    from .archive import default_archive
     from .exports import visible
-    from .intake import IntakeRules, default_archive, ingest_files
+    from .intake import IntakeRules, ingest_files
     from .store import read_plan
 
     try:

@@ -7,7 +7,7 @@ per item, fill-in cells unlocked, coloured and validated, everything else locked
 a password: it prevents slips, it is not security), then a sign-off block (填报人, 审核人, 填报日期: unlocked
 input cells in column B beside their labels in column A). A hidden sheet plus document properties record
 what the file is for (`kind`, unit, month or year, catalogue version). Printed on A4, fitted to the width,
-the header row on every page. Reading a filled copy goes through perfkit.intake's safe opening (any
+the header row on every page. Reading a filled copy goes through perfkit.safe_xlsx's safe opening (any
 `Book`): here the sheet is located, its headers found, its rows and sign-off returned raw, so each form's
 own module checks the values and names the cell of every problem.
 """
@@ -85,7 +85,7 @@ class IntakeRules:
 
 
 class Book(Protocol):
-    """What a form reader needs of a workbook: perfkit.intake.Book, read safely, is one."""
+    """What a form reader needs of a workbook: perfkit.safe_xlsx.Book, read safely, is one."""
 
     file: str
     sheets: list[str]

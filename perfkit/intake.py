@@ -5,509 +5,41 @@ file leaves the store untouched. Each accepted file is one transaction, keeps it
 sha256, unit, month, time received) and is copied into a content-addressed archive. The same file twice
 changes nothing; a later file for the same unit and month supersedes the earlier one in calculations.
 
-Reading is defensive. The file is read once into memory (size-capped); the zip's entry count and
-uncompressed size are capped; every XML part is refused if it declares a DTD (XML bombs, external entities);
-the parts perfkit parses itself go through defusedxml; values come from calamine reading a rebuilt zip that
-holds only those checked bytes, so nothing it parses escaped the limits. Cached values are read, formulas
-are never evaluated; a formula without a cached value, an error value or a percent-formatted number in a
-fill-in cell is a problem, found by a quick scan of the sheet XML.
+Reading is defensive: the file is read once into memory (size-capped) and opened by perfkit.safe_xlsx (zip
+and XML limits, CRC checks, DTD refusal, the sheet-extent check before calamine reads any values); a ledger
+is checked by perfkit.template, a form by its own module (perfkit.forms), a turnover table by
+perfkit.turnover_table; accepted raw files go to perfkit.archive. This module checks files against the store
+and stores them: group commit (a transaction a group of files, a savepoint a file), parser processes for
+large batches, stops and kills that lose nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import os
-import re
 import signal
 import sqlite3
 import stat
-import struct
 import sys
 import threading
 import time
-import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
+from .archive import archive_raw, discard, fsync_dir, shown, write_unsynced
 from .catalogue import Catalogue
 from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, StoreError
-from .forms import (
-    META_SHEET,
-    IntakeRules,
-    cell_number,
-    cell_text,
-    col_index,
-    col_letter,
-    is_blank,
-    last_filled_row,
-    month_text,
-)
+from .forms import META_SHEET, IntakeRules, col_letter
 from .labels import t
+from .safe_xlsx import CFB_MAGIC, XLSX_MAGIC, open_book
 from .template import ProgressSheet, check_progress_records, measure_index, read_progress_book
-
-XLSX_MAGIC = b"PK\x03\x04"
-CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2: encrypted .xlsx or a legacy .xls
-_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-_FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
-_ERROR_TYPE = re.compile(rb"""\st=["']e["']""")
-# every marker contains b'<!' (UTF-8) or b'<\x00!' (UTF-16): two quick scans rule them all out
-_DTD_MARKERS = [
-    s.encode(enc) for s in ("<!DOCTYPE", "<!ENTITY") for enc in ("utf-8", "utf-16-le", "utf-16-be")
-]
-
-
-# ------------------------------------------------------------------------------- safe xlsx reading
-
-
-@dataclass
-class Book:
-    """A workbook read safely: sheet names (in order), their states, values on demand, cell flags."""
-
-    file: str
-    sheets: list[str]
-    states: dict[str, str]
-    parts: dict[str, bytes]  # checked XML parts
-    sheet_part: dict[str, str]
-    _calamine: object = None
-    crcs: dict[str, int] = field(default_factory=dict)  # the parts' CRC-32s, checked when they were read
-    max_cells: int = IntakeRules.max_sheet_cells
-
-    def values(self, sheet: str) -> list[list]:
-        """The sheet's cached values as a grid from A1 ('' for empty cells)."""
-        part = self.sheet_part.get(sheet, "")
-        if part not in self.parts:
-            raise InputError(Problem(self.file, f"the sheet's part {part or '(none)'} is missing", sheet))
-        rows, cols = _value_extent(self.parts[part], self.file, sheet)
-        if rows * cols > self.max_cells:  # calamine allocates the whole grid: one far cell is a bomb
-            raise InputError(
-                Problem(
-                    self.file,
-                    f"values reach {col_letter(cols)}{rows}: {rows:,} rows × {cols:,} columns is over the limit"
-                    f" of {self.max_cells:,} cells ([intake] max_sheet_cells)",
-                    sheet,
-                )
-            )
-        if self._calamine is None:
-            from python_calamine import CalamineWorkbook
-
-            buf = io.BytesIO(_stored_zip(self.parts, self.crcs))
-            try:
-                self._calamine = CalamineWorkbook.from_filelike(buf)
-            except Exception as exc:  # calamine's errors: the workbook XML is not what Excel writes
-                raise InputError(Problem(self.file, f"not a readable .xlsx workbook ({exc})")) from exc
-        try:
-            return self._calamine.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-        except Exception as exc:
-            raise InputError(Problem(self.file, f"sheet cannot be read ({exc})", sheet)) from exc
-
-    def cell_flags(self, sheet: str) -> dict[str, str]:
-        """Cell reference → what is wrong with it as a value: formula without cached value, error
-        value, percent number format. Empty (and cheap) for the usual file with none of them."""
-        xml = self.parts.get(self.sheet_part.get(sheet, ""), b"")
-        percent = _percent_styles(self.parts.get("xl/styles.xml", b""), self.file)
-        if not _FORMULA.search(xml) and not _ERROR_TYPE.search(xml) and not percent:
-            return {}
-        return _scan_cells(xml, percent, self.file, sheet)
-
-    def properties(self, prefix: str) -> dict[str, str]:
-        """Custom document properties named `prefix`…, without the prefix."""
-        blob = self.parts.get("docProps/custom.xml")
-        out = {}
-        for prop in _xml(blob, self.file, "docProps/custom.xml") if blob else []:
-            name = prop.get("name", "")
-            if name.startswith(prefix) and len(prop):
-                out[name[len(prefix) :]] = (prop[0].text or "").strip()
-        return out
-
-
-def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
-    """Check the bytes are a safe, complete .xlsx and index its sheets; problems name the file."""
-    file = str(path)
-    if data.startswith(CFB_MAGIC):
-        if "EncryptionInfo".encode("utf-16-le") in data:
-            reason = "the workbook is password-protected (encrypted): save it again without a password"
-        else:
-            reason = "an old .xls (Excel 97–2003) workbook, not .xlsx: save it as .xlsx"
-        raise InputError(Problem(file, reason))
-    if not data.startswith(XLSX_MAGIC):
-        raise InputError(
-            Problem(file, "not an .xlsx workbook (not a zip file: renamed, or saved in another format?)")
-        )
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
-        raise InputError(Problem(file, f"truncated or damaged .xlsx (zip: {exc})")) from exc
-    if len(infos) > rules.max_zip_entries:
-        raise InputError(
-            Problem(file, f"{len(infos)} zip entries, over the limit of {rules.max_zip_entries}")
-        )
-    total = sum(i.file_size for i in infos)
-    if total > rules.max_uncompressed_bytes:
-        raise InputError(
-            Problem(file, f"unpacks to {total:,} bytes, over the limit of {rules.max_uncompressed_bytes:,}")
-        )
-    names = {i.filename for i in infos}
-    if "xl/workbook.xml" not in names:
-        raise InputError(
-            Problem(file, "not an Excel workbook (no xl/workbook.xml): renamed from another format?")
-        )
-    parts: dict[str, bytes] = {}
-    crcs: dict[str, int] = {}
-    for info in infos:
-        if not info.filename.endswith((".xml", ".rels")):
-            continue  # images, printer settings, macros: never read
-        blob = _inflate(data, info, rules, file)  # at most the declared size, whatever it unpacks to
-        if (b"<!" in blob or b"<\x00!" in blob) and any(marker in blob for marker in _DTD_MARKERS):
-            raise InputError(
-                Problem(file, f"{info.filename} declares a DTD or entities (refused: XML bomb risk)")
-            )
-        parts[info.filename] = blob
-        crcs[info.filename] = info.CRC
-    sheets, states, sheet_part = _sheet_index(parts, file)
-    return Book(
-        file=file,
-        sheets=sheets,
-        states=states,
-        parts=parts,
-        sheet_part=sheet_part,
-        crcs=crcs,
-        max_cells=rules.max_sheet_cells,
-    )
-
-
-def _inflate(data: bytes, info: zipfile.ZipInfo, rules: IntakeRules, file: str) -> bytes:
-    """One zip entry's bytes, decompressed as a stream that stops one byte past the size the central
-    directory declares (whose total is capped): a header that lies about the size costs that much memory
-    and no more (zipfile's own read inflates each compressed chunk whole first: 1 GiB of spaces from a
-    1 MB entry). The compression ratio is capped too, and the CRC-32 checked."""
-    name = info.filename
-
-    def damaged(reason: str) -> InputError:
-        return InputError(Problem(file, f"truncated or damaged .xlsx ({name}: {reason})"))
-
-    declared = info.file_size
-    if declared > 2**20 and declared > rules.max_compression_ratio * max(info.compress_size, 1):
-        raise InputError(
-            Problem(
-                file,
-                f"{name} unpacks {declared // max(info.compress_size, 1):,} times its packed size, over the"
-                f" limit of {rules.max_compression_ratio:,} (a zip bomb?)",
-            )
-        )
-    if info.flag_bits & 0x1:
-        raise damaged("encrypted entry")
-    off = info.header_offset
-    head = data[off : off + 30]
-    if len(head) < 30 or head[:4] != XLSX_MAGIC:
-        raise damaged("no local header")
-    start = off + 30 + int.from_bytes(head[26:28], "little") + int.from_bytes(head[28:30], "little")
-    packed = memoryview(data)[start : start + info.compress_size]
-    if len(packed) < info.compress_size:
-        raise damaged("cut short")
-    if info.compress_type == zipfile.ZIP_STORED:
-        out = bytes(packed)
-    elif info.compress_type == zipfile.ZIP_DEFLATED:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        buf = bytearray()
-        try:
-            while True:  # max_length: zlib produces at most that much and keeps the rest of the input
-                buf += inflater.decompress(packed, declared + 1 - len(buf))
-                if len(buf) > declared:
-                    raise InputError(
-                        Problem(
-                            file,
-                            f"{name} unpacks to more than the {declared:,} bytes its zip headers declare"
-                            " (a forged or damaged zip): refused",
-                        )
-                    )
-                packed = inflater.unconsumed_tail
-                if inflater.eof or not packed:
-                    break
-        except zlib.error as exc:
-            raise damaged(str(exc)) from exc
-        if not inflater.eof:
-            raise damaged("compressed data cut short")
-        out = bytes(buf)
-    else:
-        raise damaged(f"compression method {info.compress_type} is not one Excel uses")
-    if len(out) != declared:
-        raise damaged(f"{len(out):,} bytes, its zip headers declare {declared:,}")
-    if zlib.crc32(out) != info.CRC:
-        raise damaged("Bad CRC-32")
-    return out
-
-
-# a cell's opening tag, and its closing tag when nothing stands between them (`<c r="A9" s="1"></c>`: the
-# empty cell as lxml-backed writers, openpyxl among them, write it)
-_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c(\s[^>]*)?>(\s*</(?:[A-Za-z_][\w.-]*:)?c\s*>)?")
-_CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
-
-
-def _value_extent(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
-    """(last row, last column) of the cells that may hold a value (not the empty `<c …/>` Excel keeps for
-    formatting), from a regex pass over the sheet XML: cheap, and memory-flat whatever the sheet's size."""
-    rows = 0
-    widest = ""
-    for m in _CELL_TAG.finditer(xml):
-        attrs = m.group(1) or b""
-        if attrs.endswith(b"/") or m.group(2):
-            continue  # <c r="A9" s="1"/> or <c r="A9" s="1"></c>: formatting only
-        ref = _CELL_REF.search(attrs)
-        if ref is None:  # cells placed by position: the element walk knows where they are
-            return _value_extent_walk(xml, file, sheet)
-        letters = ref.group(1).decode().upper()
-        if (len(letters), letters) > (len(widest), widest):
-            widest = letters
-        rows = max(rows, int(ref.group(2)))
-    return rows, col_index(widest) if widest else 0
-
-
-def _value_extent_walk(xml: bytes, file: str, sheet: str) -> tuple[int, int]:
-    """`_value_extent` for sheets whose rows or cells omit their references (they follow the previous one)."""
-    from defusedxml.ElementTree import ParseError
-
-    rows = cols = 0
-    try:
-        for row, col, el in _cells(xml):
-            if len(el):
-                rows, cols = max(rows, row), max(cols, col)
-    except (ParseError, ValueError) as exc:
-        raise InputError(Problem(file, f"damaged sheet XML ({exc})", sheet)) from exc
-    return rows, cols
-
-
-def _stored_zip(parts: dict[str, bytes], crcs: dict[str, int]) -> bytes:
-    """An uncompressed zip of `parts`, written directly: zipfile.writestr costs more than calamine's read of
-    a whole workbook. The CRCs are the ones the reads checked (computed for a part without one)."""
-    if len(parts) >= 0xFFFF or sum(len(d) for d in parts.values()) >= 0xFFFFFFFF // 2:
-        buf = io.BytesIO()  # beyond the plain zip format: let zipfile write zip64
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-            for name, data in parts.items():
-                z.writestr(name, data)
-        return buf.getvalue()
-    out, central = bytearray(), bytearray()
-    for name, data in parts.items():
-        raw = name.encode("utf-8")
-        flags = 0 if raw.isascii() else 0x800  # UTF-8 names
-        crc = crcs.get(name)
-        crc = zlib.crc32(data) if crc is None else crc
-        offset = len(out)
-        # version 2.0, no compression, DOS date 1980-01-01 00:00
-        out += struct.pack(
-            "<4s5H3L2H", b"PK\x03\x04", 20, flags, 0, 0, 0x21, crc, len(data), len(data), len(raw), 0
-        )
-        out += raw
-        out += data
-        central += struct.pack(
-            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, 0, 0, 0x21, crc, len(data), len(data), len(raw),
-            0, 0, 0, 0, 0, offset,
-        )  # fmt: skip
-        central += raw
-    start = len(out)
-    out += central
-    out += struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(parts), len(parts), len(central), start, 0)
-    return bytes(out)
-
-
-def _xml(blob: bytes, file: str, part: str):
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import ParseError, fromstring
-
-    try:
-        return fromstring(blob)
-    except (ParseError, DefusedXmlException) as exc:
-        raise InputError(Problem(file, f"damaged workbook part {part} ({exc})")) from exc
-
-
-def _sheet_index(parts: dict[str, bytes], file: str) -> tuple[list[str], dict[str, str], dict[str, str]]:
-    wb = _xml(parts["xl/workbook.xml"], file, "xl/workbook.xml")
-    rels_blob = parts.get("xl/_rels/workbook.xml.rels", b"")
-    targets = {}
-    if rels_blob:
-        for rel in _xml(rels_blob, file, "xl/_rels/workbook.xml.rels").iter(f"{_NS_PKG_REL}Relationship"):
-            target = rel.get("Target", "")
-            target = target.lstrip("/") if target.startswith("/") else "xl/" + target
-            targets[rel.get("Id")] = os.path.normpath(target).replace(os.sep, "/")
-    sheets, states, sheet_part = [], {}, {}
-    for s in wb.iter(f"{_NS_MAIN}sheet"):
-        name = s.get("name", "")
-        sheets.append(name)
-        states[name] = s.get("state", "visible")
-        sheet_part[name] = targets.get(s.get(f"{_NS_REL}id"), "")
-    return sheets, states, sheet_part
-
-
-def _percent_styles(styles: bytes, file: str) -> set[int]:
-    """Indices of cell formats that show numbers as percentages (built-in 9/10 or a custom code with %)."""
-    if not styles or (
-        b"%" not in styles and b'numFmtId="9"' not in styles and b'numFmtId="10"' not in styles
-    ):
-        return set()
-    root = _xml(styles, file, "xl/styles.xml")
-    custom = {int(n.get("numFmtId", -1)): n.get("formatCode", "") for n in root.iter(f"{_NS_MAIN}numFmt")}
-    xfs = root.find(f"{_NS_MAIN}cellXfs")
-    out = set()
-    for i, xf in enumerate(xfs if xfs is not None else []):
-        fid = int(xf.get("numFmtId", 0))
-        code = re.sub(r'"[^"]*"|\\.', "", custom.get(fid, ""))  # a quoted or escaped % is text
-        if fid in (9, 10) or "%" in code:
-            out.add(i)
-    return out
-
-
-def _cells(xml: bytes) -> Iterator[tuple[int, int, object]]:
-    """(row, column, element) of each cell of a sheet's XML, streamed (each element cleared after its turn).
-    Rows and cells may omit their references: they follow the previous one."""
-    from defusedxml.ElementTree import iterparse
-
-    row, col = 0, 0
-    for event, el in iterparse(io.BytesIO(xml), events=("start", "end")):
-        tag = el.tag.rsplit("}", 1)[-1]
-        if tag == "row":
-            if event == "start":
-                row, col = int(el.get("r") or row + 1), 0
-            else:
-                el.clear()
-            continue
-        if tag != "c" or event != "end":
-            continue
-        ref = el.get("r")
-        if ref:
-            letters = ref.rstrip("0123456789")
-            row, col = int(ref[len(letters) :]), col_index(letters)
-        else:
-            col += 1
-        yield row, col, el
-        el.clear()
-
-
-def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[str, str]:
-    flags: dict[str, str] = {}
-    for row, col, el in _cells(xml):
-        ref = f"{col_letter(col)}{row}"
-        f = v = None
-        for child in el:
-            name = child.tag.rsplit("}", 1)[-1]
-            f = child if name == "f" else f
-            v = child if name in ("v", "is") else v
-        if el.get("t") == "e":
-            flags[ref] = f"error value {v.text if v is not None else ''} (fix the formula or type the value)"
-        elif f is not None and (v is None or (v.text in (None, "") and el.get("t") not in ("str", "s"))):
-            flags[ref] = "formula without a cached value: open and save it in Excel, or type the value"
-        elif percent and int(el.get("s", 0)) in percent:
-            flags[ref] = "formatted as a percentage: type 60 for 60%, in a cell without the % format"
-    return flags
-
-
-# -------------------------------------------------------------------------------- turnover tables
-
-
-def _too_many_rows(n: int, limit: int, file: str, sheet: str = "") -> None:
-    if n > limit:  # a turnover table is a few hundred rows; a bigger one would only cost memory
-        raise InputError(
-            Problem(file, f"{n:,} data rows, over the limit of {limit:,} ([intake] max_table_rows)", sheet)
-        )
-
-
-def turnover_frame(
-    grid: list[list], file: str, sheet: str, flags: dict[str, str], max_rows: int = 10_000
-) -> pd.DataFrame | None:
-    """A sheet grid as a turnover table (header in row 1), or None when its headers are not a turnover
-    table's. Number cells must hold numbers; month cells may be dates."""
-    from .turnover import canonical_columns
-
-    if not grid or not any(not is_blank(v) for v in grid[0]):
-        return None
-    grid = grid[: last_filled_row(grid) + 1]  # the empty rows Excel leaves below a table are not data
-    header = [cell_text(v) for v in grid[0]]
-    try:
-        canonical_columns(pd.DataFrame(columns=header), file, sheet)
-    except InputError:
-        return None
-    _too_many_rows(len(grid) - 1, max_rows, file, sheet)
-    frame = pd.DataFrame([list(r) + [""] * (len(header) - len(r)) for r in grid[1:]], columns=header)
-    canon = canonical_columns(frame, file, sheet)
-    problems = []
-    letters = {c: col_letter(i + 1) for i, c in enumerate(canon.columns)}
-    for i, rec in enumerate(canon.to_dict("records"), start=2):
-        for key in ("month", "passenger_km", "ton_km", "official_yoy_pct"):
-            if key not in letters:
-                continue
-            ref = f"{letters[key]}{i}"
-            if ref in flags and (key == "official_yoy_pct" or not flags[ref].startswith("formatted")):
-                problems.append(Problem(file, flags[ref], sheet, ref))
-            elif key != "month" and not is_blank(rec[key]):
-                _, reason = cell_number(rec[key])
-                if reason:
-                    problems.append(Problem(file, reason, sheet, ref))
-    if problems:
-        raise InputError(problems)
-    canon["month"] = canon["month"].map(month_text)
-    return canon
-
-
-def check_turnover(
-    frame: pd.DataFrame, file: str, sheet: str, letters: dict[str, str], today: date
-) -> pd.DataFrame:
-    """Normalise to monthly values (perfkit.turnover) and refuse months after the current one."""
-    from .turnover import normalise_turnover, parse_period
-
-    problems = []
-    now = pd.Period(today, freq="M")
-    for i, v in enumerate(frame["month"], start=2):
-        try:
-            month, _ = parse_period(v)
-        except ValueError:
-            continue  # reported by normalise_turnover
-        if month > now:
-            problems.append(
-                Problem(file, f"month {month} is in the future", sheet, f"{letters.get('month', 'A')}{i}")
-            )
-    if problems:
-        raise InputError(problems)
-    return normalise_turnover(frame, file, sheet, letters)
-
-
-def read_turnover_csv(data: bytes, file: str, max_rows: int = 10_000) -> tuple[pd.DataFrame, dict[str, str]]:
-    """A CSV turnover table: UTF-8 (with or without BOM) or GB18030 as saved by Chinese Excel. Trailing
-    lines of nothing but commas are not data; more than `max_rows` data rows are refused before pandas
-    reads them (a 5 MB table of 250,000 rows would cost 250 MB)."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise InputError(Problem(file, "not text in UTF-8 or GB18030"))
-    lines = text.splitlines()
-    while lines and not lines[-1].strip(", \t"):
-        lines.pop()
-    _too_many_rows(len(lines) - 1, max_rows, file)
-    text = "\n".join(lines) + "\n"
-    del lines
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(Problem(file, f"not a readable CSV table ({exc})")) from exc
-    from .turnover import canonical_columns
-
-    frame = canonical_columns(frame, file)
-    return frame, {c: col_letter(i + 1) for i, c in enumerate(frame.columns)}
-
-
-# ----------------------------------------------------------------------------------------- ingest
+from .turnover_table import check_turnover, read_turnover_csv, turnover_frame
 
 
 @dataclass
@@ -561,62 +93,6 @@ class IngestReport:
             more = f" … and {len(self.not_stored) - 20} more" if len(self.not_stored) > 20 else ""
             text += f", {len(self.not_stored)} not stored ({why}): {shown}{more}"
         return text
-
-
-def default_archive(db: str | os.PathLike | None = None) -> Path:
-    """Next to the store: data/archive for the default data/perfkit.sqlite."""
-    from .config import db_path
-
-    return db_path(db).parent / "archive"
-
-
-def archive_raw(data: bytes, sha: str, suffix: str, archive_dir: Path, *, sync_dir: bool = True) -> Path:
-    """Copy the raw bytes to archive_dir/<sha256><suffix>, read-only; an existing copy is kept as is.
-
-    The copy is fsynced before it is renamed into place; with `sync_dir` the directory is fsynced too, so
-    the new name is durable when this returns (`ingest_files` passes False and fsyncs the directory itself).
-    """
-    archive_dir.mkdir(parents=True, exist_ok=True)
-    dest = archive_dir / f"{sha}{suffix.lower()}"
-    if dest.exists():
-        if hashlib.sha256(dest.read_bytes()).hexdigest() != sha:
-            raise StoreError(f"archive file {dest} does not match its name: refusing to overwrite it")
-        return dest
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        _write_synced(tmp, data)
-        os.replace(tmp, dest)  # appears whole or not at all
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    if sync_dir:
-        fsync_dir(archive_dir)
-    return dest
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    """Write `data` to `path`, fsync it and make it read-only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-        os.fchmod(fd, 0o444)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make renames and new names in `directory` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # e.g. Windows: directory entries are written through
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def parse_file(path: Path, data: bytes, rules: IntakeRules) -> tuple[str, object]:
@@ -998,15 +474,15 @@ def _archive(ctx: _Context, loaded: _Loaded, suffix: str) -> str:
     the copies into place and fsyncs the folder once, before the group's COMMIT."""
     data, sha = loaded.data, loaded.sha
     if ctx.pool is None:
-        return _shown(archive_raw(data, sha, suffix, ctx.archive_dir))
+        return shown(archive_raw(data, sha, suffix, ctx.archive_dir))
     if not ctx.shown_dir:
-        ctx.shown_dir = _shown(ctx.archive_dir)
+        ctx.shown_dir = shown(ctx.archive_dir)
     dest = ctx.archive_dir / f"{sha}{suffix.lower()}"
     if os.path.exists(dest):
         archive_raw(data, sha, suffix, ctx.archive_dir, sync_dir=False)  # kept as is, or refused
     else:
         tmp = ctx.archive_dir / f".{dest.name}.{os.getpid()}.{next(ctx.staging)}.tmp"
-        fd = _write_unsynced(tmp, data, ctx.archive_dir)
+        fd = write_unsynced(tmp, data, ctx.archive_dir)
         ctx.pending.append(_Copy(fd, tmp, dest, ctx.pool.submit(os.fsync, fd)))
     return os.path.join(ctx.shown_dir, dest.name)
 
@@ -1019,25 +495,6 @@ class _Copy:
     tmp: Path
     dest: Path
     synced: Future
-
-
-def _write_unsynced(path: Path, data: bytes, folder: Path) -> int:
-    """Create `path` read-only with `data`, and return its open descriptor for the fsync to come."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags, 0o444)  # the mode applies to the new file; this descriptor may write
-    except FileNotFoundError:  # the first copy: make the folder (not per file: it is a syscall more)
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, flags, 0o444)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except BaseException:
-        os.close(fd)
-        _discard(path)
-        raise
-    return fd
 
 
 def _settle_archive(ctx: _Context) -> None:
@@ -1055,7 +512,7 @@ def _settle_archive(ctx: _Context) -> None:
     for copy in pending:
         os.close(copy.fd)
         if os.path.exists(copy.dest):  # another process archived the same bytes meanwhile: keep theirs
-            _discard(copy.tmp)
+            discard(copy.tmp)
         else:
             os.replace(copy.tmp, copy.dest)  # appears whole or not at all
     fsync_dir(ctx.archive_dir)
@@ -1072,15 +529,7 @@ def _drop_pending(pending: list[_Copy]) -> None:
             os.close(copy.fd)
         except OSError:
             pass
-        _discard(copy.tmp)
-
-
-def _discard(tmp: Path | None) -> None:
-    if tmp is not None:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
+        discard(copy.tmp)
 
 
 def _insert_progress(conn: sqlite3.Connection, submission_id: int, rows: list[dict]) -> list[tuple]:
@@ -1158,16 +607,6 @@ def _last_accepted_map(
     return out
 
 
-def _shown(path: Path) -> str:
-    """Archive paths inside the repository are recorded relative to it."""
-    from .config import ROOT
-
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path.resolve())
-
-
 READ_AHEAD = 8  # files read (and handed to the parser processes) ahead of the one being stored
 SYNC_THREADS = 8  # a group's archive copies are fsynced on this many threads (the waits overlap)
 GROUP_FILES = 64  # files stored in one transaction at most (one savepoint each)
@@ -1175,6 +614,10 @@ GROUP_BYTES = 32 * 2**20  # raw bytes a group holds at most (kept in memory unti
 GROUP_SECONDS = 0.5  # a group closes after this long: lines appear, other writers wait, no longer
 PARALLEL_MIN_FILES = 16  # fewer files are parsed in the main process: forking costs more than it saves
 MAX_PARSERS = 8
+# With one parser (2 cores) the main process parses every MAIN_SHARE-th file itself: its store part is about
+# half a parse, so with a quarter of the parsing the two processes finish together, and the main one does
+# not sit waiting for the parser's answers. With more parsers they keep up and the main one only stores.
+MAIN_SHARE = 4
 
 
 def _parse_job(path: Path, data: bytes, rules: IntakeRules):
@@ -1244,9 +687,113 @@ def _close_inherited_files(keep: set[int]) -> None:
             pass
 
 
-def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
-    """Processes that parse the next files while the main process checks earlier ones against the store
-    and writes them (all cores but one), or None when it does not pay or is not safe.
+class _Parsers:
+    """Forked parser processes, each on its own pipe: file j goes to parser j % n, which reads it (size checks,
+    sha256: the bytes it checks are the bytes it sends back to be archived), parses it and answers in the
+    order it was asked. The main thread talks to the pipes itself, with no helper threads and one small
+    message a file each way (a pool's task queue cost more CPU a file than parsing did); a request is only a
+    path, so neither side can block the other. A parser that dies (killed, out of memory) is dropped: the
+    files it held, and the ones it would have had, are read and parsed in the main process instead."""
+
+    def __init__(self, procs: list, conns: list, watch: int):
+        self.procs, self.conns, self._watch = procs, conns, watch
+
+    def start(self, rules: IntakeRules) -> None:
+        """Send each parser the limits it checks files against (its first message)."""
+        for k, conn in enumerate(self.conns):
+            try:
+                conn.send(rules)
+            except OSError:
+                self._drop(k)
+
+    def submit(self, j: int, path: str | os.PathLike) -> bool:
+        """Ask a parser for file j; False when the caller is to read and parse it itself: its parser is gone,
+        or it is the main process's share (see MAIN_SHARE)."""
+        if len(self.conns) == 1 and j % MAIN_SHARE == MAIN_SHARE - 1:
+            return False
+        conn = self.conns[j % len(self.conns)]
+        if conn is None:
+            return False
+        try:
+            conn.send(os.fspath(path))
+        except OSError:
+            self._drop(j)
+            return False
+        return True
+
+    def result(self, j: int):
+        """(bytes, sha256, parse_file's result or its InputError), the InputError of reading the file, or
+        None when the parser died or could not answer (the caller does the file itself)."""
+        conn = self.conns[j % len(self.conns)]
+        if conn is None:
+            return None
+        try:
+            return conn.recv()
+        except (EOFError, OSError):  # the parser died: the files it held are done here
+            self._drop(j)
+            return None
+
+    def _drop(self, j: int) -> None:
+        k = j % len(self.conns)
+        if self.conns[k] is not None:
+            self.conns[k].close()
+            self.conns[k] = None
+
+    def shutdown(self) -> None:
+        """Close the pipes (a parser exits at EOF) and wait for the processes; kill one that is still
+        busy after a few seconds (a huge file): nothing it does is needed any more."""
+        for conn in self.conns:
+            if conn is not None:
+                conn.close()
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        os.close(self._watch)
+
+
+_NOT_PARSED = "not parsed"  # a parser's answer when something other than an InputError went wrong
+
+
+def _parser_main(conn, parent: int, watch: int, keep_open: int, others: list[int]) -> None:
+    """A parser process: the limits first, then read, hash and parse each path the pipe brings and answer
+    on the same pipe, until EOF (the ingest is done or gone)."""
+    for fd in others:  # the parent's ends of the pipes: held by the parent alone, so its close reads as EOF
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _parser_init(parent, watch, keep_open)
+    try:
+        rules = conn.recv()
+    except (EOFError, OSError):
+        return
+    while True:
+        try:
+            path = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            try:
+                _, data, sha = _read(path, rules)
+            except InputError as exc:
+                reply = exc
+            else:
+                reply = (data, sha, _parse_job(Path(path), data, rules))
+            conn.send(reply)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        except Exception:  # not an input problem: the main process does this file and reports it
+            try:
+                conn.send(_NOT_PARSED)
+            except OSError:
+                return
+
+
+def _parser_pool(n_files: int) -> _Parsers | None:
+    """Processes that read and parse the next files while the main process checks earlier ones against
+    the store and writes them (all cores but one), or None when it does not pay or is not safe.
 
     Forked, so they start in milliseconds with everything imported; only from a process with no other
     threads (a CLI run, not a Jupyter kernel), as forking a threaded process can deadlock the child.
@@ -1261,19 +808,29 @@ def _parser_pool(n_files: int) -> ProcessPoolExecutor | None:
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
         return None
+    context = multiprocessing.get_context("fork")
     watch, keep_open = os.pipe()  # the parsers see EOF on `watch` once this process is gone
+    procs, conns = [], []
     try:
-        pool = ProcessPoolExecutor(
-            max_workers=min(cores - 1, MAX_PARSERS),
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_parser_init,
-            initargs=(os.getpid(), watch, keep_open),
-        )
-        pool.submit(int)  # forks now (synchronously, for the fork method), before any thread of ours starts
+        for _ in range(min(cores - 1, MAX_PARSERS)):
+            mine, theirs = context.Pipe(duplex=True)
+            others = [c.fileno() for c in [*conns, mine]]  # the parent's ends, its own pipe's too: EOF
+            proc = context.Process(
+                target=_parser_main,
+                args=(theirs, os.getpid(), watch, keep_open, others),
+                name="perfkit-parser",
+                daemon=True,
+            )
+            proc.start()  # forks now, before any thread of this call starts
+            theirs.close()  # the parser's end: held by the parser alone, so its death reads as EOF here
+            procs.append(proc)
+            conns.append(mine)
+    except BaseException:
+        _Parsers(procs, conns, keep_open).shutdown()
+        raise
     finally:
         os.close(watch)
-    pool._perfkit_watch = keep_open  # closed when the pool is shut down (see ingest_files)
-    return pool
+    return _Parsers(procs, conns, keep_open)
 
 
 def ingest_files(
@@ -1313,42 +870,49 @@ def ingest_files(
     today = today or date.today()
     report = IngestReport(max_problems_per_file=rules.max_problems_per_file)
     paths = list(paths)
-    # entry j: [(path, bytes, sha) or the error reading it, parse future]
-    raw: dict[int, list] = {}
+    # entry j: (path, bytes, sha) or the error reading it; None while a parser process reads and parses it
+    raw: dict[int, object] = {}
     read_upto = 0
     parsers = _parser_pool(len(paths))  # forked before any thread of this call starts
+    if parsers is not None:
+        parsers.start(rules)
 
     def prefetch(upto: int) -> None:
-        """Read the next files and hand them to the parser processes (if any)."""
+        """Hand the next files to the parser processes (if any), or read them here."""
         nonlocal read_upto
         while read_upto < min(upto, len(paths)):
             j = read_upto
             read_upto += 1
-            try:
-                got = _read(paths[j], rules)
-            except (InputError, OSError) as exc:  # reported (or raised) at the file's turn, as before
-                raw[j] = [exc, None]
+            if parsers is not None and parsers.submit(j, paths[j]):
+                raw[j] = None
                 continue
-            path, data, _sha = got
-            parsing = None
-            if parsers is not None:
-                try:
-                    parsing = parsers.submit(_parse_job, path, data, rules)
-                except BrokenExecutor:  # a parser process died: the rest is parsed here
-                    pass
-            raw[j] = [got, parsing]
+            try:
+                raw[j] = _read(paths[j], rules)
+            except (InputError, OSError) as exc:  # reported (or raised) at the file's turn, as before
+                raw[j] = exc
 
     def load(i: int) -> tuple[_Loaded | None, InputError | None]:
         prefetch(i + 1 + READ_AHEAD)
-        got, parsing = raw.pop(i)
+        got = raw.pop(i)
+        result = None
+        if got is None:  # a parser's: (bytes, sha, parsed), the error reading it, or None (do it here)
+            answer = parsers.result(i)
+            if isinstance(answer, tuple):
+                data, sha, result = answer
+                got = (Path(paths[i]), data, sha)
+            elif isinstance(answer, InputError):
+                got = answer
+            else:
+                try:
+                    got = _read(paths[i], rules)
+                except (InputError, OSError) as exc:
+                    got = exc
         if isinstance(got, InputError):
             return None, got
         if isinstance(got, Exception):
             raise got
         path, data, sha = got
-        try:
-            result = parsing.result() if parsing is not None else _parse_job(path, data, rules)
-        except BrokenExecutor:  # its parser process died (killed, out of memory): parse it here
+        if result is None:
             result = _parse_job(path, data, rules)
         if isinstance(result, InputError):
             return None, result
@@ -1434,8 +998,7 @@ def ingest_files(
                         pass
     finally:
         if parsers is not None:
-            parsers.shutdown(wait=True, cancel_futures=True)
-            os.close(parsers._perfkit_watch)
+            parsers.shutdown()
     return report
 
 

@@ -795,6 +795,61 @@ def test_a_parser_process_that_dies_costs_no_file(sample_db, template, tmp_path)
     assert list(stored["sha256"].iloc[-len(files) :]) == [sha256_file(f) for f in files]
 
 
+PARSERS_SCRIPT = """
+import hashlib, json, os, signal, sys
+from pathlib import Path
+import perfkit.intake as intake
+from perfkit.forms import IntakeRules
+
+good, bad = sys.argv[1:3]
+parsers = intake._parser_pool(intake.PARALLEL_MIN_FILES)
+parsers.start(IntakeRules())
+asked = [parsers.submit(0, good), parsers.submit(1, bad)]
+data, sha, (kind, sheet) = parsers.result(0)
+_, _, refused = parsers.result(1)  # read, hashed, refused by its checks
+out = {
+    "asked": asked, "kind": kind, "rows": len(sheet.rows),
+    "same_bytes": data == Path(good).read_bytes(), "sha": sha == hashlib.sha256(data).hexdigest(),
+    "refused": [str(p) for p in refused.problems],
+}
+parsers.shutdown()
+out["exit_codes"] = [p.exitcode for p in parsers.procs]
+parsers = intake._parser_pool(intake.PARALLEL_MIN_FILES)
+parsers.start(IntakeRules())
+os.kill(parsers.procs[0].pid, signal.SIGKILL)  # a parser dies: its next file is the caller's to do
+parsers.procs[0].join()
+out["after_death"] = [parsers.submit(0, good), parsers.result(0)]
+parsers.shutdown()
+print(json.dumps(out))
+"""
+
+
+def test_parser_processes_answer_in_order_and_exit_when_the_ingest_closes_their_pipes(template, tmp_path):
+    """A parser reads, hashes and parses the file it is sent and sends back those very bytes; a file it
+    refuses comes back as its problems; a dead parser's files fall to the caller; the others exit by
+    themselves (exit code 0, not killed) once their pipes are closed."""
+    good = fill(template, tmp_path / template.name)
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"not a zip")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.run(
+        [sys.executable, "-c", PARSERS_SCRIPT, str(good), str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    got = json.loads(child.stdout)
+    assert got["asked"] == [True, True] and got["kind"] == "progress" and got["rows"] > 0
+    assert got["same_bytes"] and got["sha"]
+    assert got["refused"] == [
+        f"{bad}: not an .xlsx workbook (not a zip file: renamed, or saved in another format?)"
+    ]
+    assert got["after_death"][1] is None  # asked of the dead parser, or refused at once: the caller does it
+    assert got["exit_codes"] and got["exit_codes"] == [0] * len(got["exit_codes"])
+
+
 # ---------------------------------------------------------------------------------------- crash
 
 
@@ -1033,27 +1088,6 @@ def test_archive_copies_are_fsynced_and_in_place_before_their_group_commits(
         )
         assert not kept.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     assert sorted(p.name for p in archive.iterdir()) == sorted(f"{sha256_file(f)}.xlsx" for f in files)
-
-
-def test_cell_scan_follows_rows_and_cells_without_references():
-    from perfkit.intake import _scan_cells, _value_extent
-
-    xml = (
-        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-        b'<row r="3"><c><v>1</v></c><c><f>A1</f></c><c s="1"><v>0.5</v></c></row>'
-        b'<row><c t="e"><f>1/0</f><v>#DIV/0!</v></c><c><f t="shared" si="0"/><v>2</v></c></row>'
-        b"</sheetData></worksheet>"
-    )
-    flags = _scan_cells(xml, {1}, "f.xlsx", SHEET)
-    assert sorted(flags) == ["A4", "B3", "C3"]
-    assert flags["B3"].startswith("formula without a cached value")
-    assert flags["C3"].startswith("formatted as a percentage")
-    assert flags["A4"].startswith("error value #DIV/0!")
-    # the grid calamine would build: up to the last cell holding something; formatting-only cells do not count
-    assert _value_extent(xml, "f.xlsx", SHEET) == (4, 3)
-    assert _value_extent(
-        b'<sheetData><row r="9"><c r="AB9" s="1"/><c r="C2"><v>1</v></c></row></sheetData>', "f", SHEET
-    ) == (2, 3)
 
 
 # ------------------------------------------------------------------------------ hostile input, issue 12
