@@ -9,8 +9,9 @@ headings, each named in the eastAsia font attribute with fallbacks in the font t
 宋体/SimSun …) so Word, WPS and LibreOffice each find a face.
 
 Presentation only: every figure is read from `report.gather` (the month's snapshot, as the HTML brief
-reads it) and formatted here; nothing is computed twice. The quarterly kind sets the quarter beside the
-previous quarter's snapshot; the annual kind sets each unit's 自评 beside the computed score and grade
+reads it); the sentences and the quarter comparison are the brief's own (report.quarter_rows over
+trends.quarter_on_quarter, report.yoy_sentences, projection_sentences, investment_summary), so the two
+never disagree and nothing is computed or formatted twice. The annual kind sets each unit's 自评 beside the computed score and grade
 (`report.self_assessment`), differences shaded, and before December it is titled 预评估 with its data
 month. Sample data is labelled 合成示例数据 on every page, as the brief's running footer does.
 """
@@ -95,18 +96,7 @@ def write_document(
     conn: sqlite3.Connection, as_of: str, kind: str, lang: str, path: str | os.PathLike
 ) -> Path:
     """Build the month's document of `kind` from the store's snapshot and save it atomically at `path`."""
-    data = report.gather(conn, as_of, kind, lang)
-    previous = previous_quarter(conn, data, lang) if kind == "quarterly" else None
-    return save(build(data, lang, previous), path)
-
-
-def previous_quarter(conn: sqlite3.Connection, data: report.BriefData, lang: str = "zh"):
-    """The snapshot data at the end of the quarter before `data`'s (None in the first quarter)."""
-    month = parse_month(data.as_of)
-    end = (
-        pd.Period(year=month.year, month=3 * ((month.month - 1) // 3), freq="M") if month.month > 3 else None
-    )
-    return None if end is None else report.gather(conn, str(end), "monthly", lang)
+    return save(build(report.gather(conn, as_of, kind, lang), lang), path)
 
 
 def save(doc, path: str | os.PathLike) -> Path:
@@ -130,7 +120,7 @@ def save(doc, path: str | os.PathLike) -> Path:
 # ------------------------------------------------------------------------------------------ content
 
 
-def build(data: report.BriefData, lang: str = "zh", previous: report.BriefData | None = None):
+def build(data: report.BriefData, lang: str = "zh"):
     """The python-docx Document for `data` (quarterly, annual, or monthly on request)."""
     w = _Writer(lang)
     plan = data.catalogue.plan
@@ -153,7 +143,7 @@ def build(data: report.BriefData, lang: str = "zh", previous: report.BriefData |
     if data.kind == "annual":
         _self_assessment(w, data, lang)
     if data.kind == "quarterly":
-        _comparison(w, data, previous, lang)
+        _comparison(w, data, lang)
     _turnover(w, data, lang)
     _investment(w, data, lang)
     _problems(w, data, lang)
@@ -281,82 +271,36 @@ def _headline(w: _Writer, data, lang: str) -> None:
         )
 
 
-def _comparison(w: _Writer, data, previous, lang: str) -> None:
-    """This quarter's end beside the previous quarter's end, from the two months' snapshots."""
+def _comparison(w: _Writer, data, lang: str) -> None:
+    """This quarter against the last: the brief's comparison (report.quarter_rows), its figures as printed."""
     w.heading(t("doc.section.comparison", lang))
-    if previous is None or data.flags is None or previous.flags is None:
-        w.para(t("doc.comparison.none", lang))
+    found = report.quarter_rows(data, lang)
+    if found is None:
+        w.para(t("brief.none", lang))
         return
-    rows = []
-
-    def row(label: str, before: float, after: float, digits: int) -> None:
-        rows.append(
-            {"item": label, "before": before, "after": after, "change": after - before, "digits": digits}
-        )
-
-    row(
-        t("brief.score_now", lang),
-        previous.score.totals["target_score"],
-        data.score.totals["target_score"],
-        2,
-    )
-    if previous.projected is not None and data.projected is not None:
-        row(t("brief.score_projected", lang), previous.projected.totals["target_score"], data.projected.totals["target_score"], 2)  # fmt: skip
-        row(
-            t("brief.total_projected", lang),
-            previous.projected.totals["total"],
-            data.projected.totals["total"],
-            2,
-        )
-    row(t("brief.points_at_risk", lang), previous.flags["points_at_risk"].sum(), data.flags["points_at_risk"].sum(), 2)  # fmt: skip
-    statuses = report._problem_statuses(data)
-    row(
-        t("doc.problems_count", lang),
-        int(previous.flags["status"].isin(statuses).sum()),
-        int(data.flags["status"].isin(statuses).sum()),
-        0,
-    )
-    before, after = _status_counts(previous.flags), _status_counts(data.flags)
-    for s in report.STATUSES:
-        row(t("doc.status_count", lang).format(status=_status_text(s, lang)), before[s], after[s], 0)
-    df = pd.DataFrame(rows)
-    for col in ("before", "after", "change"):
-        df[col] = [
-            (_change(v, d) if col == "change" else f"{v:.{d}f}")
-            for v, d in zip(df[col], df["digits"], strict=True)
-        ]
+    cmp, rows = found
+    if cmp.previous_quarter is None:
+        w.para(t("brief.quarter.first", lang))
+        return
+    change = rows.set_index("key")["change"]
     w.para(
         t("doc.comparison.sentence", lang).format(
-            before=report.month_label(previous.as_of, lang),
-            after=report.month_label(data.as_of, lang),
-            score=df.loc[0, "change"],
-            risk=df.loc[df["item"] == t("brief.points_at_risk", lang), "change"].iloc[0],
+            before=report.month_label(cmp.previous_end, lang),
+            after=report.month_label(cmp.end, lang),
+            score=change["score_to_date"],
+            risk=change["points_at_risk"],
         )
     )
     w.table(
-        df,
+        rows,
         [
-            _C("item", t("doc.col.item", lang), 56, "text"),
-            _C(
-                "before",
-                t("doc.col.quarter_end", lang).format(month=report.month_label(previous.as_of, lang)),
-                34,
-                "right",
-            ),  # fmt: skip
-            _C(
-                "after",
-                t("doc.col.quarter_end", lang).format(month=report.month_label(data.as_of, lang)),
-                34,
-                "right",
-            ),  # fmt: skip
-            _C("change", t("doc.col.change", lang), 32, "right"),
+            _C("figure", t("brief.quarter.figure", lang), 56, "text"),
+            _C("previous", report.quarter_column(cmp.previous_quarter, cmp.previous_end, lang), 34, "right"),
+            _C("current", report.quarter_column(cmp.quarter, cmp.end, lang), 34, "right"),
+            _C("change", t("brief.quarter.change", lang), 32, "right"),
         ],
     )
-
-
-def _change(value: float, digits: int) -> str:
-    """+1.23, -0.86, and 0 (not +0.00) when nothing changed at the printed precision."""
-    return "0" if abs(value) < 0.5 * 10**-digits else f"{value:+,.{digits}f}"
+    w.para(t("brief.quarter.note", lang))
 
 
 def _turnover(w: _Writer, data, lang: str) -> None:
@@ -364,23 +308,9 @@ def _turnover(w: _Writer, data, lang: str) -> None:
     if data.growth is None:
         w.para(t("brief.turnover.none", lang))
         return
+    for sentence in (*report.yoy_sentences(data, lang), *report.projection_sentences(data, lang)):
+        w.para(sentence)
     p = data.growth.projections.copy()
-    for r in p.to_dict("records"):
-        w.para(
-            t("brief.turnover.sentence", lang).format(
-                mode=t(f"brief.mode.{r['mode']}", lang),
-                through=report.month_label(r["data_through"] or data.turnover_month, lang),
-                ytd=report._num1(r["ytd_growth_pct"]),
-                projected=report._num1(r["projected_growth_pct"]),
-                low80=report._num1(r["interval_80_low"]),
-                high80=report._num1(r["interval_80_high"]),
-                band_low=f"{r['band_low']:g}",
-                band_high=f"{r['band_high']:g}",
-                p_low=report.fmt_share(r["p_reach_low"]),
-                p_high=report.fmt_share(r["p_reach_high"]),
-                required=report._num1(r["required_growth_low_pct"]),
-            )
-        )
     p["mode_name"] = p["mode"].map(lambda m: t(f"brief.mode.{m}", lang))
     p["band"] = [
         span(f"{lo:g}", f"{hi:g}", lang) for lo, hi in zip(p["band_low"], p["band_high"], strict=True)
@@ -406,19 +336,7 @@ def _investment(w: _Writer, data, lang: str) -> None:
     if data.investment is None:
         w.para(t("brief.none", lang))
         return
-    money = data.investment[data.investment["kind"] == "investment"]
-    target, actual, projected = (money[c].sum() for c in ("target", "actual", "projected"))
-    w.para(
-        t("brief.investment.summary", lang).format(
-            n=len(money),
-            target=report.fmt_number(target, 0),
-            actual=report.fmt_number(actual, 0),
-            actual_pct=report.fmt_share(actual / target if target else None),
-            projected=report.fmt_number(projected, 0),
-            projected_pct=report.fmt_share(projected / target if target else None),
-            unlikely=int((money["p_reach"] < 0.5).sum()),
-        )
-    )
+    w.para(report.investment_summary(data, lang))
     units = investment.by_unit(data.investment)
     units = units[units["n_money"] > 0]
     w.table(

@@ -648,19 +648,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "doc.status_item": ("{status}{n}项", "{status} {n}"),
     "doc.labelled": ("{label}：{text}", "{label}: {text}"),
     "doc.section.comparison": ("与上季度比较", "Compared with the previous quarter"),
-    "doc.comparison.none": (
-        "本季度为年度第一季度，无上季度数据可比。",
-        "This is the first quarter of the year: there is no previous quarter to compare with.",
-    ),
     "doc.comparison.sentence": (
         "与{before}相比，{after}目标考评得分变化{score}分，风险分值变化{risk}分。",
         "From {before} to {after}, the target score changed by {score} and the points at risk by {risk}.",
     ),
-    "doc.col.item": ("指标", "Item"),
-    "doc.col.quarter_end": ("{month}", "{month}"),
-    "doc.col.change": ("变化", "Change"),
-    "doc.problems_count": ("列入问题清单的措施数", "Measures on the problem list"),
-    "doc.status_count": ("{status}措施数", "Measures: {status}"),
     "doc.section.investment": ("投资完成情况", "Investment"),
     "doc.section.problems": ("存在的主要问题", "Main problems"),
     "doc.problems_sentence": (

@@ -19,7 +19,7 @@ import pandas as pd
 from . import investment, risks, trends
 from .catalogue import Catalogue
 from .charts import STATUS_COLOURS
-from .labels import TEXT, grade_label, paren, plan_term, sentences, sep, span, t, unit_label
+from .labels import TEXT, grade_label, paren, plan_term, sentences, sep, span, status_text, t, unit_label
 from .months import parse_month, quarter_of
 
 STATUSES = ["已完成", "正常", "关注", "预警", "未完成", "缺报"]
@@ -829,22 +829,6 @@ def turnover_section(data: BriefData, lang: str = "zh") -> Html:
     p["interval_95"] = [
         _range(lo, hi, lang) for lo, hi in zip(p["interval_95_low"], p["interval_95_high"], strict=True)
     ]
-    sentences = [
-        t("brief.turnover.sentence", lang).format(
-            mode=r["mode_name"],
-            through=month_label(r["data_through"] or data.turnover_month, lang),
-            ytd=_num1(r["ytd_growth_pct"]),
-            projected=_num1(r["projected_growth_pct"]),
-            low80=_num1(r["interval_80_low"]),
-            high80=_num1(r["interval_80_high"]),
-            band_low=f"{r['band_low']:g}",
-            band_high=f"{r['band_high']:g}",
-            p_low=fmt_share(r["p_reach_low"]),
-            p_high=fmt_share(r["p_reach_high"]),
-            required=_num1(r["required_growth_low_pct"]),
-        )
-        for r in p.to_dict("records")
-    ]
     tbl = table(
         p,
         [
@@ -860,7 +844,31 @@ def turnover_section(data: BriefData, lang: str = "zh") -> Html:
         ],
         lang,
     )
-    return join(title, turnover_words(data, lang), "".join(f"<p>{esc(x)}</p>" for x in sentences), tbl)
+    words = [*yoy_sentences(data, lang), *projection_sentences(data, lang)]
+    return join(title, "".join(f"<p>{esc(x)}</p>" for x in words), tbl)
+
+
+def projection_sentences(data: BriefData, lang: str = "zh") -> list[str]:
+    """Each mode's growth to date, its projection with the 80% interval, the odds of each bound and what
+    the rest of the year needs, one sentence per mode (the brief and the Word document print these)."""
+    if data.growth is None:
+        return []
+    return [
+        t("brief.turnover.sentence", lang).format(
+            mode=t(f"brief.mode.{r['mode']}", lang),
+            through=month_label(r["data_through"] or data.turnover_month, lang),
+            ytd=_num1(r["ytd_growth_pct"]),
+            projected=_num1(r["projected_growth_pct"]),
+            low80=_num1(r["interval_80_low"]),
+            high80=_num1(r["interval_80_high"]),
+            band_low=f"{r['band_low']:g}",
+            band_high=f"{r['band_high']:g}",
+            p_low=fmt_share(r["p_reach_low"]),
+            p_high=fmt_share(r["p_reach_high"]),
+            required=_num1(r["required_growth_low_pct"]),
+        )
+        for r in data.growth.projections.to_dict("records")
+    ]
 
 
 def ytd_label(through: pd.Period, lang: str = "zh") -> str:
@@ -881,11 +889,11 @@ def turnover_earlier(data: BriefData) -> pd.Period | None:
     return month - 1 if month.month > 1 else None
 
 
-def turnover_words(data: BriefData, lang: str = "zh") -> Html:
+def yoy_sentences(data: BriefData, lang: str = "zh") -> list[str]:
     """同期: each mode's growth on the same period last year in words, against the earlier period and
     the band (1—9月公路换算周转量同比增长12.7%，较1—8月回落0.1个百分点，低于13%目标下限)."""
     if data.trends is None:
-        return Html("")
+        return []
     earlier = turnover_earlier(data)
     rows = trends.turnover_against(data.trends, data.as_of, earlier)
     out = []
@@ -907,8 +915,13 @@ def turnover_words(data: BriefData, lang: str = "zh") -> Html:
         words += t("brief.yoy." + r["position"], lang).format(
             low=f"{r['band_low']:g}", high=f"{r['band_high']:g}"
         )
-        out.append(f"<p>{esc(words)}</p>")
-    return Html("".join(out))
+        out.append(words)
+    return out
+
+
+def turnover_words(data: BriefData, lang: str = "zh") -> Html:
+    """`yoy_sentences` as the brief's paragraphs."""
+    return Html("".join(f"<p>{esc(x)}</p>" for x in yoy_sentences(data, lang)))
 
 
 def turnover_chart(data: BriefData, lang: str = "zh"):
@@ -952,20 +965,6 @@ def investment_section(data: BriefData, lang: str = "zh") -> Html:
     df = data.investment.copy()
     df["label"] = measure_labels(data.catalogue, df, lang)
     money = df[df["kind"] == "investment"]
-    total = {
-        "target": money["target"].sum(),
-        "actual": money["actual"].sum(),
-        "projected": money["projected"].sum(),
-    }
-    summary = t("brief.investment.summary", lang).format(
-        n=len(money),
-        target=fmt_number(total["target"], 0),
-        actual=fmt_number(total["actual"], 0),
-        actual_pct=fmt_share(total["actual"] / total["target"] if total["target"] else None),
-        projected=fmt_number(total["projected"], 0),
-        projected_pct=fmt_share(total["projected"] / total["target"] if total["target"] else None),
-        unlikely=int((money["p_reach"] < 0.5).sum()),
-    )
     money_cols = [
         Col("label", "brief.col.measure"),
         Col("reporting_unit", "reporting_unit", "name"),
@@ -979,9 +978,25 @@ def investment_section(data: BriefData, lang: str = "zh") -> Html:
     ]
     return join(
         title,
-        paragraph(summary),
+        paragraph(investment_summary(data, lang)),
         table(money, money_cols, lang, css="pk-wide"),
         paragraph(t("brief.investment.schedule_note", lang), "pk-note"),
+    )
+
+
+def investment_summary(data: BriefData, lang: str = "zh") -> str:
+    """The investment measures in one sentence: targets, done and projected totals with their shares of the
+    target, and how many are unlikely to reach it (the brief and the Word document print it)."""
+    money = data.investment[data.investment["kind"] == "investment"]
+    target, actual, projected = (money[c].sum() for c in ("target", "actual", "projected"))
+    return t("brief.investment.summary", lang).format(
+        n=len(money),
+        target=fmt_number(target, 0),
+        actual=fmt_number(actual, 0),
+        actual_pct=fmt_share(actual / target if target else None),
+        projected=fmt_number(projected, 0),
+        projected_pct=fmt_share(projected / target if target else None),
+        unlikely=int((money["p_reach"] < 0.5).sum()),
     )
 
 
@@ -1167,19 +1182,18 @@ QUARTER_FIGURES = {
 }
 
 
-def quarter_comparison(data: BriefData, lang: str = "zh") -> Html:
-    """本季度与上季度比较: score, points at risk, problems and statuses, this quarter against the last."""
+def quarter_rows(data: BriefData, lang: str = "zh") -> tuple[trends.QuarterComparison, pd.DataFrame] | None:
+    """本季度与上季度比较 as printed (trends.quarter_on_quarter, the brief's and the Word document's one
+    comparison): per figure its key, label, the previous and current quarter's figures and the change, each
+    formatted; the change is that of the printed figures. None without the year's trends."""
     if data.trends is None:
-        return Html("")
+        return None
     cmp = trends.quarter_on_quarter(data.trends, data.as_of)
-    head = subtitle("brief.quarter.compare", lang)
-    if cmp.previous_quarter is None:
-        return join(head, paragraph(t("brief.quarter.first", lang), "pk-note"))
     rows = []
     for r in cmp.table.to_dict("records"):
         key = r["figure"]
         if key.startswith("status:"):
-            status = t("risk.status." + STATUS_KEYS[key.split(":", 1)[1]], lang)
+            status = status_text(key.split(":", 1)[1], lang)
             label, digits = t("brief.quarter.status", lang).format(status=status), 0
         else:
             label_key, digits = QUARTER_FIGURES[key]
@@ -1187,24 +1201,38 @@ def quarter_comparison(data: BriefData, lang: str = "zh") -> Html:
         d = round(r["current"], digits) - round(r["previous"], digits)
         rows.append(
             {
+                "key": key,
                 "figure": label,
                 "previous": fmt_number(r["previous"], digits),
                 "current": fmt_number(r["current"], digits),
                 "change": "0" if abs(d) < 0.5 * 10**-digits else f"{d:+,.{digits}f}",
             }
         )
+    return cmp, pd.DataFrame(rows, columns=["key", "figure", "previous", "current", "change"])
 
-    def quarter(q: int, end: pd.Period) -> str:
-        return t("brief.quarter.column", lang).format(quarter=q, month=month_label(end, lang))
 
+def quarter_column(quarter: int, end: pd.Period, lang: str = "zh") -> str:
+    """第2季度（截至2019年6月）: a quarter's column in the comparison."""
+    return t("brief.quarter.column", lang).format(quarter=quarter, month=month_label(end, lang))
+
+
+def quarter_comparison(data: BriefData, lang: str = "zh") -> Html:
+    """本季度与上季度比较: score, points at risk, problems and statuses, this quarter against the last."""
+    found = quarter_rows(data, lang)
+    if found is None:
+        return Html("")
+    cmp, rows = found
+    head = subtitle("brief.quarter.compare", lang)
+    if cmp.previous_quarter is None:
+        return join(head, paragraph(t("brief.quarter.first", lang), "pk-note"))
     return join(
         head,
         table(
-            pd.DataFrame(rows),
+            rows,
             [
                 Col("figure", "brief.quarter.figure", "name"),
-                Col("previous", quarter(cmp.previous_quarter, cmp.previous_end), "range"),
-                Col("current", quarter(cmp.quarter, cmp.end), "range"),
+                Col("previous", quarter_column(cmp.previous_quarter, cmp.previous_end, lang), "range"),
+                Col("current", quarter_column(cmp.quarter, cmp.end, lang), "range"),
                 Col("change", "brief.quarter.change", "range"),
             ],
             lang,

@@ -80,7 +80,15 @@ def test_quarterly_reads_back_in_libreoffice_with_sections_problems_and_number(
         assert f"\n{heading}\n" in text, heading
     for problem in top_problems(sample_conn, "2019-09"):
         assert problem in text, problem
-    for header in ("序号", "风险状态", "风险分值（分）", "责任单位（责任人）", "原因", "2019年6月", "变化"):
+    for header in (
+        "序号",
+        "风险状态",
+        "风险分值（分）",
+        "责任单位（责任人）",
+        "原因",
+        "第2季度（截至2019年6月）",
+        "变化",
+    ):
         assert f"\n{header}\n" in text, header
     # the headline figures are the snapshot's, and the assumed part is said so
     data = report.gather(sample_conn, "2019-09", "quarterly")
@@ -190,7 +198,28 @@ def test_annual_in_december_is_not_preliminary(sample_conn):
 def test_first_quarter_has_nothing_to_compare_with(sample_conn, tmp_path):
     path = document.write_document(sample_conn, "2019-03", "quarterly", "zh", tmp_path / "q1.docx")
     text = "\n".join(p.text for p in Document(str(path)).paragraphs)
-    assert "2019年第一季度" in text and "本季度为年度第一季度，无上季度数据可比。" in text
+    assert "2019年第一季度" in text and "本季度为年度第一季度，无上季度可比。" in text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_document_prints_the_briefs_comparison_and_sentences(sample_conn, lang):
+    """One path: the Word 通报 reads the brief's quarter comparison (trends.quarter_on_quarter, formatted by
+    report.quarter_rows) and prints the brief's turnover and investment sentences, word for word."""
+    data = report.gather(sample_conn, "2019-09", "quarterly", lang)
+    doc = document.build(data, lang)
+    paragraphs = [p.text for p in doc.paragraphs]
+    table = next(t for t in doc.tables if t.rows[0].cells[0].text == report.t("brief.quarter.figure", lang))
+    cmp, rows = report.quarter_rows(data, lang)
+    assert [[c.text for c in r.cells] for r in table.rows[1:]] == rows[
+        ["figure", "previous", "current", "change"]
+    ].values.tolist()
+    assert table.rows[0].cells[1].text == report.quarter_column(2, cmp.previous_end, lang)
+    page = report.quarterly_section(data, lang)
+    assert all(f">{v}<" in page for v in rows["change"])  # the brief prints the same changes
+    words = [*report.yoy_sentences(data, lang), *report.projection_sentences(data, lang)]
+    assert len(words) == 4 and all(w in paragraphs for w in words)
+    assert all(report.esc(w) in report.turnover_section(data, lang) for w in words)
+    assert report.investment_summary(data, lang) in paragraphs
 
 
 def test_save_is_atomic(tmp_path):
