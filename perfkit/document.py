@@ -28,8 +28,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import investment, report, risks
-from .labels import plan_term, span, t
+from .labels import plan_term, say, span, t
 from .months import parse_month, quarter_of
+from .tables import people_text
 
 KINDS = ("quarterly", "annual")  # kinds that always come with a Word document (monthly: on request)
 ZH_NUMERALS = report.ZH_NUMERALS
@@ -258,7 +259,9 @@ def _headline(w: _Writer, data, lang: str) -> None:
         w.subheading(t("doc.sub.statuses", lang))
         counts = _status_counts(data.flags)
         w.para(
-            t("doc.status_sentence", lang).format(
+            say(
+                "doc.status_sentence",
+                lang,
                 n=len(data.flags),
                 counts=_listed(
                     [
@@ -361,19 +364,21 @@ def _problems(w: _Writer, data, lang: str) -> None:
         return
     statuses = report._problem_statuses(data)
     top_n = int(data.catalogue.plan.get("brief", {}).get("top_problems", 10))
-    flagged = report._people(data.flags, lang)
+    flagged = people_text(data.flags, lang)
     flagged = flagged[flagged["status"].isin(statuses)].sort_values(
         "points_at_risk", ascending=False, kind="stable"
     )
     w.para(
-        t("doc.problems_sentence", lang).format(
+        say(
+            "doc.problems_sentence",
+            lang,
             month=report.month_label(data.as_of, lang),
             n=len(flagged),
             points=report.fmt_number(flagged["points_at_risk"].sum(), 2),
             shown=min(top_n, len(flagged)),
         )
     )
-    w.subheading(t("brief.risks.top", lang).format(n=min(top_n, len(flagged))))
+    w.subheading(say("brief.risks.top", lang, n=min(top_n, len(flagged))))
     top = flagged.head(top_n).reset_index(drop=True)
     top = top.assign(
         no=range(1, len(top) + 1),
@@ -434,7 +439,9 @@ def _self_assessment(w: _Writer, data, lang: str) -> None:
     differ = rows[rows["differs"].fillna(False).astype(bool)]
     if len(evaluated):
         w.para(
-            t("doc.self_sentence", lang).format(
+            say(
+                "doc.self_sentence",
+                lang,
                 n=len(rows),
                 evaluated=len(evaluated),
                 differ=len(differ),
@@ -443,10 +450,10 @@ def _self_assessment(w: _Writer, data, lang: str) -> None:
             )
         )
     else:
-        w.para(t("doc.self_none", lang).format(n=len(rows)))
+        w.para(say("doc.self_none", lang, n=len(rows)))
     assumed = [p.split(" ", 1)[1] for p in coverage(data.catalogue, data.assessments)["assumed"] if " " in p]
     if assumed:
-        w.para(t("doc.assessed_assumed", lang).format(ids=_listed(assumed, lang), n=len(assumed)))
+        w.para(say("doc.assessed_assumed", lang, ids=_listed(assumed, lang), n=len(assumed)))
     shown = rows.assign(
         differs_shown=[_differs(r, lang) if r["differs"] else "" for r in rows.to_dict("records")],
         indicator=rows["id"] + " " + rows["text"].astype(str),
@@ -497,7 +504,9 @@ def _notes(w: _Writer, data, lang: str) -> None:
     w.heading(t("brief.section.notes", lang))
     missing = data.reporting.loc[~data.reporting["reported"], "unit"].tolist()
     w.para(
-        t("brief.reported_summary", lang).format(
+        say(
+            "brief.reported_summary",
+            lang,
             month=report.month_label(data.as_of, lang),
             reported=int(data.reporting["reported"].sum()),
             expected=len(data.reporting),

@@ -6,6 +6,7 @@ Code and identifiers stay English; what a leader or a unit reads comes from here
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -924,6 +925,38 @@ def t(key: str, lang: str = "zh") -> str:
     if pair is None:
         return key
     return pair[0] if lang == "zh" else pair[1]
+
+
+def say(key: str, lang: str = "zh", **values: object) -> str:
+    """The label for `key` filled with `values`, its English nouns agreeing with their counts (`agree`)."""
+    return agree(t(key, lang).format(**values), lang)
+
+
+# English nouns that follow a count in the labels, plural → singular ("1 items" reads "1 item")
+SINGULAR = {
+    "items": "item",
+    "routes": "route",
+    "vehicles": "vehicle",
+    "structures": "structure",
+    "sites": "site",
+    "actions": "action",
+    "points": "point",
+    "months": "month",
+    "measures": "measure",
+    "problems": "problem",
+    "indicators": "indicator",
+    "units": "unit",
+    "characters": "character",
+}
+_ONE = re.compile(r"(?<![\d.,])1 ((?:open |investment )?)(" + "|".join(SINGULAR) + r")\b")
+
+
+def agree(text: str, lang: str = "zh") -> str:
+    """English count nouns agree with their number: 'the 1 items target' → 'the 1 item target', '1 open
+    problems' → '1 open problem'; 0, 2, 11, 1.5 and 1.0 keep the plural, and Chinese has none."""
+    if lang == "zh":
+        return text
+    return _ONE.sub(lambda m: f"1 {m.group(1)}{SINGULAR[m.group(2)]}", text)
 
 
 def headers(columns: Iterable[str], lang: str = "zh") -> dict[str, str]:

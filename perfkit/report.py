@@ -19,8 +19,9 @@ import pandas as pd
 from . import investment, risks, trends
 from .catalogue import Catalogue
 from .charts import STATUS_COLOURS
-from .labels import TEXT, grade_label, paren, plan_term, sentences, sep, span, status_text, t, unit_label
+from .labels import TEXT, grade_label, paren, plan_term, say, sep, span, status_text, t, unit_label
 from .months import parse_month, quarter_of
+from .tables import people_text
 
 STATUSES = ["已完成", "正常", "关注", "预警", "未完成", "缺报"]
 # risk statuses are stored as their Chinese text; the English labels are perfkit.risks' keys
@@ -216,7 +217,7 @@ def section_title(key: str, lang: str = "zh", kind: str = "monthly") -> Html:
 
 
 def subtitle(key: str, lang: str = "zh", **fmt: object) -> Html:
-    return Html(f"<h3>{esc(t(key, lang).format(**fmt))}</h3>")
+    return Html(f"<h3>{esc(say(key, lang, **fmt))}</h3>")
 
 
 def placeholder(module: str, lang: str = "zh") -> Html:
@@ -515,7 +516,9 @@ def data_notes(
     the assumptions and thresholds are set, and the synthetic-data label. File and model names are
     named here, never in the brief's body."""
     missing = reporting.loc[~reporting["reported"], "unit"].tolist()
-    summary = t("brief.reported_summary", lang).format(
+    summary = say(
+        "brief.reported_summary",
+        lang,
         month=month_label(as_of, lang),
         reported=int(reporting["reported"].sum()),
         expected=len(reporting),
@@ -989,7 +992,9 @@ def investment_summary(data: BriefData, lang: str = "zh") -> str:
     target, and how many are unlikely to reach it (the brief and the Word document print it)."""
     money = data.investment[data.investment["kind"] == "investment"]
     target, actual, projected = (money[c].sum() for c in ("target", "actual", "projected"))
-    return t("brief.investment.summary", lang).format(
+    return say(
+        "brief.investment.summary",
+        lang,
         n=len(money),
         target=fmt_number(target, 0),
         actual=fmt_number(actual, 0),
@@ -1059,18 +1064,6 @@ def _problem_statuses(data: BriefData) -> list[str]:
     return list(data.catalogue.plan.get("risks", {}).get("problem_statuses", PROBLEM_STATUSES_DEFAULT))
 
 
-def _people(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
-    out = frame.copy()
-    for col in ("leaders", "units", "persons"):
-        if col in out:
-            out[col] = out[col].map(lambda v: sep(lang).join(v) if isinstance(v, list | tuple) else v)
-    if "reasons" in out:
-        out["reasons"] = out["reasons"].map(
-            lambda v: sentences(v, lang) if isinstance(v, list | tuple) else v
-        )
-    return out
-
-
 def risks_section(data: BriefData, lang: str = "zh") -> Html:
     """The top problems by points at risk with who must act; problems opened and closed this month;
     points at risk by lead leader."""
@@ -1081,18 +1074,20 @@ def risks_section(data: BriefData, lang: str = "zh") -> Html:
         return join(title, placeholder("risks", lang))
     top_n = int(data.catalogue.plan.get("brief", {}).get("top_problems", 10))
     statuses = _problem_statuses(data)
-    flags = _people(data.flags, lang)
+    flags = people_text(data.flags, lang)
     flagged = flags[flags["status"].isin(statuses)].sort_values(
         "points_at_risk", ascending=False, kind="stable"
     )
     flagged = flagged.assign(label=measure_labels(data.catalogue, flagged, lang))
     month = parse_month(data.as_of)
-    problems = _people(data.problems, lang)
+    problems = people_text(data.problems, lang)
     opened = problems[problems["opened"] == month]
     closed = problems[problems["closed"] == month]
     opened = opened.assign(label=measure_labels(data.catalogue, opened, lang))
     closed = closed.assign(label=measure_labels(data.catalogue, closed, lang))
-    summary = t("brief.risks.summary", lang).format(
+    summary = say(
+        "brief.risks.summary",
+        lang,
         flagged=len(flagged),
         points=fmt_number(flagged["points_at_risk"].sum(), 2),
         total=fmt_number(data.flags["points_at_risk"].sum(), 2),
@@ -1250,9 +1245,7 @@ def annual_section(data: BriefData, lang: str = "zh") -> Html:
     rows = self_assessment(data.catalogue, data.score, data.progress, data.assessments, data.self_evaluations)
     assumed = [p.split(" ", 1)[1] for p in coverage(data.catalogue, data.assessments)["assumed"] if " " in p]
     note = (
-        paragraph(
-            t("brief.assessed_assumed", lang).format(ids=sep(lang).join(assumed), n=len(assumed)), "pk-note"
-        )
+        paragraph(say("brief.assessed_assumed", lang, ids=sep(lang).join(assumed), n=len(assumed)), "pk-note")
         if assumed
         else ""
     )

@@ -29,7 +29,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
-from .labels import number_unit, t
+from .labels import number_unit, say, t
 from .months import parse_month, quarter_of  # noqa: F401 - quarter_of: notebooks call risks.quarter_of
 from .rules import (  # noqa: F401 - the statuses and expected_clipped, long read as risks.X, stay so
     ALERT,
@@ -175,7 +175,7 @@ def render_reason(key: str, values: dict, lang: str = "zh") -> str:
     shown = {k: num(v, 0 if k == "p" else 1) if isinstance(v, float) else v for k, v in values.items()}
     if "unit" in shown:  # the plan's unit of measure, spaced from its number as the language writes it
         shown["unit"] = number_unit(shown["unit"], lang)
-    return t(f"risk.reason.{key}", lang).format(**shown)
+    return say(f"risk.reason.{key}", lang, **shown)
 
 
 def render_reasons(reason_args, lang: str = "zh") -> list[str]:

@@ -171,3 +171,33 @@ def test_english_measure_names_from_the_plan_else_chinese(tmp_path, sample_conn)
     assert "1-3-2.2 Trunk road construction investment" in report.investment_section(data, "en")
     assert "1-3-2.2 普通国省干线项目建设投资" in report.investment_section(data, "zh")
     assert t("brief.plan_year", "en").format(year=2019) == "2019 performance evaluation"
+
+
+def test_english_count_nouns_agree_with_their_number():
+    """'the 1 items target' was printed in the English brief, Word document and unit pages."""
+    assert (
+        labels.agree("0 items done, 0% of the 1 items target", "en")
+        == "0 items done, 0% of the 1 item target"
+    )
+    assert (
+        labels.agree("over the 1 months left; 1 open problems", "en")
+        == "over the 1 month left; 1 open problem"
+    )
+    for kept in ("11 items", "21 points", "1.5 items", "1.0 km", "0 routes", "10 measures", "1 a month"):
+        assert labels.agree(kept, "en") == kept
+    assert labels.agree("1 items", "zh") == "1 items"  # Chinese has no plural to fix
+    assert labels.say("unit.summary", "en", unit="U", n=1, points="0.50", open=1) == (
+        "U reports 1 measure, with 0.50 points at risk in all and 1 open problem."
+    )
+    assert labels.say("unit.summary", "en", unit="U", n=2, points="1", open=0).endswith("0 open problems.")
+    assert labels.say("unit.summary", "zh", unit="U", n=1, points="0.50", open=1) == t("unit.summary").format(
+        unit="U", n=1, points="0.50", open=1
+    )
+
+
+def test_english_reasons_and_sentences_agree_in_number():
+    from perfkit.risks import render_reason
+
+    args = {"actual": 0.0, "unit": "个", "target": 1.0, "completion": 0.0, "time": 75.0, "gap": 75.0}
+    assert "0% of the 1 item target" in render_reason("behind_schedule", args, "en")
+    assert "年度目标1个" in render_reason("behind_schedule", args, "zh")

@@ -57,12 +57,17 @@ def test_english_page_has_no_chinese_outside_names(sample_conn):
     page = _page(data, "en")
     assert "1. Summary" in page and "Reporting record" in page and "Pro rata" in page
     text = re.sub(r"<[^>]+>", " ", page)
-    names = set(data.flags["name"]) | set(data.flags["unit"].dropna()) | {data.unit}
+    # measure names, units of measure and reasons are English; only the names of the unit, its people and
+    # measures the plan gives no English name stay as the plan writes them
+    untranslated = data.flags[~data.flags["measure_id"].isin(list(data.catalogue.names_en))]
+    names = set(untranslated["name"]) | {data.unit}
     names |= {p for ps in data.problems["persons"] for p in ps}
     names |= {data.catalogue.plan["plan"]["document"]}
     for name in sorted(names, key=len, reverse=True):
         text = text.replace(str(name), " ")
     assert not re.findall(r"[\u4e00-\u9fff]+", text)
+    assert not re.search(r"[.;][A-Z]", text)  # reasons are sentences with a space between them
+    assert not re.search(r"(?<![\d.,])1 (items|routes|months|measures|problems)\b", text)
 
 
 def test_late_and_missing_months_in_the_record():
