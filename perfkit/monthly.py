@@ -460,8 +460,7 @@ def problem_list(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "
 def quarterly_view(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> risks.QuarterlyView:
     """季度通报 of the quarter `as_of` falls in, up to `as_of`."""
     month = parse_month(as_of)
-    quarter = (month.month + 2) // 3
-    return risks.quarter_summary(problem_list(conn, month, lang), month.year, quarter, month)
+    return risks.quarter_summary(problem_list(conn, month, lang), *risks.quarter_of(month), month)
 
 
 def computed_months(conn: sqlite3.Connection) -> dict[str, str]:

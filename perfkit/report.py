@@ -20,7 +20,7 @@ from . import investment, risks, trends
 from .catalogue import Catalogue
 from .charts import STATUS_COLOURS
 from .labels import TEXT, grade_label, paren, plan_term, say, sep, span, status_text, t, unit_label
-from .months import parse_month, quarter_of
+from .months import parse_month, quarter_end, quarter_of
 from .tables import people_text
 
 STATUSES = ["已完成", "正常", "关注", "预警", "未完成", "缺报"]
@@ -887,8 +887,8 @@ def turnover_earlier(data: BriefData) -> pd.Period | None:
     brief, else the month before (None when the plan year has none)."""
     month = parse_month(data.as_of)
     if data.kind == "quarterly":
-        _, q = quarter_of(month)
-        return pd.Period(year=month.year, month=3 * (q - 1), freq="M") if q > 1 else None
+        year, q = quarter_of(month)
+        return quarter_end(year, q - 1) if q > 1 else None
     return month - 1 if month.month > 1 else None
 
 
@@ -1149,7 +1149,7 @@ def quarterly_section(data: BriefData, lang: str = "zh") -> Html:
     if "risks" in data.missing:
         return join(title, placeholder("risks", lang))
     month = parse_month(data.as_of)
-    view = risks.quarter_summary(data.problems, month.year, (month.month + 2) // 3, month)
+    view = risks.quarter_summary(data.problems, *quarter_of(month), month)
     cols = [
         Col("opened_in_quarter", "risk.col.opened_in_quarter", "int"),
         Col("closed_in_quarter", "risk.col.closed_in_quarter", "int"),
