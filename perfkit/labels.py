@@ -919,6 +919,26 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# Labels whose Chinese text is data, not display: risk statuses are stored in the snapshots as their text
+# (perfkit.rules), and a unit's reported 已完成 is compared with status.done. A snapshot's code version
+# counts these (`stored_vocabulary`); every other label is rendered when read, so editing it recomputes
+# nothing (tests/test_labels.py computes months with every other label changed and gets the same snapshots).
+STORED = (
+    "risk.status.done",
+    "risk.status.ok",
+    "risk.status.watch",
+    "risk.status.alert",
+    "risk.status.missed",
+    "risk.status.missing",
+    "status.done",
+)
+
+
+def stored_vocabulary() -> bytes:
+    """The Chinese text of the STORED labels, for perfkit.monthly.code_version."""
+    return "\n".join(f"{key}={TEXT[key][0]}" for key in STORED).encode()
+
+
 def t(key: str, lang: str = "zh") -> str:
     """The label for `key` in `lang` ('zh' or 'en'); unknown keys fall back to the key itself."""
     pair = TEXT.get(key)

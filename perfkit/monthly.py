@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import deliveries, risks, scoring, workplan
+from . import deliveries, labels, risks, scoring, workplan
 from . import growth as growth_model
 from . import investment as investment_model
 from .catalogue import Catalogue
@@ -71,7 +71,6 @@ COMPUTING_MODULES = (
     "growth_projection",
     "holidays",
     "investment",
-    "labels",
     "monthly",
     "months",
     "risks",
@@ -91,6 +90,7 @@ def code_version() -> str:
         for path in sorted(package.glob("*.py")) if package.is_dir() else [PACKAGE_DIR / f"{name}.py"]:
             h.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
             h.update(path.read_bytes())
+    h.update(labels.stored_vocabulary())  # labels are display text but for the words stored as data
     return h.hexdigest()[:16]
 
 

@@ -148,8 +148,14 @@ def test_domain_modules_do_not_import_the_report_layer(module):
     assert not (reached & REPORT_LAYER), f"{module} reaches {sorted(reached & REPORT_LAYER)}"
 
 
+# Modules counted in part: labels' words are rendered when read, but for the ones stored as data
+# (labels.STORED, hashed by code_version; tests/test_labels.py shows the rest change no snapshot).
+COUNTED_IN_PART = {"perfkit.labels"}
+
+
 def test_every_module_a_snapshot_is_computed_with_is_in_its_code_version():
     counted = {f"perfkit.{name}" for name in monthly.COMPUTING_MODULES}
     used = _closure(_graph(top_only=True), "perfkit.monthly")
-    missing = {m for m in used if m not in counted and m.rsplit(".", 1)[0] not in counted} - NOT_COMPUTING
-    assert missing == set()
+    missing = {m for m in used if m not in counted and m.rsplit(".", 1)[0] not in counted}
+    assert missing - NOT_COMPUTING - COUNTED_IN_PART == set()
+    assert COUNTED_IN_PART <= used  # still used, or the exception has no reason to stay
