@@ -139,6 +139,20 @@ def test_the_ledger_format_has_one_home():
     assert "perfkit.intake" not in graph["perfkit.forms"] and "perfkit.template" not in graph["perfkit.forms"]
 
 
+def test_the_form_registry_is_plain_imports_the_graph_sees():
+    """perfkit.form_kinds dispatches to each form's module through imports the ast reader sees (no import
+    by name at run time); the format module imports none of the forms and nothing imports by name."""
+    graph = _graph(top_only=True)
+    forms = {"perfkit.workplan", "perfkit.assessments", "perfkit.selfeval"}
+    assert forms <= graph["perfkit.form_kinds"]
+    assert not (_closure(graph, "perfkit.forms") & (forms | {"perfkit.form_kinds"}))
+    from perfkit import form_kinds
+
+    assert set(form_kinds.FORMS) == {"workplan", "assessment", "selfeval"}
+    for path in PACKAGE.rglob("*.py"):
+        assert "importlib.import_module(FORMS" not in path.read_text(encoding="utf-8"), path
+
+
 @pytest.mark.parametrize("module", sorted(DOMAIN))
 def test_domain_modules_do_not_import_the_report_layer(module):
     graph = _graph(top_only=True)
