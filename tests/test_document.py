@@ -10,12 +10,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from docx import Document
-from docx.shared import Mm
 from english import known_names, untranslated
 from nbformat.v4 import new_code_cell, new_notebook
 from openpyxl import load_workbook
 
-from perfkit import brief, document, report
+from perfkit import brief, document, docx_layout, report
 from perfkit.store import read_catalogue
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -98,27 +97,6 @@ def test_quarterly_reads_back_in_libreoffice_with_sections_problems_and_number(
     assert text.rstrip().endswith("泉州市交通运输局\n2019年  月  日")  # 落款 with the date to fill
 
 
-def test_quarterly_layout_is_a4_with_gbt9704_margins_fonts_and_repeated_headers(quarterly):
-    doc = Document(str(quarterly))
-    section = doc.sections[0]
-    assert (round(section.page_width.mm), round(section.page_height.mm)) == (210, 297)
-    assert section.page_width < section.page_height  # portrait
-    margins = [section.top_margin, section.bottom_margin, section.left_margin, section.right_margin]
-    assert [round(m.mm) for m in margins] == [37, 35, 28, 26]
-    normal = doc.styles["Normal"].element.rPr
-    assert normal.rFonts.get(_w("eastAsia")) == "仿宋_GB2312" and normal.sz.val.pt == 16
-    first = doc.paragraphs[0].runs[0]
-    assert first.text == "泉州市交通运输局" and str(first.font.color.rgb) == document.RED
-    assert first._r.rPr.rFonts.get(_w("eastAsia")) == "方正小标宋简体"
-    assert doc.tables and all(t.rows[0]._tr.trPr.find(_w("tblHeader")) is not None for t in doc.tables)
-    assert all(round(sum(c.width for c in t.columns) / Mm(1)) == 156 for t in doc.tables)  # the type area
-    fonts = next(p for p in doc.part.package.iter_parts() if str(p.partname) == "/word/fontTable.xml").blob
-    assert "仿宋_GB2312".encode() in fonts and b"FangSong" in fonts and b"SimSun" in fonts
-    footer = section.footer.paragraphs[0]._p.xml
-    assert "PAGE" in footer and "— " in section.footer.paragraphs[0].text  # "— 1 —"
-    assert "合成示例数据" in section.header.paragraphs[0].text
-
-
 @pytest.fixture()
 def with_self_evaluation(sample_db, sample_conn, tmp_path, cli):
     """局办公室's 自评, filled and ingested as a unit would: 4-2 良 (computed 优: a difference), 8-1 优."""
@@ -156,8 +134,8 @@ def test_annual_sets_self_evaluation_beside_the_score_and_marks_the_difference(
     rows = {r.cells[0].text.split(" ")[0]: r for r in table.rows[1:]}
     marked = rows["4-2"].cells[5]
     assert marked.text == "自评良，测算优"
-    assert marked._tc.tcPr.find(_w("shd")).get(_w("fill")) == document.MARK_FILL
-    assert str(marked.paragraphs[0].runs[0].font.color.rgb) == document.RED
+    assert marked._tc.tcPr.find(_w("shd")).get(_w("fill")) == docx_layout.MARK_FILL
+    assert str(marked.paragraphs[0].runs[0].font.color.rgb) == docx_layout.RED
     assert rows["8-1"].cells[5].text == "" and rows["8-1"].cells[5]._tc.tcPr.find(_w("shd")) is None
 
 
