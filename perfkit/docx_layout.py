@@ -15,7 +15,7 @@ from datetime import datetime
 import pandas as pd
 
 from .labels import t
-from .report import MISSING, ZH_NUMERALS, _missing, fmt_number, fmt_share
+from .markup import MISSING, ZH_NUMERALS, _missing, fmt_number, fmt_share
 
 # Faces: the name Word/WPS look for first (eastAsia), then what the font table offers as alternatives.
 FONT_BODY = "仿宋_GB2312"

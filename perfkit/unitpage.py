@@ -19,27 +19,26 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .labels import say, t, unit_label
-from .months import parse_month
-from .report import (
+from .markup import (
     MISSING,
     STATUSES,
+    ZH_NUMERALS,
     Col,
     Html,
     _missing,
     esc,
     fmt_number,
     join,
-    measure_labels,
     month_label,
-    page_chrome,
     paragraph,
     status_chip,
     table,
 )
+from .months import parse_month
+from .report import measure_labels, page_chrome
 from .tables import people_text
 
 SECTIONS = ["summary", "measures", "deliveries", "problems", "record"]
-ZH_NUMERALS = "一二三四五六七八九十"
 DEFAULT_DUE_DAY = 10  # plan.toml [brief] report_due_day: a month's ledger is due by this day of the next
 UNITS_DIR = "units"  # the unit pages' folder inside a brief's folder
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f\s]+')

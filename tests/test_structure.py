@@ -16,7 +16,18 @@ from perfkit import monthly
 PACKAGE = Path(monthly.__file__).resolve().parent
 
 # Presentation: tables, charts, HTML, files, the runner and the command line. The domain never imports them.
-REPORT_LAYER = {"perfkit.report", "perfkit.tables", "perfkit.charts", "perfkit.brief", "perfkit.cli"}
+REPORT_LAYER = {
+    "perfkit.report",
+    "perfkit.markup",
+    "perfkit.brief_data",
+    "perfkit.document",
+    "perfkit.docx_layout",
+    "perfkit.unitpage",
+    "perfkit.tables",
+    "perfkit.charts",
+    "perfkit.brief",
+    "perfkit.cli",
+}
 DOMAIN = {
     "perfkit.months",
     "perfkit.catalogue",
