@@ -624,7 +624,7 @@ def _rebuild_index(final: Path, run: BriefRun, echo: Callable[[str], None]) -> N
         return
     try:
         path = write_index(final.parent)
-    except OSError as exc:
+    except (OSError, InputError) as exc:  # exports.OutputError: cannot be written there
         run.warnings.append(f"index not rebuilt: {exc}")
         echo(f"index not rebuilt: {exc}")
         return

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ import pandas as pd
 
 from . import investment, report, risks
 from .docx_layout import Column, Writer
+from .exports import write_whole
 from .labels import plan_term, say, span, t
 from .months import parse_month, quarter_of
 from .tables import people_text
@@ -74,21 +74,11 @@ def write_document(
 
 
 def save(doc, path: str | os.PathLike) -> Path:
-    """Write to a temporary file beside `path`, then rename: a reader never sees half a document."""
+    """Write whole (exports.write_whole): a reader never sees half a document; one open in Word, read-only
+    or in a folder that cannot be written is an OutputError and stays as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            doc.save(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_whole(path, doc.save)
 
 
 # ------------------------------------------------------------------------------------------ content
