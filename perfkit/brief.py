@@ -359,10 +359,7 @@ def run_brief(
     # built under the plain names; published under the language's (lang_name), as every file is
     pages = unitpage.file_names(unit_names)
     if unit is not None:
-        if unit not in pages:
-            known = "、".join(unit_names)
-            raise InputError(Problem("--unit", f"unknown unit {unit!r}; the reporting units are: {known}"))
-        pages = {unit: pages[unit]}
+        pages = {unitpage.check_unit(unit_names, unit): pages[unit]}
         jobs = []
     elif not (units if units is not None else (kind == "monthly" and notebooks is None)):
         pages = {}

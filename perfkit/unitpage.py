@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from .catalogue import Catalogue
+from .errors import InputError, Problem
 from .labels import say, t, unit_label
 from .markup import (
     MISSING,
@@ -53,11 +54,18 @@ def reporting_units(catalogue: Catalogue) -> list[str]:
     return list(dict.fromkeys(u for u in m.loc[m["schedule"] != "statistic", "reporting_unit"] if u))
 
 
-def check_unit(catalogue: Catalogue, unit: str) -> str:
-    """`unit` when it is a reporting unit; ValueError naming the known ones otherwise."""
-    known = reporting_units(catalogue)
+class UnitError(InputError, ValueError):
+    """A unit that is not one of the plan's reporting units: bad input (`--unit`: one line, exit 2)."""
+
+
+def check_unit(known: Catalogue | list[str], unit: str) -> str:
+    """`unit` when it is one of the reporting units (`known`, or a catalogue's); UnitError naming them
+    otherwise, the name given shown short (whatever was typed, the line stays one readable line)."""
+    known = reporting_units(known) if isinstance(known, Catalogue) else list(known)
     if unit not in known:
-        raise ValueError(f"unknown unit {unit!r}: the reporting units are {'、'.join(known)}")
+        shown = unit if len(unit) <= 40 else unit[:40] + "…"
+        reason = f"unknown unit {shown!r}; the reporting units are: {'、'.join(known)}"
+        raise UnitError(Problem("--unit", reason))
     return unit
 
 

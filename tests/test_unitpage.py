@@ -92,8 +92,22 @@ def test_late_and_missing_months_in_the_record():
 
 
 def test_unknown_unit_names_the_known_ones(sample_conn):
-    with pytest.raises(ValueError, match="unknown unit '不存在'.*市道管处"):
+    with pytest.raises(ValueError, match="unknown unit '不存在'.*市道管处"):  # a UnitError (exit 2 in the CLI)
         unitpage.gather(sample_conn, "2019-09", "不存在")
+
+
+@pytest.mark.parametrize("name", ["", "../../etc", "局工程科/../x", "..", "单" * 3000])
+def test_odd_unit_names_on_the_command_line(sample_db, tmp_path, name):
+    """`perfkit brief --unit NAME` in a real process: an empty name, path tricks or a 3000-character name is
+    one short line naming --unit and the known units, exit 2, and nothing is made under --out."""
+    from test_cli import one_line, perfkit
+
+    out = tmp_path / "out"
+    run = perfkit("--db", str(sample_db), "brief", "--unit", name, "--out", str(out))
+    line = one_line(run.stderr)
+    assert run.returncode == 2 and line.startswith("--unit: unknown unit ") and "市道管处" in line
+    assert len(line) < 400 and not out.exists()
+    assert all(p.name.startswith(sample_db.name) for p in tmp_path.iterdir())  # the store, nothing else
 
 
 def test_file_names_are_safe_readable_and_distinct():
