@@ -248,3 +248,40 @@ def _w(tag: str) -> str:
     from docx.oxml.ns import qn
 
     return qn(f"w:{tag}")
+
+
+@pytest.mark.parametrize(
+    ("broken", "says"),
+    [
+        (
+            'isuer = "泉州市交通运输局"',
+            "[document] isuer is not a setting (the settings are issuer, number_prefix",
+        ),
+        ("issuer = 5", "[document] issuer must be text, got 5"),
+        ('issuer = ["泉州市交通运输局"]', "[document] issuer must be text"),
+    ],
+)
+def test_a_broken_document_section_is_one_line_naming_the_line(tmp_path, broken, says):
+    """plan.toml [document] misspelt or of the wrong type: `perfkit init` in a real process names the file,
+    the line and the key, exit 2, and makes no store (a misspelt key used to fall back to the default)."""
+    from test_cli import one_line, perfkit
+
+    from perfkit.config import PLAN_DIR
+
+    plan = tmp_path / "plan"
+    shutil.copytree(PLAN_DIR, plan)
+    toml = plan / "plan.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert 'issuer = "泉州市交通运输局"' in text
+    toml.write_text(text.replace('issuer = "泉州市交通运输局"', broken, 1), encoding="utf-8")
+    line_no = toml.read_text(encoding="utf-8").splitlines().index(broken) + 1
+    run = perfkit("init", "--plan", str(plan), "--db", str(tmp_path / "s.sqlite"))
+    assert run.returncode == 2 and one_line(run.stderr).startswith(f"{toml} line {line_no}: {says}")
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_a_document_section_without_its_keys_uses_the_plans_own_names(catalogue):
+    plan = {**catalogue.plan, "document": {}}
+    head = document.letterhead(plan)
+    assert (head.issuer, head.number_prefix, head.recipients) == ("泉州市交通运输局", "泉交办", "")
+    assert document.letterhead({k: v for k, v in plan.items() if k != "document"}) == head

@@ -92,7 +92,9 @@ def test_late_and_missing_months_in_the_record():
 
 
 def test_unknown_unit_names_the_known_ones(sample_conn):
-    with pytest.raises(ValueError, match="unknown unit '不存在'.*市道管处"):  # a UnitError (exit 2 in the CLI)
+    with pytest.raises(
+        ValueError, match="unknown unit '不存在'.*市道管处"
+    ):  # a UnitError (exit 2 in the CLI)
         unitpage.gather(sample_conn, "2019-09", "不存在")
 
 
