@@ -42,6 +42,7 @@ from pathlib import Path, PurePosixPath
 
 from .config import NOTEBOOKS_DIR, SINGLE_THREAD_ENV, db_path, outputs_dir
 from .errors import InputError, Problem
+from .exports import OutputError, check_writable
 from .lab import KERNEL_NAME, ensure_kernel
 from .startup import KERNEL_CODE, defer_iri_grammar
 
@@ -400,13 +401,20 @@ def run_brief(
             run.seconds["total"] = time.perf_counter() - started
             return run
         prepare = lambda: current  # noqa: E731 - already brought up to date above
-    final.parent.mkdir(parents=True, exist_ok=True)
-    removed = remove_stale_builds(final)
+    if final.exists() and not final.is_dir():
+        raise OutputError(Problem(str(final), "is a file, not a folder for the brief"))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        removed = remove_stale_builds(final)
+        build, lock = _claim_build(final)
+    except OSError as exc:  # before any kernel starts: one line naming the folder, not a build folder
+        raise OutputError(
+            Problem(str(final), f"cannot write the brief there: {exc.strerror or exc}")
+        ) from None
     if removed:
         echo(
             f"removed {len(removed)} build folder(s) left by killed runs: {', '.join(p.name for p in removed)}"
         )
-    build, lock = _claim_build(final)
     try:
         (build / "notebooks").mkdir(exist_ok=True)
         params = {"as_of": as_of, "db": str(store), "out_dir": str(build), "lang": lang, "kind": kind}
@@ -462,7 +470,13 @@ def run_brief(
         if unit is None:
             _write_stamp(build, prepared)
         # one unit's page (--unit) replaces that page only: the month's other files and its record stay
-        run.files = _publish(build, final, lang, partial=unit is not None)
+        try:
+            run.files = _publish(build, final, lang, partial=unit is not None)
+        except OutputError as exc:  # nothing was replaced: the new files wait in <out>.failed/
+            kept = _keep_failed(build, final)
+            raise OutputError(
+                [Problem(p.file, f"{p.reason}; the new brief is in {kept}") for p in exc.problems]
+            ) from None
         _rebuild_index(final, run, echo)
         run.seconds["total"] = time.perf_counter() - started
         echo(f"wrote {final} ({len(run.files)} files) in {run.seconds['total']:.1f} s")
@@ -826,10 +840,15 @@ def _publish(build: Path, final: Path, lang: str, partial: bool = False) -> list
     final.mkdir(parents=True, exist_ok=True)
     stamp = final / lang_name(STAMP_FILE, lang)
     with _publish_lock(final):
+        sources = sorted(p for p in build.rglob("*") if p.is_file() and p.name != STAMP_FILE)
+        for src in sources:  # a file open in Word or Excel, or read-only: refused before any is replaced
+            dst = final / lang_name(src.relative_to(build).as_posix(), lang)
+            if dst.parent.is_dir():
+                check_writable(dst)
         if not partial:
             stamp.unlink(missing_ok=True)
         written = []
-        for src in sorted(p for p in build.rglob("*") if p.is_file() and p.name != STAMP_FILE):
+        for src in sources:
             rel = lang_name(src.relative_to(build).as_posix(), lang)
             dst = final / rel
             dst.parent.mkdir(parents=True, exist_ok=True)

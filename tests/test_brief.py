@@ -22,6 +22,7 @@ import nbformat
 import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from test_cli import permissions_apply  # noqa: F401 - a fixture, used by name
 
 from perfkit import brief, pdf, report
 from perfkit.catalogue import load_plan
@@ -502,6 +503,67 @@ def test_publish_replaces_one_language_and_keeps_the_other(tmp_path):
     assert not brief._is_current(final, "en", {"lang": "en"})
     assert (other / "keep.txt").read_text() == "august"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2019-08", "2019-09"]  # no build folders left
+
+
+def test_publish_refuses_a_file_open_in_word_before_replacing_any(tmp_path):
+    """quarterly.docx open in Word (its ~$ owner file beside it) or a read-only file: the publish stops before
+    it replaces anything, so the folder is the earlier brief, whole, with its record."""
+    from perfkit.exports import OutputError
+
+    final = tmp_path / "2019-09-quarterly"
+    final.mkdir()
+    earlier = {"brief.html": "old", "quarterly.docx": "old"}
+    for rel, text in earlier.items():
+        (final / rel).write_text(text)
+    (final / brief.STAMP_FILE).write_text(json.dumps({"lang": "zh", "files": sorted(earlier)}))
+    build = tmp_path / ".2019-09-quarterly.building-x"
+    build.mkdir()
+    for rel in ("brief.html", "quarterly.docx", "scores.csv"):
+        (build / rel).write_text("new")
+    (build / brief.STAMP_FILE).write_text(json.dumps({"lang": "zh"}))
+    (final / "~$arterly.docx").write_text("Word's owner file")
+    with pytest.raises(OutputError, match=r"quarterly.docx: is open in another program"):
+        brief._publish(build, final, "zh")
+    (final / "~$arterly.docx").unlink()
+    (final / "brief.html").chmod(0o444)
+    with pytest.raises(OutputError, match=r"brief.html: is read-only"):
+        brief._publish(build, final, "zh")
+    assert {p.name: p.read_text() for p in final.iterdir() if not p.name.startswith(".")} == earlier
+    assert brief._is_current(final, "zh", {"lang": "zh"})  # its record kept: still the earlier brief, whole
+    assert sorted(p.name for p in build.iterdir()) == [
+        brief.STAMP_FILE,
+        "brief.html",
+        "quarterly.docx",
+        "scores.csv",
+    ]
+
+
+def test_brief_into_a_folder_it_cannot_write_is_one_line_before_any_kernel(
+    sample_db, tmp_path, permissions_apply
+):  # noqa: F811
+    """--out a file, or a folder without write permission (a real process with permissions applied): one
+    line naming the folder, exit 2, in seconds (no kernel started, no build folder named)."""
+    from test_cli import _obey_permissions, one_line
+
+    a_file = tmp_path / "brief.html"
+    a_file.write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    cases = [
+        (a_file, "is a file, not a folder for the brief", None),
+        (locked / "2019-09", "cannot write the brief there: Permission denied", _obey_permissions),
+    ]
+    for out, says, before in cases:
+        run = subprocess.run(
+            [sys.executable, "-m", "perfkit.cli", "--db", str(sample_db), "brief", "--out", str(out)],
+            capture_output=True,
+            text=True,
+            preexec_fn=before,
+            timeout=300,
+        )
+        assert (run.returncode, one_line(run.stderr)) == (2, f"{out}: {says}")
+    assert list(locked.iterdir()) == [] and a_file.read_text() == "x"
 
 
 def test_file_names_by_language():
