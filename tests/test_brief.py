@@ -538,9 +538,8 @@ def test_publish_refuses_a_file_open_in_word_before_replacing_any(tmp_path):
     ]
 
 
-def test_brief_into_a_folder_it_cannot_write_is_one_line_before_any_kernel(
-    sample_db, tmp_path, permissions_apply
-):  # noqa: F811
+@pytest.mark.usefixtures("permissions_apply")
+def test_brief_into_a_folder_it_cannot_write_is_one_line_before_any_kernel(sample_db, tmp_path):
     """--out a file, or a folder without write permission (a real process with permissions applied): one
     line naming the folder, exit 2, in seconds (no kernel started, no build folder named)."""
     from test_cli import _obey_permissions, one_line
