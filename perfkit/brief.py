@@ -32,11 +32,12 @@ import os
 import queue
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -839,7 +840,7 @@ def _publish(build: Path, final: Path, lang: str, partial: bool = False) -> list
     page) replaces its own files only: nothing else is removed and the language's record is kept."""
     final.mkdir(parents=True, exist_ok=True)
     stamp = final / lang_name(STAMP_FILE, lang)
-    with _publish_lock(final):
+    with _publish_lock(final), _signals_deferred():
         sources = sorted(p for p in build.rglob("*") if p.is_file() and p.name != STAMP_FILE)
         for src in sources:  # a file open in Word or Excel, or read-only: refused before any is replaced
             dst = final / lang_name(src.relative_to(build).as_posix(), lang)
@@ -871,6 +872,27 @@ def _remove_empty_parents(path: Path, root: Path) -> None:
     while parent != root and parent.is_dir() and not any(parent.iterdir()):
         parent.rmdir()
         parent = parent.parent
+
+
+@contextmanager
+def _signals_deferred():
+    """Ctrl-C or SIGTERM while the files are swapped in is acted on once they all are (a few renames), so
+    the folder is one brief or the other, never a mix; in the main thread only (where signals are handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    before = {
+        s: signal.signal(s, lambda signum, _frame: got.append(signum))
+        for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        if got:
+            signal.raise_signal(got[0])  # now, to the handler the run had (KeyboardInterrupt, or the default)
 
 
 class _publish_lock:
