@@ -609,6 +609,37 @@ def test_ctrl_c_while_publishing_leaves_one_brief_not_a_mix(tmp_path):
     assert brief._read_stamp(final)["n"] == 2
 
 
+def test_two_unit_pages_built_at_once_into_one_month(sample_db, tmp_path):
+    """Two `perfkit brief --unit` started together on one month's folder (real processes, real kernels):
+    both succeed, each publishes its own page, and no build folder is left behind."""
+    out = tmp_path / "2019-09"
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "perfkit.cli",
+                "--db",
+                str(sample_db),
+                "brief",
+                "--unit",
+                unit,
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for unit in ("局工程科", "市道管处")
+    ]
+    for proc in runs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    assert sorted(p.name for p in (out / "units").iterdir()) == ["局工程科.html", "市道管处.html"]
+    assert not [p.name for p in tmp_path.iterdir() if ".building-" in p.name or ".claim-" in p.name]
+
+
 def test_file_names_by_language():
     assert brief.lang_suffix("zh") == "" and brief.lang_suffix("en") == ".en"
     assert brief.lang_name("brief.html", "zh") == "brief.html"
