@@ -32,16 +32,18 @@ import os
 import queue
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .config import NOTEBOOKS_DIR, SINGLE_THREAD_ENV, db_path, outputs_dir
 from .errors import InputError, Problem
+from .exports import OutputError, check_writable
 from .lab import KERNEL_NAME, ensure_kernel
 from .startup import KERNEL_CODE, defer_iri_grammar
 
@@ -359,10 +361,7 @@ def run_brief(
     # built under the plain names; published under the language's (lang_name), as every file is
     pages = unitpage.file_names(unit_names)
     if unit is not None:
-        if unit not in pages:
-            known = "、".join(unit_names)
-            raise InputError(Problem("--unit", f"unknown unit {unit!r}; the reporting units are: {known}"))
-        pages = {unit: pages[unit]}
+        pages = {unitpage.check_unit(unit_names, unit): pages[unit]}
         jobs = []
     elif not (units if units is not None else (kind == "monthly" and notebooks is None)):
         pages = {}
@@ -403,13 +402,20 @@ def run_brief(
             run.seconds["total"] = time.perf_counter() - started
             return run
         prepare = lambda: current  # noqa: E731 - already brought up to date above
-    final.parent.mkdir(parents=True, exist_ok=True)
-    removed = remove_stale_builds(final)
+    if final.exists() and not final.is_dir():
+        raise OutputError(Problem(str(final), "is a file, not a folder for the brief"))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        removed = remove_stale_builds(final)
+        build, lock = _claim_build(final)
+    except OSError as exc:  # before any kernel starts: one line naming the folder, not a build folder
+        raise OutputError(
+            Problem(str(final), f"cannot write the brief there: {exc.strerror or exc}")
+        ) from None
     if removed:
         echo(
             f"removed {len(removed)} build folder(s) left by killed runs: {', '.join(p.name for p in removed)}"
         )
-    build, lock = _claim_build(final)
     try:
         (build / "notebooks").mkdir(exist_ok=True)
         params = {"as_of": as_of, "db": str(store), "out_dir": str(build), "lang": lang, "kind": kind}
@@ -465,7 +471,13 @@ def run_brief(
         if unit is None:
             _write_stamp(build, prepared)
         # one unit's page (--unit) replaces that page only: the month's other files and its record stay
-        run.files = _publish(build, final, lang, partial=unit is not None)
+        try:
+            run.files = _publish(build, final, lang, partial=unit is not None)
+        except OutputError as exc:  # nothing was replaced: the new files wait in <out>.failed/
+            kept = _keep_failed(build, final)
+            raise OutputError(
+                [Problem(p.file, f"{p.reason}; the new brief is in {kept}") for p in exc.problems]
+            ) from None
         _rebuild_index(final, run, echo)
         run.seconds["total"] = time.perf_counter() - started
         echo(f"wrote {final} ({len(run.files)} files) in {run.seconds['total']:.1f} s")
@@ -624,7 +636,7 @@ def _rebuild_index(final: Path, run: BriefRun, echo: Callable[[str], None]) -> N
         return
     try:
         path = write_index(final.parent)
-    except OSError as exc:
+    except (OSError, InputError) as exc:  # exports.OutputError: cannot be written there
         run.warnings.append(f"index not rebuilt: {exc}")
         echo(f"index not rebuilt: {exc}")
         return
@@ -828,11 +840,16 @@ def _publish(build: Path, final: Path, lang: str, partial: bool = False) -> list
     page) replaces its own files only: nothing else is removed and the language's record is kept."""
     final.mkdir(parents=True, exist_ok=True)
     stamp = final / lang_name(STAMP_FILE, lang)
-    with _publish_lock(final):
+    with _publish_lock(final), _signals_deferred():
+        sources = sorted(p for p in build.rglob("*") if p.is_file() and p.name != STAMP_FILE)
+        for src in sources:  # a file open in Word or Excel, or read-only: refused before any is replaced
+            dst = final / lang_name(src.relative_to(build).as_posix(), lang)
+            if dst.parent.is_dir():
+                check_writable(dst)
         if not partial:
             stamp.unlink(missing_ok=True)
         written = []
-        for src in sorted(p for p in build.rglob("*") if p.is_file() and p.name != STAMP_FILE):
+        for src in sources:
             rel = lang_name(src.relative_to(build).as_posix(), lang)
             dst = final / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -855,6 +872,27 @@ def _remove_empty_parents(path: Path, root: Path) -> None:
     while parent != root and parent.is_dir() and not any(parent.iterdir()):
         parent.rmdir()
         parent = parent.parent
+
+
+@contextmanager
+def _signals_deferred():
+    """Ctrl-C or SIGTERM while the files are swapped in is acted on once they all are (a few renames), so
+    the folder is one brief or the other, never a mix; in the main thread only (where signals are handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    before = {
+        s: signal.signal(s, lambda signum, _frame: got.append(signum))
+        for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        if got:
+            signal.raise_signal(got[0])  # now, to the handler the run had (KeyboardInterrupt, or the default)
 
 
 class _publish_lock:

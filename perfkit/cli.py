@@ -512,6 +512,8 @@ def cmd_index(args) -> int:
     from .config import outputs_dir
     from .index import write_index
 
+    if not args.outputs:  # the default folder may not exist yet on a fresh machine
+        outputs_dir().mkdir(parents=True, exist_ok=True)
     print(write_index(args.outputs or outputs_dir(), lang=args.lang))
     return 0
 

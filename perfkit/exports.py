@@ -3,11 +3,21 @@ formula injection (a cell starting with =, +, -, @ would be run by Excel)."""
 
 from __future__ import annotations
 
+import errno
+import gc
+import io
+import os
 import re
+import sys
+import tempfile
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
+
+from .errors import InputError, Problem
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # C0 controls but tab, line feed and carriage return; DEL; C1 controls (ESC, BEL, CSI… drive terminals)
@@ -56,7 +66,104 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    """UTF-8 with BOM (Excel opens it with the right encoding), text neutralised."""
+    """UTF-8 with BOM (Excel opens it with the right encoding), text neutralised; written whole."""
+    text = safe_frame(df).to_csv(index=False, lineterminator="\n")
+    return write_whole(path, lambda fh: fh.write(text.encode("utf-8-sig")))
+
+
+# ------------------------------------------------------------------------------------ output files
+
+
+class OutputError(InputError):
+    """An output file perfkit cannot write where it was asked to (a folder, a missing folder, a read-only
+    file, a file open in Word, Excel or LibreOffice, no permission, a full disk): one line naming the file
+    and the reason, exit 2; nothing was written and the file there before is as it was."""
+
+
+# what Office, WPS and LibreOffice leave beside a document while it is open
+def _lock_files(path: Path) -> list[Path]:
+    name = path.name
+    found = [f"~${name}", f".~lock.{name}#"]
+    if len(Path(name).stem) > 7:  # Word's owner file drops the first two characters of a long name
+        found.append(f"~${name[2:]}")
+    return [path.with_name(n) for n in found]
+
+
+def check_writable(path: str | Path) -> Path:
+    """`path` can be replaced by a new file: not a folder, in a folder that exists, not read-only, not open
+    in another program (its lock file beside it). OutputError naming the reason otherwise."""
     path = Path(path)
-    safe_frame(df).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    if path.is_dir():
+        raise OutputError(Problem(str(path), "is a folder, not a file"))
+    if not path.parent.is_dir():
+        raise OutputError(Problem(str(path), f"the folder {path.parent} does not exist"))
+    lock = next((lock for lock in _lock_files(path) if lock.exists()), None)
+    if lock is not None:
+        why = f"is open in another program (its lock file {lock.name} is beside it): close it and run again"
+        raise OutputError(Problem(str(path), why))
+    if path.exists() and not path.stat().st_mode & 0o222:
+        raise OutputError(
+            Problem(str(path), "is read-only: left as it is (make it writable, or write elsewhere)")
+        )
     return path
+
+
+def write_whole(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Write a file whole: `write(fh)` fills a buffer, written to a temporary file beside `path`, which then
+    replaces `path` in one rename, so a reader never sees half a file and a failure (or Ctrl-C) leaves the earlier one as it
+    was. What stops it from being written is an OutputError (check_writable, no permission, a full disk)."""
+    path = check_writable(path)
+    content = io.BytesIO()  # made in memory first: a zip writer never sees a failing disk under it
+    full = ""
+    try:
+        write(content)
+    except Exception as exc:
+        if not _disk_full(exc):
+            raise
+        full = str(exc)  # the writer's own temporary files (openpyxl's sheets) hit a full disk
+    if full:
+        _collect_quietly()  # its half-made writers complain again when collected: not news
+        raise _output_error(path, OSError(errno.ENOSPC, full))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _output_error(path, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content.getbuffer())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _output_error(path, exc) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    return any(code in str(exc) for code in ("IO_ENOSPC", "IO_EFBIG", "IO_EDQUOT"))  # lxml's words
+
+
+def _collect_quietly() -> None:
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+
+
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        reason = "the disk is full (or a file-size limit was reached): nothing written"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        reason = f"cannot write in {path.parent}: {exc.strerror}"
+    else:
+        reason = f"cannot write: {exc.strerror or exc}"
+    return OutputError(Problem(str(path), reason))

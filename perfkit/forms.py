@@ -35,10 +35,6 @@ META_SHEET = "_perfkit"  # hidden, machine-read: not a user label
 META_PROPERTY_PREFIX = "perfkit."
 TITLE_ROW, HEADER_ROW, FIRST_DATA_ROW = 1, 2, 3
 HEADER_SEARCH_ROWS = 10
-# template meta 'kind' → the module that reads, checks and stores it: each has SHEET_KEY (labels key of its
-# sheet), read_book(book, name), check(conn, sheet, catalogue, file, today) → Checked, insert(conn, id, rows)
-FORMS = {"workplan": "perfkit.workplan", "assessment": "perfkit.assessments", "selfeval": "perfkit.selfeval"}
-FORM_KINDS = tuple(FORMS)
 # the sign-off block below the table: field → labels key; the label sits in column A, the value in B
 SIGN_OFF = {"preparer": "form.preparer", "reviewer": "form.reviewer", "prepared_on": "form.prepared_on"}
 SIGN_OFF_LABEL_COLUMN, SIGN_OFF_VALUE_COLUMN = 1, 2
@@ -448,29 +444,6 @@ def book_meta(book: Book, props: dict[str, str] | None = None) -> tuple[dict[str
     return meta, cells
 
 
-def form_kind(book: Book) -> str | None:
-    """The form kind a workbook was written as (one of FORM_KINDS), or None (a ledger or turnover table).
-    A form's sheet without any template info still counts as that form, so the reason given is the
-    missing template info."""
-    # the document properties first: a ledger says 'progress' there without its hidden sheet being read
-    kind = book.properties(META_PROPERTY_PREFIX).get("kind")
-    if kind is None and META_SHEET in book.sheets:
-        kind = book_meta(book)[0].get("kind")
-    if kind in FORM_KINDS:
-        return kind
-    if kind is None:
-        for name in FORMS:
-            if t(_module(name).SHEET_KEY) in book.sheets:
-                return name
-    return None
-
-
-def _module(kind: str):
-    import importlib
-
-    return importlib.import_module(FORMS[kind])
-
-
 def read_form(
     book: Book,
     kind: str,
@@ -626,27 +599,3 @@ def flagged(sheet: FormSheet, rec: dict, keys: list[str], file: str) -> list[Pro
         elif isinstance(rec.get(k), str) and (reason := control_char(rec[k])):
             out.append(Problem(file, reason, sheet.sheet, ref))
     return out
-
-
-def parse_form(book: Book, name: str) -> FormSheet:
-    """Read a form workbook with the reader of its kind (intake's parse step: no store involved)."""
-    return _module(form_kind(book)).read_book(book, name)
-
-
-def check_form(conn, sheet: FormSheet, catalogue: Catalogue, file: str, today) -> Checked:
-    """Check a form against the catalogue and the store (inside intake's transaction), its sign-off
-    included; raises InputError with every problem."""
-    rules = IntakeRules.from_plan(catalogue.plan)
-    problems = sign_off_checks(sheet, file, today, catalogue.year, rules.max_name_chars)
-    try:
-        checked = _module(sheet.kind).check(conn, sheet, catalogue, file, today)
-    except InputError as exc:
-        raise InputError([*exc.problems, *problems]) from None
-    if problems:
-        raise InputError(problems)
-    return checked
-
-
-def store_form(conn, submission_id: int, kind: str, checked: Checked) -> None:
-    """Insert the checked rows (inside intake's transaction)."""
-    _module(kind).insert(conn, submission_id, checked.rows)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import html
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from .errors import Problem
+from .exports import OutputError, write_whole
 from .labels import t
 
 INDEX_FILE = "index.html"
@@ -178,17 +179,11 @@ _LANGS = {"index.lang.zh", "index.lang.en"}
 
 
 def write_index(root: str | os.PathLike, lang: str = "zh") -> Path:
-    """Rebuild `root`/index.html from what is there now; written whole (temporary file, then rename)."""
+    """Rebuild `root`/index.html from what is there now; written whole (exports.write_whole). A `root` that
+    is not an existing folder is an OutputError (nothing made: a mistyped --outputs indexes nothing)."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        why = "is a file, not a folder of briefs" if root.exists() else "no such folder"
+        raise OutputError(Problem(str(root), why))
     text = render(scan(root), lang)
-    fd, tmp = tempfile.mkstemp(prefix=f".{INDEX_FILE}.", suffix=".tmp", dir=root)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, root / INDEX_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return root / INDEX_FILE
+    return write_whole(root / INDEX_FILE, lambda fh: fh.write(text.encode("utf-8")))

@@ -102,7 +102,7 @@ def parse_file(path: Path, data: bytes, rules: IntakeRules) -> tuple[str, object
         frame, letters = read_turnover_csv(data, file, rules.max_table_rows)
         return "turnover", (frame, letters, "")
     book = open_book(path, data, rules)
-    from .forms import form_kind, parse_form
+    from .form_kinds import form_kind, parse_form
 
     if form_kind(book):  # a 分月计划 or 考评结果 workbook (perfkit.forms)
         return "form", parse_form(book, path.name)
@@ -395,7 +395,7 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
 def _ingest_form(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today: date) -> IngestResult:
     """A form workbook (perfkit.forms) inside the file's transaction: checked against the catalogue and the
     store, archived, recorded with its provenance and stored, or InputError and nothing changed."""
-    from .forms import check_form, store_form
+    from .form_kinds import check_form, store_form
 
     sheet, file = loaded.parsed, str(loaded.path)
     checked = check_form(conn, sheet, ctx.catalogue, file, today)

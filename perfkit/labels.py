@@ -6,6 +6,7 @@ Code and identifiers stay English; what a leader or a unit reads comes from here
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -648,19 +649,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "doc.status_item": ("{status}{n}项", "{status} {n}"),
     "doc.labelled": ("{label}：{text}", "{label}: {text}"),
     "doc.section.comparison": ("与上季度比较", "Compared with the previous quarter"),
-    "doc.comparison.none": (
-        "本季度为年度第一季度，无上季度数据可比。",
-        "This is the first quarter of the year: there is no previous quarter to compare with.",
-    ),
     "doc.comparison.sentence": (
         "与{before}相比，{after}目标考评得分变化{score}分，风险分值变化{risk}分。",
         "From {before} to {after}, the target score changed by {score} and the points at risk by {risk}.",
     ),
-    "doc.col.item": ("指标", "Item"),
-    "doc.col.quarter_end": ("{month}", "{month}"),
-    "doc.col.change": ("变化", "Change"),
-    "doc.problems_count": ("列入问题清单的措施数", "Measures on the problem list"),
-    "doc.status_count": ("{status}措施数", "Measures: {status}"),
     "doc.section.investment": ("投资完成情况", "Investment"),
     "doc.section.problems": ("存在的主要问题", "Main problems"),
     "doc.problems_sentence": (
@@ -927,12 +919,64 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# Labels whose Chinese text is data, not display: risk statuses are stored in the snapshots as their text
+# (perfkit.rules), and a unit's reported 已完成 is compared with status.done. A snapshot's code version
+# counts these (`stored_vocabulary`); every other label is rendered when read, so editing it recomputes
+# nothing (tests/test_labels.py computes months with every other label changed and gets the same snapshots).
+STORED = (
+    "risk.status.done",
+    "risk.status.ok",
+    "risk.status.watch",
+    "risk.status.alert",
+    "risk.status.missed",
+    "risk.status.missing",
+    "status.done",
+)
+
+
+def stored_vocabulary() -> bytes:
+    """The Chinese text of the STORED labels, for perfkit.monthly.code_version."""
+    return "\n".join(f"{key}={TEXT[key][0]}" for key in STORED).encode()
+
+
 def t(key: str, lang: str = "zh") -> str:
     """The label for `key` in `lang` ('zh' or 'en'); unknown keys fall back to the key itself."""
     pair = TEXT.get(key)
     if pair is None:
         return key
     return pair[0] if lang == "zh" else pair[1]
+
+
+def say(key: str, lang: str = "zh", **values: object) -> str:
+    """The label for `key` filled with `values`, its English nouns agreeing with their counts (`agree`)."""
+    return agree(t(key, lang).format(**values), lang)
+
+
+# English nouns that follow a count in the labels, plural → singular ("1 items" reads "1 item")
+SINGULAR = {
+    "items": "item",
+    "routes": "route",
+    "vehicles": "vehicle",
+    "structures": "structure",
+    "sites": "site",
+    "actions": "action",
+    "points": "point",
+    "months": "month",
+    "measures": "measure",
+    "problems": "problem",
+    "indicators": "indicator",
+    "units": "unit",
+    "characters": "character",
+}
+_ONE = re.compile(r"(?<![\d.,])1 ((?:open |investment )?)(" + "|".join(SINGULAR) + r")\b")
+
+
+def agree(text: str, lang: str = "zh") -> str:
+    """English count nouns agree with their number: 'the 1 items target' → 'the 1 item target', '1 open
+    problems' → '1 open problem'; 0, 2, 11, 1.5 and 1.0 keep the plural, and Chinese has none."""
+    if lang == "zh":
+        return text
+    return _ONE.sub(lambda m: f"1 {m.group(1)}{SINGULAR[m.group(2)]}", text)
 
 
 def headers(columns: Iterable[str], lang: str = "zh") -> dict[str, str]:

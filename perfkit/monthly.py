@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import deliveries, risks, scoring, workplan
+from . import deliveries, labels, risks, scoring, workplan
 from . import growth as growth_model
 from . import investment as investment_model
 from .catalogue import Catalogue
@@ -71,7 +71,6 @@ COMPUTING_MODULES = (
     "growth_projection",
     "holidays",
     "investment",
-    "labels",
     "monthly",
     "months",
     "risks",
@@ -91,6 +90,7 @@ def code_version() -> str:
         for path in sorted(package.glob("*.py")) if package.is_dir() else [PACKAGE_DIR / f"{name}.py"]:
             h.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
             h.update(path.read_bytes())
+    h.update(labels.stored_vocabulary())  # labels are display text but for the words stored as data
     return h.hexdigest()[:16]
 
 
@@ -460,8 +460,7 @@ def problem_list(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "
 def quarterly_view(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> risks.QuarterlyView:
     """季度通报 of the quarter `as_of` falls in, up to `as_of`."""
     month = parse_month(as_of)
-    quarter = (month.month + 2) // 3
-    return risks.quarter_summary(problem_list(conn, month, lang), month.year, quarter, month)
+    return risks.quarter_summary(problem_list(conn, month, lang), *risks.quarter_of(month), month)
 
 
 def computed_months(conn: sqlite3.Connection) -> dict[str, str]:

@@ -75,4 +75,10 @@ def quarter_of(month: object) -> tuple[int, int]:
 
 
 def quarter_start(year: int, quarter: int) -> pd.Period:
+    """The quarter's first month: (2019, 3) → 2019-07."""
     return pd.Period(year=year, month=3 * quarter - 2, freq="M")
+
+
+def quarter_end(year: int, quarter: int) -> pd.Period:
+    """The quarter's last month: (2019, 2) → 2019-06."""
+    return pd.Period(year=year, month=3 * quarter, freq="M")

@@ -23,6 +23,8 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
+from .exports import write_whole
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = (
     "no headless Chromium found: install one (Debian/Ubuntu: `apt install chromium fonts-noto-cjk`) "
@@ -180,11 +182,8 @@ def _print_all(ws_url: str, pages: list[Path]) -> list[Path]:
                 "Runtime.evaluate", expression="document.fonts.ready.then(() => true)", awaitPromise=True
             )
             data = tab.call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
-            target = page.with_suffix(".pdf")
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_bytes(base64.b64decode(data))
-            os.replace(tmp, target)
-            written.append(target)
+            pdf = base64.b64decode(data)
+            written.append(write_whole(page.with_suffix(".pdf"), lambda fh, pdf=pdf: fh.write(pdf)))
     finally:
         tab.close()
     return written

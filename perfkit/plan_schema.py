@@ -272,8 +272,19 @@ def check_plan(plan: dict, file: str, text: str = "") -> list[Problem]:
     """Every way `plan` departs from PLAN_SCHEMA (empty when it fits); `text`, the file's content, lets
     each problem name its line."""
     problems: list[Problem] = []
-    _check_table(PLAN_SCHEMA, plan, [], file, text.splitlines(), problems)
+    lines = text.splitlines()
+    _check_table(PLAN_SCHEMA, plan, [], file, lines, problems)
+    for name in CLOSED_TABLES:  # a misspelt key there would quietly give the default instead
+        table, spec = plan.get(name), PLAN_SCHEMA[name]
+        spec = spec.spec if isinstance(spec, Optional) else spec
+        for key in sorted(set(table) - set(spec)) if isinstance(table, dict) else []:
+            what = f"is not a setting (the settings are {', '.join(spec)})"
+            problems.append(_problem(file, lines, [name, key], what, [name]))
     return problems
+
+
+# tables whose every key perfkit knows and each has a default: an unknown key is a typo, not an extension
+CLOSED_TABLES = ("document",)
 
 
 def _check_table(schema: dict, table: dict, at: list[str], file: str, lines: list[str], out: list) -> None:

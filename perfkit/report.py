@@ -1,209 +1,57 @@
-"""The brief's sections: the data each section needs, and its HTML (tables with Chinese headers and units,
-formatted numbers, status colours).
+"""The brief's sections: each section's HTML (tables with Chinese headers and units, formatted numbers,
+status colours, the sentences leaders read) from the brief's data (perfkit.brief_data), built with the
+HTML blocks of perfkit.markup; the page's chrome (title, running footer, synthetic-data label) from
+`page_chrome`, used by the export template. The Word document prints the same sentences and comparison.
 
-Every function returns `Html` (a str that notebooks display as HTML) built from escaped text: submission
-notes, names and free text never reach the page unescaped. Labels come from perfkit.labels; the page's
-chrome (title, running footer, synthetic-data label) from `page_chrome`, used by the export template.
+Notebooks and the runner call everything through this module: the data and the blocks are re-exported.
 """
 
 from __future__ import annotations
 
-import html
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import datetime
 
 import pandas as pd
 
 from . import investment, risks, trends
+from .brief_data import (  # noqa: F401 - re-exported: notebooks and the runner read report.gather …
+    ANALYSES,
+    KINDS,
+    BriefData,
+    check_kind,
+    check_lang,
+    expected_score,
+    gather,
+    reporting_status,
+)
 from .catalogue import Catalogue
-from .charts import STATUS_COLOURS
-from .labels import TEXT, grade_label, paren, plan_term, sentences, sep, span, t, unit_label
-from .months import parse_month, quarter_of
+from .labels import TEXT, grade_label, paren, plan_term, say, sep, span, status_text, t, unit_label
+from .markup import (  # noqa: F401 - re-exported: the sections' blocks, as unit pages and notebooks use them
+    MISSING,
+    STATUS_KEYS,
+    STATUSES,
+    ZH_NUMERALS,
+    Col,
+    Html,
+    _missing,
+    esc,
+    fmt_number,
+    fmt_pct,
+    fmt_share,
+    join,
+    month_label,
+    paragraph,
+    status_chip,
+    table,
+)
+from .months import parse_month, quarter_end, quarter_of
+from .tables import people_text
 
-STATUSES = ["已完成", "正常", "关注", "预警", "未完成", "缺报"]
-# risk statuses are stored as their Chinese text; the English labels are perfkit.risks' keys
-STATUS_KEYS = dict(zip(STATUSES, ["done", "ok", "watch", "alert", "missed", "missing"], strict=True))
-KINDS = ("monthly", "quarterly", "annual")
-MISSING = "—"
-
-
-class Html(str):
-    """HTML text that Jupyter displays as HTML (the brief's building block)."""
-
-    def _repr_html_(self) -> str:
-        return str(self)
-
-
-def esc(value: object) -> str:
-    """Escaped text for HTML; missing values show as a dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
-    if isinstance(value, list | tuple):
-        return html.escape("、".join(str(v) for v in value))
-    return html.escape(str(value))
-
-
-def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"unknown brief kind {kind!r}: expected one of {', '.join(KINDS)}")
-    return kind
-
-
-def check_lang(lang: str) -> str:
-    if lang not in ("zh", "en"):
-        raise ValueError(f"unknown language {lang!r}: expected 'zh' or 'en'")
-    return lang
-
-
-# -------------------------------------------------------------------------------------------- format
-
-
-def _missing(v: object) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT
-
-
-def fmt_number(v: object, digits: int = 2) -> str:
-    """12345.678 → '12,345.68'; whole numbers shown without decimals when digits is 0."""
-    if _missing(v):
-        return MISSING
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return esc(v)
-    return f"{x:,.{digits}f}"
-
-
-def fmt_pct(v: object, digits: int = 1, signed: bool = False) -> str:
-    """A percentage value (already in %) → '12.3%'."""
-    if _missing(v):
-        return MISSING
-    return f"{float(v):{'+' if signed else ''}.{digits}f}%"
-
-
-def fmt_share(v: object, digits: int = 0) -> str:
-    """A fraction 0–1 → '73%'."""
-    if _missing(v):
-        return MISSING
-    return f"{float(v) * 100:.{digits}f}%"
-
-
-def month_label(month: str | pd.Period, lang: str = "zh") -> str:
-    p = pd.Period(str(month), freq="M")
-    return f"{p.year}年{p.month}月" if lang == "zh" else p.strftime("%b %Y")
-
-
-def status_chip(status: object, lang: str = "zh") -> str:
-    """A coloured label for a risk status (colours from charts.STATUS_COLOURS, the charts use the same)."""
-    if _missing(status) or str(status) == "":
-        return MISSING
-    s = str(status)
-    colour = STATUS_COLOURS.get(s, "#9e9e9e")
-    # yellow needs dark text to stay readable
-    ink = "#1a1a1a" if s == "关注" else "#ffffff"
-    return (
-        f'<span class="pk-status" data-status="{esc(STATUS_KEYS.get(s, s))}" style="background:{colour};color:{ink}">'
-        f"{esc(t('risk.status.' + STATUS_KEYS[s], lang) if s in STATUS_KEYS else s)}</span>"
-    )
-
-
-# --------------------------------------------------------------------------------------------- tables
-
-
-@dataclass(frozen=True)
-class Col:
-    """One table column: data column, header label key, format, and unit shown in the header."""
-
-    name: str
-    label: str = ""
-    # text, name (no wrap), range (aligned as a number), int, num0-num2, pct, share, status, reported, html
-    fmt: str = "text"
-    unit: str = ""
-
-    def header(self, lang: str) -> str:
-        text = t(self.label or self.name, lang)
-        unit = t("unit." + self.unit, lang) if self.unit else ""
-        return esc(text) + (f'<span class="pk-unit">{esc(paren(unit, lang))}</span>' if unit else "")
-
-    def cell(self, value: object, lang: str) -> tuple[str, str]:
-        """(html, css class) for one value."""
-        f = self.fmt
-        if f == "status":
-            return status_chip(value, lang), "pk-c"
-        if f == "int":
-            return fmt_number(value, 0), "pk-n"
-        if f.startswith("num"):
-            return fmt_number(value, int(f[3:] or 2)), "pk-n"
-        if f == "pct":
-            return fmt_pct(value), "pk-n"
-        if f == "pct_signed":
-            return fmt_pct(value, signed=True), "pk-n"
-        if f == "share":
-            return fmt_share(value), "pk-n"
-        if f == "reported":  # 缺报 shows as its status colour, a report as plain text
-            return (status_chip(value, lang), "pk-c") if value == "缺报" else (esc(value), "pk-c")
-        if f == "mark":  # a difference to highlight (empty: nothing to say)
-            return (f'<span class="pk-mark">{esc(value)}</span>' if value else ""), "pk-t pk-nw"
-        if f == "range":
-            return esc(value), "pk-n"
-        if f == "html":  # markup perfkit built itself (a progress bar), never data text
-            return ("" if _missing(value) else str(value)), "pk-c"
-        if f == "name":
-            return esc(value), "pk-t pk-nw"
-        return esc(value), "pk-t"
-
-
-def table(
-    df: pd.DataFrame,
-    columns: Sequence[Col],
-    lang: str = "zh",
-    *,
-    caption: str = "",
-    note: str = "",
-    empty: str = "",
-    row_status: str | None = None,
-    css: str = "",
-) -> Html:
-    """A formatted HTML table; `row_status` names a column whose status tints the row's first cell."""
-    if df is None or df.empty:
-        return Html(f'<p class="pk-empty">{esc(empty or t("brief.none", lang))}</p>')
-    head = "".join(f"<th>{c.header(lang)}</th>" for c in columns)
-    rows = []
-    for rec in df.to_dict("records"):
-        cells = []
-        for i, c in enumerate(columns):
-            text, cls = c.cell(rec.get(c.name), lang)
-            style = ""
-            if i == 0 and row_status and not _missing(rec.get(row_status)):
-                style = (
-                    f' style="border-left:4px solid {STATUS_COLOURS.get(str(rec[row_status]), "#9e9e9e")}"'
-                )
-            cells.append(f'<td class="{cls}"{style}>{text}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    foot = f'<p class="pk-note">{esc(note)}</p>' if note else ""
-    return Html(
-        f'<table class="pk-table {css}">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>{foot}"
-    )
-
-
-def join(*parts: str) -> Html:
-    return Html("".join(str(p) for p in parts if p))
-
-
-def paragraph(text: str, css: str = "") -> Html:
-    return Html(f'<p class="{css}">{esc(text)}</p>')
-
-
-# The brief's sections in reading order for each kind; headings are numbered from this list.
 SECTIONS = {
     "monthly": ["headline", "turnover", "investment", "risks", "notes"],
     "quarterly": ["headline", "turnover", "investment", "risks", "quarterly", "notes"],
     "annual": ["headline", "annual", "turnover", "investment", "risks", "notes"],
 }
-ZH_NUMERALS = "一二三四五六七八九十"
 
 
 def section_title(key: str, lang: str = "zh", kind: str = "monthly") -> Html:
@@ -216,7 +64,7 @@ def section_title(key: str, lang: str = "zh", kind: str = "monthly") -> Html:
 
 
 def subtitle(key: str, lang: str = "zh", **fmt: object) -> Html:
-    return Html(f"<h3>{esc(t(key, lang).format(**fmt))}</h3>")
+    return Html(f"<h3>{esc(say(key, lang, **fmt))}</h3>")
 
 
 def placeholder(module: str, lang: str = "zh") -> Html:
@@ -296,31 +144,6 @@ def cover(
 
 
 # -------------------------------------------------------------------------------------------- headline
-
-
-def expected_score(catalogue: Catalogue, flags: pd.DataFrame, assessments: pd.DataFrame | None, **outside):
-    """The expected year-end score: each measure's weight less its points at risk (perfkit.risks: weight ×
-    (1 − expected completion)), so the projected 目标考评 is exactly 100 − the points at risk."""
-    from . import scoring
-
-    ms = catalogue.measures[["measure_id", "indicator_id", "weight"]].merge(
-        flags[["measure_id", "points_at_risk"]], on="measure_id", how="left"
-    )
-    ms["score"] = ms["weight"] - ms["points_at_risk"].fillna(0.0)
-    ind = catalogue.indicators[
-        ["id", "category", "section", "group", "weight", "leaders", "units", "persons"]
-    ]
-    ind = ind.assign(score=ind["id"].map(ms.groupby("indicator_id")["score"].sum()).fillna(0.0))
-    ind["lost"] = ind["weight"] - ind["score"]
-    parts, assumed = scoring.outside_parts(catalogue, assessments, **outside)
-    return scoring.ScoreResult(
-        as_of=str(flags["as_of"].iloc[0]) if len(flags) else "",
-        measures=ms,
-        indicators=ind,
-        sections=scoring.section_scores(ind),
-        totals=scoring.totals(catalogue, ind, parts),
-        assumed=assumed,
-    )
 
 
 def formula_line(totals: dict, assumed: Iterable[str], lang: str = "zh") -> str:
@@ -480,26 +303,6 @@ def section_table(current, projected=None, lang: str = "zh") -> Html:
 # ------------------------------------------------------------------------------------------ data notes
 
 
-def reporting_status(catalogue: Catalogue, submissions: pd.DataFrame, as_of: str) -> pd.DataFrame:
-    """Per reporting unit: measures it reports, whether it reported for `as_of`, last month and when received.
-
-    Units with only statistic measures (turnover comes from the statistics office) are not expected."""
-    m = catalogue.measures
-    expected = m[m["schedule"] != "statistic"].groupby("reporting_unit").size().rename("measures")
-    subs = submissions[(submissions["kind"] == "progress") & (submissions["month"] <= as_of)]
-    last = (
-        subs.sort_values("id")
-        .groupby("unit")
-        .agg(last_month=("month", "max"), received_at=("received_at", "last"))
-    )
-    this = set(subs.loc[subs["month"] == as_of, "unit"])
-    df = expected.reset_index().rename(columns={"reporting_unit": "unit"})
-    df["reported"] = df["unit"].isin(this)
-    df = df.merge(last, left_on="unit", right_index=True, how="left")
-    df["received_at"] = df["received_at"].map(lambda v: str(v)[:10] if isinstance(v, str) else None)
-    return df.sort_values(["reported", "unit"], ascending=[True, True], kind="stable").reset_index(drop=True)
-
-
 def data_notes(
     catalogue: Catalogue,
     reporting: pd.DataFrame,
@@ -515,7 +318,9 @@ def data_notes(
     the assumptions and thresholds are set, and the synthetic-data label. File and model names are
     named here, never in the brief's body."""
     missing = reporting.loc[~reporting["reported"], "unit"].tolist()
-    summary = t("brief.reported_summary", lang).format(
+    summary = say(
+        "brief.reported_summary",
+        lang,
         month=month_label(as_of, lang),
         reported=int(reporting["reported"].sum()),
         expected=len(reporting),
@@ -683,83 +488,6 @@ def outside_items(assessments: pd.DataFrame | None, lang: str = "zh") -> Html:
     )
 
 
-# ------------------------------------------------------------------------------------- the brief's data
-
-
-@dataclass
-class BriefData:
-    """Everything the brief shows, read and computed once. Parts whose module is not installed are None."""
-
-    catalogue: Catalogue
-    as_of: str
-    kind: str
-    sample: bool
-    progress: pd.DataFrame
-    assessments: pd.DataFrame
-    submissions: pd.DataFrame
-    turnover_month: str | None
-    score: object  # scoring.ScoreResult, to date
-    reporting: pd.DataFrame
-    growth: object | None = None  # growth.GrowthReport (projections and paths)
-    investment: pd.DataFrame | None = None  # investment.project_measures
-    flags: pd.DataFrame | None = None  # risks.flag_measures for as_of, with the problem's age
-    problems: pd.DataFrame | None = None  # risks.problems_from_flags: the year's 问题清单
-    projected: object | None = None  # expected year-end scoring.ScoreResult
-    missing: list[str] = field(default_factory=list)  # analyses left out of this brief (`analyses`)
-    self_evaluations: pd.DataFrame | None = None  # selfeval.read_self_evaluations (annual kind)
-    trends: trends.Trends | None = None  # January..as_of month by month, from the snapshots
-
-
-ANALYSES = ("growth", "investment", "risks")
-
-
-def gather(
-    conn, as_of: str, kind: str = "monthly", lang: str = "zh", analyses: Iterable[str] = ANALYSES
-) -> BriefData:
-    """Read the store and the month's snapshot (perfkit.monthly: score, growth, investment, flags and
-    problems computed once, the same snapshot `perfkit score|growth|invest|risks` read). `analyses` limits
-    what the brief shows (a section whose analysis is left out shows a placeholder)."""
-    from .monthly import snapshot
-    from .store import is_sample, read_assessments, read_progress, read_submissions, read_turnover
-
-    check_kind(kind)
-    check_lang(lang)
-    month = parse_month(as_of)
-    snap = snapshot(conn, month, lang)
-    catalogue = snap.catalogue
-    turnover = read_turnover(conn)
-    published = turnover.loc[turnover["month"] <= month, "month"]
-    data = BriefData(
-        catalogue=catalogue,
-        as_of=str(month),
-        kind=kind,
-        sample=is_sample(conn),
-        progress=read_progress(conn, str(month)),
-        assessments=read_assessments(conn, month.year),
-        submissions=read_submissions(conn),
-        turnover_month=str(published.max()) if len(published) else None,
-        score=snap.score,
-        reporting=pd.DataFrame(),
-    )
-    data.reporting = reporting_status(catalogue, data.submissions, data.as_of)
-    data.trends = trends.read(conn, month)  # snapshot() made January..as_of current
-    if kind == "annual":
-        from .selfeval import read_self_evaluations
-
-        data.self_evaluations = read_self_evaluations(conn, month.year)
-    wanted = set(analyses)
-    data.missing = [name for name in ANALYSES if name not in wanted]
-    if "growth" in wanted:
-        data.growth = snap.growth
-    if "investment" in wanted:
-        data.investment = snap.investment
-    if "risks" in wanted:
-        data.flags = snap.flags
-        data.problems = snap.problems
-        data.projected = expected_score(catalogue, data.flags, data.assessments)
-    return data
-
-
 # ---------------------------------------------------------------------------------------- the sections
 
 
@@ -829,22 +557,6 @@ def turnover_section(data: BriefData, lang: str = "zh") -> Html:
     p["interval_95"] = [
         _range(lo, hi, lang) for lo, hi in zip(p["interval_95_low"], p["interval_95_high"], strict=True)
     ]
-    sentences = [
-        t("brief.turnover.sentence", lang).format(
-            mode=r["mode_name"],
-            through=month_label(r["data_through"] or data.turnover_month, lang),
-            ytd=_num1(r["ytd_growth_pct"]),
-            projected=_num1(r["projected_growth_pct"]),
-            low80=_num1(r["interval_80_low"]),
-            high80=_num1(r["interval_80_high"]),
-            band_low=f"{r['band_low']:g}",
-            band_high=f"{r['band_high']:g}",
-            p_low=fmt_share(r["p_reach_low"]),
-            p_high=fmt_share(r["p_reach_high"]),
-            required=_num1(r["required_growth_low_pct"]),
-        )
-        for r in p.to_dict("records")
-    ]
     tbl = table(
         p,
         [
@@ -860,7 +572,31 @@ def turnover_section(data: BriefData, lang: str = "zh") -> Html:
         ],
         lang,
     )
-    return join(title, turnover_words(data, lang), "".join(f"<p>{esc(x)}</p>" for x in sentences), tbl)
+    words = [*yoy_sentences(data, lang), *projection_sentences(data, lang)]
+    return join(title, "".join(f"<p>{esc(x)}</p>" for x in words), tbl)
+
+
+def projection_sentences(data: BriefData, lang: str = "zh") -> list[str]:
+    """Each mode's growth to date, its projection with the 80% interval, the odds of each bound and what
+    the rest of the year needs, one sentence per mode (the brief and the Word document print these)."""
+    if data.growth is None:
+        return []
+    return [
+        t("brief.turnover.sentence", lang).format(
+            mode=t(f"brief.mode.{r['mode']}", lang),
+            through=month_label(r["data_through"] or data.turnover_month, lang),
+            ytd=_num1(r["ytd_growth_pct"]),
+            projected=_num1(r["projected_growth_pct"]),
+            low80=_num1(r["interval_80_low"]),
+            high80=_num1(r["interval_80_high"]),
+            band_low=f"{r['band_low']:g}",
+            band_high=f"{r['band_high']:g}",
+            p_low=fmt_share(r["p_reach_low"]),
+            p_high=fmt_share(r["p_reach_high"]),
+            required=_num1(r["required_growth_low_pct"]),
+        )
+        for r in data.growth.projections.to_dict("records")
+    ]
 
 
 def ytd_label(through: pd.Period, lang: str = "zh") -> str:
@@ -876,16 +612,16 @@ def turnover_earlier(data: BriefData) -> pd.Period | None:
     brief, else the month before (None when the plan year has none)."""
     month = parse_month(data.as_of)
     if data.kind == "quarterly":
-        _, q = quarter_of(month)
-        return pd.Period(year=month.year, month=3 * (q - 1), freq="M") if q > 1 else None
+        year, q = quarter_of(month)
+        return quarter_end(year, q - 1) if q > 1 else None
     return month - 1 if month.month > 1 else None
 
 
-def turnover_words(data: BriefData, lang: str = "zh") -> Html:
+def yoy_sentences(data: BriefData, lang: str = "zh") -> list[str]:
     """同期: each mode's growth on the same period last year in words, against the earlier period and
     the band (1—9月公路换算周转量同比增长12.7%，较1—8月回落0.1个百分点，低于13%目标下限)."""
     if data.trends is None:
-        return Html("")
+        return []
     earlier = turnover_earlier(data)
     rows = trends.turnover_against(data.trends, data.as_of, earlier)
     out = []
@@ -907,8 +643,13 @@ def turnover_words(data: BriefData, lang: str = "zh") -> Html:
         words += t("brief.yoy." + r["position"], lang).format(
             low=f"{r['band_low']:g}", high=f"{r['band_high']:g}"
         )
-        out.append(f"<p>{esc(words)}</p>")
-    return Html("".join(out))
+        out.append(words)
+    return out
+
+
+def turnover_words(data: BriefData, lang: str = "zh") -> Html:
+    """`yoy_sentences` as the brief's paragraphs."""
+    return Html("".join(f"<p>{esc(x)}</p>" for x in yoy_sentences(data, lang)))
 
 
 def turnover_chart(data: BriefData, lang: str = "zh"):
@@ -952,20 +693,6 @@ def investment_section(data: BriefData, lang: str = "zh") -> Html:
     df = data.investment.copy()
     df["label"] = measure_labels(data.catalogue, df, lang)
     money = df[df["kind"] == "investment"]
-    total = {
-        "target": money["target"].sum(),
-        "actual": money["actual"].sum(),
-        "projected": money["projected"].sum(),
-    }
-    summary = t("brief.investment.summary", lang).format(
-        n=len(money),
-        target=fmt_number(total["target"], 0),
-        actual=fmt_number(total["actual"], 0),
-        actual_pct=fmt_share(total["actual"] / total["target"] if total["target"] else None),
-        projected=fmt_number(total["projected"], 0),
-        projected_pct=fmt_share(total["projected"] / total["target"] if total["target"] else None),
-        unlikely=int((money["p_reach"] < 0.5).sum()),
-    )
     money_cols = [
         Col("label", "brief.col.measure"),
         Col("reporting_unit", "reporting_unit", "name"),
@@ -979,9 +706,27 @@ def investment_section(data: BriefData, lang: str = "zh") -> Html:
     ]
     return join(
         title,
-        paragraph(summary),
+        paragraph(investment_summary(data, lang)),
         table(money, money_cols, lang, css="pk-wide"),
         paragraph(t("brief.investment.schedule_note", lang), "pk-note"),
+    )
+
+
+def investment_summary(data: BriefData, lang: str = "zh") -> str:
+    """The investment measures in one sentence: targets, done and projected totals with their shares of the
+    target, and how many are unlikely to reach it (the brief and the Word document print it)."""
+    money = data.investment[data.investment["kind"] == "investment"]
+    target, actual, projected = (money[c].sum() for c in ("target", "actual", "projected"))
+    return say(
+        "brief.investment.summary",
+        lang,
+        n=len(money),
+        target=fmt_number(target, 0),
+        actual=fmt_number(actual, 0),
+        actual_pct=fmt_share(actual / target if target else None),
+        projected=fmt_number(projected, 0),
+        projected_pct=fmt_share(projected / target if target else None),
+        unlikely=int((money["p_reach"] < 0.5).sum()),
     )
 
 
@@ -1044,18 +789,6 @@ def _problem_statuses(data: BriefData) -> list[str]:
     return list(data.catalogue.plan.get("risks", {}).get("problem_statuses", PROBLEM_STATUSES_DEFAULT))
 
 
-def _people(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
-    out = frame.copy()
-    for col in ("leaders", "units", "persons"):
-        if col in out:
-            out[col] = out[col].map(lambda v: sep(lang).join(v) if isinstance(v, list | tuple) else v)
-    if "reasons" in out:
-        out["reasons"] = out["reasons"].map(
-            lambda v: sentences(v, lang) if isinstance(v, list | tuple) else v
-        )
-    return out
-
-
 def risks_section(data: BriefData, lang: str = "zh") -> Html:
     """The top problems by points at risk with who must act; problems opened and closed this month;
     points at risk by lead leader."""
@@ -1066,18 +799,20 @@ def risks_section(data: BriefData, lang: str = "zh") -> Html:
         return join(title, placeholder("risks", lang))
     top_n = int(data.catalogue.plan.get("brief", {}).get("top_problems", 10))
     statuses = _problem_statuses(data)
-    flags = _people(data.flags, lang)
+    flags = people_text(data.flags, lang)
     flagged = flags[flags["status"].isin(statuses)].sort_values(
         "points_at_risk", ascending=False, kind="stable"
     )
     flagged = flagged.assign(label=measure_labels(data.catalogue, flagged, lang))
     month = parse_month(data.as_of)
-    problems = _people(data.problems, lang)
+    problems = people_text(data.problems, lang)
     opened = problems[problems["opened"] == month]
     closed = problems[problems["closed"] == month]
     opened = opened.assign(label=measure_labels(data.catalogue, opened, lang))
     closed = closed.assign(label=measure_labels(data.catalogue, closed, lang))
-    summary = t("brief.risks.summary", lang).format(
+    summary = say(
+        "brief.risks.summary",
+        lang,
         flagged=len(flagged),
         points=fmt_number(flagged["points_at_risk"].sum(), 2),
         total=fmt_number(data.flags["points_at_risk"].sum(), 2),
@@ -1139,7 +874,7 @@ def quarterly_section(data: BriefData, lang: str = "zh") -> Html:
     if "risks" in data.missing:
         return join(title, placeholder("risks", lang))
     month = parse_month(data.as_of)
-    view = risks.quarter_summary(data.problems, month.year, (month.month + 2) // 3, month)
+    view = risks.quarter_summary(data.problems, *quarter_of(month), month)
     cols = [
         Col("opened_in_quarter", "risk.col.opened_in_quarter", "int"),
         Col("closed_in_quarter", "risk.col.closed_in_quarter", "int"),
@@ -1167,19 +902,18 @@ QUARTER_FIGURES = {
 }
 
 
-def quarter_comparison(data: BriefData, lang: str = "zh") -> Html:
-    """本季度与上季度比较: score, points at risk, problems and statuses, this quarter against the last."""
+def quarter_rows(data: BriefData, lang: str = "zh") -> tuple[trends.QuarterComparison, pd.DataFrame] | None:
+    """本季度与上季度比较 as printed (trends.quarter_on_quarter, the brief's and the Word document's one
+    comparison): per figure its key, label, the previous and current quarter's figures and the change, each
+    formatted; the change is that of the printed figures. None without the year's trends."""
     if data.trends is None:
-        return Html("")
+        return None
     cmp = trends.quarter_on_quarter(data.trends, data.as_of)
-    head = subtitle("brief.quarter.compare", lang)
-    if cmp.previous_quarter is None:
-        return join(head, paragraph(t("brief.quarter.first", lang), "pk-note"))
     rows = []
     for r in cmp.table.to_dict("records"):
         key = r["figure"]
         if key.startswith("status:"):
-            status = t("risk.status." + STATUS_KEYS[key.split(":", 1)[1]], lang)
+            status = status_text(key.split(":", 1)[1], lang)
             label, digits = t("brief.quarter.status", lang).format(status=status), 0
         else:
             label_key, digits = QUARTER_FIGURES[key]
@@ -1187,24 +921,38 @@ def quarter_comparison(data: BriefData, lang: str = "zh") -> Html:
         d = round(r["current"], digits) - round(r["previous"], digits)
         rows.append(
             {
+                "key": key,
                 "figure": label,
                 "previous": fmt_number(r["previous"], digits),
                 "current": fmt_number(r["current"], digits),
                 "change": "0" if abs(d) < 0.5 * 10**-digits else f"{d:+,.{digits}f}",
             }
         )
+    return cmp, pd.DataFrame(rows, columns=["key", "figure", "previous", "current", "change"])
 
-    def quarter(q: int, end: pd.Period) -> str:
-        return t("brief.quarter.column", lang).format(quarter=q, month=month_label(end, lang))
 
+def quarter_column(quarter: int, end: pd.Period, lang: str = "zh") -> str:
+    """第2季度（截至2019年6月）: a quarter's column in the comparison."""
+    return t("brief.quarter.column", lang).format(quarter=quarter, month=month_label(end, lang))
+
+
+def quarter_comparison(data: BriefData, lang: str = "zh") -> Html:
+    """本季度与上季度比较: score, points at risk, problems and statuses, this quarter against the last."""
+    found = quarter_rows(data, lang)
+    if found is None:
+        return Html("")
+    cmp, rows = found
+    head = subtitle("brief.quarter.compare", lang)
+    if cmp.previous_quarter is None:
+        return join(head, paragraph(t("brief.quarter.first", lang), "pk-note"))
     return join(
         head,
         table(
-            pd.DataFrame(rows),
+            rows,
             [
                 Col("figure", "brief.quarter.figure", "name"),
-                Col("previous", quarter(cmp.previous_quarter, cmp.previous_end), "range"),
-                Col("current", quarter(cmp.quarter, cmp.end), "range"),
+                Col("previous", quarter_column(cmp.previous_quarter, cmp.previous_end, lang), "range"),
+                Col("current", quarter_column(cmp.quarter, cmp.end, lang), "range"),
                 Col("change", "brief.quarter.change", "range"),
             ],
             lang,
@@ -1222,9 +970,7 @@ def annual_section(data: BriefData, lang: str = "zh") -> Html:
     rows = self_assessment(data.catalogue, data.score, data.progress, data.assessments, data.self_evaluations)
     assumed = [p.split(" ", 1)[1] for p in coverage(data.catalogue, data.assessments)["assumed"] if " " in p]
     note = (
-        paragraph(
-            t("brief.assessed_assumed", lang).format(ids=sep(lang).join(assumed), n=len(assumed)), "pk-note"
-        )
+        paragraph(say("brief.assessed_assumed", lang, ids=sep(lang).join(assumed), n=len(assumed)), "pk-note")
         if assumed
         else ""
     )

@@ -29,8 +29,8 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
-from .labels import number_unit, t
-from .months import parse_month, quarter_of  # noqa: F401 - quarter_of: notebooks call risks.quarter_of
+from .labels import number_unit, say, t
+from .months import parse_month, quarter_of, quarter_start  # noqa: F401 - quarter_of: notebooks call risks.quarter_of
 from .rules import (  # noqa: F401 - the statuses and expected_clipped, long read as risks.X, stay so
     ALERT,
     BY_LEVEL,
@@ -175,7 +175,7 @@ def render_reason(key: str, values: dict, lang: str = "zh") -> str:
     shown = {k: num(v, 0 if k == "p" else 1) if isinstance(v, float) else v for k, v in values.items()}
     if "unit" in shown:  # the plan's unit of measure, spaced from its number as the language writes it
         shown["unit"] = number_unit(shown["unit"], lang)
-    return t(f"risk.reason.{key}", lang).format(**shown)
+    return say(f"risk.reason.{key}", lang, **shown)
 
 
 def render_reasons(reason_args, lang: str = "zh") -> list[str]:
@@ -553,7 +553,7 @@ class QuarterlyView:
 
 def quarter_summary(problems: pd.DataFrame, year: int, quarter: int, end: pd.Period) -> QuarterlyView:
     """Pure part of the quarterly view: `problems` as from problems_from_flags(…, end)."""
-    first = pd.Period(year=year, month=3 * quarter - 2, freq="M")
+    first = quarter_start(year, quarter)
     months = [str(p) for p in pd.period_range(first, end, freq="M")]
     p = problems.copy()
     opened = p["opened"].array.asi8 if len(p) else np.zeros(0, dtype=np.int64)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .investment import METHODS
-from .labels import sep, t, unit_label
+from .labels import sentences, sep, t, unit_label
 from .months import parse_month
 from .rules import STATUS_CODES, STATUSES
 from .store import is_sample
@@ -59,6 +59,20 @@ def _joined(value, sep: str) -> str:
     if isinstance(value, list | tuple | np.ndarray):
         return sep.join(str(v) for v in value)
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def people_text(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """`frame` with its lists as people read them in `lang`: leaders, units and persons joined (、 or a comma),
+    reasons as sentences; everything else as it is (the brief, the Word document and the unit pages)."""
+    out = frame.copy()
+    for col in ("leaders", "units", "persons"):
+        if col in out:
+            out[col] = out[col].map(lambda v: sep(lang).join(v) if isinstance(v, list | tuple) else v)
+    if "reasons" in out:
+        out["reasons"] = out["reasons"].map(
+            lambda v: sentences(v, lang) if isinstance(v, list | tuple) else v
+        )
+    return out
 
 
 def people_table(

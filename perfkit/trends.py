@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import monthly, risks
 from .catalogue import Catalogue
-from .months import parse_month, quarter_of
+from .months import parse_month, quarter_end, quarter_of, quarter_start
 from .store import read_catalogue
 
 # the figures compared from one period to the next (month on month, quarter on quarter)
@@ -163,10 +163,10 @@ class QuarterComparison:
 
 def quarter_on_quarter(trends: Trends, as_of: str | pd.Period) -> QuarterComparison:
     end = parse_month(as_of)
-    _, q = quarter_of(end)
+    year, q = quarter_of(end)
     if q == 1:
-        return QuarterComparison(end.year, q, end, None, None, pd.DataFrame())
-    prev_end = pd.Period(year=end.year, month=3 * (q - 1), freq="M")
+        return QuarterComparison(year, q, end, None, None, pd.DataFrame())
+    prev_end = quarter_end(year, q - 1)
 
     def figures(first: pd.Period, last: pd.Period) -> dict[str, float]:
         span = trends.months[(trends.months["month"] >= first) & (trends.months["month"] <= last)]
@@ -177,13 +177,13 @@ def quarter_on_quarter(trends: Trends, as_of: str | pd.Period) -> QuarterCompari
         out |= {f"status:{s}": float(n) for s, n in trends.status_counts(last).items()}
         return out
 
-    this = figures(pd.Period(year=end.year, month=3 * q - 2, freq="M"), end)
-    last = figures(pd.Period(year=end.year, month=3 * q - 5, freq="M"), prev_end)
+    this = figures(quarter_start(year, q), end)
+    last = figures(quarter_start(year, q - 1), prev_end)
     table = pd.DataFrame(
         {"figure": list(this), "previous": [last[k] for k in this], "current": list(this.values())}
     )
     table["change"] = table["current"] - table["previous"]
-    return QuarterComparison(end.year, q, end, q - 1, prev_end, table)
+    return QuarterComparison(year, q, end, q - 1, prev_end, table)
 
 
 def turnover_against(

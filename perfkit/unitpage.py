@@ -18,11 +18,12 @@ from urllib.parse import quote
 import pandas as pd
 
 from .catalogue import Catalogue
-from .labels import t
-from .months import parse_month
-from .report import (
+from .errors import InputError, Problem
+from .labels import say, t, unit_label
+from .markup import (
     MISSING,
     STATUSES,
+    ZH_NUMERALS,
     Col,
     Html,
     _missing,
@@ -30,14 +31,15 @@ from .report import (
     fmt_number,
     join,
     month_label,
-    page_chrome,
     paragraph,
     status_chip,
     table,
 )
+from .months import parse_month
+from .report import measure_labels, page_chrome
+from .tables import people_text
 
 SECTIONS = ["summary", "measures", "deliveries", "problems", "record"]
-ZH_NUMERALS = "一二三四五六七八九十"
 DEFAULT_DUE_DAY = 10  # plan.toml [brief] report_due_day: a month's ledger is due by this day of the next
 UNITS_DIR = "units"  # the unit pages' folder inside a brief's folder
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f\s]+')
@@ -52,11 +54,18 @@ def reporting_units(catalogue: Catalogue) -> list[str]:
     return list(dict.fromkeys(u for u in m.loc[m["schedule"] != "statistic", "reporting_unit"] if u))
 
 
-def check_unit(catalogue: Catalogue, unit: str) -> str:
-    """`unit` when it is a reporting unit; ValueError naming the known ones otherwise."""
-    known = reporting_units(catalogue)
+class UnitError(InputError, ValueError):
+    """A unit that is not one of the plan's reporting units: bad input (`--unit`: one line, exit 2)."""
+
+
+def check_unit(known: Catalogue | list[str], unit: str) -> str:
+    """`unit` when it is one of the reporting units (`known`, or a catalogue's); UnitError naming them
+    otherwise, the name given shown short (whatever was typed, the line stays one readable line)."""
+    known = reporting_units(known) if isinstance(known, Catalogue) else list(known)
     if unit not in known:
-        raise ValueError(f"unknown unit {unit!r}: the reporting units are {'、'.join(known)}")
+        shown = unit if len(unit) <= 40 else unit[:40] + "…"
+        reason = f"unknown unit {shown!r}; the reporting units are: {'、'.join(known)}"
+        raise UnitError(Problem("--unit", reason))
     return unit
 
 
@@ -206,8 +215,13 @@ def summary_section(data: UnitData, lang: str = "zh") -> Html:
     counts = "".join(
         f'<span class="pk-count">{status_chip(s, lang)} <b>{int(n.get(s, 0))}</b></span>' for s in STATUSES
     )
-    text = t("unit.summary", lang).format(
-        unit=data.unit, n=len(data.flags), points=f"{points:.2f}", open=len(data.problems)
+    text = say(
+        "unit.summary",
+        lang,
+        unit=data.unit,
+        n=len(data.flags),
+        points=f"{points:.2f}",
+        open=len(data.problems),
     )
     return join(
         section_title("summary", lang),
@@ -248,15 +262,16 @@ def progress_bar(done_pct: object, schedule_pct: object, status: object) -> str:
     )
 
 
-def _amount(value: object, unit: object) -> str:
-    return MISSING if _missing(value) else f"{fmt_number(value, 1)} {'' if _missing(unit) else unit}".strip()
+def _amount(value: object, unit: object, lang: str = "zh") -> str:
+    """'15.0 座', '15.0 structures': a figure with the plan's unit of measure in `lang`."""
+    return MISSING if _missing(value) else f"{fmt_number(value, 1)} {unit_label(unit, lang)}".strip()
 
 
 def measures_section(data: UnitData, lang: str = "zh") -> Html:
     """Each measure: status, done against target, the schedule (unit plan or pro rata) and the gap,
     projected year-end value, odds and points at risk."""
     f = data.flags.copy()
-    f["label"] = f["measure_id"] + " " + f["name"].astype(str)
+    f["label"] = measure_labels(data.catalogue, f, lang)
     f["source"] = f["schedule_source"].map(
         lambda s: t(f"schedule_source.{s}", lang) if isinstance(s, str) and s else None
     )
@@ -264,9 +279,9 @@ def measures_section(data: UnitData, lang: str = "zh") -> Html:
         progress_bar(d, s, st)
         for d, s, st in zip(f["completion_pct"], f["time_pct"], f["status"], strict=True)
     ]
-    f["done_text"] = [_amount(a, u) for a, u in zip(f["actual"], f["unit"], strict=True)]
-    f["target_text"] = [_amount(a, u) for a, u in zip(f["target"], f["unit"], strict=True)]
-    f["projected_text"] = [_amount(a, u) for a, u in zip(f["projected"], f["unit"], strict=True)]
+    f["done_text"] = [_amount(a, u, lang) for a, u in zip(f["actual"], f["unit"], strict=True)]
+    f["target_text"] = [_amount(a, u, lang) for a, u in zip(f["target"], f["unit"], strict=True)]
+    f["projected_text"] = [_amount(a, u, lang) for a, u in zip(f["projected"], f["unit"], strict=True)]
     cols = [
         Col("status", "risk.col.status", "status"),
         Col("label", "brief.col.measure"),
@@ -297,8 +312,8 @@ def deliveries_section(data: UnitData, lang: str = "zh") -> Html:
     wide = wide.reindex(first.index)  # the flags' order: most points at risk first
     rows = pd.DataFrame(
         {
-            "label": [f"{m} {first.at[m, 'name']}" for m in wide.index],
-            "unit": first["unit"].to_numpy(),
+            "label": measure_labels(data.catalogue, first.reset_index(), lang).to_numpy(),
+            "unit": first["unit"].map(lambda u: unit_label(u, lang)).to_numpy(),
             "source": first["source"].map(lambda s: t(f"schedule_source.{s}", lang)).to_numpy(),
             "by_deadline": [d.loc[d["measure_id"] == m, "required_total"].iloc[-1] for m in wide.index],
         }
@@ -332,10 +347,9 @@ def problems_section(data: UnitData, lang: str = "zh") -> Html:
     p = data.problems.copy()
     if p.empty:
         return join(title, paragraph(t("unit.problems.none", lang)))
-    p["label"] = p["measure_id"] + " " + p["name"].astype(str)
-    p["reasons"] = p["reasons"].map(lambda v: "".join(v) if isinstance(v, list | tuple) else v)
+    p = people_text(p, lang)
+    p["label"] = measure_labels(data.catalogue, p, lang)
     p["opened_text"] = p["opened"].map(lambda v: month_label(v, lang) if not pd.isna(v) else MISSING)
-    p["persons"] = p["persons"].map(lambda v: "、".join(v) if isinstance(v, list | tuple) else v)
     cols = [
         Col("status", "risk.col.status", "status"),
         Col("points_at_risk", "risk.col.points_at_risk", "num2", "points"),
@@ -352,7 +366,9 @@ def record_section(data: UnitData, lang: str = "zh") -> Html:
     """Which months the unit reported, when, and whether on time, late or not at all."""
     r = data.record.copy()
     n = r["state"].value_counts()
-    text = t("unit.record.summary", lang).format(
+    text = say(
+        "unit.record.summary",
+        lang,
         months=len(r),
         on_time=int(n.get("on_time", 0)),
         late=int(n.get("late", 0)),

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .exports import neutralise
+from .exports import neutralise, write_whole
 from .labels import t
 from .sheet_style import (
     HEADER_FILL,
@@ -128,8 +128,7 @@ def write_flags_xlsx(
     print_setup(ws, landscape=True)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
+    return write_whole(path, wb.save)
 
 
 # ---------------------------------------------------------------------------- the catalogue (考评表)
@@ -291,6 +290,4 @@ def write_attachment_xlsx(raw: pd.DataFrame, path: str | Path, title: str) -> Pa
         ws.row_dimensions[r].height = lines * LINE_HEIGHT + 3
     ws.freeze_panes = f"A{ATTACHMENT_FIRST_ROW}"
     print_setup(ws, landscape=True, title_rows=f"{ATTACHMENT_HEADER_ROWS[0]}:{ATTACHMENT_HEADER_ROWS[-1]}")
-    path = Path(path)
-    wb.save(path)  # into an existing folder: `catalog export --out` does not make folders
-    return path
+    return write_whole(path, wb.save)  # into an existing folder: `catalog export --out` makes none

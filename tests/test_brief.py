@@ -22,6 +22,7 @@ import nbformat
 import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from test_cli import permissions_apply  # noqa: F401 - a fixture, used by name
 
 from perfkit import brief, pdf, report
 from perfkit.catalogue import load_plan
@@ -502,6 +503,141 @@ def test_publish_replaces_one_language_and_keeps_the_other(tmp_path):
     assert not brief._is_current(final, "en", {"lang": "en"})
     assert (other / "keep.txt").read_text() == "august"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2019-08", "2019-09"]  # no build folders left
+
+
+def test_publish_refuses_a_file_open_in_word_before_replacing_any(tmp_path):
+    """quarterly.docx open in Word (its ~$ owner file beside it) or a read-only file: the publish stops before
+    it replaces anything, so the folder is the earlier brief, whole, with its record."""
+    from perfkit.exports import OutputError
+
+    final = tmp_path / "2019-09-quarterly"
+    final.mkdir()
+    earlier = {"brief.html": "old", "quarterly.docx": "old"}
+    for rel, text in earlier.items():
+        (final / rel).write_text(text)
+    (final / brief.STAMP_FILE).write_text(json.dumps({"lang": "zh", "files": sorted(earlier)}))
+    build = tmp_path / ".2019-09-quarterly.building-x"
+    build.mkdir()
+    for rel in ("brief.html", "quarterly.docx", "scores.csv"):
+        (build / rel).write_text("new")
+    (build / brief.STAMP_FILE).write_text(json.dumps({"lang": "zh"}))
+    (final / "~$arterly.docx").write_text("Word's owner file")
+    with pytest.raises(OutputError, match=r"quarterly.docx: is open in another program"):
+        brief._publish(build, final, "zh")
+    (final / "~$arterly.docx").unlink()
+    (final / "brief.html").chmod(0o444)
+    with pytest.raises(OutputError, match=r"brief.html: is read-only"):
+        brief._publish(build, final, "zh")
+    assert {p.name: p.read_text() for p in final.iterdir() if not p.name.startswith(".")} == earlier
+    assert brief._is_current(final, "zh", {"lang": "zh"})  # its record kept: still the earlier brief, whole
+    assert sorted(p.name for p in build.iterdir()) == [
+        brief.STAMP_FILE,
+        "brief.html",
+        "quarterly.docx",
+        "scores.csv",
+    ]
+
+
+@pytest.mark.usefixtures("permissions_apply")
+def test_brief_into_a_folder_it_cannot_write_is_one_line_before_any_kernel(sample_db, tmp_path):
+    """--out a file, or a folder without write permission (a real process with permissions applied): one
+    line naming the folder, exit 2, in seconds (no kernel started, no build folder named)."""
+    from test_cli import _obey_permissions, one_line
+
+    a_file = tmp_path / "brief.html"
+    a_file.write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    cases = [
+        (a_file, "is a file, not a folder for the brief", None),
+        (locked / "2019-09", "cannot write the brief there: Permission denied", _obey_permissions),
+    ]
+    for out, says, before in cases:
+        run = subprocess.run(
+            [sys.executable, "-m", "perfkit.cli", "--db", str(sample_db), "brief", "--out", str(out)],
+            capture_output=True,
+            text=True,
+            preexec_fn=before,
+            timeout=300,
+        )
+        assert (run.returncode, one_line(run.stderr)) == (2, f"{out}: {says}")
+    assert list(locked.iterdir()) == [] and a_file.read_text() == "x"
+
+
+PUBLISH = """
+import sys
+from pathlib import Path
+from perfkit import brief
+brief._publish(Path(sys.argv[1]), Path(sys.argv[2]), "zh")
+"""
+
+
+def test_ctrl_c_while_publishing_leaves_one_brief_not_a_mix(tmp_path):
+    """A real process publishing 3,000 files is frozen (SIGSTOP) once the first new file is in the month's
+    folder and interrupted (SIGINT) as it resumes: it stops after the last rename, so the folder holds
+    the new brief whole, with its record, and nothing of the old one (before: a mix, without a record)."""
+    final = tmp_path / "2019-09"
+    final.mkdir()
+    names = [f"units/u{i:04d}.html" for i in range(3000)]
+    for rel in names:
+        (final / rel).parent.mkdir(parents=True, exist_ok=True)
+        (final / rel).write_text("old")
+    (final / brief.STAMP_FILE).write_text(json.dumps({"lang": "zh", "files": names}))
+    build = tmp_path / ".2019-09.building-x"
+    for rel in names:
+        (build / rel).parent.mkdir(parents=True, exist_ok=True)
+        (build / rel).write_text("new")
+    (build / brief.STAMP_FILE).write_text(json.dumps({"lang": "zh", "n": 2}))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PUBLISH, str(build), str(final)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = final / names[0]
+    while proc.poll() is None and first.read_text() != "new":
+        pass
+    proc.send_signal(signal.SIGSTOP)
+    caught = proc.poll() is None and (final / names[-1]).read_text() == "old"  # frozen half way
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    if not caught:
+        pytest.skip("the publish finished before it could be frozen half way (nothing to show)")
+    assert proc.returncode != 0 and b"KeyboardInterrupt" in err  # the interrupt was acted on, after
+    assert {(final / rel).read_text() for rel in names} == {"new"}
+    assert brief._read_stamp(final)["n"] == 2
+
+
+def test_two_unit_pages_built_at_once_into_one_month(sample_db, tmp_path):
+    """Two `perfkit brief --unit` started together on one month's folder (real processes, real kernels):
+    both succeed, each publishes its own page, and no build folder is left behind."""
+    out = tmp_path / "2019-09"
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "perfkit.cli",
+                "--db",
+                str(sample_db),
+                "brief",
+                "--unit",
+                unit,
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for unit in ("局工程科", "市道管处")
+    ]
+    for proc in runs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    assert sorted(p.name for p in (out / "units").iterdir()) == ["局工程科.html", "市道管处.html"]
+    assert not [p.name for p in tmp_path.iterdir() if ".building-" in p.name or ".claim-" in p.name]
 
 
 def test_file_names_by_language():

@@ -10,12 +10,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from docx import Document
-from docx.shared import Mm
 from english import known_names, untranslated
 from nbformat.v4 import new_code_cell, new_notebook
 from openpyxl import load_workbook
 
-from perfkit import brief, document, report
+from perfkit import brief, document, docx_layout, report
 from perfkit.store import read_catalogue
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -80,7 +79,15 @@ def test_quarterly_reads_back_in_libreoffice_with_sections_problems_and_number(
         assert f"\n{heading}\n" in text, heading
     for problem in top_problems(sample_conn, "2019-09"):
         assert problem in text, problem
-    for header in ("序号", "风险状态", "风险分值（分）", "责任单位（责任人）", "原因", "2019年6月", "变化"):
+    for header in (
+        "序号",
+        "风险状态",
+        "风险分值（分）",
+        "责任单位（责任人）",
+        "原因",
+        "第2季度（截至2019年6月）",
+        "变化",
+    ):
         assert f"\n{header}\n" in text, header
     # the headline figures are the snapshot's, and the assumed part is said so
     data = report.gather(sample_conn, "2019-09", "quarterly")
@@ -88,27 +95,6 @@ def test_quarterly_reads_back_in_libreoffice_with_sections_problems_and_number(
     assert report.formula_line(data.projected.totals, data.projected.assumed) in text
     assert "合成示例数据：本数据为程序生成的合成示例数据" in text  # the sample is labelled
     assert text.rstrip().endswith("泉州市交通运输局\n2019年  月  日")  # 落款 with the date to fill
-
-
-def test_quarterly_layout_is_a4_with_gbt9704_margins_fonts_and_repeated_headers(quarterly):
-    doc = Document(str(quarterly))
-    section = doc.sections[0]
-    assert (round(section.page_width.mm), round(section.page_height.mm)) == (210, 297)
-    assert section.page_width < section.page_height  # portrait
-    margins = [section.top_margin, section.bottom_margin, section.left_margin, section.right_margin]
-    assert [round(m.mm) for m in margins] == [37, 35, 28, 26]
-    normal = doc.styles["Normal"].element.rPr
-    assert normal.rFonts.get(_w("eastAsia")) == "仿宋_GB2312" and normal.sz.val.pt == 16
-    first = doc.paragraphs[0].runs[0]
-    assert first.text == "泉州市交通运输局" and str(first.font.color.rgb) == document.RED
-    assert first._r.rPr.rFonts.get(_w("eastAsia")) == "方正小标宋简体"
-    assert doc.tables and all(t.rows[0]._tr.trPr.find(_w("tblHeader")) is not None for t in doc.tables)
-    assert all(round(sum(c.width for c in t.columns) / Mm(1)) == 156 for t in doc.tables)  # the type area
-    fonts = next(p for p in doc.part.package.iter_parts() if str(p.partname) == "/word/fontTable.xml").blob
-    assert "仿宋_GB2312".encode() in fonts and b"FangSong" in fonts and b"SimSun" in fonts
-    footer = section.footer.paragraphs[0]._p.xml
-    assert "PAGE" in footer and "— " in section.footer.paragraphs[0].text  # "— 1 —"
-    assert "合成示例数据" in section.header.paragraphs[0].text
 
 
 @pytest.fixture()
@@ -148,8 +134,8 @@ def test_annual_sets_self_evaluation_beside_the_score_and_marks_the_difference(
     rows = {r.cells[0].text.split(" ")[0]: r for r in table.rows[1:]}
     marked = rows["4-2"].cells[5]
     assert marked.text == "自评良，测算优"
-    assert marked._tc.tcPr.find(_w("shd")).get(_w("fill")) == document.MARK_FILL
-    assert str(marked.paragraphs[0].runs[0].font.color.rgb) == document.RED
+    assert marked._tc.tcPr.find(_w("shd")).get(_w("fill")) == docx_layout.MARK_FILL
+    assert str(marked.paragraphs[0].runs[0].font.color.rgb) == docx_layout.RED
     assert rows["8-1"].cells[5].text == "" and rows["8-1"].cells[5]._tc.tcPr.find(_w("shd")) is None
 
 
@@ -190,7 +176,28 @@ def test_annual_in_december_is_not_preliminary(sample_conn):
 def test_first_quarter_has_nothing_to_compare_with(sample_conn, tmp_path):
     path = document.write_document(sample_conn, "2019-03", "quarterly", "zh", tmp_path / "q1.docx")
     text = "\n".join(p.text for p in Document(str(path)).paragraphs)
-    assert "2019年第一季度" in text and "本季度为年度第一季度，无上季度数据可比。" in text
+    assert "2019年第一季度" in text and "本季度为年度第一季度，无上季度可比。" in text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_document_prints_the_briefs_comparison_and_sentences(sample_conn, lang):
+    """One path: the Word 通报 reads the brief's quarter comparison (trends.quarter_on_quarter, formatted by
+    report.quarter_rows) and prints the brief's turnover and investment sentences, word for word."""
+    data = report.gather(sample_conn, "2019-09", "quarterly", lang)
+    doc = document.build(data, lang)
+    paragraphs = [p.text for p in doc.paragraphs]
+    table = next(t for t in doc.tables if t.rows[0].cells[0].text == report.t("brief.quarter.figure", lang))
+    cmp, rows = report.quarter_rows(data, lang)
+    assert [[c.text for c in r.cells] for r in table.rows[1:]] == rows[
+        ["figure", "previous", "current", "change"]
+    ].values.tolist()
+    assert table.rows[0].cells[1].text == report.quarter_column(2, cmp.previous_end, lang)
+    page = report.quarterly_section(data, lang)
+    assert all(f">{v}<" in page for v in rows["change"])  # the brief prints the same changes
+    words = [*report.yoy_sentences(data, lang), *report.projection_sentences(data, lang)]
+    assert len(words) == 4 and all(w in paragraphs for w in words)
+    assert all(report.esc(w) in report.turnover_section(data, lang) for w in words)
+    assert report.investment_summary(data, lang) in paragraphs
 
 
 def test_save_is_atomic(tmp_path):
@@ -241,3 +248,40 @@ def _w(tag: str) -> str:
     from docx.oxml.ns import qn
 
     return qn(f"w:{tag}")
+
+
+@pytest.mark.parametrize(
+    ("broken", "says"),
+    [
+        (
+            'isuer = "泉州市交通运输局"',
+            "[document] isuer is not a setting (the settings are issuer, number_prefix",
+        ),
+        ("issuer = 5", "[document] issuer must be text, got 5"),
+        ('issuer = ["泉州市交通运输局"]', "[document] issuer must be text"),
+    ],
+)
+def test_a_broken_document_section_is_one_line_naming_the_line(tmp_path, broken, says):
+    """plan.toml [document] misspelt or of the wrong type: `perfkit init` in a real process names the file,
+    the line and the key, exit 2, and makes no store (a misspelt key used to fall back to the default)."""
+    from test_cli import one_line, perfkit
+
+    from perfkit.config import PLAN_DIR
+
+    plan = tmp_path / "plan"
+    shutil.copytree(PLAN_DIR, plan)
+    toml = plan / "plan.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert 'issuer = "泉州市交通运输局"' in text
+    toml.write_text(text.replace('issuer = "泉州市交通运输局"', broken, 1), encoding="utf-8")
+    line_no = toml.read_text(encoding="utf-8").splitlines().index(broken) + 1
+    run = perfkit("init", "--plan", str(plan), "--db", str(tmp_path / "s.sqlite"))
+    assert run.returncode == 2 and one_line(run.stderr).startswith(f"{toml} line {line_no}: {says}")
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_a_document_section_without_its_keys_uses_the_plans_own_names(catalogue):
+    plan = {**catalogue.plan, "document": {}}
+    head = document.letterhead(plan)
+    assert (head.issuer, head.number_prefix, head.recipients) == ("泉州市交通运输局", "泉交办", "")
+    assert document.letterhead({k: v for k, v in plan.items() if k != "document"}) == head

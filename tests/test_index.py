@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
+from test_cli import one_line, perfkit, permissions_apply  # noqa: F401 - the fixture is used by name
+
 from perfkit import index
 
 
@@ -96,3 +98,23 @@ def test_perfkit_index_command(tmp_path, cli):
     assert code == 0 and err == "" and out.strip() == str(tmp_path / "index.html")
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "Index of briefs" in page and "Monthly performance brief" in page
+
+
+def test_index_of_a_folder_that_is_not_there_or_cannot_be_written(tmp_path, permissions_apply):  # noqa: F811
+    """A mistyped --outputs makes no folder and indexes nothing; a file, or a folder without write
+    permission: one line naming it, exit 2, never a traceback."""
+    missing = tmp_path / "outptus" / "2019"
+    run = perfkit("index", "--outputs", str(missing))
+    assert (run.returncode, one_line(run.stderr)) == (2, f"{missing}: no such folder")
+    assert not (tmp_path / "outptus").exists()
+    a_file = tmp_path / "brief.html"
+    a_file.write_text("x", encoding="utf-8")
+    run = perfkit("index", "--outputs", str(a_file))
+    assert (run.returncode, one_line(run.stderr)) == (2, f"{a_file}: is a file, not a folder of briefs")
+    _tree(tmp_path / "ro")
+    (tmp_path / "ro" / "index.html").write_text("the earlier index", encoding="utf-8")
+    (tmp_path / "ro").chmod(0o555)
+    run = perfkit("index", "--outputs", str(tmp_path / "ro"), reader=True)
+    line = f"{tmp_path / 'ro' / 'index.html'}: cannot write in {tmp_path / 'ro'}: Permission denied"
+    assert (run.returncode, one_line(run.stderr)) == (2, line)
+    assert (tmp_path / "ro" / "index.html").read_text(encoding="utf-8") == "the earlier index"

@@ -171,3 +171,91 @@ def test_english_measure_names_from_the_plan_else_chinese(tmp_path, sample_conn)
     assert "1-3-2.2 Trunk road construction investment" in report.investment_section(data, "en")
     assert "1-3-2.2 普通国省干线项目建设投资" in report.investment_section(data, "zh")
     assert t("brief.plan_year", "en").format(year=2019) == "2019 performance evaluation"
+
+
+def test_english_count_nouns_agree_with_their_number():
+    """'the 1 items target' was printed in the English brief, Word document and unit pages."""
+    assert (
+        labels.agree("0 items done, 0% of the 1 items target", "en")
+        == "0 items done, 0% of the 1 item target"
+    )
+    assert (
+        labels.agree("over the 1 months left; 1 open problems", "en")
+        == "over the 1 month left; 1 open problem"
+    )
+    for kept in ("11 items", "21 points", "1.5 items", "1.0 km", "0 routes", "10 measures", "1 a month"):
+        assert labels.agree(kept, "en") == kept
+    assert labels.agree("1 items", "zh") == "1 items"  # Chinese has no plural to fix
+    assert labels.say("unit.summary", "en", unit="U", n=1, points="0.50", open=1) == (
+        "U reports 1 measure, with 0.50 points at risk in all and 1 open problem."
+    )
+    assert labels.say("unit.summary", "en", unit="U", n=2, points="1", open=0).endswith("0 open problems.")
+    assert labels.say("unit.summary", "zh", unit="U", n=1, points="0.50", open=1) == t("unit.summary").format(
+        unit="U", n=1, points="0.50", open=1
+    )
+
+
+def test_english_reasons_and_sentences_agree_in_number():
+    from perfkit.risks import render_reason
+
+    args = {"actual": 0.0, "unit": "个", "target": 1.0, "completion": 0.0, "time": 75.0, "gap": 75.0}
+    assert "0% of the 1 item target" in render_reason("behind_schedule", args, "en")
+    assert "年度目标1个" in render_reason("behind_schedule", args, "zh")
+
+
+def test_code_version_counts_the_stored_words_only(monkeypatch):
+    """Editing a display label recomputes no month; changing a word stored as data (a risk status) does."""
+    from perfkit import monthly
+
+    before = monthly.code_version()
+    monkeypatch.setitem(TEXT, "brief.title.monthly", ("另一个标题", "Another title"))
+    assert monthly.code_version() == before
+    monkeypatch.setitem(TEXT, "risk.status.watch", ("注意", "Watch"))
+    assert monthly.code_version() != before
+
+
+GARBLED = """
+import sqlite3, sys
+from perfkit import labels
+for key, (zh, en) in list(labels.TEXT.items()):  # before any module reads a label at import
+    if key not in labels.STORED:
+        labels.TEXT[key] = (f"改{key}{zh}", f"X{key}{en}")  # placeholders kept: reasons still render
+from perfkit import monthly
+from perfkit.store import open_store
+conn = open_store(sys.argv[1])
+with conn:
+    conn.execute("DELETE FROM snapshot_parts")
+    conn.execute("DELETE FROM snapshots")
+monthly.ensure(conn, sys.argv[2])
+print(monthly.code_version())
+"""
+
+
+def test_snapshots_do_not_depend_on_display_labels(sample_db, tmp_path):
+    """Honest coverage of labels in the code version: January..March recomputed in a process where every
+    label but the STORED ones reads differently give the same snapshots, byte for byte, and the same code
+    version (a real subprocess: module-level labels, rules.DONE …, are read at import)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from perfkit import monthly
+
+    garbled = tmp_path / "garbled.sqlite"
+    garbled.write_bytes(sample_db.read_bytes())
+    run = subprocess.run(
+        [sys.executable, "-c", GARBLED, str(garbled), "2019-03"], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == monthly.code_version()
+
+    def parts(path):
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute(
+                "SELECT p.month, p.part, p.payload, s.fingerprint FROM snapshot_parts p JOIN snapshots s"
+                " USING (month) WHERE p.month <= '2019-03' ORDER BY p.month, p.part"
+            ).fetchall()
+        return rows
+
+    expected, got = parts(sample_db), parts(garbled)
+    assert len(expected) >= 3 * len(monthly.PARTS) - 3 and got == expected

@@ -12,7 +12,9 @@ from perfkit.months import (
     check_month,
     months_to,
     parse_month,
+    quarter_end,
     quarter_of,
+    quarter_start,
     resolve_as_of,
     year_start,
 )
@@ -36,6 +38,8 @@ def test_parse_and_arithmetic():
     assert year_start(pd.Period("2019-09", "M")) == pd.Period("2019-01", "M")
     assert [str(m) for m in months_to(pd.Period("2019-03", "M"))] == ["2019-01", "2019-02", "2019-03"]
     assert quarter_of("2019-09") == (2019, 3) and quarter_of("2019-10") == (2019, 4)
+    assert [str(quarter_start(2019, q)) for q in (1, 4)] == ["2019-01", "2019-10"]
+    assert [str(quarter_end(2019, q)) for q in (1, 2, 4)] == ["2019-03", "2019-06", "2019-12"]
 
 
 def test_month_outside_the_plan_year_or_after_the_data():

@@ -4,6 +4,7 @@ install one."""
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
 
@@ -48,3 +49,45 @@ def test_a_page_with_the_briefs_stylesheet_prints_on_a4(tmp_path):
         assert abs(w - 595.3) < 2 and abs(h - 841.9) < 2, sizes  # A4 in points
     assert sorted(p.name for p in tmp_path.iterdir()) == ["页面.html", "页面.pdf"]
     assert shutil.which(CHROMIUM) or CHROMIUM
+
+
+LISTEN = (
+    "import os, socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
+    " os.makedirs(sys.argv[1], exist_ok=True);"
+    " open(sys.argv[1] + '/DevToolsActivePort', 'w').write(f'{s.getsockname()[1]}\\n/devtools/browser/x\\n');"
+    " time.sleep(600)"
+)
+
+
+@pytest.mark.parametrize("behaviour", ["never starts", "starts but never answers", "exits at once"])
+def test_a_browser_that_hangs_or_dies_is_one_line_and_no_pdf(tmp_path, monkeypatch, behaviour):
+    """A Chromium that hangs at start, opens DevTools and then answers nothing, or dies: PdfError in one
+    line within the timeouts (shortened here), no PDF or temporary file beside the page, and no browser
+    process left behind. The stand-in browser is a real process doing what a broken one does."""
+    import os
+    import stat
+    import time
+
+    page = tmp_path / "brief.html"
+    page.write_text("<html><body>x</body></html>", encoding="utf-8")
+    pidfile = tmp_path / "browser.pid"
+    body = {
+        "never starts": "exec sleep 600",
+        # listens on the port it gives in DevToolsActivePort and never answers
+        "starts but never answers": 'for a in "$@"; do case "$a" in --user-data-dir=*) d="${a#*=}";; esac; done\n'
+        f'exec {sys.executable} -c "{LISTEN}" "$d"',
+        "exits at once": "exit 3",
+    }[behaviour]
+    browser = tmp_path / "chromium"
+    browser.write_text(f"#!/bin/sh\necho $$ > {pidfile}\n{body}\n")
+    browser.chmod(browser.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PERFKIT_CHROMIUM", str(browser))
+    monkeypatch.setattr(pdf, "START_TIMEOUT_S", 2)
+    t0 = time.monotonic()
+    with pytest.raises(pdf.PdfError) as caught:
+        pdf.print_pdfs([page])
+    assert "\n" not in str(caught.value) and time.monotonic() - t0 < 60
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["brief.html", "browser.pid", "chromium"]
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped and reaped

@@ -40,6 +40,14 @@ def test_people_table_joins_lists_rounds_and_labels():
     assert "status" not in en.columns and en.iloc[0, 0] == tables.status_label(ALERT, "en")
 
 
+def test_people_text_joins_in_the_readers_language():
+    """The brief, the Word document and the unit pages join people and reasons through this one helper."""
+    zh, en = tables.people_text(flags(), "zh"), tables.people_text(flags(), "en")
+    assert zh.loc[0, "units"] == "市公路局、市港口局" and zh.loc[0, "reasons"] == "落后预计不达标"
+    assert en.loc[0, "units"] == "市公路局, 市港口局" and en.loc[0, "reasons"] == "落后 预计不达标"
+    assert zh.loc[0, "points_at_risk"] == 1.23456 and list(zh.columns) == list(flags().columns)
+
+
 def test_flags_records_are_json_ready():
     records = tables.flags_records(flags())
     assert records[0]["units"] == ["市公路局", "市港口局"] and records[0]["points_at_risk"] == 1.2346

@@ -57,12 +57,17 @@ def test_english_page_has_no_chinese_outside_names(sample_conn):
     page = _page(data, "en")
     assert "1. Summary" in page and "Reporting record" in page and "Pro rata" in page
     text = re.sub(r"<[^>]+>", " ", page)
-    names = set(data.flags["name"]) | set(data.flags["unit"].dropna()) | {data.unit}
+    # measure names, units of measure and reasons are English; only the names of the unit, its people and
+    # measures the plan gives no English name stay as the plan writes them
+    untranslated = data.flags[~data.flags["measure_id"].isin(list(data.catalogue.names_en))]
+    names = set(untranslated["name"]) | {data.unit}
     names |= {p for ps in data.problems["persons"] for p in ps}
     names |= {data.catalogue.plan["plan"]["document"]}
     for name in sorted(names, key=len, reverse=True):
         text = text.replace(str(name), " ")
     assert not re.findall(r"[\u4e00-\u9fff]+", text)
+    assert not re.search(r"[.;][A-Z]", text)  # reasons are sentences with a space between them
+    assert not re.search(r"(?<![\d.,])1 (items|routes|months|measures|problems)\b", text)
 
 
 def test_late_and_missing_months_in_the_record():
@@ -87,8 +92,24 @@ def test_late_and_missing_months_in_the_record():
 
 
 def test_unknown_unit_names_the_known_ones(sample_conn):
-    with pytest.raises(ValueError, match="unknown unit '不存在'.*市道管处"):
+    with pytest.raises(
+        ValueError, match="unknown unit '不存在'.*市道管处"
+    ):  # a UnitError (exit 2 in the CLI)
         unitpage.gather(sample_conn, "2019-09", "不存在")
+
+
+@pytest.mark.parametrize("name", ["", "../../etc", "局工程科/../x", "..", "单" * 3000])
+def test_odd_unit_names_on_the_command_line(sample_db, tmp_path, name):
+    """`perfkit brief --unit NAME` in a real process: an empty name, path tricks or a 3000-character name is
+    one short line naming --unit and the known units, exit 2, and nothing is made under --out."""
+    from test_cli import one_line, perfkit
+
+    out = tmp_path / "out"
+    run = perfkit("--db", str(sample_db), "brief", "--unit", name, "--out", str(out))
+    line = one_line(run.stderr)
+    assert run.returncode == 2 and line.startswith("--unit: unknown unit ") and "市道管处" in line
+    assert len(line) < 400 and not out.exists()
+    assert all(p.name.startswith(sample_db.name) for p in tmp_path.iterdir())  # the store, nothing else
 
 
 def test_file_names_are_safe_readable_and_distinct():

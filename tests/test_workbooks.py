@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from openpyxl import load_workbook
+from test_cli import one_line, perfkit, permissions_apply  # noqa: F401 - the fixture is used by name
 
 from perfkit import risks
 from perfkit.catalogue import load_catalogue, read_attachment_csv
@@ -145,3 +146,53 @@ def test_cli_catalog_export_writes_the_layout(tmp_path, empty_db, cli):
     assert code == 0, stderr
     ws = load_workbook(out).active
     assert ws.page_setup.paperSize == 9 and ws.freeze_panes == "A4"
+
+
+def test_catalog_export_where_it_cannot_write_is_one_line_and_keeps_what_was_there(
+    tmp_path,
+    sample_db,
+    permissions_apply,  # noqa: F811
+):
+    """A real `perfkit catalog export` each time: a folder, a missing folder, a read-only file, a file open
+    in Excel, a folder without write permission and a full disk (a file-size limit, the store read-only so
+    only the export writes) each give one line naming the file, exit 2, and leave the earlier file."""
+    db = str(sample_db)
+
+    def export(out, **kw):
+        run = perfkit("--db", kw.pop("db", db), "catalog", "export", "--out", str(out), **kw)
+        return run.returncode, one_line(run.stderr)
+
+    (tmp_path / "folder.xlsx").mkdir()
+    assert export(tmp_path / "folder.xlsx") == (2, f"{tmp_path / 'folder.xlsx'}: is a folder, not a file")
+    code, line = export(tmp_path / "no" / "such" / "x.xlsx")
+    assert code == 2 and line.endswith(f"the folder {tmp_path / 'no' / 'such'} does not exist")
+    assert not (tmp_path / "no").exists()
+    signed = tmp_path / "signed.xlsx"
+    signed.write_bytes(b"the signed copy")
+    signed.chmod(0o444)
+    assert (
+        export(signed)[1] == f"{signed}: is read-only: left as it is (make it writable, or write elsewhere)"
+    )
+    opened = tmp_path / "考评表.xlsx"
+    opened.write_bytes(b"open in Excel")
+    (tmp_path / "~$考评表.xlsx").write_bytes(b"Excel's owner file")
+    code, line = export(opened)
+    assert code == 2 and "is open in another program (its lock file ~$考评表.xlsx" in line
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    code, line = export(locked / "x.xlsx", reader=True)
+    assert code == 2 and line == f"{locked / 'x.xlsx'}: cannot write in {locked}: Permission denied"
+    read_only_store = tmp_path / "ro.sqlite"
+    read_only_store.write_bytes(sample_db.read_bytes())
+    read_only_store.chmod(0o444)
+    full = tmp_path / "full.xlsx"
+    full.write_bytes(b"the earlier export")
+    code, line = export(full, db=str(read_only_store), reader=True, file_size_limit=4000)
+    assert (code, line) == (
+        2,
+        f"{full}: the disk is full (or a file-size limit was reached): nothing written",
+    )
+    assert signed.read_bytes() == b"the signed copy" and opened.read_bytes() == b"open in Excel"
+    assert full.read_bytes() == b"the earlier export" and list(locked.iterdir()) == []
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -1,0 +1,55 @@
+"""Output files written whole (perfkit.exports.write_whole): a folder, a missing folder, a read-only file, a
+file open in Word/Excel/LibreOffice, no permission or a full disk is one OutputError naming the file, and
+the file there before is kept as it was; real files, and real processes where permissions or a file-size
+limit must apply (tests/test_workbooks.py, tests/test_index.py: `catalog export`, `perfkit index`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from perfkit.exports import OutputError, write_whole
+
+
+def test_written_whole_and_nothing_left_beside_it(tmp_path):
+    target = tmp_path / "a.csv"
+    target.write_bytes(b"old")
+    assert write_whole(target, lambda f: f.write(b"new")) == target
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+    def fails(f):
+        f.write(b"half")
+        raise KeyboardInterrupt  # Ctrl-C half way: the earlier file stays, no temporary is left
+
+    with pytest.raises(KeyboardInterrupt):
+        write_whole(target, fails)
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+@pytest.mark.parametrize(
+    ("lock", "name"),
+    [
+        ("~$risk_flags.xlsx", "risk_flags.xlsx"),
+        (".~lock.quarterly.docx#", "quarterly.docx"),
+        ("~$arterly.docx", "quarterly.docx"),
+    ],
+)
+def test_a_file_open_in_office_is_left_alone(tmp_path, lock, name):
+    target = tmp_path / name
+    target.write_bytes(b"being read")
+    (tmp_path / lock).write_bytes(b"owner")
+    with pytest.raises(OutputError, match=f"{name}: is open in another program .*{lock.replace('$', '[$]')}"):
+        write_whole(target, lambda f: f.write(b"new"))
+    assert target.read_bytes() == b"being read"
+
+
+def test_folder_missing_folder_and_read_only_file_are_refused(tmp_path):
+    with pytest.raises(OutputError, match="is a folder, not a file"):
+        write_whole(tmp_path, lambda f: f.write(b"x"))
+    with pytest.raises(OutputError, match="the folder .*nope does not exist"):
+        write_whole(tmp_path / "nope" / "a.xlsx", lambda f: f.write(b"x"))
+    kept = tmp_path / "signed.docx"
+    kept.write_bytes(b"signed copy")
+    kept.chmod(0o444)
+    with pytest.raises(OutputError, match="signed.docx: is read-only: left as it is"):
+        write_whole(kept, lambda f: f.write(b"x"))
+    assert kept.read_bytes() == b"signed copy"
