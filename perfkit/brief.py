@@ -390,7 +390,11 @@ def run_brief(
         with closing(open_store(store)) as c:
             done = monthly.ensure(c, as_of)
         if done.computed:
-            echo(f"  snapshot computed for {', '.join(done.computed)}")
+            reused = [p for p in monthly.KEPT_PARTS if p not in done.kept_computed]
+            echo(
+                f"  snapshot computed for {', '.join(done.computed)}"
+                + (f" (reused, inputs unchanged: {', '.join(reused)})" if reused else "")
+            )
         return {**stamp, "snapshot": done.fingerprint}
 
     if not force and unit is None and final.exists():
