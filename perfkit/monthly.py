@@ -50,7 +50,7 @@ from . import deliveries, risks, scoring, workplan
 from . import growth as growth_model
 from . import investment as investment_model
 from .catalogue import Catalogue
-from .months import months_to, parse_month, resolve_as_of
+from .months import months_to, parse_month, quarter_of, resolve_as_of
 from .store import (
     now_iso,
     read_assessments,
@@ -121,7 +121,10 @@ def _hash_frame(h, frame: pd.DataFrame) -> None:
 def plan_version(catalogue: Catalogue) -> str:
     """The plan as the store holds it: catalogue rows and the plan folder's settings."""
     h = hashlib.sha256()
-    h.update(catalogue.to_json().encode())
+    # every column of both tables, column by column (the nested catalogue JSON, row by row, cost 0.1 s of
+    # every snapshot read)
+    for frame in (catalogue.indicators, catalogue.measures):
+        h.update(json.dumps(frame.to_dict("list"), ensure_ascii=False, default=str).encode())
     h.update(json.dumps(catalogue.plan, sort_keys=True, ensure_ascii=False, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -338,6 +341,12 @@ class Snapshot:
     def growth_projections(self) -> pd.DataFrame | None:
         return None if self.growth is None else self.growth.projections
 
+    def quarterly_view(self) -> risks.QuarterlyView:
+        """季度通报 of the quarter the month falls in, up to the month, from this snapshot's problem list."""
+        month = parse_month(self.month)
+        year, quarter = quarter_of(month)
+        return risks.quarter_summary(self.problems, year, quarter, month)
+
 
 @dataclass
 class Ensured:
@@ -519,10 +528,8 @@ def problem_list(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "
 
 
 def quarterly_view(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> risks.QuarterlyView:
-    """季度通报 of the quarter `as_of` falls in, up to `as_of`."""
-    month = parse_month(as_of)
-    quarter = (month.month + 2) // 3
-    return risks.quarter_summary(problem_list(conn, month, lang), month.year, quarter, month)
+    """季度通报 of the quarter `as_of` falls in, up to `as_of` (see Snapshot.quarterly_view)."""
+    return snapshot(conn, as_of, lang).quarterly_view()
 
 
 def computed_months(conn: sqlite3.Connection) -> dict[str, str]:
