@@ -53,10 +53,26 @@ KERNEL = KERNEL_NAME
 SCRATCH = "scratch"
 # The brief's kernels draw static charts (perfkit.charts): the HTML and the kept copies need no trust.
 KERNEL_ENV = {"PERFKIT_CHARTS": "static"}
+CHART_CACHE_ENV = "PERFKIT_CHART_CACHE"  # perfkit.charts.CACHE_ENV (charts is not imported here: altair)
 _BUILDING = re.compile(r"^\..+\.building-")
 _OUT_DIR_LINE = re.compile(r"^out_dir = .*$", re.MULTILINE)
-# Imported in each kernel while the parent process is still loading papermill: the slow imports overlap.
-PRELOAD = ("pandas", "numpy", "altair", "vl_convert", "perfkit.scoring", "perfkit.charts")
+# Imported in each kernel while the parent process is still loading papermill and computing the month's
+# snapshot: the slow imports overlap. The notebooks only read the snapshot, so nothing here pulls in
+# statsmodels or scipy.
+PRELOAD = (
+    "pandas",
+    "numpy",
+    "altair",
+    "vl_convert",
+    "perfkit.scoring",
+    "perfkit.charts",
+    "perfkit.monthly",
+    "perfkit.report",
+    "perfkit.tables",
+)
+# The first chart a kernel draws starts vl-convert's JavaScript engine and its PNG renderer (0.3 s): started
+# with the kernel, while it waits for the snapshot, rather than inside the first notebook.
+WARM_UP = "import vl_convert as _vlc\n_vlc.svg_to_png(_vlc.vegalite_to_svg({'mark': 'point'}))\ndel _vlc"
 # Clears the user namespace (modules stay imported) and restarts the cell counter, so the next notebook
 # sees a fresh session: In [1] again, and none of the previous notebook's variables. The reset ends in a full
 # garbage collection, which walked every object of pandas, altair and statsmodels (0.4-0.9 s a notebook on
@@ -389,7 +405,11 @@ def run_brief(
         with closing(open_store(store)) as c:
             done = monthly.ensure(c, as_of)
         if done.computed:
-            echo(f"  snapshot computed for {', '.join(done.computed)}")
+            reused = [p for p in monthly.KEPT_PARTS if p not in done.kept_computed]
+            echo(
+                f"  snapshot computed for {', '.join(done.computed)}"
+                + (f" (reused, inputs unchanged: {', '.join(reused)})" if reused else "")
+            )
         return {**stamp, "snapshot": done.fingerprint}
 
     if not force and unit is None and final.exists():
@@ -435,6 +455,8 @@ def run_brief(
         html_meta = {"as_of": as_of, "kind": kind, "lang": lang, "sample": sample, "plan": plan}
         unit_links = unitpage.links(published) if unit is None else []
         prepared: dict = {}
+        # one chart cache for this run's kernels (perfkit.charts.CACHE_ENV), removed with the run
+        chart_cache = tempfile.mkdtemp(prefix="perfkit-charts-")
         try:
             failure = _execute_all(
                 jobs,
@@ -449,11 +471,14 @@ def run_brief(
                 run=run,
                 echo=echo,
                 prepare=lambda: prepared.update(prepare()),
+                kernel_env=KERNEL_ENV | {CHART_CACHE_ENV: chart_cache},
             )
         except KeyboardInterrupt:
             # kernels notice their parent is gone and exit; what ran so far is kept for a look
             echo(f"interrupted; partly executed copies kept in {_keep_failed(build, final)}")
             raise
+        finally:
+            shutil.rmtree(chart_cache, ignore_errors=True)
         if failure is None:
             failure = _missing_outputs(jobs, build, str(cfg["html_from"]))
         if failure is None and documents and unit is None:
@@ -500,6 +525,7 @@ def _execute_all(
     echo: Callable[[str], None],
     prepare: Callable[[], None] = lambda: None,
     unit_links: list[dict] | None = None,
+    kernel_env: dict[str, str] | None = None,
 ) -> str | None:
     """Run `jobs` in order on `workers` warm kernels; returns a failure message or None.
 
@@ -519,11 +545,13 @@ def _execute_all(
         kernel = None
         job = None
         try:
-            kernel = _Kernel(notebooks_dir)
+            kernel = _Kernel(notebooks_dir, kernel_env)
             kernel.start()
             kernel.run_code(
-                KERNEL_CODE + f"\nimport importlib\nfor _m in {PRELOAD!r}: importlib.import_module(_m)"
-                "\nimport gc\ngc.freeze()"  # the imports' objects: never garbage, never walked again (RESET)
+                KERNEL_CODE
+                + f"\nimport importlib\nfor _m in {PRELOAD!r}: importlib.import_module(_m)\n"
+                + WARM_UP
+                + "\nimport gc\ngc.freeze()"  # the imports' objects: never garbage, never walked again (RESET)
             )
             import papermill as pm
 

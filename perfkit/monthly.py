@@ -17,6 +17,15 @@ and otherwise reads it: a second `perfkit brief` with no new data fits no model.
 leaves January..September as they are; a corrected June report recomputes June..as-of. Backfilling
 January..as-of is the same call, and gives the month-by-month history trends draw from.
 
+Beside the snapshot, the month keeps what the growth and investment notebooks show (REPORT_PARTS): the
+growth backtest over past years, the investment calibration, the investment backtest on this year's reports
+and on the real public series. They are computed by `ensure` too (in the brief's runner, while its kernels
+start), so the notebooks only display. Two of them depend on less than the month: the past-years backtest on
+the turnover of the years before the plan year, the public-series backtest on the plan alone. They carry a
+key of exactly that (`part_keys`, with the code and plan versions) and are copied from an earlier month with
+the same key instead of being recomputed: a new month's data refits nothing there; a corrected 2018 figure,
+another plan or another growth model recomputes them.
+
 Reasons are stored as template keys and numbers (`reason_args`), never as words: `snapshot(…, lang)`
 renders them in the reader's language.
 
@@ -41,7 +50,7 @@ from . import deliveries, labels, risks, scoring, workplan
 from . import growth as growth_model
 from . import investment as investment_model
 from .catalogue import Catalogue
-from .months import months_to, parse_month, resolve_as_of
+from .months import months_to, parse_month, quarter_of, resolve_as_of
 from .store import (
     now_iso,
     read_assessments,
@@ -53,7 +62,15 @@ from .store import (
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PARTS = ("score", "growth_projections", "growth_paths", "investment", "flags", "problems", "deliveries")
-LAZY_PARTS = ("growth_backtest",)  # computed when first asked for (the growth notebook), kept with the month
+# What the growth and investment notebooks show beside the snapshot, computed with the month (in the brief's
+# runner, while its kernels start) so that no notebook fits anything; read on demand (`growth_report`,
+# `investment_report`), not by `load`.
+REPORT_PARTS = ("growth_backtest", "investment_calibration", "investment_backtest", "investment_public")
+# Of those, the parts that depend on less than the month are kept under a key of what they do depend on
+# (`part_keys`, stored per month as KEYS_PART) and copied to a later month whose key is the same: the
+# backtest over past years is not refitted when only a new month arrived.
+KEPT_PARTS = ("growth_backtest", "investment_public")
+KEYS_PART = "part_keys"
 
 
 # --------------------------------------------------------------------------------------- fingerprints
@@ -104,7 +121,10 @@ def _hash_frame(h, frame: pd.DataFrame) -> None:
 def plan_version(catalogue: Catalogue) -> str:
     """The plan as the store holds it: catalogue rows and the plan folder's settings."""
     h = hashlib.sha256()
-    h.update(catalogue.to_json().encode())
+    # every column of both tables, column by column (the nested catalogue JSON, row by row, cost 0.1 s of
+    # every snapshot read)
+    for frame in (catalogue.indicators, catalogue.measures):
+        h.update(json.dumps(frame.to_dict("list"), ensure_ascii=False, default=str).encode())
     h.update(json.dumps(catalogue.plan, sort_keys=True, ensure_ascii=False, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -178,14 +198,31 @@ def fingerprints(inputs: Inputs, months: list[pd.Period]) -> dict[pd.Period, str
     return out
 
 
+def part_keys(inputs: Inputs) -> dict[str, str]:
+    """What each of KEPT_PARTS truly depends on, hashed (besides the code and plan versions): the growth
+    backtest over past years on the turnover of the years before the plan year (each past year is projected
+    from the years before it, never from this year's figures); the backtest on the public investment series
+    on the plan alone (plan.toml [[investment.public_series]])."""
+    base = f"{code_version()}|{plan_version(inputs.catalogue)}"
+    year = inputs.as_of.year
+    turnover = inputs.turnover
+    past = turnover[(turnover["month"].dt.year < year).to_numpy()] if len(turnover) else turnover
+    growth = hashlib.sha256(f"{base}|growth_backtest|{year}".encode())
+    _hash_frame(growth, past.assign(month=past["month"].astype(str)))
+    public = hashlib.sha256(f"{base}|investment_public".encode())
+    return {"growth_backtest": growth.hexdigest()[:32], "investment_public": public.hexdigest()[:32]}
+
+
 # ------------------------------------------------------------------------------------------- compute
 
 
-def month_growth(catalogue: Catalogue, turnover: pd.DataFrame, month: pd.Period):
-    """The month's turnover growth projections and paths (the plan's default models, no backtest)."""
+def month_growth(catalogue: Catalogue, turnover: pd.DataFrame, month: pd.Period, backtest: bool = False):
+    """The month's turnover growth projections and paths (the plan's default models); with `backtest`, also
+    the backtest over every past year, sharing the fits (the projection is the same either way)."""
     if not len(turnover):
         return None
-    return growth_model.growth_report(catalogue, turnover, month, backtest_months=())
+    months = growth_model.BACKTEST_MONTHS if backtest else ()
+    return growth_model.growth_report(catalogue, turnover, month, backtest_months=months)
 
 
 def _month_growth(job: tuple):
@@ -193,11 +230,16 @@ def _month_growth(job: tuple):
 
 
 def growth_by_month(
-    catalogue: Catalogue, turnover: pd.DataFrame, months: list[pd.Period], workers: int | None = None
+    catalogue: Catalogue,
+    turnover: pd.DataFrame,
+    months: list[pd.Period],
+    workers: int | None = None,
+    backtest: pd.Period | None = None,
 ) -> dict:
     """`month_growth` for several months, on all cores: the fits are most of a month's cost, and months
     do not depend on one another's growth (only their flags are chained). Workers are spawned with one
-    BLAS thread each (as growth.project_many's); one month is computed here."""
+    BLAS thread each (as growth.project_many's); one month is computed here. `backtest`: the month whose
+    report also carries the backtest over past years."""
     import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
@@ -207,13 +249,14 @@ def growth_by_month(
     workers = min(workers or os.cpu_count() or 1, len(months))
     # spawn re-imports the caller's main module: a Jupyter kernel's has no __spec__, so it computes here
     spawnable = hasattr(sys.modules.get("__main__"), "__spec__")
+    jobs = [(catalogue, turnover, m, m == backtest) for m in months]
     if workers <= 1 or not len(turnover) or not spawnable:
-        return {m: month_growth(catalogue, turnover, m) for m in months}
+        return {job[2]: month_growth(*job) for job in jobs}
     with (
         single_thread_env(),
         ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool,
     ):
-        reports = list(pool.map(_month_growth, [(catalogue, turnover, m) for m in months]))
+        reports = list(pool.map(_month_growth, jobs))
     return dict(zip(months, reports, strict=True))
 
 
@@ -260,6 +303,10 @@ def compute_month(
     flags = risks.with_problem_age(flags, problems)
     parts = {
         "score": _score_payload(score),
+        # what the investment notebook shows beside the projection: what it learned, and its backtest on
+        # this year's reports (both read this month's figures, so they are the month's own)
+        "investment_calibration": calibration.summary(),
+        "investment_backtest": investment_model.backtest(catalogue, upto, month, inputs.history),
         "growth_projections": report.projections if report is not None else None,
         "growth_paths": report.paths if report is not None else None,
         "investment": investment,
@@ -294,6 +341,12 @@ class Snapshot:
     def growth_projections(self) -> pd.DataFrame | None:
         return None if self.growth is None else self.growth.projections
 
+    def quarterly_view(self) -> risks.QuarterlyView:
+        """季度通报 of the quarter the month falls in, up to the month, from this snapshot's problem list."""
+        month = parse_month(self.month)
+        year, quarter = quarter_of(month)
+        return risks.quarter_summary(self.problems, year, quarter, month)
+
 
 @dataclass
 class Ensured:
@@ -302,6 +355,7 @@ class Ensured:
     as_of: pd.Period
     computed: list[str]
     fingerprints: dict[str, str]
+    kept_computed: list[str] = field(default_factory=list)  # KEPT_PARTS computed (the others were reused)
 
     @property
     def fingerprint(self) -> str:
@@ -318,21 +372,37 @@ def ensure(conn: sqlite3.Connection, as_of: str | pd.Period) -> Ensured:
     stored = _stored_fingerprints(conn, as_of.year)
     stale = [m for m in months if stored.get(str(m)) != wanted[m]]
     computed: list[str] = []
+    kept_computed: list[str] = []
     if stale:
         first = stale[0]
         previous = read_flags(conn, as_of.year, first - 1) if first.month > 1 else None
         calibration = None
         todo = [m for m in months if m >= first]
-        growth = growth_by_month(inputs.catalogue, inputs.turnover, todo)
+        keys = part_keys(inputs)
+        kept = _kept_payloads(conn, keys)  # computed for an earlier month from the same inputs: reused
+        reused = set(kept)
+        growth = growth_by_month(
+            inputs.catalogue,
+            inputs.turnover,
+            todo,
+            backtest=None if "growth_backtest" in kept else todo[-1],
+        )
+        if "growth_backtest" not in kept and growth[todo[-1]] is not None:
+            kept["growth_backtest"] = _Payload(encode_frame(growth[todo[-1]].backtest))
+        if "investment_public" not in kept:
+            kept["investment_public"] = _Payload(
+                encode_frame(investment_model.backtest_public(inputs.catalogue))
+            )
+        kept_computed = [part for part in KEPT_PARTS if part in kept and part not in reused]
         for month in todo:
             parts, calibration = compute_month(inputs, month, previous, calibration, growth[month])
-            _write(conn, month, wanted[month], parts)
+            _write(conn, month, wanted[month], parts | kept | {KEYS_PART: keys})
             computed.append(str(month))
             flags = parts["flags"].assign(as_of=month)[
                 ["as_of", "measure_id", "status", "reason_args", "points_at_risk"]
             ]
             previous = flags if previous is None else pd.concat([previous, flags], ignore_index=True)
-    return Ensured(as_of, computed, {str(m): fp for m, fp in wanted.items()})
+    return Ensured(as_of, computed, {str(m): fp for m, fp in wanted.items()}, kept_computed)
 
 
 def snapshot(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> Snapshot:
@@ -349,21 +419,13 @@ def load(
     row = conn.execute("SELECT fingerprint FROM snapshots WHERE month = ?", (str(month),)).fetchone()
     if row is None or (fingerprint is not None and row[0] != fingerprint):
         raise LookupError(f"no current snapshot of {month} in the store")
-    parts = _read_parts(conn, month)
+    parts = _read_parts(conn, month, PARTS)
     catalogue = read_catalogue(conn)
     projections, paths = parts.get("growth_projections"), parts.get("growth_paths")
     report = None
-    if projections is not None:
-        backtest = parts.get("growth_backtest")
+    if projections is not None:  # the backtest is read by `growth_report` only
         report = growth_model.GrowthReport(
-            projections,
-            paths,
-            backtest
-            if backtest is not None
-            else pd.DataFrame(columns=growth_model.BACKTEST_COLUMNS + ["mode"]),
-            growth_model.backtest_summary(backtest, by=("mode",))
-            if backtest is not None and len(backtest)
-            else pd.DataFrame(),
+            projections, paths, pd.DataFrame(columns=growth_model.BACKTEST_COLUMNS + ["mode"]), pd.DataFrame()
         )
     return Snapshot(
         month=str(month),
@@ -382,10 +444,8 @@ def load(
 def growth_report(
     conn: sqlite3.Connection, as_of: str | pd.Period, bands: dict | None = None
 ) -> growth_model.GrowthReport:
-    """The month's growth report with its backtest (what the growth notebook shows).
-
-    The projection comes from the snapshot; the backtest over past years is computed the first time it is
-    asked for and kept with the month. Bands other than the plan's are a what-if: computed, not kept."""
+    """The month's growth report with its backtest over past years (what the growth notebook shows), read
+    from the snapshot: nothing is fitted. Bands other than the plan's are a what-if: computed, not kept."""
     done = ensure(conn, as_of)
     inputs_needed = bands and any(
         list(map(float, v)) != list(map(float, read_catalogue(conn).plan["turnover"]["bands"].get(k, [])))
@@ -397,19 +457,29 @@ def growth_report(
     snap = load(conn, done.as_of, fingerprint=done.fingerprint)
     if snap.growth is None:
         raise ValueError("the store has no turnover data")
-    if not len(snap.growth.backtest):
-        full = growth_model.growth_report(snap.catalogue, read_turnover(conn), done.as_of)
-        with transaction(conn):
-            current = conn.execute(
-                "SELECT fingerprint FROM snapshots WHERE month = ?", (snap.month,)
-            ).fetchone()
-            if current and current[0] == done.fingerprint:
-                conn.execute(
-                    "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?)",
-                    (snap.month, "growth_backtest", encode_frame(full.backtest)),
-                )
-        snap.growth.backtest, snap.growth.summary = full.backtest, full.summary
+    backtest = _read_parts(conn, done.as_of, ("growth_backtest",)).get("growth_backtest")
+    if backtest is not None and len(backtest):
+        snap.growth.backtest = backtest
+        snap.growth.summary = growth_model.backtest_summary(backtest, by=("mode",))
     return snap.growth
+
+
+@dataclass
+class InvestmentReport:
+    """What the investment notebook shows, read from the month's snapshot (nothing is fitted)."""
+
+    projection: pd.DataFrame  # the snapshot's investment part (investment.project_measures)
+    calibration: pd.DataFrame  # Calibration.summary(): per kind, the profile and interval width used
+    backtest: pd.DataFrame  # investment.backtest on this year's reports up to the month
+    public: pd.DataFrame  # investment.backtest_public on the plan's real public series
+
+
+def investment_report(conn: sqlite3.Connection, as_of: str | pd.Period) -> InvestmentReport:
+    """The month's investment projection with its calibration and backtests (the investment notebook)."""
+    done = ensure(conn, as_of)
+    names = ("investment", "investment_calibration", "investment_backtest", "investment_public")
+    parts = _read_parts(conn, done.as_of, names)
+    return InvestmentReport(*(parts.get(name, pd.DataFrame()) for name in names))
 
 
 # ------------------------------------------------------------------------------ reads for consumers
@@ -445,7 +515,7 @@ def read_months(conn: sqlite3.Connection, part: str, year: int, upto: str | pd.P
     """One stored part of each month of `year` up to `upto`, as stored: month → frame (the score: its
     payload, a dict with `totals`). Months without that part are left out. What trends read; nothing is
     computed, so call after `ensure`."""
-    if part not in PARTS + LAZY_PARTS:
+    if part not in PARTS + REPORT_PARTS:
         raise ValueError(f"unknown snapshot part {part!r}")
     sql = "SELECT month, payload FROM snapshot_parts WHERE part = ? AND month BETWEEN ? AND ? ORDER BY month"
     rows = conn.execute(sql, (part, f"{year}-01", str(parse_month(upto)))).fetchall()
@@ -458,9 +528,8 @@ def problem_list(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "
 
 
 def quarterly_view(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> risks.QuarterlyView:
-    """季度通报 of the quarter `as_of` falls in, up to `as_of`."""
-    month = parse_month(as_of)
-    return risks.quarter_summary(problem_list(conn, month, lang), *risks.quarter_of(month), month)
+    """季度通报 of the quarter `as_of` falls in, up to `as_of` (see Snapshot.quarterly_view)."""
+    return snapshot(conn, as_of, lang).quarterly_view()
 
 
 def computed_months(conn: sqlite3.Connection) -> dict[str, str]:
@@ -484,7 +553,11 @@ def _write(conn: sqlite3.Connection, month: pd.Period, fingerprint: str, parts: 
         (
             str(month),
             name,
-            encode_frame(v) if isinstance(v, pd.DataFrame) else json.dumps(v, ensure_ascii=False),
+            v
+            if isinstance(v, _Payload)
+            else encode_frame(v)
+            if isinstance(v, pd.DataFrame)
+            else json.dumps(v, ensure_ascii=False),
         )
         for name, v in parts.items()
         if v is not None
@@ -496,12 +569,36 @@ def _write(conn: sqlite3.Connection, month: pd.Period, fingerprint: str, parts: 
         conn.executemany("INSERT INTO snapshot_parts VALUES (?, ?, ?)", rows)
 
 
-def _read_parts(conn: sqlite3.Connection, month: pd.Period) -> dict:
+class _Payload(str):
+    """A part already encoded as stored (a kept part copied from an earlier month)."""
+
+
+def _kept_payloads(conn: sqlite3.Connection, keys: dict[str, str]) -> dict[str, _Payload]:
+    """The stored KEPT_PARTS whose key is the one wanted now (whichever month holds them), as stored."""
+    out: dict[str, _Payload] = {}
+    sql = "SELECT month, payload FROM snapshot_parts WHERE part = ? ORDER BY month DESC"
+    for month, payload in conn.execute(sql, (KEYS_PART,)).fetchall():
+        stored = json.loads(payload)
+        for part in KEPT_PARTS:
+            if part in out or part not in keys or stored.get(part) != keys[part]:
+                continue
+            row = conn.execute(
+                "SELECT payload FROM snapshot_parts WHERE month = ? AND part = ?", (month, part)
+            ).fetchone()
+            if row is not None:
+                out[part] = _Payload(row[0])
+    return out
+
+
+def _read_parts(conn: sqlite3.Connection, month: pd.Period, names: tuple[str, ...]) -> dict:
+    """The month's stored parts of `names` (those it has), decoded."""
     out = {}
+    marks = ", ".join("?" * len(names))
     for name, payload in conn.execute(
-        "SELECT part, payload FROM snapshot_parts WHERE month = ?", (str(month),)
+        f"SELECT part, payload FROM snapshot_parts WHERE month = ? AND part IN ({marks})",
+        (str(month), *names),
     ).fetchall():
-        out[name] = json.loads(payload) if name == "score" else decode_frame(payload)
+        out[name] = json.loads(payload) if name in ("score", KEYS_PART) else decode_frame(payload)
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from nbformat.validator import validate
 
-from perfkit import charts
+from perfkit import brief, charts
 
 CHART = (
     alt.Chart(pd.DataFrame({"月份": ["2019-01", "2019-02"], "值": [1.0, 2.0]}))
@@ -43,6 +43,26 @@ def test_static_bundle_for_the_brief_has_svg_and_png_only(monkeypatch):
     assert set(data) == {"image/svg+xml", "image/png", "text/plain"} and meta == {}
     assert "月份" in data["image/svg+xml"]  # text stays text: the reader's fonts draw it
     _valid(data, meta)
+
+
+def test_a_chart_drawn_once_is_read_by_the_next_kernel_from_the_cache(monkeypatch, tmp_path):
+    assert brief.CHART_CACHE_ENV == charts.CACHE_ENV  # the folder the runner gives its kernels
+    monkeypatch.setenv("PERFKIT_CHARTS", "static")
+    monkeypatch.setenv(charts.CACHE_ENV, str(tmp_path))
+    charts.setup()
+    first = CHART._repr_mimebundle_()
+    kept = list(tmp_path.iterdir())
+    assert len(kept) == 1 and kept[0].suffix == ".json"
+    kept[0].write_text(kept[0].read_text(encoding="utf-8").replace("月份", "cached"), encoding="utf-8")
+    assert "cached" in CHART._repr_mimebundle_()[0]["image/svg+xml"]  # read, not drawn again
+    # another chart (or the same in the other mode) is another drawing
+    CHART.properties(title="另一个")._repr_mimebundle_()
+    assert len(list(tmp_path.iterdir())) == 2
+    # an unreadable entry is drawn again and replaced; a folder that cannot be written keeps nothing
+    kept[0].write_text("{", encoding="utf-8")
+    assert CHART._repr_mimebundle_() == first
+    monkeypatch.setenv(charts.CACHE_ENV, str(tmp_path / "missing"))
+    assert CHART._repr_mimebundle_() == first
 
 
 def test_altair_mimetype_output_is_what_papermill_refuses():

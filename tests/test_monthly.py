@@ -12,9 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfkit import monthly, report
+from perfkit import growth, investment, monthly, report
 from perfkit.cli import main
-from perfkit.store import SCHEMA_VERSION, add_submission, insert_progress, open_store, transaction
+from perfkit.store import (
+    SCHEMA_VERSION,
+    add_submission,
+    insert_progress,
+    insert_turnover,
+    open_store,
+    read_catalogue,
+    read_turnover,
+    transaction,
+)
 
 
 def _parts(conn) -> dict:
@@ -66,6 +75,78 @@ def test_a_correction_recomputes_from_its_month_on(sample_conn):
     after = _parts(sample_conn)
     assert all(after[m] == before[m] for m in ("2019-01", "2019-02", "2019-03", "2019-04", "2019-05"))
     assert after["2019-06"][0] != before["2019-06"][0]
+
+
+def _turnover(conn, month: str, factor: float) -> None:
+    """A later turnover submission for `month` with its ton-km scaled by `factor` (a corrected figure)."""
+    rows = read_turnover(conn)
+    rows = rows[rows["month"].astype(str) == month].assign(month=month)
+    assert len(rows), month
+    rows["ton_km"] = rows["ton_km"] * factor
+    with transaction(conn):
+        sid = add_submission(conn, kind="turnover", file_name="fix.xlsx", sha256="e" * 64, month=month)
+        insert_turnover(conn, sid, rows)
+
+
+def _key(parts: dict, part: str) -> str:
+    return json.loads(parts[monthly.KEYS_PART])[part]
+
+
+def test_kept_parts_are_reused_for_a_new_month_and_recomputed_when_their_inputs_change(fresh_sample_db):
+    conn = open_store(fresh_sample_db)
+    first = monthly.ensure(conn, "2019-08")
+    # the backfill computes the backtest over past years and the public-series backtest once, for every month
+    assert first.kept_computed == ["growth_backtest", "investment_public"]
+    august = _parts(conn)["2019-08"][1]
+    assert json.loads(august["growth_backtest"])["data"], "the sample has past years to backtest"
+    assert all(_parts(conn)[m][1][p] == august[p] for m in ("2019-01", "2019-05") for p in monthly.KEPT_PARTS)
+    # September's data arrives: the month is computed, the parts that do not depend on it are reused
+    done = monthly.ensure(conn, "2019-09")
+    assert done.computed == ["2019-09"] and done.kept_computed == []
+    september = _parts(conn)["2019-09"][1]
+    for part in (*monthly.KEPT_PARTS, monthly.KEYS_PART):
+        assert september[part] == august[part]
+    # the month's own report parts are its own: this year's reports up to September
+    assert september["investment_backtest"] != august["investment_backtest"]
+    # a corrected figure of this year changes the months, not the backtest over past years
+    _turnover(conn, "2019-09", 1.01)
+    done = monthly.ensure(conn, "2019-09")
+    assert done.computed == ["2019-09"] and done.kept_computed == []
+    # an earlier year's figure changed: every month and the backtest over past years are recomputed
+    _turnover(conn, "2018-06", 1.2)
+    done = monthly.ensure(conn, "2019-09")
+    assert done.computed == [f"2019-{m:02d}" for m in range(1, 10)]
+    assert done.kept_computed == ["growth_backtest"]  # the public series did not change
+    after = _parts(conn)["2019-09"][1]
+    assert _key(after, "growth_backtest") != _key(september, "growth_backtest")
+    assert after["growth_backtest"] != september["growth_backtest"]  # 2018 is one of the years backtested
+    assert after["investment_public"] == september["investment_public"]
+
+
+def test_kept_parts_are_keyed_by_the_code_and_the_plan(sample_conn, monkeypatch):
+    inputs = monthly.read_inputs(sample_conn, "2019-09")
+    keys = monthly.part_keys(inputs)
+    assert keys == monthly.part_keys(monthly.read_inputs(sample_conn, "2019-03"))  # not by the month
+    monkeypatch.setattr(monthly, "code_version", lambda: "another growth model")
+    assert all(monthly.part_keys(inputs)[p] != keys[p] for p in monthly.KEPT_PARTS)
+    monkeypatch.undo()
+    monkeypatch.setattr(monthly, "plan_version", lambda catalogue: "another plan")
+    assert all(monthly.part_keys(inputs)[p] != keys[p] for p in monthly.KEPT_PARTS)
+
+
+def test_the_notebooks_figures_read_from_the_snapshot_are_the_ones_computed_directly(sample_conn):
+    catalogue, progress, history = investment.store_inputs(sample_conn, "2019-09")
+    kept = monthly.investment_report(sample_conn, "2019-09")
+    pd.testing.assert_frame_equal(
+        kept.calibration, investment.calibrate(catalogue, progress, "2019-09", history).summary()
+    )
+    pd.testing.assert_frame_equal(kept.backtest, investment.backtest(catalogue, progress, "2019-09", history))
+    pd.testing.assert_frame_equal(kept.public, investment.backtest_public(catalogue))
+    pd.testing.assert_frame_equal(kept.projection, monthly.snapshot(sample_conn, "2019-09").investment)
+    shown = monthly.growth_report(sample_conn, "2019-09")
+    direct = growth.growth_report(read_catalogue(sample_conn), read_turnover(sample_conn), "2019-09")
+    for name in ("projections", "backtest", "summary"):
+        pd.testing.assert_frame_equal(getattr(shown, name), getattr(direct, name), check_exact=True)
 
 
 def test_brief_route_and_cli_route_give_identical_snapshots(fresh_sample_db, tmp_path, capsys):

@@ -14,7 +14,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.stats import t as student_t
 
 from ..catalogue import Catalogue
 from ..months import parse_month
@@ -52,6 +51,10 @@ POOL_CASES = 10
 def small_sample_factor(n: int) -> float:
     """Widening for a σ estimated from n cases: Student's t with n degrees of freedom instead of the
     normal (a predictive interval from a handful of cases must be wider)."""
+    # imported here: scipy.stats costs ~0.4 s to import, and the notebooks that only read a snapshot (and
+    # import this package for its tables) never call this
+    from scipy.stats import t as student_t
+
     return float(student_t.ppf(0.9, n) / Z80) if n >= 1 else 1.0
 
 

@@ -16,8 +16,6 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
-from scipy.stats import nbinom, poisson
 
 from ..catalogue import Catalogue
 from ..workplan import planned_shape
@@ -51,6 +49,9 @@ def _lognormal_remaining(median: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray
 
 def _distribution(A, remaining, sd, T):
     """80% interval, P(reach T), E[shortfall] for final = A + R, R lognormal (median `remaining`)."""
+    # scipy imported where used: the notebooks import this package to read a snapshot, never to project
+    from scipy.special import ndtr
+
     mu, s = _lognormal_remaining(remaining, sd)
     spread = s > 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -72,6 +73,8 @@ def _count_distribution(A, remaining, var, T, tail: bool = True):
     """Whole items: the remaining count is negative binomial with mean `remaining` and variance `var`
     (Poisson where var ≤ mean). Returns the 80% interval, P(reach T), E[shortfall] and the median final
     count (a whole number of items)."""
+    from scipy.stats import nbinom, poisson  # see _distribution
+
     need = np.maximum(np.ceil(T - A - 1e-9), 0.0)
     m = np.where(remaining > 0, remaining, 0.0)
     over = var > m * (1 + 1e-9)
