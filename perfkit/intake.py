@@ -858,10 +858,10 @@ def ingest_files(
     files once it is committed. Should the store or the archive fail on a group, it is rolled back and
     its files stored again one transaction each: those before the failing file are kept, that file is
     named. Each accepted file is archived (written, fsynced, renamed) before its group's COMMIT, and the
-    archive folder fsynced once a group. To keep the fsyncs off the critical path, helper threads write
-    the copies of the next files under temporary names while earlier files are parsed and stored; at its
-    turn an accepted file's copy is only renamed into place, and a copy not needed (file rejected, or
-    already stored) is deleted.
+    archive folder fsynced once a group. Only an accepted file gets a copy, written under a temporary name at
+    its turn; its fsync runs on a helper thread meanwhile and is waited for at the group's end, before the
+    renames. From PARALLEL_MIN_FILES files on, forked parser processes read and parse the next files (see
+    `_Parsers`) while this process checks earlier ones against the store and writes them, in order.
     """
     from .store import read_catalogue, read_plan
 
