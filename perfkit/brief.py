@@ -389,7 +389,7 @@ def run_brief(
     def echo(line: str) -> None:
         say(f"[{time.perf_counter() - started:5.1f} s] {line}")
 
-    from . import monthly, unitpage
+    from . import unitpage
     from .catalogue import english_names
     from .months import resolve_as_of
     from .store import is_sample, open_store, plan_dir, read_catalogue, read_plan
@@ -436,6 +436,8 @@ def run_brief(
 
     def prepare() -> dict:
         """The month's snapshots brought up to date in this process (the notebooks only read them)."""
+        from . import monthly  # imported here, while the kernels start (perfkit.monthly pulls in the domain)
+
         with closing(open_store(store)) as c:
             done = monthly.ensure(c, as_of)
         if done.computed:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .charts import STATUS_COLOURS
 from .labels import STATUS_CODES, paren, t
 
 STATUSES = list(STATUS_CODES)  # 已完成 正常 关注 预警 未完成 缺报
@@ -81,6 +80,9 @@ def month_label(month: str | pd.Period, lang: str = "zh") -> str:
 
 def status_chip(status: object, lang: str = "zh") -> str:
     """A coloured label for a risk status (colours from charts.STATUS_COLOURS, the charts use the same)."""
+    # here, not at the top: charts imports altair (about 0.75 s), which the brief's runner never needs
+    from .charts import STATUS_COLOURS
+
     if _missing(status) or str(status) == "":
         return MISSING
     s = str(status)
@@ -150,6 +152,8 @@ def table(
     """A formatted HTML table; `row_status` names a column whose status tints the row's first cell."""
     if df is None or df.empty:
         return Html(f'<p class="pk-empty">{esc(empty or t("brief.none", lang))}</p>')
+    from .charts import STATUS_COLOURS  # here: charts imports altair, heavy (see status_chip)
+
     head = "".join(f"<th>{c.header(lang)}</th>" for c in columns)
     rows = []
     for rec in df.to_dict("records"):
