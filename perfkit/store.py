@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -364,9 +364,9 @@ def create_store(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     catalogue = load_catalogue(plan_dir)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
+    # The temporary name is chosen before any file exists and SQLite creates the file: an interrupt at any
+    # point after that still finds the name to remove (mkstemp made a file before its name was returned).
+    tmp = _unused_name(path)
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
@@ -389,6 +389,14 @@ def create_store(
             if os.path.exists(p):
                 os.unlink(p)
     return path
+
+
+def _unused_name(path: Path) -> str:
+    """A name beside `path` that no file has (random, so two builders never share one)."""
+    while True:
+        candidate = path.with_name(f"{path.name}.{secrets.token_hex(6)}.tmp")
+        if not os.path.lexists(candidate):
+            return str(candidate)
 
 
 def _publish(tmp: Path, path: Path) -> None:
