@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from perfkit import investment
 from perfkit.catalogue import load_catalogue
 from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SAMPLE_DIR
 from perfkit.lab import KERNEL_NAME, ensure_kernel
@@ -75,6 +76,12 @@ def sample_conn(sample_db):
     conn = open_store(sample_db)
     yield conn
     conn.close()
+
+
+@pytest.fixture()
+def sample_projection(sample_conn):
+    """The investment projection of the sample store as of September (test_investment*.py)."""
+    return investment.project_store(sample_conn, "2019-09")
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -27,19 +26,6 @@ def test_created_and_filled_from_bundled_files_on_first_use(tmp_path):
     info = store.meta(conn)
     assert info["app"] == "perfkit" and info["catalogue_version"] == "2019.1"
     assert not list(tmp_path.glob("*.tmp"))  # the temporary build file was moved into place
-
-
-def test_db_path_from_environment(tmp_path, monkeypatch):
-    target = tmp_path / "env.sqlite"
-    monkeypatch.setenv("PERFKIT_DB", str(target))
-    out = subprocess.run(
-        [sys.executable, "-m", "perfkit.cli", "catalog", "show", "--format", "json"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PERFKIT_DB": str(target)},
-    )
-    assert out.returncode == 0, out.stderr
-    assert target.exists()
 
 
 def test_foreign_sqlite_file_is_refused(tmp_path):
