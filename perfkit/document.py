@@ -27,6 +27,7 @@ from . import investment, report, risks
 from .docx_layout import Column, Writer
 from .exports import write_whole
 from .labels import plan_term, say, span, t
+from .markup import MISSING, STATUS_KEYS, STATUSES, ZH_NUMERALS, fmt_number, month_label
 from .months import parse_month, quarter_of
 from .tables import people_text
 
@@ -101,7 +102,7 @@ def build(data: report.BriefData, lang: str = "zh"):
     w.masthead(head.issuer if lang == "zh" else head.issuer_en, head.number_prefix, month.year)
     w.title(_title(data, head, lang, preliminary))
     if preliminary:
-        w.centred(t("doc.preliminary_note", lang).format(month=report.month_label(data.as_of, lang)))
+        w.centred(t("doc.preliminary_note", lang).format(month=month_label(data.as_of, lang)))
     if data.sample:
         w.notice(_synthetic(lang))
     w.recipients(head.recipients if lang == "zh" else head.recipients_en)
@@ -133,7 +134,7 @@ def _title(data, head: Letterhead, lang: str, preliminary: bool) -> str:
         issuer=head.issuer if lang == "zh" else head.issuer_en,
         year=month.year,
         quarter=_quarter(month, lang),
-        month=report.month_label(data.as_of, lang),
+        month=month_label(data.as_of, lang),
     )
     return text + (t("doc.preliminary", lang) if preliminary else "")
 
@@ -143,14 +144,14 @@ def _running_header(data, lang: str) -> str:
     data has no header, as a government document has none."""
     if not data.sample:
         return ""
-    as_of = t("brief.as_of", lang).format(month=report.month_label(data.as_of, lang))
+    as_of = t("brief.as_of", lang).format(month=month_label(data.as_of, lang))
     return f"{t('synthetic', lang)} · {t('brief.title.' + data.kind, lang)} · {as_of}"
 
 
 def _quarter(month: pd.Period, lang: str) -> str:
     """三 in Chinese (第三季度), 3 in English (Q3)."""
     _, q = quarter_of(month)
-    return report.ZH_NUMERALS[q - 1] if lang == "zh" else str(q)
+    return ZH_NUMERALS[q - 1] if lang == "zh" else str(q)
 
 
 def _opening(data, lang: str) -> str:
@@ -161,7 +162,7 @@ def _opening(data, lang: str) -> str:
         document=report.plan_document(data.catalogue.plan, lang) or plan["document"],
         year=month.year,
         quarter=_quarter(month, lang),
-        month=report.month_label(data.as_of, lang),
+        month=month_label(data.as_of, lang),
     )
 
 
@@ -173,11 +174,11 @@ def _date_line(month: pd.Period, lang: str) -> str:
 
 def _status_counts(flags: pd.DataFrame) -> dict[str, int]:
     n = flags["status"].value_counts()
-    return {s: int(n.get(s, 0)) for s in report.STATUSES}
+    return {s: int(n.get(s, 0)) for s in STATUSES}
 
 
 def _status_text(s: str, lang: str) -> str:
-    return t("risk.status." + report.STATUS_KEYS[s], lang) if s in report.STATUS_KEYS else s
+    return t("risk.status." + STATUS_KEYS[s], lang) if s in STATUS_KEYS else s
 
 
 def _listed(values, lang: str) -> str:
@@ -191,9 +192,9 @@ def _headline(w: Writer, data, lang: str) -> None:
     basis = projected if projected is not None else now
     w.para(
         t("doc.score_sentence", lang).format(
-            month=report.month_label(data.as_of, lang),
+            month=month_label(data.as_of, lang),
             now=f"{now.totals['target_score']:.2f}",
-            projected=f"{projected.totals['target_score']:.2f}" if projected is not None else report.MISSING,
+            projected=f"{projected.totals['target_score']:.2f}" if projected is not None else MISSING,
             total=f"{basis.totals['total']:.2f}",
         )
     )
@@ -257,8 +258,8 @@ def _comparison(w: Writer, data, lang: str) -> None:
     change = rows.set_index("key")["change"]
     w.para(
         t("doc.comparison.sentence", lang).format(
-            before=report.month_label(cmp.previous_end, lang),
-            after=report.month_label(cmp.end, lang),
+            before=month_label(cmp.previous_end, lang),
+            after=month_label(cmp.end, lang),
             score=change["score_to_date"],
             risk=change["points_at_risk"],
         )
@@ -345,9 +346,9 @@ def _problems(w: Writer, data, lang: str) -> None:
         say(
             "doc.problems_sentence",
             lang,
-            month=report.month_label(data.as_of, lang),
+            month=month_label(data.as_of, lang),
             n=len(flagged),
-            points=report.fmt_number(flagged["points_at_risk"].sum(), 2),
+            points=fmt_number(flagged["points_at_risk"].sum(), 2),
             shown=min(top_n, len(flagged)),
         )
     )
@@ -480,7 +481,7 @@ def _notes(w: Writer, data, lang: str) -> None:
         say(
             "brief.reported_summary",
             lang,
-            month=report.month_label(data.as_of, lang),
+            month=month_label(data.as_of, lang),
             reported=int(data.reporting["reported"].sum()),
             expected=len(data.reporting),
             missing=_listed(missing, lang) if missing else t("brief.none_short", lang),
@@ -488,7 +489,7 @@ def _notes(w: Writer, data, lang: str) -> None:
     )
     w.para(
         t("brief.turnover_as_of", lang).format(
-            month=report.month_label(data.turnover_month, lang) if data.turnover_month else report.MISSING
+            month=month_label(data.turnover_month, lang) if data.turnover_month else MISSING
         )
     )
     w.para(t("doc.method_note", lang))

@@ -26,7 +26,7 @@ from .brief_data import (  # noqa: F401 - re-exported: notebooks and the runner 
 )
 from .catalogue import Catalogue
 from .labels import TEXT, grade_label, paren, plan_term, say, sep, span, status_text, t, unit_label
-from .markup import (  # noqa: F401 - re-exported: the sections' blocks, as unit pages and notebooks use them
+from .markup import (
     MISSING,
     STATUS_KEYS,
     STATUSES,
@@ -36,7 +36,6 @@ from .markup import (  # noqa: F401 - re-exported: the sections' blocks, as unit
     _missing,
     esc,
     fmt_number,
-    fmt_pct,
     fmt_share,
     join,
     month_label,
@@ -99,7 +98,7 @@ def page_chrome(
         "synthetic_label": t("synthetic", lang),
         "synthetic_note": t("synthetic_note", lang),
         "footer": f"{name} · {short_title} · {as_of_text}",
-        "footer_css": _css_string(footer),
+        "footer_css": css_string(footer),
         "generated": f"{t('brief.generated', lang)} {datetime.now().strftime('%Y-%m-%d %H:%M')}",
     }
 
@@ -124,7 +123,7 @@ def brief_title(kind: str, as_of: str, lang: str = "zh", short: bool = False) ->
     return t("brief.title." + kind, lang)
 
 
-def _css_string(text: str) -> str:
+def css_string(text: str) -> str:
     """Text for a CSS string literal inside <style>: quotes, backslashes, '<', '>' and newlines escaped."""
     return "".join(f"\\{ord(ch):x} " if ch in '"\\<>\n' else ch for ch in text)
 

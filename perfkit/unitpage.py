@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from .brief_data import check_lang
 from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .labels import say, t, unit_label
@@ -36,7 +37,7 @@ from .markup import (
     table,
 )
 from .months import parse_month
-from .report import measure_labels, page_chrome
+from .report import css_string, measure_labels, page_chrome
 from .tables import people_text
 
 SECTIONS = ["summary", "measures", "deliveries", "problems", "record"]
@@ -118,7 +119,6 @@ class UnitData:
 def gather(conn: sqlite3.Connection, as_of: str, unit: str, lang: str = "zh") -> UnitData:
     """The unit's page from the month's snapshot (brought up to date first, as every reader does)."""
     from .monthly import snapshot
-    from .report import check_lang
     from .store import is_sample, read_submissions
 
     check_lang(lang)
@@ -166,15 +166,13 @@ def reporting_record(submissions: pd.DataFrame, unit: str, as_of: pd.Period, due
 
 def chrome(plan: dict, as_of: str, unit: str, lang: str = "zh", sample: bool = False) -> dict:
     """The brief's page chrome (perfkit.report.page_chrome) titled for the unit."""
-    from .report import _css_string
-
     base = page_chrome(plan, as_of, kind="monthly", lang=lang, sample=sample)
     title = f"{unit} · {t('unit.title', lang)}"
     footer = f"{title} · {base['as_of']}"
     return base | {
         "title": title,
         "footer": footer,
-        "footer_css": _css_string(f"{t('synthetic', lang)} · {footer}" if sample else footer),
+        "footer_css": css_string(f"{t('synthetic', lang)} · {footer}" if sample else footer),
     }
 
 

@@ -24,7 +24,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from test_cli import permissions_apply  # noqa: F401 - a fixture, used by name
 
-from perfkit import brief, pdf, report
+from perfkit import brief, markup, pdf, report
 from perfkit.catalogue import load_plan
 from perfkit.cli import main as cli_main
 from perfkit.labels import t
@@ -859,7 +859,7 @@ def test_trend_table_and_chart_are_the_snapshots_month_by_month(sample_conn):
             str(row["problems_closed"]),
         ]
         counts = data.trends.status_counts(row["month"])
-        assert values[6:] == [str(counts[s]) for s in report.STATUSES]
+        assert values[6:] == [str(counts[s]) for s in markup.STATUSES]
     assert not CJK.search(re.sub(r"<[^>]+>", "", report.trend_table(data, "en")))
     chart = report.trend_chart(data, "zh").to_dict()
     assert len(chart["hconcat"]) == 2
@@ -1020,19 +1020,19 @@ def test_reporting_status_names_the_silent_unit(sample_conn):
 
 def test_table_formats_numbers_units_and_status():
     df = pd.DataFrame({"name": ["<b>桥</b>"], "amount": [12345.678], "pct": [13.25], "status": ["预警"]})
-    page = report.table(
+    page = markup.table(
         df,
         [
-            report.Col("name", "name"),
-            report.Col("amount", "target", "num1", "万元"),
-            report.Col("pct", "completion", "pct"),
-            report.Col("status", "risk.col.status", "status"),
+            markup.Col("name", "name"),
+            markup.Col("amount", "target", "num1", "万元"),
+            markup.Col("pct", "completion", "pct"),
+            markup.Col("status", "risk.col.status", "status"),
         ],
         "zh",
     )
     assert "&lt;b&gt;桥&lt;/b&gt;" in page and "12,345.7" in page and "13.2%" in page
     assert "（万元）" in page and "background:#c62828" in page
-    assert "At risk" in report.status_chip("预警", "en")
+    assert "At risk" in markup.status_chip("预警", "en")
 
 
 # -------------------------------------------------------------------------------------------- Chromium

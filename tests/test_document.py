@@ -14,7 +14,7 @@ from english import known_names, untranslated
 from nbformat.v4 import new_code_cell, new_notebook
 from openpyxl import load_workbook
 
-from perfkit import brief, document, docx_layout, report
+from perfkit import brief, document, docx_layout, markup, report
 from perfkit.store import read_catalogue
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -196,7 +196,7 @@ def test_the_document_prints_the_briefs_comparison_and_sentences(sample_conn, la
     assert all(f">{v}<" in page for v in rows["change"])  # the brief prints the same changes
     words = [*report.yoy_sentences(data, lang), *report.projection_sentences(data, lang)]
     assert len(words) == 4 and all(w in paragraphs for w in words)
-    assert all(report.esc(w) in report.turnover_section(data, lang) for w in words)
+    assert all(markup.esc(w) in report.turnover_section(data, lang) for w in words)
     assert report.investment_summary(data, lang) in paragraphs
 
 
