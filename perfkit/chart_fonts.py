@@ -261,7 +261,8 @@ def _cut(
     try:
         files, held = {}, set()
         for i, face in enumerate(faces):
-            font = TTFont(face["path"], fontNumber=face["index"], lazy=True)
+            # the source's timestamp kept: the same characters give the same bytes on every build
+            font = TTFont(face["path"], fontNumber=face["index"], lazy=True, recalcTimestamp=False)
             options = subset.Options()
             # horizontal text only (Vega), so no vertical metrics; resvg does not hint, so no hints
             options.drop_tables += ["VORG", "vhea", "vmtx", "BASE", "DSIG"]

@@ -150,3 +150,62 @@ def test_trend_chart_draws_the_score_and_the_statuses_in_their_colours():
 
     svg = vlc.vegalite_to_svg(spec)
     assert svg.count("<path") > 10  # drew: bars and the line
+
+
+# ------------------------------------------------------------------------------ the measuring font
+# perfkit.chart_fonts: charts drawn with a small private copy of their CJK font must be the very drawings
+# made without it. The reference is drawn in a fresh process that never registers one (PERFKIT_CHART_FONT
+# off), the measured one here.
+DRAW_PLAIN = """
+import base64, json, sys
+from perfkit import charts
+specs = json.load(open(sys.argv[1], encoding="utf-8"))
+out = [charts._draw(spec, "static")[0] for spec in specs]
+json.dump([[b["image/svg+xml"], b["image/png"]] for b in out], open(sys.argv[2], "w", encoding="utf-8"))
+"""
+
+
+def _drawn_without_the_font(specs: list[dict], tmp_path) -> list[list[str]]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from perfkit import chart_fonts
+
+    (tmp_path / "specs.json").write_text(json.dumps(specs, ensure_ascii=False), encoding="utf-8")
+    env = os.environ | {chart_fonts.FONT_ENV: "off"}
+    cmd = [sys.executable, "-c", DRAW_PLAIN, str(tmp_path / "specs.json"), str(tmp_path / "out.json")]
+    subprocess.run(cmd, env=env, check=True)
+    return json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+
+
+def test_charts_drawn_with_the_measuring_font_are_byte_for_byte_those_drawn_without(
+    sample_projection, tmp_path_factory, tmp_path, monkeypatch
+):
+    from perfkit import chart_fonts
+    from perfkit.config import PLAN_DIR
+
+    cache = tmp_path_factory.getbasetemp() / "chart-fonts"  # shared with tests/test_chart_fonts.py
+    if chart_fonts.find_source(charts.FONT, cache) is None:
+        pytest.skip(f"no font of {charts.FONT!r} installed here (e.g. fonts-noto-cjk): no measuring font")
+    font = chart_fonts.build(chart_fonts.plan_texts(PLAN_DIR), charts.FONT, cache)
+    assert font is not None
+    money = sample_projection[sample_projection["kind"] == "investment"].reset_index(drop=True)
+    assert len(money) > 10
+    specs = [charts.bullet_chart(money, lang=lang).to_dict() for lang in ("zh", "en")]
+    specs.append(charts.theme_config(CHART.properties(title="月度值 Monthly")).to_dict())
+    plain = _drawn_without_the_font(specs, tmp_path)
+    monkeypatch.setenv(chart_fonts.FONT_ENV, str(font.folder))
+    monkeypatch.setattr(charts, "_MEASURING", {})
+    assert charts.measuring_font() == font
+    for spec, (svg, png) in zip(specs, plain, strict=True):
+        assert charts._measured(spec, font) is not None  # every character in the font: drawn with it
+        bundle, _ = charts._draw(spec, "static")
+        assert bundle["image/svg+xml"] == svg  # the SVG kept: the same bytes
+        assert bundle["image/png"] == png  # and the PNG drawn from the SVG with the font: the same bytes
+        assert font.family not in svg
+    # a character the font lacks: drawn without it, as before
+    rare = CHART.properties(title="龘").to_dict()
+    assert charts._measured(rare, font) is None
+    assert charts._draw(rare, "static")[0]["image/svg+xml"] == _drawn_without_the_font([rare], tmp_path)[0][0]
