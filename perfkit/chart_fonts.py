@@ -25,6 +25,7 @@ the newest font built for the system's current fonts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -96,8 +97,9 @@ def font_dirs() -> list[Path]:
         windir = Path(os.environ.get("WINDIR", r"C:\Windows"))
         local = Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local"))
         return [windir / "Fonts", local / "Microsoft" / "Windows" / "Fonts"]
-    if sys.platform == "darwin":
-        return [Path("/System/Library/Fonts"), Path("/Library/Fonts"), home / "Library" / "Fonts"]
+    if sys.platform == "darwin":  # PingFang is a downloadable asset on recent macOS
+        assets = sorted(Path("/System/Library/AssetsV2").glob("com_apple_MobileAsset_Font*"))
+        return [Path("/System/Library/Fonts"), Path("/Library/Fonts"), home / "Library" / "Fonts", *assets]
     data = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
     return [Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), data / "fonts", home / ".fonts"]
 
@@ -228,24 +230,36 @@ def load(folder: str | os.PathLike) -> MeasuringFont | None:
         return None
 
 
+def _or_none(make):
+    """A cache, not correctness: any failure (fontTools missing or failing, a cache that cannot be written)
+    means no measuring font, and charts drawn as before."""
+
+    @functools.wraps(make)
+    def safe(*args, **kwargs):
+        try:
+            return make(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - see above
+            return None
+
+    return safe
+
+
+@_or_none
 def build(texts: Iterable[str] = (), fonts: str = FONT, cache: Path | None = None) -> MeasuringFont | None:
     """The measuring font for `texts` (see `charset`) copying the first family of `fonts` installed here:
     read from the cache when built before, else built and kept there. None when it cannot be had."""
-    try:
-        cache = cache or cache_dir()
-        source = find_source(fonts, cache)
-        if source is None:
-            return None
-        name, absent, faces = source
-        chars = charset(texts)
-        family = PREFIX + _digest([RECIPE, fonts, name, absent, faces, chars])[:12]
-        folder = cache / family
-        found = load(folder)
-        if found is not None:
-            return found
-        return _publish(_cut(family, name, absent, faces, chars, cache), folder)
-    except Exception:  # noqa: BLE001 - a cache, not correctness: any failure draws as before
+    cache = cache or cache_dir()
+    source = find_source(fonts, cache)
+    if source is None:
         return None
+    name, absent, faces = source
+    chars = charset(texts)
+    family = PREFIX + _digest([RECIPE, fonts, name, absent, faces, chars])[:12]
+    folder = cache / family
+    found = load(folder)
+    if found is not None:
+        return found
+    return _publish(_cut(family, name, absent, faces, chars, cache), folder)
 
 
 def _cut(
@@ -327,40 +341,38 @@ def _publish(tmp: Path, folder: Path) -> MeasuringFont | None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@_or_none
 def latest(fonts: str = FONT, cache: Path | None = None) -> MeasuringFont | None:
     """The newest measuring font built here for the system's current fonts (JupyterLab, no runner)."""
-    try:
-        cache = cache or cache_dir()
-        source = find_source(fonts, cache)
-        if source is None:
-            return None
-        name, absent, faces = source
-        wanted = {"source": name, "absent": list(absent), "faces": faces}
-        candidates = []
-        for folder in cache.glob(PREFIX + "*"):
-            manifest = _read_json(folder / MANIFEST)
-            if {k: manifest.get(k) for k in wanted} == wanted:
-                candidates.append((folder.stat().st_mtime_ns, folder))
-        for _, folder in sorted(candidates, reverse=True):
-            found = load(folder)
-            if found is not None:
-                return found
+    cache = cache or cache_dir()
+    source = find_source(fonts, cache)
+    if source is None:
         return None
-    except Exception:  # noqa: BLE001 - a cache: without it charts are drawn as before
-        return None
+    wanted = dict(zip(("source", "absent", "faces"), (source[0], list(source[1]), source[2]), strict=True))
+    candidates = []
+    for folder in cache.glob(PREFIX + "*"):
+        manifest = _read_json(folder / MANIFEST)
+        if {k: manifest.get(k) for k in wanted} == wanted:
+            candidates.append((folder.stat().st_mtime_ns, folder))
+    for _, folder in sorted(candidates, reverse=True):
+        found = load(folder)
+        if found is not None:
+            return found
+    return None
 
 
 def kernel_env(plan_dir: str | os.PathLike, run_dir: str | os.PathLike) -> dict[str, str]:
     """{FONT_ENV: folder} for the brief's kernels: the measuring font for the plan in `plan_dir`, copied into
-    the run's own folder `run_dir` (so clearing the cache mid-run changes nothing); {} without one."""
+    the run's own folder `run_dir` (so clearing the cache mid-run changes nothing); "off" without one (the
+    kernels do not look for one themselves)."""
     font = build(plan_texts(plan_dir))
     if font is None:
-        return {}
+        return {FONT_ENV: "off"}
     copy = Path(run_dir) / font.family
     try:
         shutil.copytree(font.folder, copy)
     except OSError:
-        return {}
+        return {FONT_ENV: "off"}
     return {FONT_ENV: str(copy)}
 
 

@@ -127,7 +127,7 @@ def test_an_unwritable_cache_means_no_font_and_charts_drawn_as_without(tmp_path,
     blocked.write_text("", encoding="utf-8")  # a folder under a file cannot be made, even by root
     assert chart_fonts.build(TEXTS, charts.FONT, blocked / "fonts") is None
     monkeypatch.setenv(chart_fonts.CACHE_ENV, str(blocked / "fonts"))
-    assert chart_fonts.kernel_env(PLAN_DIR, tmp_path) == {}
+    assert chart_fonts.kernel_env(PLAN_DIR, tmp_path) == {chart_fonts.FONT_ENV: "off"}
     assert chart_fonts.latest() is None
 
 
