@@ -172,15 +172,23 @@ def find_source(
     cache = cache or cache_dir()
     files = _font_files()
     key = _digest([RECIPE, fonts, files])
-    faces = _read_json(cache / SOURCES).get(key)
-    if not isinstance(faces, dict):
-        wanted = families(fonts)
-        faces = {k: v for k, v in _scan(files).items() if k in wanted}
-        _write_json(cache / SOURCES, {key: faces})  # the latest state only
+    try:  # as kept; a damaged record is scanned again
+        return _first(fonts, _read_json(cache / SOURCES)[key])
+    except (KeyError, TypeError, AttributeError):
+        pass
+    wanted = families(fonts)
+    faces = {k: v for k, v in _scan(files).items() if k in wanted}
+    _write_json(cache / SOURCES, {key: faces})  # the latest state only
+    return _first(fonts, faces)
+
+
+def _first(fonts: str, faces: dict[str, list[dict]]) -> tuple[str, tuple[str, ...], list[dict]] | None:
     absent = []
     for name in families(fonts):
         found = faces.get(name)
         if found:
+            if not all(isinstance(f["path"], str) and isinstance(f["index"], int) for f in found):
+                raise TypeError("not a record of faces")
             styles = {(f["weight"], f["width"], f["italic"]) for f in found}
             # two faces alike (a font installed twice): which one fontdb takes is not ours to know
             return (name, tuple(absent), found) if len(styles) == len(found) else None

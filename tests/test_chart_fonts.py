@@ -105,6 +105,19 @@ def test_a_damaged_font_is_rebuilt_and_a_damaged_manifest_ignored(font, tmp_path
     assert chart_fonts.load(folder) is None
 
 
+def test_a_damaged_record_of_the_system_fonts_is_scanned_again(font, tmp_path):
+    cache = tmp_path / "fonts"
+    shutil.copytree(font.folder.parent, cache)
+    record = json.loads((cache / chart_fonts.SOURCES).read_text(encoding="utf-8"))
+    assert len(record) == 1  # the latest state of the font folders only
+    key = next(iter(record))
+    for damaged in ({key: {font.source: [{"path": 1}]}}, {key: []}, []):
+        (cache / chart_fonts.SOURCES).write_text(json.dumps(damaged), encoding="utf-8")
+        assert chart_fonts.find_source(charts.FONT, cache)[0] == font.source
+        assert json.loads((cache / chart_fonts.SOURCES).read_text(encoding="utf-8")) == record
+    assert chart_fonts.build(TEXTS, charts.FONT, cache) == chart_fonts.load(cache / font.family)
+
+
 def test_two_builders_finishing_at_once_leave_one_whole_font(font, tmp_path):
     """Each builder renames its own temporary folder into place: the second finds the first's and keeps it."""
     cache = tmp_path / "fonts"
