@@ -281,7 +281,7 @@ def _cut(
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{family}.", dir=cache))
     try:
-        files, held = {}, set()
+        files, held = {}, set(chars)
         for i, face in enumerate(faces):
             # the source's timestamp kept: the same characters give the same bytes on every build
             font = TTFont(face["path"], fontNumber=face["index"], lazy=True, recalcTimestamp=False)
@@ -295,7 +295,7 @@ def _cut(
             cutter = subset.Subsetter(options)
             cutter.populate(unicodes=[ord(c) for c in chars])
             cutter.subset(font)
-            held |= {chr(c) for c in font.getBestCmap()}
+            held &= {chr(c) for c in font.getBestCmap()}
             style = font["name"].getDebugName(2) or str(i)
             names = font["name"]
             for name_id in (1, 3, 4, 6, 16, 17):
@@ -315,7 +315,7 @@ def _cut(
             "absent": list(absent),
             "faces": faces,
             # only what every face holds: a character one face lacks would fall back to another font
-            "chars": "".join(sorted(set(chars) & held)),
+            "chars": "".join(sorted(held)),
             "files": files,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
