@@ -25,6 +25,8 @@ the newest font built for the system's current fonts.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import hashlib
 import json
@@ -32,6 +34,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,8 @@ FONT_ENV = "PERFKIT_CHART_FONT"  # the measuring font's folder for a kernel; "of
 CACHE_ENV = "PERFKIT_FONT_CACHE"  # where measuring fonts are kept
 RECIPE = 1  # how a font is cut (below): a new recipe builds new fonts under new names
 MANIFEST = "manifest.json"
+KEEP = 8  # built fonts kept in the cache, the most recently used (one per plan and set of labels)
+STALE_S = 3600  # a temporary file or folder this old was left by a killed build
 SOURCES = "sources.json"  # the system fonts' families, kept per state of the font folders (no fontTools)
 PREFIX = "perfkit-metrics-"
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
@@ -266,8 +271,32 @@ def build(texts: Iterable[str] = (), fonts: str = FONT, cache: Path | None = Non
     folder = cache / family
     found = load(folder)
     if found is not None:
+        with contextlib.suppress(OSError):  # a read-only cache is still read
+            os.utime(folder)  # used: the newest, kept when older ones are removed (_sweep)
         return found
-    return _publish(_cut(family, name, absent, faces, chars, cache), folder)
+    found = _publish(_cut(family, name, absent, faces, chars, cache), folder)
+    _sweep(cache)
+    return found
+
+
+def _sweep(cache: Path) -> None:
+    """What killed builds left (hidden temporary folders and files an hour old) and all but the KEEP most
+    recently used fonts. Processes drawing with a font use a copy of it (kernel_env, private_copy)."""
+    now = time.time()
+    for path in cache.glob(".*"):
+        try:
+            if now - path.stat().st_mtime > STALE_S:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError:
+            continue
+    built = []
+    for path in cache.glob(PREFIX + "*"):
+        try:
+            built.append((path.stat().st_mtime_ns, path))
+        except OSError:
+            continue
+    for _, path in sorted(built, reverse=True)[KEEP:]:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _cut(
@@ -382,6 +411,21 @@ def kernel_env(plan_dir: str | os.PathLike, run_dir: str | os.PathLike) -> dict[
     except OSError:
         return {FONT_ENV: "off"}
     return {FONT_ENV: str(copy)}
+
+
+def private_copy(font: MeasuringFont | None) -> MeasuringFont | None:
+    """`font` copied into a temporary folder of this process's own, removed when it exits: a font
+    registered with vl-convert is read from its files at every glyph, so the cache may be cleared or swept
+    while this process draws."""
+    if font is None:
+        return None
+    tmp = Path(tempfile.mkdtemp(prefix="perfkit-font-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    try:
+        shutil.copytree(font.folder, tmp / font.family)
+    except OSError:
+        return None
+    return load(tmp / font.family)
 
 
 def _read_json(path: Path) -> dict:

@@ -152,7 +152,8 @@ def measuring_font() -> chart_fonts.MeasuringFont | None:
         return _MEASURING[where]
     font = None
     if where.lower() != "off":
-        font = chart_fonts.load(where) if where else chart_fonts.latest(FONT)
+        # the runner's copy for this run; in JupyterLab, a copy of the newest built here
+        font = chart_fonts.load(where) if where else chart_fonts.private_copy(chart_fonts.latest(FONT))
     if font is not None:
         try:
             import vl_convert as vlc

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -133,6 +134,33 @@ def test_two_builders_finishing_at_once_leave_one_whole_font(font, tmp_path):
     shutil.copytree(font.folder, first)
     assert chart_fonts._publish(first, folder) is not None and chart_fonts.load(folder) is not None
     assert [p.name for p in cache.iterdir()] == [font.family]
+
+
+def test_leftovers_of_killed_builds_and_all_but_the_newest_fonts_are_swept(font, tmp_path):
+    import time
+
+    cache = tmp_path / "fonts"
+    shutil.copytree(font.folder.parent, cache)
+    old = time.time() - 2 * chart_fonts.STALE_S
+    left = [cache / f".{font.family}.abc", cache / ".sources.json.xyz", cache / ".fresh.tmp"]
+    left[0].mkdir()
+    left[1].write_text("{", encoding="utf-8")
+    left[2].write_text("", encoding="utf-8")  # maybe another process's, still being written: kept
+    for path in left[:2]:
+        os.utime(path, (old, old))
+    others = [cache / f"{chart_fonts.PREFIX}{i:012d}" for i in range(chart_fonts.KEEP + 2)]
+    for i, path in enumerate(others):
+        shutil.copytree(font.folder, path)
+        os.utime(path, (old + i, old + i))
+    chart_fonts._sweep(cache)
+    kept = {p.name for p in cache.iterdir()}
+    assert kept == {chart_fonts.SOURCES, ".fresh.tmp", font.family} | {p.name for p in others[3:]}
+
+
+def test_jupyterlab_draws_with_a_copy_of_its_own(font):
+    copy = chart_fonts.private_copy(font)
+    assert copy.folder != font.folder and (copy.family, copy.chars) == (font.family, font.chars)
+    assert chart_fonts.private_copy(None) is None
 
 
 def test_an_unwritable_cache_means_no_font_and_charts_drawn_as_without(tmp_path, monkeypatch):
