@@ -1,26 +1,30 @@
-"""The measuring font: a small private copy of the charts' Chinese font, so charts draw in a tenth of the time.
+"""The measuring font: a small private copy of the charts' Chinese font, so charts draw in a third of the time.
 
 vl-convert measures every label's width (and resvg draws every glyph) through fontdb, which opens, maps
 and parses the system's CJK font file for each glyph: with Noto Sans CJK (a 19 MB collection of 10 faces)
 that is most of a chart's drawing time. A subset of that font holding only the characters the charts can
-show (the plan's texts, perfkit's labels, ASCII, CJK punctuation: about 1,000 characters, 0.3 MB a face),
+show (the plan's texts, perfkit's labels, ASCII, CJK punctuation: about 950 characters, 0.3 MB a face),
 under a private family name listed first in the chart's fonts, measures and draws the same glyphs with
-the same advances, 5-10× faster. It is a cache and never changes what is drawn:
+the same advances, about 3× faster (SVG and PNG, benchmarks/bench_charts.py). It is a cache and never
+changes what is drawn:
 
 - its faces are the source family's faces (every weight and style the system has), cut to a character set,
   with the same metrics and outlines; only the family name differs, and perfkit.charts removes it from the
-  SVG it keeps, so the SVG is byte for byte the one drawn without it (tests/test_chart_fonts.py);
-- a chart with any character outside the set is drawn without it (as it is with none built);
+  SVG it keeps, so the SVG and the PNG are byte for byte those drawn without it (tests/test_charts.py);
+- a chart with any character outside the set is drawn without it (as it is with none built), and each
+  process drops a font whose probe drawing differs from the probe drawn without it (perfkit.charts);
 - any failure (no fontTools, no CJK font, a cache that cannot be written, a damaged file) means no
   measuring font, silently: the chart is drawn as before.
 
 Built fonts are kept in the user's cache (`$PERFKIT_FONT_CACHE`, else `$XDG_CACHE_HOME/perfkit/fonts`,
 `~/.cache/perfkit/fonts`; `%LOCALAPPDATA%\\perfkit\\fonts` on Windows), one folder per family with a
 manifest naming its characters and its files' SHA-256; a folder is written under a temporary name and
-renamed into place, so two processes building the same font never see half of one. The brief's runner
-builds (or finds) the font for the store's plan once per run and hands its folder to the kernels
-(`FONT_ENV`); a kernel only reads the manifest, never imports fontTools. In JupyterLab `active()` finds
-the newest font built for the system's current fonts.
+renamed into place, so two processes building the same font never see half of one; a build sweeps what
+killed builds left and all but the KEEP most recently used fonts. The brief's runner builds (or finds)
+the font for the store's plan once per run and hands its kernels a copy in the run's folder (`FONT_ENV`,
+"off" when there is none); a kernel only reads the manifest, never imports fontTools. In JupyterLab
+(no runner) `latest()` finds the newest font built for the system's current fonts, drawn from a private
+copy (`private_copy`).
 """
 
 from __future__ import annotations
