@@ -56,6 +56,7 @@ KERNEL_ENV = {"PERFKIT_CHARTS": "static"}
 CHART_CACHE_ENV = "PERFKIT_CHART_CACHE"  # perfkit.charts.CACHE_ENV (charts is not imported here: altair)
 _BUILDING = re.compile(r"^\..+\.building-")
 _OUT_DIR_LINE = re.compile(r"^out_dir = .*$", re.MULTILINE)
+_FINGERPRINT_LINE = re.compile(r"^fingerprint = .*$", re.MULTILINE)
 # Imported in each kernel while the parent process is still loading papermill and computing the month's
 # snapshot: the slow imports overlap. The notebooks only read the snapshot, so nothing here pulls in
 # statsmodels or scipy.
@@ -506,7 +507,7 @@ def run_brief(
                 unit_links=unit_links,
                 run=run,
                 echo=echo,
-                prepare=lambda: prepared.update(prepare()),
+                prepare=lambda: _prepared(prepared, prepare(), params),
                 kernel_env=KERNEL_ENV | {CHART_CACHE_ENV: chart_cache},
             )
         except KeyboardInterrupt:
@@ -545,6 +546,14 @@ def run_brief(
         return run
     finally:
         _release(lock)
+
+
+def _prepared(prepared: dict, stamp: dict, params: dict) -> None:
+    """Record what the month's snapshot was brought up to, and hand its fingerprint to the notebooks: they
+    read that snapshot without hashing the store again (monthly.ensure), and it is the one the folder's
+    stamp records."""
+    prepared.update(stamp)
+    params["fingerprint"] = stamp["snapshot"]
 
 
 def _execute_all(
@@ -863,7 +872,9 @@ def _lock_state(folder: Path) -> str:
 
 def _hand_run_parameters(path: Path) -> None:
     """Point a kept copy's injected `out_dir` at nothing: run again by hand, it writes to the scratch folder
-    instead of re-creating the build folder (which became the published month)."""
+    instead of re-creating the build folder (which became the published month); and its `fingerprint`: run
+    again by hand, it brings the month up to date (data may have come in since) instead of reading the
+    snapshot the brief read."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
@@ -871,6 +882,10 @@ def _hand_run_parameters(path: Path) -> None:
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.source = _OUT_DIR_LINE.sub(
                 'out_dir = ""  # the brief wrote to its build folder; a hand run writes to outputs/scratch/',
+                cell.source,
+            )
+            cell.source = _FINGERPRINT_LINE.sub(
+                'fingerprint = ""  # the brief read the snapshot it made current; a hand run brings it up to date',
                 cell.source,
             )
     nbformat.write(nb, str(path))

@@ -362,10 +362,19 @@ class Ensured:
         return self.fingerprints[str(self.as_of)]
 
 
-def ensure(conn: sqlite3.Connection, as_of: str | pd.Period) -> Ensured:
+def ensure(conn: sqlite3.Connection, as_of: str | pd.Period, fingerprint: str | None = None) -> Ensured:
     """Make the snapshots of January..`as_of` current: recompute from the first month whose fingerprint
-    changed (or that has none), read the rest. Each month is written in its own transaction."""
+    changed (or that has none), read the rest. Each month is written in its own transaction.
+
+    `fingerprint`: the month's fingerprint as the caller knows it current (the brief's runner made the month
+    current and hands it to its notebooks): when the stored snapshot has it, nothing is read or hashed, and
+    the notebooks read the very snapshot the brief's folder records; any other value (the store moved on, a
+    kept copy run again by hand) is ignored and the month brought up to date as without it."""
     as_of = resolve_as_of(conn, as_of, source="as_of")  # in the plan's year, not after the latest data
+    if fingerprint:
+        row = conn.execute("SELECT fingerprint FROM snapshots WHERE month = ?", (str(as_of),)).fetchone()
+        if row is not None and row[0] == fingerprint:
+            return Ensured(as_of, [], {str(as_of): fingerprint})
     inputs = read_inputs(conn, as_of)
     months = months_to(as_of)
     wanted = fingerprints(inputs, months)
@@ -405,9 +414,12 @@ def ensure(conn: sqlite3.Connection, as_of: str | pd.Period) -> Ensured:
     return Ensured(as_of, computed, {str(m): fp for m, fp in wanted.items()}, kept_computed)
 
 
-def snapshot(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> Snapshot:
-    """The month's snapshot, computed first where it (or an earlier month of the year) is out of date."""
-    done = ensure(conn, as_of)
+def snapshot(
+    conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh", fingerprint: str | None = None
+) -> Snapshot:
+    """The month's snapshot, computed first where it (or an earlier month of the year) is out of date
+    (`fingerprint`: see `ensure`)."""
+    done = ensure(conn, as_of, fingerprint)
     return load(conn, done.as_of, lang, fingerprint=done.fingerprint)
 
 
@@ -442,11 +454,15 @@ def load(
 
 
 def growth_report(
-    conn: sqlite3.Connection, as_of: str | pd.Period, bands: dict | None = None
+    conn: sqlite3.Connection,
+    as_of: str | pd.Period,
+    bands: dict | None = None,
+    fingerprint: str | None = None,
 ) -> growth_model.GrowthReport:
     """The month's growth report with its backtest over past years (what the growth notebook shows), read
-    from the snapshot: nothing is fitted. Bands other than the plan's are a what-if: computed, not kept."""
-    done = ensure(conn, as_of)
+    from the snapshot: nothing is fitted. Bands other than the plan's are a what-if: computed, not kept.
+    `fingerprint`: see `ensure`."""
+    done = ensure(conn, as_of, fingerprint)
     inputs_needed = bands and any(
         list(map(float, v)) != list(map(float, read_catalogue(conn).plan["turnover"]["bands"].get(k, [])))
         for k, v in bands.items()
@@ -474,9 +490,12 @@ class InvestmentReport:
     public: pd.DataFrame  # investment.backtest_public on the plan's real public series
 
 
-def investment_report(conn: sqlite3.Connection, as_of: str | pd.Period) -> InvestmentReport:
-    """The month's investment projection with its calibration and backtests (the investment notebook)."""
-    done = ensure(conn, as_of)
+def investment_report(
+    conn: sqlite3.Connection, as_of: str | pd.Period, fingerprint: str | None = None
+) -> InvestmentReport:
+    """The month's investment projection with its calibration and backtests (the investment notebook;
+    `fingerprint`: see `ensure`)."""
+    done = ensure(conn, as_of, fingerprint)
     names = ("investment", "investment_calibration", "investment_backtest", "investment_public")
     parts = _read_parts(conn, done.as_of, names)
     return InvestmentReport(*(parts.get(name, pd.DataFrame()) for name in names))
