@@ -266,10 +266,12 @@ def compute_month(
     previous_flags: pd.DataFrame | None,
     calibration=None,
     growth=...,
+    calibrated: dict | None = None,
 ) -> tuple[dict, object]:
     """The month's parts (score, growth, investment, flags, problems) and the investment calibration
     (the next month reuses its month-independent part). `growth`: the month's growth report when it was
-    computed already (`growth_by_month`)."""
+    computed already (`growth_by_month`). `calibrated`: the calibrations of the months computed before it
+    in the same pass, by month; the month's own is added (the investment backtest reuses them)."""
     catalogue = inputs.catalogue
     rules = risks.rules_from(catalogue)
     upto = inputs.progress_upto(month)
@@ -279,6 +281,8 @@ def compute_month(
     )  # as `perfkit score` always did: latest report of each measure up to the month
     report = month_growth(catalogue, inputs.turnover, month) if growth is ... else growth
     calibration = investment_model.calibrate(catalogue, upto, month, inputs.history, prior=calibration)
+    calibrated = {} if calibrated is None else calibrated
+    calibrated[month] = calibration
     # the units' own plans, where they have one: the schedule, the rules and the projection's shape use them
     own = workplan.for_month(inputs.plans_upto(month), month, catalogue)
     investment = investment_model.project_measures(
@@ -306,7 +310,9 @@ def compute_month(
         # what the investment notebook shows beside the projection: what it learned, and its backtest on
         # this year's reports (both read this month's figures, so they are the month's own)
         "investment_calibration": calibration.summary(),
-        "investment_backtest": investment_model.backtest(catalogue, upto, month, inputs.history),
+        "investment_backtest": investment_model.backtest(
+            catalogue, upto, month, inputs.history, calibrated=calibrated
+        ),
         "growth_projections": report.projections if report is not None else None,
         "growth_paths": report.paths if report is not None else None,
         "investment": investment,
@@ -386,6 +392,7 @@ def ensure(conn: sqlite3.Connection, as_of: str | pd.Period, fingerprint: str | 
         first = stale[0]
         previous = read_flags(conn, as_of.year, first - 1) if first.month > 1 else None
         calibration = None
+        calibrated: dict = {}  # each month's investment calibration, for the later months' backtests
         todo = [m for m in months if m >= first]
         keys = part_keys(inputs)
         kept = _kept_payloads(conn, keys)  # computed for an earlier month from the same inputs: reused
@@ -404,7 +411,9 @@ def ensure(conn: sqlite3.Connection, as_of: str | pd.Period, fingerprint: str | 
             )
         kept_computed = [part for part in KEPT_PARTS if part in kept and part not in reused]
         for month in todo:
-            parts, calibration = compute_month(inputs, month, previous, calibration, growth[month])
+            parts, calibration = compute_month(
+                inputs, month, previous, calibration, growth[month], calibrated
+            )
             _write(conn, month, wanted[month], parts | kept | {KEYS_PART: keys})
             computed.append(str(month))
             flags = parts["flags"].assign(as_of=month)[
