@@ -35,6 +35,7 @@ exports all read snapshots through this module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -71,6 +72,11 @@ REPORT_PARTS = ("growth_backtest", "investment_calibration", "investment_backtes
 # backtest over past years is not refitted when only a new month arrived.
 KEPT_PARTS = ("growth_backtest", "investment_public")
 KEYS_PART = "part_keys"
+# This year's interval widths of the month's investment calibration (per kind and measure), kept so that a
+# later month's backtest, which needs every earlier month's, reads them instead of calibrating those months
+# again (8 calibrations, half the runner's snapshot, for September). Internal: no consumer reads it.
+SIGMA_PART = "investment_sigma"
+SIGMA_FIELDS = ("kind_sigma", "kind_cases", "measure_sigma", "measure_cases")
 
 
 # --------------------------------------------------------------------------------------- fingerprints
@@ -270,8 +276,9 @@ def compute_month(
 ) -> tuple[dict, object]:
     """The month's parts (score, growth, investment, flags, problems) and the investment calibration
     (the next month reuses its month-independent part). `growth`: the month's growth report when it was
-    computed already (`growth_by_month`). `calibrated`: the calibrations of the months computed before it
-    in the same pass, by month; the month's own is added (the investment backtest reuses them)."""
+    computed already (`growth_by_month`). `calibrated`: the calibrations of the months before it, by month
+    (made in the same pass, or the interval widths stored with a current month, SIGMA_PART, completed with
+    this month's month-independent part); the month's own is added (the investment backtest reuses them)."""
     catalogue = inputs.catalogue
     rules = risks.rules_from(catalogue)
     upto = inputs.progress_upto(month)
@@ -283,6 +290,9 @@ def compute_month(
     calibration = investment_model.calibrate(catalogue, upto, month, inputs.history, prior=calibration)
     calibrated = {} if calibrated is None else calibrated
     calibrated[month] = calibration
+    for earlier, stored in list(calibrated.items()):
+        if isinstance(stored, dict):  # the profiles and reference σ depend on the plan and history alone
+            calibrated[earlier] = dataclasses.replace(calibration, **stored)
     # the units' own plans, where they have one: the schedule, the rules and the projection's shape use them
     own = workplan.for_month(inputs.plans_upto(month), month, catalogue)
     investment = investment_model.project_measures(
@@ -310,6 +320,7 @@ def compute_month(
         # what the investment notebook shows beside the projection: what it learned, and its backtest on
         # this year's reports (both read this month's figures, so they are the month's own)
         "investment_calibration": calibration.summary(),
+        SIGMA_PART: {name: _plain(getattr(calibration, name)) for name in SIGMA_FIELDS},
         "investment_backtest": investment_model.backtest(
             catalogue, upto, month, inputs.history, calibrated=calibrated
         ),
@@ -392,7 +403,8 @@ def ensure(conn: sqlite3.Connection, as_of: str | pd.Period, fingerprint: str | 
         first = stale[0]
         previous = read_flags(conn, as_of.year, first - 1) if first.month > 1 else None
         calibration = None
-        calibrated: dict = {}  # each month's investment calibration, for the later months' backtests
+        # each month's investment calibration, for the later months' backtests: the current months' as stored
+        calibrated: dict = _stored_sigmas(conn, as_of.year, first)
         todo = [m for m in months if m >= first]
         keys = part_keys(inputs)
         kept = _kept_payloads(conn, keys)  # computed for an earlier month from the same inputs: reused
@@ -566,6 +578,15 @@ def computed_months(conn: sqlite3.Connection) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------- storage
+
+
+def _stored_sigmas(conn: sqlite3.Connection, year: int, first: pd.Period) -> dict[pd.Period, dict]:
+    """SIGMA_PART of the months of `year` before `first` (the current ones), by month."""
+    rows = conn.execute(
+        "SELECT month, payload FROM snapshot_parts WHERE part = ? AND month BETWEEN ? AND ?",
+        (SIGMA_PART, f"{year}-01", str(first - 1)),
+    ).fetchall()
+    return {pd.Period(month, freq="M"): json.loads(payload) for month, payload in rows}
 
 
 def _stored_fingerprints(conn: sqlite3.Connection, year: int) -> dict[str, str]:

@@ -86,6 +86,21 @@ def test_a_known_fingerprint_reads_nothing_and_a_stale_one_is_ignored(fresh_samp
         monthly.ensure(conn, "2018-12", done.fingerprint)  # a wrong month is still the same error
 
 
+def test_a_month_on_top_of_stored_months_is_the_month_of_one_pass(fresh_sample_db, tmp_path):
+    """The brief's route (the earlier months stored, the new one computed on top: its investment backtest
+    reads their interval widths, monthly.SIGMA_PART) gives the month one pass from January gives."""
+    in_steps = tmp_path / "steps.sqlite"
+    shutil.copy(fresh_sample_db, in_steps)
+    conn = open_store(in_steps)
+    monthly.ensure(conn, "2019-03")
+    assert monthly.ensure(conn, "2019-04").computed == ["2019-04"]
+    one_pass = open_store(fresh_sample_db)
+    assert monthly.ensure(one_pass, "2019-04").computed[-1] == "2019-04"
+    stepped, whole = _parts(conn)["2019-04"], _parts(one_pass)["2019-04"]
+    assert stepped[0] == whole[0] and stepped[1] == whole[1]  # same fingerprint, every part the same
+    assert set(json.loads(whole[1][monthly.SIGMA_PART])) == set(monthly.SIGMA_FIELDS)
+
+
 def test_a_correction_recomputes_from_its_month_on(sample_conn):
     before = _parts(sample_conn)
     assert sorted(before) == [f"2019-{m:02d}" for m in range(1, 10)]
