@@ -5,7 +5,8 @@ pandas, statsmodels and altair in a fresh kernel, then nbconvert exports it to H
 
 Like with like: the floor for a brief on K kernels starts K kernels at once (one thread each, as the brief's
 runner does) with the same one-BLAS-thread environment the brief's kernels get (config.SINGLE_THREAD_ENV)
-and the same start-up code (startup.KERNEL_CODE), then exports one HTML. Two briefs, each on a fresh copy
+and the same start-up code (startup.KERNEL_CODE), launched the same way (startup.KERNEL_LAUNCH: no debugger
+loaded), then exports one HTML. Two briefs, each on a fresh copy
 of the sample store:
 - after new data: the store's monthly snapshots January..August are current (as after August's brief) and
   September's data is in: the brief computes September's snapshot (perfkit.monthly) while its kernels
@@ -40,7 +41,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from perfkit import brief, monthly
 from perfkit.config import PLAN_DIR, SAMPLE_DIR, single_thread_env
 from perfkit.lab import DISPLAY_NAME, KERNEL_NAME, ensure_kernel
-from perfkit.startup import KERNEL_CODE
+from perfkit.startup import KERNEL_CODE, KERNEL_LAUNCH
 from perfkit.store import create_store, open_store
 
 from .measure import Paired, describe_machine, machine, rounds, spread, verdict
@@ -58,6 +59,8 @@ KERNEL_META = {
 
 def _floor_kernel(work: Path) -> Path:
     import papermill as pm
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
 
     work.mkdir(parents=True, exist_ok=True)
     src, dst = work / "floor.ipynb", work / "floor.out.ipynb"
@@ -66,7 +69,14 @@ def _floor_kernel(work: Path) -> Path:
     cell = new_code_cell(KERNEL_CODE + "\nimport pandas, statsmodels.api, altair")
     nb = new_notebook(cells=[cell], metadata=KERNEL_META)
     nbformat.write(nb, src)
-    pm.execute_notebook(str(src), str(dst), kernel_name=KERNEL_NAME, progress_bar=False)
+    # and they are launched as the brief's are (brief._Kernel: perfkit.startup, no debugger loaded)
+    km = AsyncKernelManager(kernel_name=KERNEL_NAME)
+    km.kernel_spec.argv = [km.kernel_spec.argv[0], *KERNEL_LAUNCH]
+    try:
+        pm.execute_notebook(str(src), str(dst), kernel_name=KERNEL_NAME, km=km, progress_bar=False)
+    finally:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
     return dst
 
 

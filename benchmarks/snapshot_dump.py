@@ -27,7 +27,14 @@ MONTHS = [f"2019-{m:02d}" for m in range(1, 10)]
 GROWTH_PARTS = ("growth_projections", "growth_paths", "growth_backtest")
 # what the investment notebook shows, kept with the month since issue 13's last step (before it, computed in
 # the notebook): dumped apart, under "notebook_parts", with the keys of the parts reused across months
-NOTEBOOK_PARTS = ("investment_calibration", "investment_backtest", "investment_public", "part_keys")
+# (and, since issue 13's speed step, this year's interval widths each month keeps for later backtests)
+NOTEBOOK_PARTS = (
+    "investment_calibration",
+    "investment_backtest",
+    "investment_public",
+    "part_keys",
+    "investment_sigma",
+)
 
 
 def _find(*names: str):
@@ -170,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     for month, entry in after.items():
         old = before.get(month, {})
         new |= {k for k in entry if k not in old}
-        if "growth" in entry and "growth" in old:
-            new |= {f"growth/{k}" for k in entry["growth"] if k not in old["growth"]}
+        for section in ("growth", "notebook_parts"):
+            if section in entry and section in old:
+                new |= {f"{section}/{k}" for k in entry[section] if k not in old[section]}
     for entry in after.values():
         for k in new:
             section, _, part = k.partition("/")

@@ -19,8 +19,11 @@ the same and its files are all there, nothing runs.
 Speed: a kernel start plus the pandas/statsmodels/altair imports costs seconds per notebook. The runner
 starts one kernel per worker (plan.toml [brief] workers) and runs notebooks one after another in it,
 clearing the user namespace between them so none can lean on another's variables; imports stay loaded.
-Kernels skip an unused grammar compile (perfkit.startup), and the reset between notebooks uses a
-shell-only client (no 0.25 s readiness wait). Figures: benchmarks/README.md.
+Kernels skip an unused grammar compile and the debugger's imports (perfkit.startup), and the reset between
+notebooks uses a shell-only client (no 0.25 s readiness wait). The notebooks get the snapshot's fingerprint
+(`fingerprint`), so none hashes the store's inputs again; page exports run beside the kernels, not between
+their notebooks; kernels are killed and waited for directly (jupyter_client polls every 0.1 s). Figures:
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from .config import NOTEBOOKS_DIR, SINGLE_THREAD_ENV, db_path, outputs_dir
 from .errors import InputError, Problem
 from .exports import OutputError, check_writable
 from .lab import KERNEL_NAME, ensure_kernel
-from .startup import KERNEL_CODE, defer_iri_grammar
+from .startup import KERNEL_CODE, KERNEL_LAUNCH, defer_iri_grammar
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 KERNEL = KERNEL_NAME
@@ -57,6 +60,7 @@ KERNEL_ENV = {"PERFKIT_CHARTS": "static"}
 CHART_CACHE_ENV = "PERFKIT_CHART_CACHE"  # perfkit.charts.CACHE_ENV (charts is not imported here: altair)
 _BUILDING = re.compile(r"^\..+\.building-")
 _OUT_DIR_LINE = re.compile(r"^out_dir = .*$", re.MULTILINE)
+_FINGERPRINT_LINE = re.compile(r"^fingerprint = .*$", re.MULTILINE)
 # Imported in each kernel while the parent process is still loading papermill and computing the month's
 # snapshot: the slow imports overlap. The notebooks only read the snapshot, so nothing here pulls in
 # statsmodels or scipy.
@@ -271,6 +275,9 @@ class _Kernel:
         # One BLAS thread per kernel: the parallelism is across notebooks, and OpenBLAS threads that
         # spin-wait on a core another kernel needs made a brief 6× slower on this 2-core machine.
         env = {**os.environ, **SINGLE_THREAD_ENV, **self.env}
+        # the kernel spec's Python, started through perfkit.startup: no debugger loaded (0.13 s of CPU)
+        spec = self.km.kernel_spec
+        spec.argv = [spec.argv[0], *KERNEL_LAUNCH]
         run_sync(self.km.start_kernel)(
             cwd=str(self.cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"]
         )
@@ -322,6 +329,15 @@ class _Kernel:
     def shutdown(self) -> None:
         from jupyter_core.utils import run_sync
 
+        try:
+            # Killed and waited for here first: jupyter_client's own wait polls every 0.1 s and the kernel is
+            # never gone at its first look, so each brief ended 0.1 s after its last notebook for nothing.
+            process = getattr(self.km.provisioner, "process", None)
+            if process is not None:
+                run_sync(self.km.provisioner.kill)()
+                process.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - gone already, or not killed in time: shutdown_kernel sees to it
+            pass
         try:
             run_sync(self.km.shutdown_kernel)(now=True)
         except Exception:  # noqa: BLE001 - the kernel may already be gone; nothing else to do
@@ -508,7 +524,7 @@ def run_brief(
                 unit_links=unit_links,
                 run=run,
                 echo=echo,
-                prepare=lambda: prepared.update(prepare()),
+                prepare=lambda: _prepared(prepared, prepare(), params),
                 # the measuring font for the plan's texts (perfkit.chart_fonts): charts drawn several times faster
                 kernel_env=KERNEL_ENV
                 | {CHART_CACHE_ENV: chart_cache}
@@ -552,6 +568,14 @@ def run_brief(
         _release(lock)
 
 
+def _prepared(prepared: dict, stamp: dict, params: dict) -> None:
+    """Record what the month's snapshot was brought up to, and hand its fingerprint to the notebooks: they
+    read that snapshot without hashing the store again (monthly.ensure), and it is the one the folder's
+    stamp records."""
+    prepared.update(stamp)
+    params["fingerprint"] = stamp["snapshot"]
+
+
 def _execute_all(
     jobs: list[NotebookJob],
     notebooks_dir: Path,
@@ -571,7 +595,10 @@ def _execute_all(
     """Run `jobs` in order on `workers` warm kernels; returns a failure message or None.
 
     `prepare` runs in this thread while the kernels start (the month's snapshot); no notebook starts
-    before it has finished, so the notebooks read what it computed instead of computing it again."""
+    before it has finished, so the notebooks read what it computed instead of computing it again. A
+    notebook's page export and its copy's hand-run parameters are done on a thread of their own, so its
+    kernel takes the next notebook at once (a page export is 0.05-0.1 s of CPU, 18 times with the unit
+    pages); all are done, or the first failure recorded, before this returns."""
     ready = threading.Event()
     pending: queue.Queue[NotebookJob] = queue.Queue()
     for job in jobs:
@@ -581,6 +608,29 @@ def _execute_all(
     lock = threading.Lock()
     total = len(jobs)
     done = [0]
+    from concurrent.futures import ThreadPoolExecutor
+
+    finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="brief-export")
+
+    def finish(job: NotebookJob, dst: Path, seconds: float) -> None:
+        try:
+            if stop.is_set():
+                return
+            if job.unit:
+                page = unit_chrome(html_meta, job.unit)
+                export_html(dst, build / job.html, **html_meta, chrome=page)
+            elif job.file == html_from:
+                export_html(dst, build / "brief.html", **html_meta, units=unit_links)
+            _hand_run_parameters(dst)
+        except Exception as exc:  # noqa: BLE001 - a failed export stops the run with the notebook's name
+            with lock:
+                failures.append(f"notebook {job.name} failed: {type(exc).__name__}: {exc}")
+            stop.set()
+            return
+        with lock:
+            done[0] += 1
+            run.seconds[job.name] = seconds
+            echo(f"  done {job.name} in {seconds:.1f} s ({done[0]}/{total})")
 
     def work() -> None:
         kernel = None
@@ -628,17 +678,7 @@ def _execute_all(
                         failures.append(f"notebook {job.name} failed at {where}: {exc.ename}: {exc.evalue}")
                     stop.set()
                     return
-                seconds = time.perf_counter() - t0
-                if job.unit:
-                    page = unit_chrome(html_meta, job.unit)
-                    export_html(dst, build / job.html, **html_meta, chrome=page)
-                elif job.file == html_from:
-                    export_html(dst, build / "brief.html", **html_meta, units=unit_links)
-                _hand_run_parameters(dst)
-                with lock:
-                    done[0] += 1
-                    run.seconds[job.name] = seconds
-                    echo(f"  done {job.name} in {seconds:.1f} s ({done[0]}/{total})")
+                finisher.submit(finish, job, dst, time.perf_counter() - t0)
                 job = None
         except Exception as exc:  # noqa: BLE001 - any failure (dead kernel, export) stops the run with its name
             with lock:
@@ -662,9 +702,13 @@ def _execute_all(
             failures.append(f"the month's snapshot failed: {type(exc).__name__}: {exc}")
     finally:
         ready.set()
-    while any(th.is_alive() for th in threads):
-        for th in threads:
-            th.join(timeout=0.2)  # short waits keep Ctrl-C responsive
+    try:
+        while any(th.is_alive() for th in threads):
+            for th in threads:
+                th.join(timeout=0.2)  # short waits keep Ctrl-C responsive
+    finally:
+        # the exports in hand finish (a fraction of a second) before the build folder is published or kept
+        finisher.shutdown(wait=True, cancel_futures=True)
     return failures[0] if failures else None
 
 
@@ -868,7 +912,9 @@ def _lock_state(folder: Path) -> str:
 
 def _hand_run_parameters(path: Path) -> None:
     """Point a kept copy's injected `out_dir` at nothing: run again by hand, it writes to the scratch folder
-    instead of re-creating the build folder (which became the published month)."""
+    instead of re-creating the build folder (which became the published month); and its `fingerprint`: run
+    again by hand, it brings the month up to date (data may have come in since) instead of reading the
+    snapshot the brief read."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
@@ -876,6 +922,10 @@ def _hand_run_parameters(path: Path) -> None:
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.source = _OUT_DIR_LINE.sub(
                 'out_dir = ""  # the brief wrote to its build folder; a hand run writes to outputs/scratch/',
+                cell.source,
+            )
+            cell.source = _FINGERPRINT_LINE.sub(
+                'fingerprint = ""  # the brief read the snapshot it made current; a hand run brings it up to date',
                 cell.source,
             )
     nbformat.write(nb, str(path))

@@ -103,18 +103,24 @@ ANALYSES = ("growth", "investment", "risks")
 
 
 def gather(
-    conn, as_of: str, kind: str = "monthly", lang: str = "zh", analyses: Iterable[str] = ANALYSES
+    conn,
+    as_of: str,
+    kind: str = "monthly",
+    lang: str = "zh",
+    analyses: Iterable[str] = ANALYSES,
+    fingerprint: str | None = None,
 ) -> BriefData:
     """Read the store and the month's snapshot (perfkit.monthly: score, growth, investment, flags and
     problems computed once, the same snapshot `perfkit score|growth|invest|risks` read). `analyses` limits
-    what the brief shows (a section whose analysis is left out shows a placeholder)."""
+    what the brief shows (a section whose analysis is left out shows a placeholder); `fingerprint`: the
+    snapshot the brief's runner made current (monthly.ensure)."""
     from .monthly import snapshot
     from .store import is_sample, read_assessments, read_progress, read_submissions, read_turnover
 
     check_kind(kind)
     check_lang(lang)
     month = parse_month(as_of)
-    snap = snapshot(conn, month, lang)
+    snap = snapshot(conn, month, lang, fingerprint)
     catalogue = snap.catalogue
     turnover = read_turnover(conn)
     published = turnover.loc[turnover["month"] <= month, "month"]

@@ -35,6 +35,7 @@ exports all read snapshots through this module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -71,6 +72,11 @@ REPORT_PARTS = ("growth_backtest", "investment_calibration", "investment_backtes
 # backtest over past years is not refitted when only a new month arrived.
 KEPT_PARTS = ("growth_backtest", "investment_public")
 KEYS_PART = "part_keys"
+# This year's interval widths of the month's investment calibration (per kind and measure), kept so that a
+# later month's backtest, which needs every earlier month's, reads them instead of calibrating those months
+# again (8 calibrations, half the runner's snapshot, for September). Internal: no consumer reads it.
+SIGMA_PART = "investment_sigma"
+SIGMA_FIELDS = ("kind_sigma", "kind_cases", "measure_sigma", "measure_cases")
 
 
 # --------------------------------------------------------------------------------------- fingerprints
@@ -266,10 +272,13 @@ def compute_month(
     previous_flags: pd.DataFrame | None,
     calibration=None,
     growth=...,
+    calibrated: dict | None = None,
 ) -> tuple[dict, object]:
     """The month's parts (score, growth, investment, flags, problems) and the investment calibration
     (the next month reuses its month-independent part). `growth`: the month's growth report when it was
-    computed already (`growth_by_month`)."""
+    computed already (`growth_by_month`). `calibrated`: the calibrations of the months before it, by month
+    (made in the same pass, or the interval widths stored with a current month, SIGMA_PART, completed with
+    this month's month-independent part); the month's own is added (the investment backtest reuses them)."""
     catalogue = inputs.catalogue
     rules = risks.rules_from(catalogue)
     upto = inputs.progress_upto(month)
@@ -279,6 +288,11 @@ def compute_month(
     )  # as `perfkit score` always did: latest report of each measure up to the month
     report = month_growth(catalogue, inputs.turnover, month) if growth is ... else growth
     calibration = investment_model.calibrate(catalogue, upto, month, inputs.history, prior=calibration)
+    calibrated = {} if calibrated is None else calibrated
+    calibrated[month] = calibration
+    for earlier, stored in list(calibrated.items()):
+        if isinstance(stored, dict):  # the profiles and reference σ depend on the plan and history alone
+            calibrated[earlier] = dataclasses.replace(calibration, **stored)
     # the units' own plans, where they have one: the schedule, the rules and the projection's shape use them
     own = workplan.for_month(inputs.plans_upto(month), month, catalogue)
     investment = investment_model.project_measures(
@@ -306,7 +320,10 @@ def compute_month(
         # what the investment notebook shows beside the projection: what it learned, and its backtest on
         # this year's reports (both read this month's figures, so they are the month's own)
         "investment_calibration": calibration.summary(),
-        "investment_backtest": investment_model.backtest(catalogue, upto, month, inputs.history),
+        SIGMA_PART: {name: _plain(getattr(calibration, name)) for name in SIGMA_FIELDS},
+        "investment_backtest": investment_model.backtest(
+            catalogue, upto, month, inputs.history, calibrated=calibrated
+        ),
         "growth_projections": report.projections if report is not None else None,
         "growth_paths": report.paths if report is not None else None,
         "investment": investment,
@@ -362,10 +379,19 @@ class Ensured:
         return self.fingerprints[str(self.as_of)]
 
 
-def ensure(conn: sqlite3.Connection, as_of: str | pd.Period) -> Ensured:
+def ensure(conn: sqlite3.Connection, as_of: str | pd.Period, fingerprint: str | None = None) -> Ensured:
     """Make the snapshots of January..`as_of` current: recompute from the first month whose fingerprint
-    changed (or that has none), read the rest. Each month is written in its own transaction."""
+    changed (or that has none), read the rest. Each month is written in its own transaction.
+
+    `fingerprint`: the month's fingerprint as the caller knows it current (the brief's runner made the month
+    current and hands it to its notebooks): when the stored snapshot has it, nothing is read or hashed, and
+    the notebooks read the very snapshot the brief's folder records; any other value (the store moved on, a
+    kept copy run again by hand) is ignored and the month brought up to date as without it."""
     as_of = resolve_as_of(conn, as_of, source="as_of")  # in the plan's year, not after the latest data
+    if fingerprint:
+        row = conn.execute("SELECT fingerprint FROM snapshots WHERE month = ?", (str(as_of),)).fetchone()
+        if row is not None and row[0] == fingerprint:
+            return Ensured(as_of, [], {str(as_of): fingerprint})
     inputs = read_inputs(conn, as_of)
     months = months_to(as_of)
     wanted = fingerprints(inputs, months)
@@ -377,6 +403,8 @@ def ensure(conn: sqlite3.Connection, as_of: str | pd.Period) -> Ensured:
         first = stale[0]
         previous = read_flags(conn, as_of.year, first - 1) if first.month > 1 else None
         calibration = None
+        # each month's investment calibration, for the later months' backtests: the current months' as stored
+        calibrated: dict = _stored_sigmas(conn, as_of.year, first)
         todo = [m for m in months if m >= first]
         keys = part_keys(inputs)
         kept = _kept_payloads(conn, keys)  # computed for an earlier month from the same inputs: reused
@@ -395,7 +423,9 @@ def ensure(conn: sqlite3.Connection, as_of: str | pd.Period) -> Ensured:
             )
         kept_computed = [part for part in KEPT_PARTS if part in kept and part not in reused]
         for month in todo:
-            parts, calibration = compute_month(inputs, month, previous, calibration, growth[month])
+            parts, calibration = compute_month(
+                inputs, month, previous, calibration, growth[month], calibrated
+            )
             _write(conn, month, wanted[month], parts | kept | {KEYS_PART: keys})
             computed.append(str(month))
             flags = parts["flags"].assign(as_of=month)[
@@ -405,9 +435,12 @@ def ensure(conn: sqlite3.Connection, as_of: str | pd.Period) -> Ensured:
     return Ensured(as_of, computed, {str(m): fp for m, fp in wanted.items()}, kept_computed)
 
 
-def snapshot(conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh") -> Snapshot:
-    """The month's snapshot, computed first where it (or an earlier month of the year) is out of date."""
-    done = ensure(conn, as_of)
+def snapshot(
+    conn: sqlite3.Connection, as_of: str | pd.Period, lang: str = "zh", fingerprint: str | None = None
+) -> Snapshot:
+    """The month's snapshot, computed first where it (or an earlier month of the year) is out of date
+    (`fingerprint`: see `ensure`)."""
+    done = ensure(conn, as_of, fingerprint)
     return load(conn, done.as_of, lang, fingerprint=done.fingerprint)
 
 
@@ -442,11 +475,15 @@ def load(
 
 
 def growth_report(
-    conn: sqlite3.Connection, as_of: str | pd.Period, bands: dict | None = None
+    conn: sqlite3.Connection,
+    as_of: str | pd.Period,
+    bands: dict | None = None,
+    fingerprint: str | None = None,
 ) -> growth_model.GrowthReport:
     """The month's growth report with its backtest over past years (what the growth notebook shows), read
-    from the snapshot: nothing is fitted. Bands other than the plan's are a what-if: computed, not kept."""
-    done = ensure(conn, as_of)
+    from the snapshot: nothing is fitted. Bands other than the plan's are a what-if: computed, not kept.
+    `fingerprint`: see `ensure`."""
+    done = ensure(conn, as_of, fingerprint)
     inputs_needed = bands and any(
         list(map(float, v)) != list(map(float, read_catalogue(conn).plan["turnover"]["bands"].get(k, [])))
         for k, v in bands.items()
@@ -474,9 +511,12 @@ class InvestmentReport:
     public: pd.DataFrame  # investment.backtest_public on the plan's real public series
 
 
-def investment_report(conn: sqlite3.Connection, as_of: str | pd.Period) -> InvestmentReport:
-    """The month's investment projection with its calibration and backtests (the investment notebook)."""
-    done = ensure(conn, as_of)
+def investment_report(
+    conn: sqlite3.Connection, as_of: str | pd.Period, fingerprint: str | None = None
+) -> InvestmentReport:
+    """The month's investment projection with its calibration and backtests (the investment notebook;
+    `fingerprint`: see `ensure`)."""
+    done = ensure(conn, as_of, fingerprint)
     names = ("investment", "investment_calibration", "investment_backtest", "investment_public")
     parts = _read_parts(conn, done.as_of, names)
     return InvestmentReport(*(parts.get(name, pd.DataFrame()) for name in names))
@@ -538,6 +578,15 @@ def computed_months(conn: sqlite3.Connection) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------- storage
+
+
+def _stored_sigmas(conn: sqlite3.Connection, year: int, first: pd.Period) -> dict[pd.Period, dict]:
+    """SIGMA_PART of the months of `year` before `first` (the current ones), by month."""
+    rows = conn.execute(
+        "SELECT month, payload FROM snapshot_parts WHERE part = ? AND month BETWEEN ? AND ?",
+        (SIGMA_PART, f"{year}-01", str(first - 1)),
+    ).fetchall()
+    return {pd.Period(month, freq="M"): json.loads(payload) for month, payload in rows}
 
 
 def _stored_fingerprints(conn: sqlite3.Connection, year: int) -> dict[str, str]:
@@ -655,17 +704,28 @@ def decode_frame(payload: str) -> pd.DataFrame:
     obj = json.loads(payload)
     columns, dtypes = obj["columns"], obj["dtypes"]
     df = pd.DataFrame(obj["data"], columns=columns) if obj["data"] else pd.DataFrame(columns=columns)
-    for col, dtype in zip(columns, dtypes, strict=True):
-        if dtype.startswith("period"):
-            df[col] = pd.PeriodIndex([v if v is not None else None for v in df[col]], freq="M")
-        elif dtype == "object":
-            df[col] = df[col].astype(object)
-        else:
-            try:
-                df[col] = df[col].astype(dtype)
-            except (TypeError, ValueError):
-                pass  # e.g. an int column that held None: kept as read
-    return df
+    if len(set(columns)) != len(columns):  # not a frame encode_frame wrote: column by column, in place
+        for i, dtype in enumerate(dtypes):
+            df.isetitem(i, _decoded(df.iloc[:, i], dtype))
+        return df
+    # Only the columns whose inferred dtype is not the stored one are converted, and the frame is made once:
+    # assigning every column back (2,000 assignments and conversions a brief's trends read) was most of
+    # reading a snapshot. The frames are the same, column by column.
+    decoded = {col: _decoded(df[col], dtype) for col, dtype in zip(columns, dtypes, strict=True)}
+    return pd.DataFrame(decoded, index=df.index, columns=columns)
+
+
+def _decoded(column: pd.Series, dtype: str):
+    if dtype.startswith("period"):
+        return pd.PeriodIndex([v if v is not None else None for v in column], freq="M")
+    if dtype == "object":
+        return column if column.dtype == object else column.astype(object)
+    if str(column.dtype) == dtype:
+        return column
+    try:
+        return column.astype(dtype)
+    except (TypeError, ValueError):
+        return column  # e.g. an int column that held None: kept as read
 
 
 def _isnan(v) -> bool:

@@ -1,4 +1,5 @@
-"""What a perfkit process does before its heavy imports: defer one optional grammar compile.
+"""What a perfkit process does before its heavy imports: defer one optional grammar compile; and how the
+brief's kernels start (`python -m perfkit.startup -f <connection file>`, `launch_kernel`).
 
 `jsonschema` (imported by altair and by nbformat) registers an "iri" string-format checker when the optional
 `rfc3987_syntax` is installed (jupyterlab's dependencies install it), and that package compiles an Earley
@@ -19,6 +20,8 @@ import types
 IRI_PACKAGE = "rfc3987_syntax"
 # What the brief runner executes in each kernel before its preloads (kernels do not import perfkit first).
 KERNEL_CODE = "import perfkit.startup as _pk_startup\n_pk_startup.defer_iri_grammar()\ndel _pk_startup"
+# How the brief's runner starts its kernels, after the kernel spec's Python (launch_kernel).
+KERNEL_LAUNCH = ("-m", "perfkit.startup", "-f", "{connection_file}")
 
 
 def defer_iri_grammar() -> bool:
@@ -56,3 +59,24 @@ def defer_iri_grammar() -> bool:
     stand_in.__getattr__ = __getattr__
     sys.modules[IRI_PACKAGE] = stand_in
     return True
+
+
+def launch_kernel() -> None:
+    """An IPython kernel as ipykernel_launcher starts one, without the debugger: ipykernel imports debugpy
+    and pydevd at start when they are installed (0.13 s of CPU a kernel), for a debugger the brief's kernels
+    never attach (JupyterLab's kernels, started from the kernel spec, keep it). The grammar is deferred
+    before the kernel's imports as in every perfkit process."""
+    import os
+
+    sys.modules.setdefault("debugpy", None)  # ipykernel's `import debugpy` fails: no debugger
+    defer_iri_grammar()
+    # as ipykernel_launcher: the working folder leaves sys.path while the kernel loads (it puts it back)
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance()
+
+
+if __name__ == "__main__":
+    launch_kernel()

@@ -116,14 +116,17 @@ class UnitData:
     due_day: int
 
 
-def gather(conn: sqlite3.Connection, as_of: str, unit: str, lang: str = "zh") -> UnitData:
-    """The unit's page from the month's snapshot (brought up to date first, as every reader does)."""
+def gather(
+    conn: sqlite3.Connection, as_of: str, unit: str, lang: str = "zh", fingerprint: str | None = None
+) -> UnitData:
+    """The unit's page from the month's snapshot (brought up to date first, as every reader does;
+    `fingerprint`: the snapshot the brief's runner made current, monthly.ensure)."""
     from .monthly import snapshot
     from .store import is_sample, read_submissions
 
     check_lang(lang)
     month = parse_month(as_of)
-    snap = snapshot(conn, month, lang)
+    snap = snapshot(conn, month, lang, fingerprint)
     catalogue = snap.catalogue
     check_unit(catalogue, unit)
     mine = catalogue.measures.loc[catalogue.measures["reporting_unit"] == unit, "measure_id"]

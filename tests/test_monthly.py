@@ -14,6 +14,7 @@ import pytest
 
 from perfkit import growth, investment, monthly, report
 from perfkit.cli import main
+from perfkit.months import MonthError
 from perfkit.store import (
     SCHEMA_VERSION,
     add_submission,
@@ -64,6 +65,40 @@ def test_a_month_is_computed_once_then_read(fresh_sample_db):
     assert again.fingerprints == first.fingerprints
     # a later month computes only itself
     assert monthly.ensure(conn, "2019-03").computed == ["2019-03"]
+
+
+def test_a_known_fingerprint_reads_nothing_and_a_stale_one_is_ignored(fresh_sample_db):
+    """The brief's notebooks get the fingerprint the runner made current: taken as is when the store holds
+    it; any other (new data since, a kept copy run again by hand) brings the month up to date as without."""
+    conn = open_store(fresh_sample_db)
+    done = monthly.ensure(conn, "2019-02")
+    stamps = monthly.computed_months(conn)
+    known = monthly.ensure(conn, "2019-02", done.fingerprint)
+    assert known.computed == [] and known.fingerprint == done.fingerprint
+    assert monthly.snapshot(conn, "2019-02", fingerprint=done.fingerprint).score.totals == (
+        monthly.snapshot(conn, "2019-02").score.totals
+    )
+    _report(conn, "局工程科", "2019-02", "1-5-1.2", 1.0)  # new data: the stored fingerprint is stale
+    stale = monthly.ensure(conn, "2019-02", "0" * 32)
+    assert stale.computed == ["2019-02"] and stale.fingerprint != done.fingerprint
+    assert monthly.computed_months(conn)["2019-01"] == stamps["2019-01"]
+    with pytest.raises(MonthError, match="outside the plan's year"):
+        monthly.ensure(conn, "2018-12", done.fingerprint)  # a wrong month is still the same error
+
+
+def test_a_month_on_top_of_stored_months_is_the_month_of_one_pass(fresh_sample_db, tmp_path):
+    """The brief's route (the earlier months stored, the new one computed on top: its investment backtest
+    reads their interval widths, monthly.SIGMA_PART) gives the month one pass from January gives."""
+    in_steps = tmp_path / "steps.sqlite"
+    shutil.copy(fresh_sample_db, in_steps)
+    conn = open_store(in_steps)
+    monthly.ensure(conn, "2019-03")
+    assert monthly.ensure(conn, "2019-04").computed == ["2019-04"]
+    one_pass = open_store(fresh_sample_db)
+    assert monthly.ensure(one_pass, "2019-04").computed[-1] == "2019-04"
+    stepped, whole = _parts(conn)["2019-04"], _parts(one_pass)["2019-04"]
+    assert stepped[0] == whole[0] and stepped[1] == whole[1]  # same fingerprint, every part the same
+    assert set(json.loads(whole[1][monthly.SIGMA_PART])) == set(monthly.SIGMA_FIELDS)
 
 
 def test_a_correction_recomputes_from_its_month_on(sample_conn):

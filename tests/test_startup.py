@@ -64,3 +64,25 @@ def test_the_real_modules_names_stay_reachable():
         "  'parse': rfc3987_syntax.parse('iri', 'http://a.b/c').data}))"
     )
     assert got == {"terms": True, "parse": "iri"}
+
+
+def test_the_briefs_kernels_start_without_the_debugger(tmp_path):
+    """The runner's kernels start through perfkit.startup: a working kernel, no debugpy or pydevd loaded,
+    the grammar deferred, the working folder left off sys.path as ipykernel_launcher leaves it."""
+    from perfkit.brief import _Kernel
+
+    kernel = _Kernel(tmp_path, env={})
+    kernel.start()
+    try:
+        found = tmp_path / "found.json"
+        kernel.run_code(
+            "import json, sys\n"
+            f"json.dump({{'debugpy': 'debugpy' in sys.modules and sys.modules['debugpy'] is not None,"
+            f" 'pydevd': 'pydevd' in sys.modules, 'deferred': 'rfc3987_syntax.syntax_helpers' not in sys.modules,"
+            f" 'argv': sys.argv[0]}}, open({str(found)!r}, 'w'))"
+        )
+    finally:
+        kernel.shutdown()
+    got = json.loads(found.read_text())
+    assert got["debugpy"] is False and got["pydevd"] is False and got["deferred"] is True
+    assert got["argv"].endswith("startup.py")

@@ -405,10 +405,16 @@ def backtest(
     progress: pd.DataFrame,
     as_of: str | pd.Period | None = None,
     history: pd.DataFrame | None = None,
+    calibrated: dict[pd.Period, Calibration] | None = None,
 ) -> pd.DataFrame:
     """Backtest on this year's reports: from every month before the latest one (≤ as_of), forecast each
     measure's value at min(deadline, latest month) with each method. One row per measure × month × method:
-    actual, forecast, error_pct (forecast ÷ actual − 1, %), within_80 (blend's 80% interval held)."""
+    actual, forecast, error_pct (forecast ÷ actual − 1, %), within_80 (blend's 80% interval held).
+
+    `calibrated`: calibrations the caller made already from the same catalogue, history and reports, by the
+    month they are as of (the monthly snapshot's own): reused for those months instead of made again (a
+    calibration as of a month reads no report after it, so it is the same one)."""
+    calibrated = calibrated or {}
     cfg = settings(catalogue)
     prog = _tidy(progress, "progress")
     prog = prog[prog["month"].dt.year == catalogue.year]
@@ -417,13 +423,13 @@ def backtest(
     if prog.empty:
         return _backtest_panel(_panel(catalogue, prog, learn_profiles(catalogue)[0], cfg), 0, cfg, 0.0)
     last = prog["month"].max()
-    cal = calibrate(catalogue, prog, last, history)
+    cal = calibrated.get(last) or calibrate(catalogue, prog, last, history)
     panel = _panel(catalogue, prog, cal.profiles, cfg)
     # σ for month t is calibrated on what was known at t, so the interval coverage is out of sample.
     sigmas = {}
     for t in range(1, int(last.month)):
         month_t = pd.Period(year=catalogue.year, month=t, freq="M")
-        cal_t = calibrate(catalogue, prog, month_t, history, prior=cal)
+        cal_t = calibrated.get(month_t) or calibrate(catalogue, prog, month_t, history, prior=cal)
         sigmas[t] = cal_t.sigmas(panel.measures)
     return _backtest_panel(panel, int(last.month), cfg, sigmas)
 
