@@ -66,9 +66,12 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    """UTF-8 with BOM (Excel opens it with the right encoding), text neutralised; written whole."""
-    text = safe_frame(df).to_csv(index=False, lineterminator="\n")
-    return write_whole(path, lambda fh: fh.write(text.encode("utf-8-sig")))
+    """UTF-8 with BOM (Excel opens it with the right encoding), text neutralised; written whole. The CSV is
+    encoded straight into write_whole's buffer: the file is in memory once, not also as text."""
+    safe = safe_frame(df)
+    return write_whole(
+        path, lambda fh: safe.to_csv(fh, index=False, lineterminator="\n", encoding="utf-8-sig")
+    )
 
 
 # ------------------------------------------------------------------------------------ output files
@@ -96,6 +99,9 @@ def check_writable(path: str | Path) -> Path:
     if path.is_dir():
         raise OutputError(Problem(str(path), "is a folder, not a file"))
     if not path.parent.is_dir():
+        blocker = _nearest_existing(path.parent)
+        if blocker is not None and not blocker.is_dir():
+            raise OutputError(Problem(str(path), f"{blocker} is a file, not a folder"))
         raise OutputError(Problem(str(path), f"the folder {path.parent} does not exist"))
     lock = next((lock for lock in _lock_files(path) if lock.exists()), None)
     if lock is not None:
@@ -106,6 +112,44 @@ def check_writable(path: str | Path) -> Path:
             Problem(str(path), "is read-only: left as it is (make it writable, or write elsewhere)")
         )
     return path
+
+
+def folder_problem(folder: str | Path) -> str | None:
+    """Why files cannot be written into `folder` (made first if missing), or None: it, or the nearest folder
+    above it that exists, is a file, or cannot be written in (no permission, a read-only disk)."""
+    folder = Path(folder)
+    base = _nearest_existing(folder)
+    if base is None:
+        return None
+    if not base.is_dir():
+        return "is a file, not a folder" if base == folder else f"{base} is a file, not a folder"
+    if not os.access(base, os.W_OK | os.X_OK):
+        read_only_disk = hasattr(os, "statvfs") and os.statvfs(base).f_flag & os.ST_RDONLY
+        return f"cannot write in {base}: {'Read-only file system' if read_only_disk else 'Permission denied'}"
+    return None
+
+
+def make_folder(folder: str | Path) -> Path:
+    """`folder` made if missing, ready for files; OutputError naming it and the reason (folder_problem, or
+    what the system said) otherwise, before anything is written."""
+    folder = Path(folder)
+    why = folder_problem(folder)
+    if why is None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = f"cannot make the folder: {exc.strerror or exc}"
+    if why is not None:
+        raise OutputError(Problem(str(folder), why))
+    return folder
+
+
+def _nearest_existing(path: Path) -> Path | None:
+    """`path` or the nearest folder above it that exists (a file there counts)."""
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return candidate
+    return None
 
 
 def write_whole(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:

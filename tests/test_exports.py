@@ -53,3 +53,19 @@ def test_folder_missing_folder_and_read_only_file_are_refused(tmp_path):
     with pytest.raises(OutputError, match="signed.docx: is read-only: left as it is"):
         write_whole(kept, lambda f: f.write(b"x"))
     assert kept.read_bytes() == b"signed copy"
+
+
+def test_csv_is_encoded_straight_into_the_buffer_with_one_bom(tmp_path):
+    """write_csv encodes into write_whole's buffer chunk by chunk (pandas writes a long frame in chunks):
+    the bytes are those of the whole text encoded once, one BOM first, formulas neutralised."""
+    import pandas as pd
+
+    from perfkit.exports import write_csv
+
+    df = pd.DataFrame({"单位": ["=cmd()", "局综规科"] * 60_000, "value": range(120_000)})
+    out = write_csv(df, tmp_path / "big.csv")
+    text = "单位,value\n" + "".join(
+        f"'=cmd(),{i}\n" if i % 2 == 0 else f"局综规科,{i}\n" for i in range(120_000)
+    )
+    assert out.read_bytes() == text.encode("utf-8-sig")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
