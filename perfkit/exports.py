@@ -114,33 +114,38 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
-def folder_problem(folder: str | Path) -> str | None:
+def folder_problem(folder: str | Path, *, named: bool = False) -> str | None:
     """Why files cannot be written into `folder` (made first if missing), or None: it, or the nearest folder
-    above it that exists, is a file, or cannot be written in (no permission, a read-only disk)."""
+    above it that exists, is a file, or cannot be written in (no permission, a read-only disk). `named`: the
+    reason names `folder` itself too (for a line that names a file inside it)."""
     folder = Path(folder)
     base = _nearest_existing(folder)
     if base is None:
         return None
     if not base.is_dir():
-        return "is a file, not a folder" if base == folder else f"{base} is a file, not a folder"
+        return f"{base} is a file, not a folder" if named or base != folder else "is a file, not a folder"
     if not os.access(base, os.W_OK | os.X_OK):
         read_only_disk = hasattr(os, "statvfs") and os.statvfs(base).f_flag & os.ST_RDONLY
         return f"cannot write in {base}: {'Read-only file system' if read_only_disk else 'Permission denied'}"
     return None
 
 
+def check_folder(folder: str | Path) -> Path:
+    """OutputError naming `folder` when files cannot be written into it (folder_problem); nothing is made."""
+    why = folder_problem(folder)
+    if why is not None:
+        raise OutputError(Problem(str(folder), why))
+    return Path(folder)
+
+
 def make_folder(folder: str | Path) -> Path:
     """`folder` made if missing, ready for files; OutputError naming it and the reason (folder_problem, or
     what the system said) otherwise, before anything is written."""
-    folder = Path(folder)
-    why = folder_problem(folder)
-    if why is None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            why = f"cannot make the folder: {exc.strerror or exc}"
-    if why is not None:
-        raise OutputError(Problem(str(folder), why))
+    folder = check_folder(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(Problem(str(folder), f"cannot make the folder: {exc.strerror or exc}")) from None
     return folder
 
 

@@ -69,3 +69,21 @@ def test_csv_is_encoded_straight_into_the_buffer_with_one_bom(tmp_path):
     )
     assert out.read_bytes() == text.encode("utf-8-sig")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+
+
+def test_a_folder_for_output_files_is_checked_before_anything_is_made(tmp_path):
+    """make_folder: a file in the way (the folder itself, or one above it) is one OutputError naming it;
+    a missing folder is made; check_writable names the file above a target instead of 'does not exist'."""
+    from perfkit.exports import folder_problem, make_folder
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(OutputError, match=f"^{a_file}: is a file, not a folder$"):
+        make_folder(a_file)
+    with pytest.raises(OutputError, match=f"^{a_file / 'b' / 'c'}: {a_file} is a file, not a folder$"):
+        make_folder(a_file / "b" / "c")
+    assert folder_problem(a_file, named=True) == f"{a_file} is a file, not a folder"
+    with pytest.raises(OutputError, match=f"^{a_file / 'x.csv'}: {a_file} is a file, not a folder$"):
+        write_whole(a_file / "x.csv", lambda f: f.write(b"x"))
+    assert make_folder(tmp_path / "new" / "deeper").is_dir() and folder_problem(tmp_path) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "new"]
