@@ -463,7 +463,7 @@ def check_output(out: str | os.PathLike, *inputs) -> Path:
     from .exports import OutputError, check_writable, folder_problem
 
     check_writable(out)
-    why = folder_problem(out.parent)
+    why = folder_problem(out.parent, named=True)
     if why is not None:
         raise OutputError(Problem(str(out), why))
     return out

@@ -126,7 +126,10 @@ def cmd_catalog_import(args) -> int:
         + f"; total {ind['weight'].sum():g}"
     )
     if args.out:
-        Path(args.out).write_text(cat.to_json() + "\n", encoding="utf-8")
+        from .exports import write_whole
+
+        text = cat.to_json() + "\n"
+        write_whole(args.out, lambda fh: fh.write(text.encode("utf-8")))
         print(f"wrote {args.out}")
     return 0
 
@@ -147,10 +150,12 @@ def cmd_catalog_export(args) -> int:
 def cmd_init(args) -> int:
     from .config import DEFAULT_PLAN_DIR, SAMPLE_DIR, db_path
     from .errors import Problem
-    from .store import create_store
+    from .store import create_store, creating
 
     path = db_path(args.db)
     plan = Path(args.plan) if args.plan else DEFAULT_PLAN_DIR
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a store file (nothing changed)")
     if path.exists():
         raise InputError(
             Problem(str(path), "a store already exists here; give another --db (nothing changed)")
@@ -161,7 +166,8 @@ def cmd_init(args) -> int:
         raise InputError(
             Problem("--sample", f"the synthetic sample belongs to the bundled plan {DEFAULT_PLAN_DIR}")
         )
-    create_store(path, plan_dir=plan, sample_dir=SAMPLE_DIR if args.sample else None)
+    with creating(path):
+        create_store(path, plan_dir=plan, sample_dir=SAMPLE_DIR if args.sample else None)
     from .store import open_store, read_catalogue
 
     cat = read_catalogue(open_store(path))
@@ -513,7 +519,9 @@ def cmd_index(args) -> int:
     from .index import write_index
 
     if not args.outputs:  # the default folder may not exist yet on a fresh machine
-        outputs_dir().mkdir(parents=True, exist_ok=True)
+        from .exports import make_folder
+
+        make_folder(outputs_dir())  # $PERFKIT_OUTPUTS under a file, read-only: one line, exit 2
     print(write_index(args.outputs or outputs_dir(), lang=args.lang))
     return 0
 

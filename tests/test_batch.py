@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_cli import permissions_apply  # noqa: F401 - a fixture, asked for by name
 
 from perfkit import batch, growth
 from perfkit.cli import main
@@ -239,7 +240,7 @@ def test_the_command_writes_csv_and_never_overwrites_its_input(tmp_path, capsys)
 
 @pytest.mark.parametrize("where", ["under-a-file", "a-folder", "read-only-folder"])
 def test_an_output_that_cannot_be_written_is_one_line_before_any_series_runs(
-    tmp_path, where, monkeypatch, capsys
+    tmp_path, where, monkeypatch, capsys, request
 ):
     """--out under a file, naming a folder, or in a folder without write permission: exit 2 at once, one
     line naming the file and the reason, nothing written (the read-only folder was found only after every
@@ -256,12 +257,9 @@ def test_an_output_that_cannot_be_written_is_one_line_before_any_series_runs(
     }[where]
     argv = ["batch", str(src), "--as-of", AS_OF, "--band", "8", "9", "--out", str(out), "--workers", "1"]
     if where == "read-only-folder":  # permissions apply to root too only in a process that drops them
-        from test_cli import _obey_permissions, one_line, perfkit
+        from test_cli import one_line, perfkit
 
-        try:
-            subprocess.run(["true"], preexec_fn=_obey_permissions, check=True)
-        except (OSError, subprocess.SubprocessError) as exc:
-            pytest.skip(f"cannot make file permissions apply to this user: {exc}")
+        request.getfixturevalue("permissions_apply")  # skips where permissions cannot be made to apply
         locked.chmod(0o555)
         got = perfkit(*argv, reader=True)
         locked.chmod(0o755)

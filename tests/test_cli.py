@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -190,16 +191,61 @@ def test_db_option_before_or_after_the_subcommand(tmp_path):
 # ------------------------------------------------------------------------------------- last resort
 
 
+UNFORESEEN = """
+import sys
+from perfkit import cli
+def cmd_sample(args):  # a failure no handler foresaw, as the system reports it
+    raise PermissionError(13, "Permission denied", sys.argv[1])
+cli.cmd_sample = cmd_sample
+sys.exit(cli.main(["sample"]))
+"""
+
+
 def test_unforeseen_failure_is_one_line_naming_the_file(tmp_path):
-    # (a missing folder for `catalog export --out` is foreseen now: exit 2, tests/test_workbooks.py)
-    (tmp_path / "a-file").write_text("not a folder")
-    target = tmp_path / "a-file" / "sample"
-    out = perfkit("sample", "--out", str(target))
+    """What no handler foresaw goes through the last resort: exit 1, one line naming the command, the
+    failure and its file; PERFKIT_DEBUG=1 shows the traceback. (`sample --out` under a file, the example
+    here before, is foreseen now: exit 2, tests/test_sample.py.)"""
+    target = tmp_path / "somewhere"
+    run = [sys.executable, "-c", UNFORESEEN, str(target)]
+    out = subprocess.run(run, capture_output=True, text=True)
     assert out.returncode == 1
     line = one_line(out.stderr)
-    assert str(target) in line and "PERFKIT_DEBUG=1" in line
-    debug = perfkit("sample", "--out", str(target), env={"PERFKIT_DEBUG": "1"})
+    assert line.startswith("perfkit sample failed: PermissionError:") and str(target) in line
+    assert "PERFKIT_DEBUG=1" in line
+    env = {**os.environ, "PERFKIT_DEBUG": "1"}
+    debug = subprocess.run(run, capture_output=True, text=True, env=env)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_outputs_that_cannot_be_written_are_one_line_and_exit_2(sample_db, tmp_path, permissions_apply):
+    """Each command that writes into a folder, given one it cannot use: `brief --out` an existing folder
+    without write permission (was exit 1 after every notebook had run: refused before any kernel now),
+    `index` with $PERFKIT_OUTPUTS under a file, `catalog import --out` under a file or naming a folder
+    (were exit 1, NotADirectoryError / IsADirectoryError through the last resort). One line naming the
+    path and the reason; nothing written."""
+    work = tmp_path / "work"  # beside the store
+    work.mkdir()
+    a_file = work / "a-file"
+    a_file.write_text("x")
+    locked = work / "2019-09"
+    locked.mkdir()
+    (locked / "brief.html").write_text("earlier")
+    locked.chmod(0o555)
+    attachment = "data/plan/2019/attachment.csv"
+    cases = [
+        (["brief", "--as-of", "2019-09", "--out", str(locked)], {}, f"{locked}: cannot write in {locked}: Permission denied"),
+        (["index"], {"PERFKIT_OUTPUTS": str(a_file / "out")}, f"{a_file / 'out'}: {a_file} is a file, not a folder"),
+        (["catalog", "import", attachment, "--out", str(a_file / "c.json")], {}, f"{a_file / 'c.json'}: {a_file} is a file, not a folder"),
+        (["catalog", "import", attachment, "--out", str(work)], {}, f"{work}: is a folder, not a file"),
+    ]  # fmt: skip
+    root = Path(__file__).resolve().parent.parent  # catalog import reads the bundled attachment by its path
+    for args, env, says in cases:
+        got = perfkit("--db", str(sample_db), *args, reader=True, env=env, cwd=root)
+        assert (got.returncode, one_line(got.stderr)) == (2, says), args
+    locked.chmod(0o755)
+    assert [p.name for p in locked.iterdir()] == ["brief.html"]
+    assert (locked / "brief.html").read_text() == "earlier" and a_file.read_text() == "x"
+    assert sorted(p.name for p in work.iterdir()) == ["2019-09", "a-file"]
 
 
 def test_interrupt_is_one_line_exit_130_and_leaves_no_half_store(tmp_path):
