@@ -194,6 +194,7 @@ def cmd_score(args) -> int:
     if any(v is not None for v in (args.public, args.bonus, args.deduction)):
         from .scoring import score_store  # a what-if on the outside parts: computed, not kept
 
+        _check_what_if(conn, args)
         result = score_store(conn, as_of, public=args.public, bonus=args.bonus, deduction=args.deduction)
     else:
         result = _snapshot(conn, as_of).score
@@ -218,6 +219,31 @@ def cmd_score(args) -> int:
         print("assumed (no stored assessment): " + ", ".join(result.assumed))
     print(_assessment_coverage(args))
     return 0
+
+
+def _check_what_if(conn, args) -> None:
+    """--public, --bonus and --deduction within what the 考评结果 record itself accepts (plan.toml
+    [assessments]: 公众评议 in its range, the totals within their caps), finite: InputError otherwise (a
+    `nan` or `inf` printed a score of nan, and JSON's invalid Infinity)."""
+    from .assessments import settings
+    from .store import read_catalogue
+
+    cfg = settings(read_catalogue(conn))
+    low, high = cfg["public_range"]
+    bounds = {
+        "public": (low, high, "public_range"),
+        "bonus": (0.0, cfg["bonus_cap"], "bonus_cap"),
+        "deduction": (0.0, cfg["deduction_cap"], "deduction_cap"),
+    }
+    problems = []
+    for name, (lo, hi, key) in bounds.items():
+        value = getattr(args, name)
+        if value is None or (math.isfinite(value) and lo <= value <= (math.inf if hi is None else hi)):
+            continue
+        within = f"from {lo:g} to {hi:g} (plan.toml [assessments] {key})" if hi is not None else f"≥ {lo:g}"
+        problems.append(Problem(f"--{name}", f"need a number {within}, got {value:g}"))
+    if problems:
+        raise InputError(problems)
 
 
 def _assessment_coverage(args) -> str:
@@ -375,6 +401,10 @@ def cmd_growth(args) -> int:
         if args.series:
             values, spans = growth.read_series_csv(args.series)
             band = args.band
+            if band is not None and not (all(map(math.isfinite, band)) and band[0] <= band[1]):
+                raise InputError(
+                    Problem("--band", f"need LOW ≤ HIGH, finite numbers; got {band[0]:g} {band[1]:g}")
+                )
             if band is None and args.mode:
                 from .store import read_plan
 

@@ -295,3 +295,26 @@ def _state(pid: int) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "?"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["score", "--public", "nan"], "--public: need a number from 0 to 100 (plan.toml [assessments] public_range), got nan"),
+        (["score", "--public", "1000"], "--public: need a number from 0 to 100 (plan.toml [assessments] public_range), got 1000"),
+        (["score", "--bonus", "inf", "--format", "json"], "--bonus: need a number from 0 to 5 (plan.toml [assessments] bonus_cap), got inf"),
+        (["score", "--deduction", "-1"], "--deduction: need a number from 0 to 10 (plan.toml [assessments] deduction_cap), got -1"),
+        (["growth", "--series", "{series}", "--band", "nan", "9"], "--band: need LOW ≤ HIGH, finite numbers; got nan 9"),
+        (["growth", "--series", "{series}", "--band", "9", "8"], "--band: need LOW ≤ HIGH, finite numbers; got 9 8"),
+    ],
+)  # fmt: skip
+def test_what_if_numbers_outside_what_the_record_accepts_are_one_line_exit_2(
+    sample_db, tmp_path, cli, args, says
+):
+    """A what-if score with a non-finite or out-of-range 公众评议, 加分 or 扣分 printed 考评总得分 = nan (and
+    JSON's invalid `Infinity`); a growth band of nan projected against it. Now each is refused as the
+    考评结果 record's own intake refuses it (plan.toml [assessments]), one line, exit 2, nothing printed."""
+    series = tmp_path / "one.csv"
+    series.write_text("month,value\n2019-01,1\n")
+    code, out, err = cli("--db", sample_db, *[a.format(series=series) for a in args])
+    assert (code, out, err) == (2, "", says + "\n")
