@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import growth
-from .errors import InputError, Problem
+from .errors import InputError, Problem, input_file
 
 SERIES_COLUMNS = {"series_id": ("series_id", "series", "id"), "month": ("month", "月份"), "value": ("value",)}
 BAND_COLUMNS = {
@@ -77,6 +77,7 @@ def _read_table(
 ) -> tuple[pd.DataFrame, Callable[[str, int], str]]:
     """The file's rows as text with canonical column names, and `cell(column, i)` naming row i's cell."""
     fmt = _format(path)
+    input_file(path)
     try:
         if fmt == "csv":
             df = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", encoding="utf-8-sig")

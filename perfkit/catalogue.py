@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import PLAN_DIR
-from .errors import InputError, Problem
+from .errors import InputError, Problem, input_file
 
 RAW_COLUMNS = [
     "category",
@@ -157,9 +157,16 @@ def group_key(section: str, indicator_id: str, admin: bool) -> str:
 
 def read_attachment_csv(path: str | Path) -> pd.DataFrame:
     """The transcribed attachment, one CSV row per table row, blanks kept."""
-    path = Path(path)
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    path = input_file(path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            Problem(str(path), f"not UTF-8 text ({exc.reason}): save the CSV as UTF-8")
+        ) from None
+    except (OSError, csv.Error) as exc:
+        raise InputError(Problem(str(path), f"not a readable CSV file ({exc})")) from None
     missing = [c for c in RAW_COLUMNS if rows and c not in rows[0]]
     if missing:
         raise InputError(Problem(str(path), f"missing columns: {', '.join(missing)}", cell="row 1"))
@@ -178,7 +185,7 @@ def read_attachment_xlsx(path: str | Path, sheet: str | None = None) -> pd.DataF
     from openpyxl import load_workbook
     from openpyxl.utils import get_column_letter
 
-    path = Path(path)
+    path = input_file(path)
     try:
         wb = load_workbook(path, read_only=False, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a bad file

@@ -224,3 +224,26 @@ def test_cli_import_reports_bad_file_and_exits_2(tmp_path):
     )
     assert out.returncode == 2
     assert "plan.xlsx: not a readable .xlsx workbook" in out.stderr
+
+
+def test_an_attachment_csv_missing_a_folder_or_not_utf8_is_named_and_a_bom_is_read(tmp_path):
+    """`catalog show --attachment` / `catalog import` with a CSV that is not there, a folder or not UTF-8
+    went through the last resort (exit 1, FileNotFoundError / UnicodeDecodeError); each is one Problem now.
+    A CSV saved by Excel as 'CSV UTF-8' (a BOM first) reads as the bundled one."""
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("项目".encode("gb18030"))
+    cases = {
+        tmp_path / "nope.csv": "cannot read the file (No such file or directory)",
+        folder: "is a folder, not a file",
+        latin: "not UTF-8 text (invalid continuation byte): save the CSV as UTF-8",
+    }
+    for path, reason in cases.items():
+        with pytest.raises(InputError) as err:
+            load_catalogue(PLAN_DIR, attachment=path)
+        assert [str(p) for p in err.value.problems] == [f"{path}: {reason}"]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (PLAN_DIR / "attachment.csv").read_bytes())
+    with_bom = load_catalogue(PLAN_DIR, attachment=bom)
+    pd.testing.assert_frame_equal(with_bom.indicators, load_catalogue(PLAN_DIR).indicators)

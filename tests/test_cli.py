@@ -318,3 +318,29 @@ def test_what_if_numbers_outside_what_the_record_accepts_are_one_line_exit_2(
     series.write_text("month,value\n2019-01,1\n")
     code, out, err = cli("--db", sample_db, *[a.format(series=series) for a in args])
     assert (code, out, err) == (2, "", says + "\n")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["growth", "--series", "{f}", "--band", "8", "9"],
+        ["batch", "{f}", "--as-of", "2019-06", "--band", "8", "9", "--out", "{out}"],
+        ["catalog", "show", "--attachment", "{f}"],
+        ["catalog", "import", "{f}"],
+        ["ingest", "--archive", "{out}", "{f}"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_an_input_that_is_a_pipe_or_a_device_is_one_line_not_a_hang(sample_db, tmp_path, args):
+    """Every command that reads a file given a named pipe (which blocked forever) or /dev/zero (read until
+    memory ran out, `catalog` and `growth`): exit 2 at once, one line naming it (perfkit.errors.input_file)."""
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    for f in (pipe,) if args[0] == "batch" else (pipe, "/dev/zero"):  # batch wants a .csv or .parquet name
+        argv = [a.format(f=f, out=tmp_path / "out.csv") for a in args]
+        got = perfkit("--db", str(sample_db), *argv, timeout=120)
+        assert got.returncode == 2, got.stderr
+        assert (
+            one_line(got.stderr) == f"{f}: not a regular file (a device, pipe or socket): give a saved file"
+        )
+    assert not (tmp_path / "out.csv").exists()
