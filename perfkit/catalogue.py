@@ -417,11 +417,38 @@ def english_names(path: str | Path) -> dict[str, str]:
     return {r.measure_id: r.name_en.strip() for r in m.itertuples() if r.name_en.strip()}
 
 
+# what measures.csv must hold (name_en is optional: presentation only)
+MEASURE_COLUMNS = [
+    "measure_id",
+    "indicator_id",
+    "name",
+    "kind",
+    "unit",
+    "target",
+    "target_high",
+    "schedule",
+    "per_month",
+    "reporting_unit",
+    "source_text",
+]
+
+
 def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.DataFrame:
     """Measures from measures.csv, plus a qualitative measure for each indicator that lists none. The
     optional English name (`name_en`) is presentation only: read by `english_names`, not kept here."""
-    path = Path(path)
-    m = pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns=["name_en"], errors="ignore")
+    path = input_file(path)
+    try:
+        m = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            Problem(str(path), f"not UTF-8 text ({exc.reason}): save the CSV as UTF-8")
+        ) from None
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(Problem(str(path), f"not a readable CSV file ({exc})")) from None
+    m = m.drop(columns=["name_en"], errors="ignore")
+    missing = [c for c in MEASURE_COLUMNS if c not in m.columns]
+    if missing:
+        raise InputError(Problem(str(path), f"missing columns: {', '.join(missing)}", cell="row 1"))
     problems = []
     known = set(indicators["id"])
     for i, rec in enumerate(m.to_dict("records"), start=2):

@@ -269,3 +269,31 @@ def test_an_attachment_workbook_is_checked_as_a_units_workbook_is(tmp_path):
     (problem,) = err.value.problems
     assert problem.file == str(far) and problem.reason.startswith("values reach XFD1048576: 1,048,576 rows")
     assert len(load_catalogue(PLAN_DIR, attachment=good).indicators) == 63  # a real one still reads
+
+
+@pytest.mark.parametrize("broken", ["missing", "not-utf8", "no-kind-column"])
+def test_a_plan_folder_with_a_broken_measures_file_is_one_line_exit_2_and_no_store(tmp_path, broken):
+    """`perfkit init --plan` with measures.csv missing, not UTF-8 or without a column: went through the
+    last resort (exit 1: FileNotFoundError, UnicodeDecodeError, KeyError 'kind'); one line naming the file
+    now, exit 2, no store made."""
+    import shutil
+
+    from test_cli import one_line, perfkit
+
+    plan = tmp_path / "plan"
+    shutil.copytree(PLAN_DIR, plan)
+    measures = plan / "measures.csv"
+    text = measures.read_text(encoding="utf-8")
+    if broken == "missing":
+        measures.unlink()
+        says = f"{measures}: cannot read the file (No such file or directory)"
+    elif broken == "not-utf8":
+        measures.write_bytes(text.encode("gb18030"))
+        says = f"{measures}: not UTF-8 text (invalid start byte): save the CSV as UTF-8"
+    else:
+        measures.write_text(text.replace(",kind,", ",kinds,", 1), encoding="utf-8")
+        says = f"{measures} row 1: missing columns: kind"
+    db = tmp_path / "s.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(plan))
+    assert (got.returncode, one_line(got.stderr)) == (2, says)
+    assert not db.exists()
