@@ -8,6 +8,7 @@ import gc
 import io
 import os
 import re
+import stat
 import sys
 import tempfile
 import unicodedata
@@ -182,7 +183,7 @@ def write_whole(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
             fh.write(content.getbuffer())
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -191,6 +192,15 @@ def write_whole(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """The replaced file's permissions (a file kept private, 0600, stays private); 0644 for a new file
+    (mkstemp makes the temporary 0600)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o644
 
 
 def _disk_full(exc: BaseException) -> bool:

@@ -87,3 +87,15 @@ def test_a_folder_for_output_files_is_checked_before_anything_is_made(tmp_path):
         write_whole(a_file / "x.csv", lambda f: f.write(b"x"))
     assert make_folder(tmp_path / "new" / "deeper").is_dir() and folder_problem(tmp_path) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "new"]
+
+
+def test_a_replaced_file_keeps_its_permissions_and_a_new_one_is_0644(tmp_path):
+    """write_whole gave every file 0644: a file kept private (0600) became readable by everyone on the
+    machine when perfkit rewrote it. The earlier file's permissions are kept now."""
+    private = tmp_path / "leaders.docx"
+    private.write_bytes(b"old")
+    private.chmod(0o600)
+    write_whole(private, lambda f: f.write(b"new"))
+    assert private.read_bytes() == b"new" and private.stat().st_mode & 0o777 == 0o600
+    fresh = write_whole(tmp_path / "new.csv", lambda f: f.write(b"x"))
+    assert fresh.stat().st_mode & 0o777 == 0o644
