@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -176,24 +175,6 @@ def read_attachment_csv(path: str | Path) -> pd.DataFrame:
     return raw
 
 
-def _checked_xlsx(path: Path) -> bytes:
-    """The workbook's bytes once they pass the checks a unit's workbook passes (perfkit.safe_xlsx, the
-    default [intake] limits: size, zip entries, unpacked size and ratio, DTDs, each sheet's grid), so
-    openpyxl, which builds every cell of every sheet, never meets a zip bomb or a far-off cell."""
-    from .forms import IntakeRules
-    from .safe_xlsx import open_book
-
-    rules = IntakeRules()
-    with path.open("rb") as fh:
-        data = fh.read(rules.max_file_bytes + 1)
-    if len(data) > rules.max_file_bytes:
-        raise InputError(Problem(str(path), f"file is over the limit of {rules.max_file_bytes:,} bytes"))
-    book = open_book(path, data, rules)
-    for sheet in book.sheets:
-        book.values(sheet)
-    return data
-
-
 def read_attachment_xlsx(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     """The attachment as the bureau keeps it in Excel.
 
@@ -204,10 +185,9 @@ def read_attachment_xlsx(path: str | Path, sheet: str | None = None) -> pd.DataF
     from openpyxl import load_workbook
     from openpyxl.utils import get_column_letter
 
-    path = input_file(path)
-    data = _checked_xlsx(path)
+    path = input_file(path)  # from outside: `catalog show|import` pass it through safe_xlsx.check_file first
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=False, data_only=True)
+        wb = load_workbook(path, read_only=False, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a bad file
         raise InputError(Problem(str(path), f"not a readable .xlsx workbook ({type(exc).__name__})")) from exc
     ws = wb[sheet] if sheet else wb.worksheets[0]
