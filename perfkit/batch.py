@@ -12,8 +12,9 @@ a Dask `LocalCluster` (`scheduler="local"`) or on an existing Dask cluster (a sc
 need this perfkit, which is checked first). Each series is one task with its own inputs and seed, so every
 way gives the same numbers as a serial run. The output is one Parquet or CSV, one row per series: the series
 id, then the fields of `perfkit growth --format json` (`GrowthProjection.to_dict`), the (low, high) pairs as
-`_low` / `_high` columns and the nested `backtest`, `notes` and `path` as JSON text. It is written to a
-temporary file beside the target and renamed, so a kill mid-write leaves no half file. See docs/scale.md.
+`_low` / `_high` columns and the nested `backtest`, `notes` and `path` as JSON text. It is written whole
+(exports.write_whole: a temporary file beside the target, renamed), so a kill mid-write leaves no half file.
+See docs/scale.md.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import growth
-from .errors import InputError, Problem
+from .errors import InputError, Problem, input_file
 
 SERIES_COLUMNS = {"series_id": ("series_id", "series", "id"), "month": ("month", "月份"), "value": ("value",)}
 BAND_COLUMNS = {
@@ -76,6 +77,7 @@ def _read_table(
 ) -> tuple[pd.DataFrame, Callable[[str, int], str]]:
     """The file's rows as text with canonical column names, and `cell(column, i)` naming row i's cell."""
     fmt = _format(path)
+    input_file(path)
     try:
         if fmt == "csv":
             df = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", encoding="utf-8-sig")
@@ -434,27 +436,19 @@ def projections_frame(results: dict[str, growth.GrowthProjection]) -> pd.DataFra
 
 
 def write_projections(frame: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """Write beside the target and rename over it: readers never see a half-written file."""
-    out = Path(out)
-    fmt = _format(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        if fmt == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            from .exports import write_csv
+    """Written whole (exports.write_whole: one temporary file beside the target, renamed over it), so readers
+    never see a half-written file; what stops it is one OutputError line naming the file (exit 2)."""
+    from .exports import write_csv, write_whole
 
-            write_csv(frame, tmp)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise InputError(Problem(str(out), f"cannot write ({exc.strerror or exc})")) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    out = Path(out)
+    if _format(out) == "parquet":
+        return write_whole(out, lambda fh: frame.to_parquet(fh, index=False))
+    return write_csv(frame, out)
 
 
 def check_output(out: str | os.PathLike, *inputs) -> Path:
-    """Refuse before any work: an unknown suffix, Parquet without pyarrow, or an input as the target."""
+    """Refuse before any work: an unknown suffix, Parquet without pyarrow, an input as the target, or a
+    target that cannot be written (exports.check_writable, a folder without write permission)."""
     out = Path(out)
     if _format(out) == "parquet":
         try:
@@ -466,8 +460,13 @@ def check_output(out: str | os.PathLike, *inputs) -> Path:
     for path in inputs:
         if path and out.resolve() == Path(path).resolve():
             raise InputError(Problem(str(out), "is an input file: raw inputs are never overwritten"))
-    if not out.parent.is_dir():
-        raise InputError(Problem(str(out), f"folder {out.parent} does not exist"))
+    # what write_projections would meet an hour later: a folder there, no folder, a read-only file or folder
+    from .exports import OutputError, check_writable, folder_problem
+
+    check_writable(out)
+    why = folder_problem(out.parent, named=True)
+    if why is not None:
+        raise OutputError(Problem(str(out), why))
     return out
 
 

@@ -47,7 +47,7 @@ from pathlib import Path, PurePosixPath
 from . import chart_fonts
 from .config import NOTEBOOKS_DIR, SINGLE_THREAD_ENV, db_path, outputs_dir
 from .errors import InputError, Problem
-from .exports import OutputError, check_writable
+from .exports import OutputError, check_folder, check_writable
 from .lab import KERNEL_NAME, ensure_kernel
 from .startup import KERNEL_CODE, KERNEL_LAUNCH, defer_iri_grammar
 
@@ -478,6 +478,8 @@ def run_brief(
         prepare = lambda: current  # noqa: E731 - already brought up to date above
     if final.exists() and not final.is_dir():
         raise OutputError(Problem(str(final), "is a file, not a folder for the brief"))
+    if final.is_dir():  # read-only: refused before any kernel starts (it failed after them all, exit 1)
+        check_folder(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         removed = remove_stale_builds(final)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import PLAN_DIR
-from .errors import InputError, Problem
+from .errors import InputError, Problem, input_file
 
 RAW_COLUMNS = [
     "category",
@@ -157,9 +157,16 @@ def group_key(section: str, indicator_id: str, admin: bool) -> str:
 
 def read_attachment_csv(path: str | Path) -> pd.DataFrame:
     """The transcribed attachment, one CSV row per table row, blanks kept."""
-    path = Path(path)
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    path = input_file(path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            Problem(str(path), f"not UTF-8 text ({exc.reason}): save the CSV as UTF-8")
+        ) from None
+    except (OSError, csv.Error) as exc:
+        raise InputError(Problem(str(path), f"not a readable CSV file ({exc})")) from None
     missing = [c for c in RAW_COLUMNS if rows and c not in rows[0]]
     if missing:
         raise InputError(Problem(str(path), f"missing columns: {', '.join(missing)}", cell="row 1"))
@@ -178,7 +185,7 @@ def read_attachment_xlsx(path: str | Path, sheet: str | None = None) -> pd.DataF
     from openpyxl import load_workbook
     from openpyxl.utils import get_column_letter
 
-    path = Path(path)
+    path = input_file(path)  # from outside: `catalog show|import` pass it through safe_xlsx.check_file first
     try:
         wb = load_workbook(path, read_only=False, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a bad file
@@ -390,11 +397,38 @@ def english_names(path: str | Path) -> dict[str, str]:
     return {r.measure_id: r.name_en.strip() for r in m.itertuples() if r.name_en.strip()}
 
 
+# what measures.csv must hold (name_en is optional: presentation only)
+MEASURE_COLUMNS = [
+    "measure_id",
+    "indicator_id",
+    "name",
+    "kind",
+    "unit",
+    "target",
+    "target_high",
+    "schedule",
+    "per_month",
+    "reporting_unit",
+    "source_text",
+]
+
+
 def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.DataFrame:
     """Measures from measures.csv, plus a qualitative measure for each indicator that lists none. The
     optional English name (`name_en`) is presentation only: read by `english_names`, not kept here."""
-    path = Path(path)
-    m = pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns=["name_en"], errors="ignore")
+    path = input_file(path)
+    try:
+        m = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            Problem(str(path), f"not UTF-8 text ({exc.reason}): save the CSV as UTF-8")
+        ) from None
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(Problem(str(path), f"not a readable CSV file ({exc})")) from None
+    m = m.drop(columns=["name_en"], errors="ignore")
+    missing = [c for c in MEASURE_COLUMNS if c not in m.columns]
+    if missing:
+        raise InputError(Problem(str(path), f"missing columns: {', '.join(missing)}", cell="row 1"))
     problems = []
     known = set(indicators["id"])
     for i, rec in enumerate(m.to_dict("records"), start=2):

@@ -102,7 +102,11 @@ def cmd_catalog_show(args) -> int:
     from .catalogue import load_catalogue
     from .store import read_catalogue
 
-    cat = load_catalogue(attachment=args.attachment) if args.attachment else read_catalogue(_conn(args))
+    cat = (
+        load_catalogue(attachment=_attachment(args.attachment))
+        if args.attachment
+        else read_catalogue(_conn(args))
+    )
     if args.format == "json":
         sys.stdout.write(cat.to_json() + "\n")
     else:
@@ -115,10 +119,23 @@ def cmd_catalog_show(args) -> int:
     return 0
 
 
+def _attachment(path: str) -> str:
+    """An attachment from outside: an .xlsx passes perfkit.safe_xlsx's checks before openpyxl builds its
+    cells (one value at XFD1048576 made the reader walk 17 billion cells; 1.2 million packed cells took
+    55 s and 1.4 GB)."""
+    from .errors import input_file
+
+    if input_file(path).suffix.lower() == ".xlsx":
+        from .safe_xlsx import check_file
+
+        check_file(path)
+    return path
+
+
 def cmd_catalog_import(args) -> int:
     from .catalogue import load_catalogue
 
-    cat = load_catalogue(attachment=args.file)
+    cat = load_catalogue(attachment=_attachment(args.file))
     ind = cat.indicators
     print(
         f"{args.file}: {len(ind)} indicators, {len(cat.measures)} measures, weights "
@@ -126,7 +143,10 @@ def cmd_catalog_import(args) -> int:
         + f"; total {ind['weight'].sum():g}"
     )
     if args.out:
-        Path(args.out).write_text(cat.to_json() + "\n", encoding="utf-8")
+        from .exports import write_whole
+
+        text = cat.to_json() + "\n"
+        write_whole(args.out, lambda fh: fh.write(text.encode("utf-8")))
         print(f"wrote {args.out}")
     return 0
 
@@ -147,10 +167,12 @@ def cmd_catalog_export(args) -> int:
 def cmd_init(args) -> int:
     from .config import DEFAULT_PLAN_DIR, SAMPLE_DIR, db_path
     from .errors import Problem
-    from .store import create_store
+    from .store import create_store, creating
 
     path = db_path(args.db)
     plan = Path(args.plan) if args.plan else DEFAULT_PLAN_DIR
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a store file (nothing changed)")
     if path.exists():
         raise InputError(
             Problem(str(path), "a store already exists here; give another --db (nothing changed)")
@@ -161,7 +183,8 @@ def cmd_init(args) -> int:
         raise InputError(
             Problem("--sample", f"the synthetic sample belongs to the bundled plan {DEFAULT_PLAN_DIR}")
         )
-    create_store(path, plan_dir=plan, sample_dir=SAMPLE_DIR if args.sample else None)
+    with creating(path):
+        create_store(path, plan_dir=plan, sample_dir=SAMPLE_DIR if args.sample else None)
     from .store import open_store, read_catalogue
 
     cat = read_catalogue(open_store(path))
@@ -188,6 +211,7 @@ def cmd_score(args) -> int:
     if any(v is not None for v in (args.public, args.bonus, args.deduction)):
         from .scoring import score_store  # a what-if on the outside parts: computed, not kept
 
+        _check_what_if(conn, args)
         result = score_store(conn, as_of, public=args.public, bonus=args.bonus, deduction=args.deduction)
     else:
         result = _snapshot(conn, as_of).score
@@ -212,6 +236,31 @@ def cmd_score(args) -> int:
         print("assumed (no stored assessment): " + ", ".join(result.assumed))
     print(_assessment_coverage(args))
     return 0
+
+
+def _check_what_if(conn, args) -> None:
+    """--public, --bonus and --deduction within what the 考评结果 record itself accepts (plan.toml
+    [assessments]: 公众评议 in its range, the totals within their caps), finite: InputError otherwise (a
+    `nan` or `inf` printed a score of nan, and JSON's invalid Infinity)."""
+    from .assessments import settings
+    from .store import read_catalogue
+
+    cfg = settings(read_catalogue(conn))
+    low, high = cfg["public_range"]
+    bounds = {
+        "public": (low, high, "public_range"),
+        "bonus": (0.0, cfg["bonus_cap"], "bonus_cap"),
+        "deduction": (0.0, cfg["deduction_cap"], "deduction_cap"),
+    }
+    problems = []
+    for name, (lo, hi, key) in bounds.items():
+        value = getattr(args, name)
+        if value is None or (math.isfinite(value) and lo <= value <= (math.inf if hi is None else hi)):
+            continue
+        within = f"from {lo:g} to {hi:g} (plan.toml [assessments] {key})" if hi is not None else f"≥ {lo:g}"
+        problems.append(Problem(f"--{name}", f"need a number {within}, got {value:g}"))
+    if problems:
+        raise InputError(problems)
 
 
 def _assessment_coverage(args) -> str:
@@ -369,6 +418,10 @@ def cmd_growth(args) -> int:
         if args.series:
             values, spans = growth.read_series_csv(args.series)
             band = args.band
+            if band is not None and not (all(map(math.isfinite, band)) and band[0] <= band[1]):
+                raise InputError(
+                    Problem("--band", f"need LOW ≤ HIGH, finite numbers; got {band[0]:g} {band[1]:g}")
+                )
             if band is None and args.mode:
                 from .store import read_plan
 
@@ -513,7 +566,9 @@ def cmd_index(args) -> int:
     from .index import write_index
 
     if not args.outputs:  # the default folder may not exist yet on a fresh machine
-        outputs_dir().mkdir(parents=True, exist_ok=True)
+        from .exports import make_folder
+
+        make_folder(outputs_dir())  # $PERFKIT_OUTPUTS under a file, read-only: one line, exit 2
     print(write_index(args.outputs or outputs_dir(), lang=args.lang))
     return 0
 

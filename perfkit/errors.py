@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,23 @@ class InputError(Exception):
 class StoreError(Exception):
     """The store file cannot be used (foreign, newer schema, corrupt, read-only for a write, disk full): one
     line naming it, exit 3."""
+
+
+def input_file(path: str | os.PathLike) -> Path:
+    """`path` as a file perfkit may read: InputError naming it when it is missing, a folder, or not a regular
+    file (a device such as /dev/zero is read until memory runs out, a named pipe blocks forever)."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise InputError(Problem(str(path), f"cannot read the file ({exc.strerror or exc})")) from None
+    if stat.S_ISDIR(mode):
+        raise InputError(Problem(str(path), "is a folder, not a file"))
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            Problem(str(path), "not a regular file (a device, pipe or socket): give a saved file")
+        )
+    return path
 
 
 MAX_PROBLEMS_PER_FILE = 50  # plan.toml [intake] max_problems_per_file overrides it for ingest

@@ -8,6 +8,7 @@ import gc
 import io
 import os
 import re
+import stat
 import sys
 import tempfile
 import unicodedata
@@ -66,9 +67,12 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    """UTF-8 with BOM (Excel opens it with the right encoding), text neutralised; written whole."""
-    text = safe_frame(df).to_csv(index=False, lineterminator="\n")
-    return write_whole(path, lambda fh: fh.write(text.encode("utf-8-sig")))
+    """UTF-8 with BOM (Excel opens it with the right encoding), text neutralised; written whole. The CSV is
+    encoded straight into write_whole's buffer: the file is in memory once, not also as text."""
+    safe = safe_frame(df)
+    return write_whole(
+        path, lambda fh: safe.to_csv(fh, index=False, lineterminator="\n", encoding="utf-8-sig")
+    )
 
 
 # ------------------------------------------------------------------------------------ output files
@@ -96,6 +100,9 @@ def check_writable(path: str | Path) -> Path:
     if path.is_dir():
         raise OutputError(Problem(str(path), "is a folder, not a file"))
     if not path.parent.is_dir():
+        blocker = _nearest_existing(path.parent)
+        if blocker is not None and not blocker.is_dir():
+            raise OutputError(Problem(str(path), f"{blocker} is a file, not a folder"))
         raise OutputError(Problem(str(path), f"the folder {path.parent} does not exist"))
     lock = next((lock for lock in _lock_files(path) if lock.exists()), None)
     if lock is not None:
@@ -106,6 +113,49 @@ def check_writable(path: str | Path) -> Path:
             Problem(str(path), "is read-only: left as it is (make it writable, or write elsewhere)")
         )
     return path
+
+
+def folder_problem(folder: str | Path, *, named: bool = False) -> str | None:
+    """Why files cannot be written into `folder` (made first if missing), or None: it, or the nearest folder
+    above it that exists, is a file, or cannot be written in (no permission, a read-only disk). `named`: the
+    reason names `folder` itself too (for a line that names a file inside it)."""
+    folder = Path(folder)
+    base = _nearest_existing(folder)
+    if base is None:
+        return None
+    if not base.is_dir():
+        return f"{base} is a file, not a folder" if named or base != folder else "is a file, not a folder"
+    if not os.access(base, os.W_OK | os.X_OK):
+        read_only_disk = hasattr(os, "statvfs") and os.statvfs(base).f_flag & os.ST_RDONLY
+        return f"cannot write in {base}: {'Read-only file system' if read_only_disk else 'Permission denied'}"
+    return None
+
+
+def check_folder(folder: str | Path) -> Path:
+    """OutputError naming `folder` when files cannot be written into it (folder_problem); nothing is made."""
+    why = folder_problem(folder)
+    if why is not None:
+        raise OutputError(Problem(str(folder), why))
+    return Path(folder)
+
+
+def make_folder(folder: str | Path) -> Path:
+    """`folder` made if missing, ready for files; OutputError naming it and the reason (folder_problem, or
+    what the system said) otherwise, before anything is written."""
+    folder = check_folder(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(Problem(str(folder), f"cannot make the folder: {exc.strerror or exc}")) from None
+    return folder
+
+
+def _nearest_existing(path: Path) -> Path | None:
+    """`path` or the nearest folder above it that exists (a file there counts)."""
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return candidate
+    return None
 
 
 def write_whole(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
@@ -133,7 +183,7 @@ def write_whole(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
             fh.write(content.getbuffer())
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -142,6 +192,15 @@ def write_whole(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """The replaced file's permissions (a file kept private, 0600, stays private); 0644 for a new file
+    (mkstemp makes the temporary 0600)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o644
 
 
 def _disk_full(exc: BaseException) -> bool:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem
-from .exports import control_char, neutralise
+from .exports import control_char, make_folder, neutralise, write_whole
 from .labels import t
 from .sheet_style import HEADER_FILL, print_setup, thin_border
 
@@ -373,10 +373,8 @@ def write_form(
     wb.properties.title = title
     wb.properties.creator = "perfkit"
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
+    make_folder(Path(path).parent)  # a file in the way or no permission: one OutputError line (exit 2)
+    return write_whole(path, wb.save)  # whole: a kill or a full disk never leaves half a workbook
 
 
 def _write_sign_off(ws, first: int, n_fields: int, meta: dict, max_name_chars: int, border, fill) -> None:

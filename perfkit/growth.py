@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import SINGLE_THREAD_ENV  # noqa: F401 - re-exported: project_many's worker environment
-from .errors import InputError, Problem
+from .errors import InputError, Problem, input_file
 from .growth_backtest import (  # noqa: F401 - the public names, re-exported
     BACKTEST_COLUMNS,
     REFERENCE_FILE,
@@ -270,7 +270,7 @@ def read_series_csv(path: str | Path) -> tuple[pd.Series, pd.Series]:
     """A CSV of month,value (header row; months like 2019-03 or 2019年1—2月) → values and spans."""
     from .turnover import parse_period
 
-    path = Path(path)
+    path = input_file(path)
     try:
         df = pd.read_csv(path, dtype=str, comment="#")
     except (OSError, pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from .archive import archive_raw, discard, fsync_dir, shown, write_unsynced
 from .catalogue import Catalogue
-from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, StoreError
+from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, StoreError, input_file
 from .forms import META_SHEET, IntakeRules, col_letter
 from .labels import t
 from .safe_xlsx import CFB_MAGIC, XLSX_MAGIC, open_book
@@ -136,7 +136,7 @@ class _Loaded:
 
 def _read(path: str | os.PathLike, rules: IntakeRules) -> tuple[Path, bytes, str]:
     """A file's bytes (after the size checks) and their sha256."""
-    path = Path(path)
+    path = input_file(path)  # missing, a folder, a device or a pipe (whose size says 0): named as such
     file = str(path)
     try:
         size = path.stat().st_size

@@ -4,7 +4,8 @@ The plan stays data; this says which keys the code reads and what each must be, 
 error or a mistyped value (`max_file_mb = "5MB"`) is refused when it is read, with one line per problem
 naming the file, the line, the key and the expected type (exit 2), instead of failing later inside a
 computation. Tables the code fills with defaults ([intake], [brief]) may be left out; keys the schema does
-not list are ignored, so a plan may carry a new setting before the code that reads it.
+not list are ignored, so a plan may carry a new setting before the code that reads it, except in the closed
+tables (CLOSED_TABLES: [document], [intake]), where every setting is known and a misspelt one is refused.
 """
 
 from __future__ import annotations
@@ -284,7 +285,9 @@ def check_plan(plan: dict, file: str, text: str = "") -> list[Problem]:
 
 
 # tables whose every key perfkit knows and each has a default: an unknown key is a typo, not an extension
-CLOSED_TABLES = ("document",)
+# ([intake] max_fle_mb = 50 quietly left the 5 MB limit in force). [brief] is one too, left open while its
+# settings are still being added.
+CLOSED_TABLES = ("document", "intake")
 
 
 def _check_table(schema: dict, table: dict, at: list[str], file: str, lines: list[str], out: list) -> None:

@@ -173,6 +173,24 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
     )
 
 
+def check_file(path: str | os.PathLike, rules: IntakeRules | None = None) -> None:
+    """A workbook another reader will open (openpyxl builds every cell of every sheet) passes the checks a
+    unit's workbook passes first: size, zip entries, unpacked size and ratio, DTDs, each sheet's grid under
+    `rules` (default: the [intake] defaults). InputError naming the file otherwise."""
+    rules = rules or IntakeRules()
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(rules.max_file_bytes + 1)
+    except OSError as exc:
+        raise InputError(Problem(str(path), f"cannot read the file ({exc.strerror or exc})")) from None
+    if len(data) > rules.max_file_bytes:
+        raise InputError(Problem(str(path), f"file is over the limit of {rules.max_file_bytes:,} bytes"))
+    book = open_book(path, data, rules)
+    for sheet in book.sheets:
+        book.values(sheet)
+
+
 def _inflate(data: bytes, info: zipfile.ZipInfo, rules: IntakeRules, file: str) -> bytes:
     """One zip entry's bytes, decompressed as a stream that stops one byte past the size the central
     directory declares (whose total is capped): a header that lies about the size costs that much memory

@@ -249,16 +249,19 @@ def assessments_table() -> pd.DataFrame:
 
 
 def generate(out_dir: str | Path = SAMPLE_DIR, plan_dir: str | Path = PLAN_DIR) -> dict[str, Path]:
-    """Write the sample files; the same code and seed always give the same bytes."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write the sample files; the same code and seed always give the same bytes. Each file is written whole
+    (exports.write_whole); a folder that cannot hold them is one OutputError line before any is written."""
+    from .exports import check_writable, make_folder, write_whole
+
+    out_dir = make_folder(out_dir)
     catalogue = load_catalogue(plan_dir)
-    files = {
-        "turnover": out_dir / "turnover.csv",
-        "progress": out_dir / "progress.csv",
-        "assessments": out_dir / "assessments.csv",
+    tables = {
+        "turnover": (out_dir / "turnover.csv", turnover_table(load_plan(plan_dir))),
+        "progress": (out_dir / "progress.csv", progress_table(catalogue)),
+        "assessments": (out_dir / "assessments.csv", assessments_table()),
     }
-    turnover_table(load_plan(plan_dir)).to_csv(files["turnover"], index=False, lineterminator="\n")
-    progress_table(catalogue).to_csv(files["progress"], index=False, lineterminator="\n")
-    assessments_table().to_csv(files["assessments"], index=False, lineterminator="\n")
-    return files
+    for path, _ in tables.values():  # a folder or a read-only file in the way: refused before any is written
+        check_writable(path)
+    for path, table in tables.values():
+        write_whole(path, lambda fh, table=table: table.to_csv(fh, index=False, lineterminator="\n"))
+    return {name: path for name, (path, _) in tables.items()}

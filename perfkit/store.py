@@ -314,6 +314,8 @@ def open_store(
     read-only store with StoreError; otherwise a read-only store is read from a private in-memory copy.
     """
     path = db_path(path)
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a store file")
     if not path.exists():
         _create_once(path, plan_dir=plan_dir, sample_dir=sample_dir)
     try:
@@ -324,11 +326,24 @@ def open_store(
 
 def _create_once(path: Path, *, plan_dir, sample_dir) -> None:
     """Create the store unless another process did while this one waited for the creation lock."""
-    try:
+    with creating(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         with _creation_lock(path):
             if not path.exists():
                 create_store(path, plan_dir=plan_dir, sample_dir=sample_dir)
+
+
+@contextmanager
+def creating(path: Path) -> Iterator[None]:
+    """Where a store is being created: a folder that cannot hold it (a file in the way, no write permission)
+    is refused before anything is made, and what fails while it is built is one StoreError naming it."""
+    from .exports import folder_problem
+
+    why = folder_problem(path.parent, named=True)
+    if why is not None:
+        raise StoreError(f"{path}: cannot create the store: {why}")
+    try:
+        yield
     except OSError as exc:
         raise StoreError(f"{path}: cannot create the store ({exc})") from exc
     except sqlite3.DatabaseError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_cli import permissions_apply  # noqa: F401 - a fixture, asked for by name
 
 from perfkit import batch, growth
 from perfkit.cli import main
@@ -235,6 +236,62 @@ def test_the_command_writes_csv_and_never_overwrites_its_input(tmp_path, capsys)
     )
     df = pd.read_csv(out, encoding="utf-8-sig")
     assert list(df["series_id"]) == ["县0", "县1"] and "interval_80_low" in df and "path" in df
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-folder", "read-only-folder"])
+def test_an_output_that_cannot_be_written_is_one_line_before_any_series_runs(
+    tmp_path, where, monkeypatch, capsys, request
+):
+    """--out under a file, naming a folder, or in a folder without write permission: exit 2 at once, one
+    line naming the file and the reason, nothing written (the read-only folder was found only after every
+    projection had run, and named the batch's own temporary file)."""
+    src = write_long(tmp_path / "long.csv", short_counties())
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "p.csv").mkdir()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    out, reason = {
+        "under-a-file": (tmp_path / "a-file" / "p.csv", f"{tmp_path / 'a-file'} is a file, not a folder"),
+        "a-folder": (tmp_path / "p.csv", "is a folder, not a file"),
+        "read-only-folder": (locked / "p.csv", f"cannot write in {locked}: Permission denied"),
+    }[where]
+    argv = ["batch", str(src), "--as-of", AS_OF, "--band", "8", "9", "--out", str(out), "--workers", "1"]
+    if where == "read-only-folder":  # permissions apply to root too only in a process that drops them
+        from test_cli import one_line, perfkit
+
+        request.getfixturevalue("permissions_apply")  # skips where permissions cannot be made to apply
+        locked.chmod(0o555)
+        got = perfkit(*argv, reader=True)
+        locked.chmod(0o755)
+        assert got.returncode == 2
+        assert one_line(got.stderr) == f"{out}: {reason}"
+    else:
+        monkeypatch.setattr(batch, "load_batch", lambda *a, **k: pytest.fail("read the input first"))
+        assert main(argv) == 2
+        assert capsys.readouterr().err == f"{out}: {reason}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "locked", "long.csv", "p.csv"]
+    assert not list(locked.iterdir()) and not (tmp_path / "p.csv").is_file()
+
+
+def test_a_full_disk_while_writing_is_one_line_and_keeps_the_earlier_output(tmp_path):
+    """The projections are written whole (exports.write_whole, one temporary file): a file-size limit hit
+    while writing is exit 2 (OutputError), one line naming the file, the earlier output as it was and no
+    temporary file left."""
+    from test_cli import one_line, perfkit
+
+    src = write_long(tmp_path / "long.csv", short_counties())
+    out = tmp_path / "p.csv"
+    out.write_text("previous\n")
+    got = perfkit(
+        "batch", str(src), "--as-of", AS_OF, "--band", "8", "9", "--out", str(out), "--workers", "1",
+        file_size_limit=1024,
+    )  # fmt: skip
+    assert got.returncode == 2
+    assert one_line(got.stderr) == (
+        f"{out}: the disk is full (or a file-size limit was reached): nothing written"
+    )
+    assert out.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.csv", "p.csv"]
 
 
 def test_without_dask_the_pool_runs_and_scheduler_says_what_to_install(tmp_path, capsys, monkeypatch):

@@ -223,4 +223,81 @@ def test_cli_import_reports_bad_file_and_exits_2(tmp_path):
         [sys.executable, "-m", "perfkit.cli", "catalog", "import", str(bad)], capture_output=True, text=True
     )
     assert out.returncode == 2
-    assert "plan.xlsx: not a readable .xlsx workbook" in out.stderr
+    assert "plan.xlsx: not an .xlsx workbook (not a zip file" in out.stderr  # safe_xlsx's words
+
+
+def test_an_attachment_csv_missing_a_folder_or_not_utf8_is_named_and_a_bom_is_read(tmp_path):
+    """`catalog show --attachment` / `catalog import` with a CSV that is not there, a folder or not UTF-8
+    went through the last resort (exit 1, FileNotFoundError / UnicodeDecodeError); each is one Problem now.
+    A CSV saved by Excel as 'CSV UTF-8' (a BOM first) reads as the bundled one."""
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("项目".encode("gb18030"))
+    cases = {
+        tmp_path / "nope.csv": "cannot read the file (No such file or directory)",
+        folder: "is a folder, not a file",
+        latin: "not UTF-8 text (invalid continuation byte): save the CSV as UTF-8",
+    }
+    for path, reason in cases.items():
+        with pytest.raises(InputError) as err:
+            load_catalogue(PLAN_DIR, attachment=path)
+        assert [str(p) for p in err.value.problems] == [f"{path}: {reason}"]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (PLAN_DIR / "attachment.csv").read_bytes())
+    with_bom = load_catalogue(PLAN_DIR, attachment=bom)
+    pd.testing.assert_frame_equal(with_bom.indicators, load_catalogue(PLAN_DIR).indicators)
+
+
+def test_an_attachment_workbook_is_checked_as_a_units_workbook_is(tmp_path):
+    """`catalog import` and `catalog show --attachment` gave the bureau's workbook straight to openpyxl,
+    which builds every cell: one value at XFD1048576 made it walk 17 billion cells (a hang), 1.2 million
+    small cells packed in 2.5 MB took 55 s and 1.4 GB. It passes perfkit.safe_xlsx's checks first now (the
+    default [intake] limits): one line, exit 2, at once; a real workbook still reads."""
+    import zipfile
+
+    from test_cli import one_line, perfkit
+
+    good = write_attachment_xlsx(_raw(), tmp_path / "plan.xlsx", "考评表")
+    far = tmp_path / "far.xlsx"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(far, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            part = zin.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                cell = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+                part = part.replace(b"</sheetData>", cell + b"</sheetData>")
+            zout.writestr(info, part)
+    for command in (["catalog", "import", str(far)], ["catalog", "show", "--attachment", str(far)]):
+        got = perfkit(*command, timeout=120)
+        assert got.returncode == 2
+        line = one_line(got.stderr)
+        assert line.startswith(f"{far} [考评表]: values reach XFD1048576: 1,048,576 rows × 16,384"), line
+    assert perfkit("catalog", "import", str(good), timeout=120).returncode == 0
+
+
+@pytest.mark.parametrize("broken", ["missing", "not-utf8", "no-kind-column"])
+def test_a_plan_folder_with_a_broken_measures_file_is_one_line_exit_2_and_no_store(tmp_path, broken):
+    """`perfkit init --plan` with measures.csv missing, not UTF-8 or without a column: went through the
+    last resort (exit 1: FileNotFoundError, UnicodeDecodeError, KeyError 'kind'); one line naming the file
+    now, exit 2, no store made."""
+    import shutil
+
+    from test_cli import one_line, perfkit
+
+    plan = tmp_path / "plan"
+    shutil.copytree(PLAN_DIR, plan)
+    measures = plan / "measures.csv"
+    text = measures.read_text(encoding="utf-8")
+    if broken == "missing":
+        measures.unlink()
+        says = f"{measures}: cannot read the file (No such file or directory)"
+    elif broken == "not-utf8":
+        measures.write_bytes(text.encode("gb18030"))
+        says = f"{measures}: not UTF-8 text (invalid start byte): save the CSV as UTF-8"
+    else:
+        measures.write_text(text.replace(",kind,", ",kinds,", 1), encoding="utf-8")
+        says = f"{measures} row 1: missing columns: kind"
+    db = tmp_path / "s.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(plan))
+    assert (got.returncode, one_line(got.stderr)) == (2, says)
+    assert not db.exists()

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -190,16 +191,61 @@ def test_db_option_before_or_after_the_subcommand(tmp_path):
 # ------------------------------------------------------------------------------------- last resort
 
 
+UNFORESEEN = """
+import sys
+from perfkit import cli
+def cmd_sample(args):  # a failure no handler foresaw, as the system reports it
+    raise PermissionError(13, "Permission denied", sys.argv[1])
+cli.cmd_sample = cmd_sample
+sys.exit(cli.main(["sample"]))
+"""
+
+
 def test_unforeseen_failure_is_one_line_naming_the_file(tmp_path):
-    # (a missing folder for `catalog export --out` is foreseen now: exit 2, tests/test_workbooks.py)
-    (tmp_path / "a-file").write_text("not a folder")
-    target = tmp_path / "a-file" / "sample"
-    out = perfkit("sample", "--out", str(target))
+    """What no handler foresaw goes through the last resort: exit 1, one line naming the command, the
+    failure and its file; PERFKIT_DEBUG=1 shows the traceback. (`sample --out` under a file, the example
+    here before, is foreseen now: exit 2, tests/test_sample.py.)"""
+    target = tmp_path / "somewhere"
+    run = [sys.executable, "-c", UNFORESEEN, str(target)]
+    out = subprocess.run(run, capture_output=True, text=True)
     assert out.returncode == 1
     line = one_line(out.stderr)
-    assert str(target) in line and "PERFKIT_DEBUG=1" in line
-    debug = perfkit("sample", "--out", str(target), env={"PERFKIT_DEBUG": "1"})
+    assert line.startswith("perfkit sample failed: PermissionError:") and str(target) in line
+    assert "PERFKIT_DEBUG=1" in line
+    env = {**os.environ, "PERFKIT_DEBUG": "1"}
+    debug = subprocess.run(run, capture_output=True, text=True, env=env)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_outputs_that_cannot_be_written_are_one_line_and_exit_2(sample_db, tmp_path, permissions_apply):
+    """Each command that writes into a folder, given one it cannot use: `brief --out` an existing folder
+    without write permission (was exit 1 after every notebook had run: refused before any kernel now),
+    `index` with $PERFKIT_OUTPUTS under a file, `catalog import --out` under a file or naming a folder
+    (were exit 1, NotADirectoryError / IsADirectoryError through the last resort). One line naming the
+    path and the reason; nothing written."""
+    work = tmp_path / "work"  # beside the store
+    work.mkdir()
+    a_file = work / "a-file"
+    a_file.write_text("x")
+    locked = work / "2019-09"
+    locked.mkdir()
+    (locked / "brief.html").write_text("earlier")
+    locked.chmod(0o555)
+    attachment = "data/plan/2019/attachment.csv"
+    cases = [
+        (["brief", "--as-of", "2019-09", "--out", str(locked)], {}, f"{locked}: cannot write in {locked}: Permission denied"),
+        (["index"], {"PERFKIT_OUTPUTS": str(a_file / "out")}, f"{a_file / 'out'}: {a_file} is a file, not a folder"),
+        (["catalog", "import", attachment, "--out", str(a_file / "c.json")], {}, f"{a_file / 'c.json'}: {a_file} is a file, not a folder"),
+        (["catalog", "import", attachment, "--out", str(work)], {}, f"{work}: is a folder, not a file"),
+    ]  # fmt: skip
+    root = Path(__file__).resolve().parent.parent  # catalog import reads the bundled attachment by its path
+    for args, env, says in cases:
+        got = perfkit("--db", str(sample_db), *args, reader=True, env=env, cwd=root)
+        assert (got.returncode, one_line(got.stderr)) == (2, says), args
+    locked.chmod(0o755)
+    assert [p.name for p in locked.iterdir()] == ["brief.html"]
+    assert (locked / "brief.html").read_text() == "earlier" and a_file.read_text() == "x"
+    assert sorted(p.name for p in work.iterdir()) == ["2019-09", "a-file"]
 
 
 def test_interrupt_is_one_line_exit_130_and_leaves_no_half_store(tmp_path):
@@ -249,3 +295,52 @@ def _state(pid: int) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "?"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["score", "--public", "nan"], "--public: need a number from 0 to 100 (plan.toml [assessments] public_range), got nan"),
+        (["score", "--public", "1000"], "--public: need a number from 0 to 100 (plan.toml [assessments] public_range), got 1000"),
+        (["score", "--bonus", "inf", "--format", "json"], "--bonus: need a number from 0 to 5 (plan.toml [assessments] bonus_cap), got inf"),
+        (["score", "--deduction", "-1"], "--deduction: need a number from 0 to 10 (plan.toml [assessments] deduction_cap), got -1"),
+        (["growth", "--series", "{series}", "--band", "nan", "9"], "--band: need LOW ≤ HIGH, finite numbers; got nan 9"),
+        (["growth", "--series", "{series}", "--band", "9", "8"], "--band: need LOW ≤ HIGH, finite numbers; got 9 8"),
+    ],
+)  # fmt: skip
+def test_what_if_numbers_outside_what_the_record_accepts_are_one_line_exit_2(
+    sample_db, tmp_path, cli, args, says
+):
+    """A what-if score with a non-finite or out-of-range 公众评议, 加分 or 扣分 printed 考评总得分 = nan (and
+    JSON's invalid `Infinity`); a growth band of nan projected against it. Now each is refused as the
+    考评结果 record's own intake refuses it (plan.toml [assessments]), one line, exit 2, nothing printed."""
+    series = tmp_path / "one.csv"
+    series.write_text("month,value\n2019-01,1\n")
+    code, out, err = cli("--db", sample_db, *[a.format(series=series) for a in args])
+    assert (code, out, err) == (2, "", says + "\n")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["growth", "--series", "{f}", "--band", "8", "9"],
+        ["batch", "{f}", "--as-of", "2019-06", "--band", "8", "9", "--out", "{out}"],
+        ["catalog", "show", "--attachment", "{f}"],
+        ["catalog", "import", "{f}"],
+        ["ingest", "--archive", "{out}", "{f}"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_an_input_that_is_a_pipe_or_a_device_is_one_line_not_a_hang(sample_db, tmp_path, args):
+    """Every command that reads a file given a named pipe (which blocked forever) or /dev/zero (read until
+    memory ran out, `catalog` and `growth`): exit 2 at once, one line naming it (perfkit.errors.input_file)."""
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    for f in (pipe,) if args[0] == "batch" else (pipe, "/dev/zero"):  # batch wants a .csv or .parquet name
+        argv = [a.format(f=f, out=tmp_path / "out.csv") for a in args]
+        got = perfkit("--db", str(sample_db), *argv, timeout=120)
+        assert got.returncode == 2, got.stderr
+        assert (
+            one_line(got.stderr) == f"{f}: not a regular file (a device, pipe or socket): give a saved file"
+        )
+    assert not (tmp_path / "out.csv").exists()

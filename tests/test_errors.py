@@ -21,3 +21,29 @@ def test_input_error_keeps_its_problems_through_pickle():
     assert type(back) is InputError
     assert back.problems == err.problems and str(back) == str(err)
     assert pickle.loads(pickle.dumps(InputError(Problem("b", "x")))).problems == [Problem("b", "x")]
+
+
+def test_an_input_that_is_not_a_saved_file_is_named(tmp_path):
+    """input_file: a missing path, a folder, a named pipe (opening it blocks until a writer comes) and a
+    device (/dev/zero reads forever) are each one Problem naming the path; a regular file passes."""
+    import os
+
+    import pytest
+
+    from perfkit.errors import input_file
+
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    cases = {
+        tmp_path / "nope.csv": "cannot read the file (No such file or directory)",
+        tmp_path: "is a folder, not a file",
+        pipe: "not a regular file (a device, pipe or socket): give a saved file",
+        "/dev/zero": "not a regular file (a device, pipe or socket): give a saved file",
+    }
+    for path, reason in cases.items():
+        with pytest.raises(InputError) as err:
+            input_file(path)
+        assert [str(p) for p in err.value.problems] == [f"{path}: {reason}"]
+    saved = tmp_path / "a.csv"
+    saved.write_text("month,value\n")
+    assert input_file(saved) == saved

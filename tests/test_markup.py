@@ -39,3 +39,20 @@ def test_empty_table_says_so_and_headers_carry_units():
     assert markup.Col("amount", "target", "num0", "万元").header("en") == (
         'Target<span class="pk-unit"> (10k yuan)</span>'
     )
+
+
+def test_table_formats_numbers_units_and_status():
+    df = pd.DataFrame({"name": ["<b>桥</b>"], "amount": [12345.678], "pct": [13.25], "status": ["预警"]})
+    page = markup.table(
+        df,
+        [
+            markup.Col("name", "name"),
+            markup.Col("amount", "target", "num1", "万元"),
+            markup.Col("pct", "completion", "pct"),
+            markup.Col("status", "risk.col.status", "status"),
+        ],
+        "zh",
+    )
+    assert "&lt;b&gt;桥&lt;/b&gt;" in page and "12,345.7" in page and "13.2%" in page
+    assert "（万元）" in page and "background:#c62828" in page
+    assert "At risk" in markup.status_chip("预警", "en")

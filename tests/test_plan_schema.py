@@ -49,6 +49,7 @@ def test_bundled_plan_fits_the_schema():
         ("public = 85.0", "public = inf", "public = inf", "[assumptions] public must be a number from 0 to 100, got inf"),
         ('"科学行政" = 4', '"科学行政" = "4"', '"科学行政"', "[weights.sections] 科学行政 must be a number ≥ 0, got '4'"),
         ("alert_gap_pp = 30.0\n", "", "[risks]", "[risks] alert_gap_pp is missing"),
+        ("max_file_mb = 5", "max_fle_mb = 50", "max_fle_mb", "[intake] max_fle_mb is not a setting (the settings are max_file_mb, "),
     ],
 )  # fmt: skip
 def test_wrong_type_names_file_line_key_and_expected_type(tmp_path, old, new, needle, reason):
@@ -126,3 +127,18 @@ def test_every_command_refuses_a_broken_plan_in_one_line(tmp_path, command, old,
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.startswith(f"{plan} line ") and said in out.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_misspelt_intake_limit_is_refused_by_init_and_no_store_is_made(tmp_path):
+    """[intake] max_fle_mb = 50 (meant: max_file_mb) left the 5 MB default in force without a word; now
+    `perfkit init` in a real process names the file, the line and the key, exit 2, and makes no store."""
+    from test_cli import one_line, perfkit
+
+    folder = broken_plan(tmp_path, "max_file_mb = 5", "max_fle_mb = 50")
+    db = tmp_path / "s.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(folder))
+    assert got.returncode == 2
+    line = one_line(got.stderr)
+    where = f"{folder / 'plan.toml'} line {line_of(folder, 'max_fle_mb')}"
+    assert line.startswith(f"{where}: [intake] max_fle_mb is not a setting (the settings are max_file_mb")
+    assert not db.exists()

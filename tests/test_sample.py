@@ -5,6 +5,8 @@ from __future__ import annotations
 import filecmp
 
 import pandas as pd
+import pytest
+from test_cli import permissions_apply  # noqa: F401 - a fixture, asked for by name
 
 from perfkit import sample
 from perfkit.config import PLAN_DIR, SAMPLE_DIR
@@ -44,3 +46,39 @@ def test_progress_story(catalogue):
     m = fix["measure_id"].iloc[0]
     series = p[p["measure_id"] == m].set_index("month")["cumulative"]
     assert series[fix["month"].iloc[0]] < series.shift(1)[fix["month"].iloc[0]]
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-file", "read-only-folder", "disk-full"])
+def test_an_out_folder_that_cannot_hold_the_sample_is_one_line_and_exit_2(tmp_path, where, request):
+    """`perfkit sample --out` under a file, naming a file, in a folder without write permission or on a
+    full disk: one line naming the path and the reason, exit 2 (was exit 1 through the last resort), and
+    nothing written: the earlier sample files stay as they were, no temporary file is left."""
+    from test_cli import one_line, perfkit
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "turnover.csv").write_text("earlier")
+    out, reason, kwargs = {
+        "under-a-file": (a_file / "sample", f"{a_file} is a file, not a folder", {}),
+        "a-file": (a_file, "is a file, not a folder", {}),
+        "read-only-folder": (locked, f"cannot write in {locked}: Permission denied", {"reader": True}),
+        "disk-full": (
+            locked,
+            "the disk is full (or a file-size limit was reached): nothing written",
+            {"file_size_limit": 4096},
+        ),
+    }[where]
+    if where == "read-only-folder":
+        request.getfixturevalue("permissions_apply")  # skips where permissions cannot be made to apply
+        locked.chmod(0o555)
+    got = perfkit("sample", "--out", str(out), **kwargs)
+    locked.chmod(0o755)
+    assert got.returncode == 2
+    line = one_line(got.stderr)
+    named = locked / "turnover.csv" if where == "disk-full" else out  # the file the full disk refused
+    assert line == f"{named}: {reason}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "locked"] and a_file.read_text() == "x"
+    assert [p.name for p in locked.iterdir()] == ["turnover.csv"]
+    assert (locked / "turnover.csv").read_text() == "earlier"

@@ -9,6 +9,7 @@ import time
 
 import pandas as pd
 import pytest
+from test_cli import permissions_apply  # noqa: F401 - a fixture, asked for by name
 
 from perfkit import store
 from perfkit.config import PLAN_DIR, SAMPLE_DIR
@@ -58,6 +59,38 @@ def test_cli_exit_code_for_unusable_store(tmp_path):
     )
     assert out.returncode == 3
     assert "not a perfkit store" in out.stderr
+
+
+@pytest.mark.parametrize("command", [["score", "--format", "json"], ["init"]], ids=["first-use", "init"])
+@pytest.mark.parametrize("where", ["a-folder", "under-a-file", "read-only-folder"])
+def test_a_store_path_that_cannot_be_a_store_is_one_line_exit_3_and_nothing_made(
+    tmp_path, where, command, request
+):
+    """--db naming a folder, a path under a file, or a new store in a folder without write permission, on
+    first use and for `perfkit init`: exit 3, one line naming the store and the reason, nothing made
+    (init named a folder 'a store already exists here' and went through the last resort, exit 1, under a
+    file; a folder gave 'cannot be opened (permissions, or a missing folder)', a file above 'File exists')."""
+    from test_cli import one_line, perfkit
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    db, reason = {
+        "a-folder": (folder, "is a folder, not a store file"),
+        "under-a-file": (a_file / "s.sqlite", f"cannot create the store: {a_file} is a file, not a folder"),
+        "read-only-folder": (folder / "s.sqlite", f"cannot create the store: cannot write in {folder}: Permission denied"),
+    }[where]  # fmt: skip
+    if where == "read-only-folder":
+        request.getfixturevalue("permissions_apply")  # skips where permissions cannot be made to apply
+        folder.chmod(0o555)
+    got = perfkit("--db", str(db), *command, reader=where == "read-only-folder")
+    folder.chmod(0o755)
+    assert got.returncode == 3
+    line = one_line(got.stderr)
+    assert line.startswith(f"store error: {db}: {reason}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "folder"] and not list(folder.iterdir())
+    assert a_file.read_text() == "x"
 
 
 def test_submissions_and_progress_are_append_only(sample_conn):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
+from test_cli import permissions_apply  # noqa: F401 - a fixture, asked for by name
 
 from perfkit.cli import main
 from perfkit.errors import InputError
@@ -200,3 +201,50 @@ def test_cli_template(sample_db, tmp_path, capsys):
     code = main(["--db", str(sample_db), "template", "--month", "2019/10", "--out", str(tmp_path)])
     assert code == 2
     assert "--month: expected a month as YYYY-MM, got '2019/10'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", [[], ["--assessments"]])  # all kinds share forms.write_form
+def test_template_out_that_cannot_hold_workbooks_is_one_line_exit_2(sample_db, tmp_path, kind, request):
+    """`perfkit template --out` under a file, or a folder without write permission, for every kind: exit 2,
+    one line naming the folder and the reason, nothing written (was exit 1 through the last resort: a
+    NotADirectoryError or PermissionError naming the first unit's workbook)."""
+    request.getfixturevalue("permissions_apply")  # skips where permissions cannot be made to apply
+    from test_cli import one_line, perfkit
+
+    work = tmp_path / "work"
+    work.mkdir()
+    a_file = work / "a-file"
+    a_file.write_text("x")
+    locked = work / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    month = [] if kind else ["--month", "2019-09"]
+    for out, says in [
+        (a_file / "t", f"{a_file} is a file, not a folder"),
+        (locked, f"cannot write in {locked}: Permission denied"),
+    ]:
+        got = perfkit("--db", str(sample_db), "template", *kind, *month, "--out", str(out), reader=True)
+        assert (got.returncode, one_line(got.stderr)) == (2, f"{out}: {says}")
+    locked.chmod(0o755)
+    assert sorted(p.name for p in work.iterdir()) == ["a-file", "locked"] and not list(locked.iterdir())
+
+
+def test_template_workbooks_are_written_whole(sample_db, tmp_path, request):
+    """Every fill-in workbook goes through exports.write_whole: on a full disk (a file-size limit) the
+    command is one line naming the workbook, exit 2, with no half workbook and no temporary file left.
+    (The store is read-only here, read into memory: its shared-memory file would meet the limit first.)"""
+    request.getfixturevalue("permissions_apply")  # skips where permissions cannot be made to apply
+    from test_cli import one_line, perfkit
+
+    out = tmp_path / "forms"
+    sample_db.chmod(0o444)
+    got = perfkit(
+        "--db", str(sample_db), "template", "--month", "2019-09", "--out", str(out), "--unit", "局综规科",
+        reader=True, file_size_limit=4096,
+    )  # fmt: skip
+    sample_db.chmod(0o644)
+    assert got.returncode == 2, got.stderr
+    target = out / template_file_name("局综规科", pd.Period("2019-09", "M"))
+    line = f"{target}: the disk is full (or a file-size limit was reached): nothing written"
+    assert one_line(got.stderr) == line
+    assert list(out.iterdir()) == []
