@@ -20,10 +20,12 @@ from perfkit.store import create_store, open_store
 def pytest_configure(config) -> None:
     """Point the default store and outputs at a folder of this run's own, so no test (nor a kernel or CLI
     process it starts, which inherit the environment) writes data/perfkit.sqlite or outputs/ in the
-    checkout. Tests that name their own store or folder still do so."""
+    checkout, nor the user's measuring-font cache (perfkit.chart_fonts). Tests that name their own store
+    or folder still do so."""
     scratch = Path(tempfile.mkdtemp(prefix="perfkit-tests-"))
     os.environ.setdefault("PERFKIT_DB", str(scratch / "perfkit.sqlite"))
     os.environ.setdefault("PERFKIT_OUTPUTS", str(scratch / "outputs"))
+    os.environ.setdefault("PERFKIT_FONT_CACHE", str(scratch / "fonts"))
 
 
 @pytest.fixture(scope="session")
