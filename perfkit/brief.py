@@ -452,6 +452,8 @@ def run_brief(
     if documents:  # a folder built without its Word document is not up to date
         stamp["documents"] = documents
 
+    params: dict = {}  # the notebooks' parameters (filled below; `fingerprint` by prepare)
+
     def prepare() -> dict:
         """The month's snapshots brought up to date in this process (the notebooks only read them)."""
         from . import monthly  # imported here, while the kernels start (perfkit.monthly pulls in the domain)
@@ -464,6 +466,9 @@ def run_brief(
                 f"  snapshot computed for {', '.join(done.computed)}"
                 + (f" (reused, inputs unchanged: {', '.join(reused)})" if reused else "")
             )
+        # the notebooks read the snapshot made current here: no notebook hashes the store's inputs again, and
+        # all read the one the folder's stamp records (monthly.ensure's `fingerprint`)
+        params["fingerprint"] = done.fingerprint
         return {**stamp, "snapshot": done.fingerprint}
 
     if not force and unit is None and final.exists():
@@ -494,7 +499,7 @@ def run_brief(
         )
     try:
         (build / "notebooks").mkdir(exist_ok=True)
-        params = {"as_of": as_of, "db": str(store), "out_dir": str(build), "lang": lang, "kind": kind}
+        params.update(as_of=as_of, db=str(store), out_dir=str(build), lang=lang, kind=kind)
         echo(
             f"brief {kind} as of {as_of} ({lang}) from {store}"
             + (" [synthetic sample data]" if sample else "")
@@ -526,7 +531,7 @@ def run_brief(
                 unit_links=unit_links,
                 run=run,
                 echo=echo,
-                prepare=lambda: _prepared(prepared, prepare(), params),
+                prepare=lambda: prepared.update(prepare()),
                 # the measuring font for the plan's texts (perfkit.chart_fonts): charts drawn several times faster
                 kernel_env=KERNEL_ENV
                 | {CHART_CACHE_ENV: chart_cache}
@@ -568,14 +573,6 @@ def run_brief(
         return run
     finally:
         _release(lock)
-
-
-def _prepared(prepared: dict, stamp: dict, params: dict) -> None:
-    """Record what the month's snapshot was brought up to, and hand its fingerprint to the notebooks: they
-    read that snapshot without hashing the store again (monthly.ensure), and it is the one the folder's
-    stamp records."""
-    prepared.update(stamp)
-    params["fingerprint"] = stamp["snapshot"]
 
 
 def _execute_all(

@@ -26,6 +26,10 @@ key of exactly that (`part_keys`, with the code and plan versions) and are copie
 the same key instead of being recomputed: a new month's data refits nothing there; a corrected 2018 figure,
 another plan or another growth model recomputes them.
 
+Each month also keeps this year's investment interval widths as of it (SIGMA_PART): a later month's
+investment backtest needs every earlier month's, and reads the current months' instead of calibrating them
+again.
+
 Reasons are stored as template keys and numbers (`reason_args`), never as words: `snapshot(…, lang)`
 renders them in the reader's language.
 
