@@ -167,12 +167,14 @@ def cmd_catalog_export(args) -> int:
 def cmd_init(args) -> int:
     from .config import DEFAULT_PLAN_DIR, SAMPLE_DIR, db_path
     from .errors import Problem
-    from .store import create_store, creating
+    from .store import create_store, creating, not_a_store
 
     path = db_path(args.db)
     plan = Path(args.plan) if args.plan else DEFAULT_PLAN_DIR
     if path.is_dir():
         raise StoreError(f"{path}: is a folder, not a store file (nothing changed)")
+    if path.exists() and (why := not_a_store(path)) is not None:  # exit 3, as for any command's --db
+        raise StoreError(f"{path}: {why}; refusing to replace it, give another --db (nothing changed)")
     if path.exists():
         raise InputError(
             Problem(str(path), "a store already exists here; give another --db (nothing changed)")

@@ -12,7 +12,7 @@ import stat
 import sys
 import tempfile
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -113,6 +113,25 @@ def check_writable(path: str | Path) -> Path:
             Problem(str(path), "is read-only: left as it is (make it writable, or write elsewhere)")
         )
     return path
+
+
+def check_all_writable(paths: Iterable[str | Path]) -> list[Path]:
+    """Every one of `paths` can be replaced (check_writable), checked before any is written, so a command
+    writing one file per unit refuses a blocked target (open in Excel, read-only) without having written the
+    others first. OutputError with one line per blocked target; a folder still to be made is left to
+    make_folder, which refuses before the first file."""
+    paths = [Path(p) for p in paths]
+    problems = []
+    for path in paths:
+        if not path.parent.is_dir():
+            continue
+        try:
+            check_writable(path)
+        except OutputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise OutputError(problems)
+    return paths
 
 
 def folder_problem(folder: str | Path, *, named: bool = False) -> str | None:

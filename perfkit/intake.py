@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from errno import EEXIST, ENOTDIR
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,7 @@ import pandas as pd
 from .archive import archive_raw, discard, fsync_dir, shown, write_unsynced
 from .catalogue import Catalogue
 from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, StoreError, input_file
+from .exports import folder_problem
 from .forms import META_SHEET, IntakeRules, col_letter
 from .labels import t
 from .safe_xlsx import CFB_MAGIC, XLSX_MAGIC, open_book
@@ -1030,8 +1032,10 @@ def _check_writable(conn: sqlite3.Connection, archive_dir: Path) -> None:
                     f"{archive_dir}: cannot write to the archive folder ({exc.strerror or exc})"
                 ) from exc
         except OSError as exc:
+            # a file where the folder or one above it should be: name that file, not just 'Not a directory'
+            blocker = folder_problem(archive_dir, named=True) if exc.errno in (ENOTDIR, EEXIST) else None
             raise StoreError(
-                f"{archive_dir}: cannot write to the archive folder ({exc.strerror or exc})"
+                f"{archive_dir}: cannot write to the archive folder ({blocker or exc.strerror or exc})"
             ) from exc
         finally:
             if made:

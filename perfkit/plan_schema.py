@@ -5,7 +5,7 @@ error or a mistyped value (`max_file_mb = "5MB"`) is refused when it is read, wi
 naming the file, the line, the key and the expected type (exit 2), instead of failing later inside a
 computation. Tables the code fills with defaults ([intake], [brief]) may be left out; keys the schema does
 not list are ignored, so a plan may carry a new setting before the code that reads it, except in the closed
-tables (CLOSED_TABLES: [document], [intake]), where every setting is known and a misspelt one is refused.
+tables (CLOSED_TABLES: [brief], [document], [intake]), where every setting is known and a misspelt one is refused.
 """
 
 from __future__ import annotations
@@ -285,9 +285,10 @@ def check_plan(plan: dict, file: str, text: str = "") -> list[Problem]:
 
 
 # tables whose every key perfkit knows and each has a default: an unknown key is a typo, not an extension
-# ([intake] max_fle_mb = 50 quietly left the 5 MB limit in force). [brief] is one too, left open while its
-# settings are still being added.
-CLOSED_TABLES = ("document", "intake")
+# ([intake] max_fle_mb = 50 quietly left the 5 MB limit in force; [brief] worker = 4 left 2 kernels). The
+# [brief] keys are every one the code reads: brief.settings (workers, html_from, unit_notebook,
+# cell_timeout_s, notebooks), unitpage (report_due_day), report and document (top_problems).
+CLOSED_TABLES = ("brief", "document", "intake")
 
 
 def _check_table(schema: dict, table: dict, at: list[str], file: str, lines: list[str], out: list) -> None:

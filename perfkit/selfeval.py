@@ -18,6 +18,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
+from .exports import check_all_writable
 from .forms import (
     META_SHEET,
     Checked,
@@ -87,6 +88,7 @@ def write_self_eval_templates(
         else pd.DataFrame(columns=["unit", "indicator_id", "statement", "grade"])
     )
     ind = catalogue.indicators.set_index("id")
+    check_all_writable(Path(out_dir) / template_file_name(u, catalogue.year) for u in chosen or known)
     rules = {
         "statement": Rule("textLength", "intake.error.note", "selfeval.prompt.statement", "lessThanOrEqual", str(MAX_STATEMENT)),
         "grade": Rule("list", "intake.error.status", "selfeval.prompt.grade", formula1='"' + ",".join(grades(catalogue)) + '"'),

@@ -158,6 +158,30 @@ def store_failure(exc: BaseException, path: str | os.PathLike) -> StoreError | N
     return None
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def not_a_store(path: Path) -> str | None:
+    """Why the existing file at `path` is not a perfkit store (not a regular file, not SQLite, another
+    application's SQLite file), or None when its header says it is one. Only its first 100 bytes are read:
+    SQLite is not asked to open it, so nothing beside it is made or changed."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return "not a perfkit store: not a regular file (a device, pipe or socket)"
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        return f"cannot read it to tell whether it is a store ({exc.strerror or exc})"
+    if not head.startswith(SQLITE_HEADER) or len(head) < 72:
+        return "not a perfkit store: " + ("an empty file" if not head else "not a SQLite database")
+    app = int.from_bytes(head[68:72], "big")  # the header's application_id (PRAGMA application_id)
+    if app != APPLICATION_ID:
+        return f"not a perfkit store: another application's SQLite file (application_id {app:#x})"
+    return None
+
+
 def writable(path: str | os.PathLike) -> bool:
     """True when this process may write the store: the file and its folder (SQLite keeps its -wal and -shm
     files beside the store). os.access also reports immutable files and read-only mounts, even for root."""

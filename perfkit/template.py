@@ -20,7 +20,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
-from .exports import control_char
+from .exports import check_all_writable, control_char
 from .forms import (
     META_PROPERTY_PREFIX,
     META_SHEET,
@@ -191,6 +191,7 @@ def write_templates(
     chosen = chosen_units(catalogue, units)
     rules = IntakeRules.from_plan(catalogue.plan)
     statuses = statuses or list(rules.statuses)
+    check_all_writable(Path(out_dir) / template_file_name(unit, month) for unit in chosen)
     out = []
     for unit in chosen:
         rows = template_rows(catalogue, unit, month, progress)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
+from .exports import check_all_writable
 from .forms import (
     META_SHEET,
     Checked,
@@ -166,6 +167,7 @@ def write_form_templates(
         period = check_month(parse_month(month, "--month"), catalogue.year, source="--month")
     chosen = chosen_units(catalogue, units)
     plans = read_workplans(conn, catalogue.year)
+    check_all_writable(Path(out_dir) / template_file_name(unit, period) for unit in chosen)
     out = []
     for unit in chosen:
         current = in_force(plans[plans["unit"] == unit], period)

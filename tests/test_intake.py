@@ -1443,6 +1443,23 @@ def test_a_store_or_archive_that_cannot_be_written_is_one_line_and_changes_nothi
     assert dump(open_store(sample_db)) == before
 
 
+@pytest.mark.parametrize("where", ["under-a-file", "a-file"])
+def test_an_archive_folder_blocked_by_a_file_names_the_file(sample_db, template, tmp_path, where):
+    """`ingest --archive` under a regular file (or naming one): exit 3 as before, and the one line names the
+    file in the way (it said only 'Not a directory' / 'File exists'); nothing stored or archived."""
+    filled = fill(template, tmp_path / "in" / template.name)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    archive = a_file / "archive" if where == "under-a-file" else a_file
+    before = dump(open_store(sample_db))
+    child = _cli("--db", sample_db, "ingest", filled, "--archive", archive)
+    out, err = child.communicate(timeout=120)
+    assert (child.returncode, out) == (3, ""), err
+    line = f"store error: {archive}: cannot write to the archive folder ({a_file} is a file, not a folder)"
+    assert err.splitlines() == [line]
+    assert a_file.read_text() == "x" and dump(open_store(sample_db)) == before
+
+
 def test_turnover_xlsx_non_finite_values_are_refused(sample_conn, tmp_path):
     wb = Workbook()
     ws = wb.active

@@ -142,3 +142,19 @@ def test_a_misspelt_intake_limit_is_refused_by_init_and_no_store_is_made(tmp_pat
     where = f"{folder / 'plan.toml'} line {line_of(folder, 'max_fle_mb')}"
     assert line.startswith(f"{where}: [intake] max_fle_mb is not a setting (the settings are max_file_mb")
     assert not db.exists()
+
+
+def test_a_misspelt_brief_setting_is_refused_by_init_and_no_store_is_made(tmp_path):
+    """[brief] worker = 4 (meant: workers) left the default 2 kernels without a word: [brief] was open while
+    [intake] and [document] were closed. Now `perfkit init` in a real process names the file, the line and
+    the key, exit 2, and makes no store."""
+    from test_cli import one_line, perfkit
+
+    folder = broken_plan(tmp_path, "workers = 2", "worker = 4")
+    db = tmp_path / "s.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(folder))
+    assert got.returncode == 2
+    where = f"{folder / 'plan.toml'} line {line_of(folder, 'worker = 4')}"
+    settings = "workers, html_from, unit_notebook, report_due_day, cell_timeout_s, top_problems, notebooks"
+    assert one_line(got.stderr) == f"{where}: [brief] worker is not a setting (the settings are {settings})"
+    assert not db.exists()

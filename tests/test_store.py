@@ -93,6 +93,33 @@ def test_a_store_path_that_cannot_be_a_store_is_one_line_exit_3_and_nothing_made
     assert a_file.read_text() == "x"
 
 
+@pytest.mark.parametrize("what", ["not-sqlite", "foreign-sqlite", "a-store"])
+def test_init_on_an_existing_file_says_what_it_is(tmp_path, sample_db, what):
+    """`perfkit init --db FILE` where FILE exists: a perfkit store is 'a store already exists here' (exit 2);
+    any other file is named for what it is, exit 3 as for any command's --db (it said 'a store already
+    exists here' of a text file or another application's SQLite file). The file is left byte for byte."""
+    from test_cli import one_line, perfkit
+
+    folder = tmp_path / "here"
+    folder.mkdir()
+    path = folder / "perfkit.sqlite"
+    if what == "not-sqlite":
+        path.write_text("year,value\n2019,1\n")
+        code, reason = 3, "not a perfkit store: not a SQLite database; refusing to replace it"
+    elif what == "foreign-sqlite":
+        sqlite3.connect(path).execute("CREATE TABLE x (a)").connection.commit()
+        code, reason = 3, "not a perfkit store: another application's SQLite file (application_id 0x0)"
+    else:
+        path.write_bytes(sample_db.read_bytes())
+        code, reason = 2, "a store already exists here; give another --db (nothing changed)"
+    before = path.read_bytes()
+    got = perfkit("--db", str(path), "init")
+    assert got.returncode == code
+    prefix = "store error: " if code == 3 else ""
+    assert one_line(got.stderr).startswith(f"{prefix}{path}: {reason}")
+    assert path.read_bytes() == before and [p.name for p in folder.iterdir()] == [path.name]
+
+
 def test_submissions_and_progress_are_append_only(sample_conn):
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         sample_conn.execute("UPDATE progress SET cumulative = 0")

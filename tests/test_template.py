@@ -248,3 +248,38 @@ def test_template_workbooks_are_written_whole(sample_db, tmp_path, request):
     line = f"{target}: the disk is full (or a file-size limit was reached): nothing written"
     assert one_line(got.stderr) == line
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["ledger", "workplan", "self-eval"])
+@pytest.mark.parametrize("blocker", ["open in Excel", "read-only"])
+def test_template_checks_every_target_before_writing_any(sample_db, catalogue, tmp_path, kind, blocker):
+    """One workbook per unit: the last unit's target open in Excel (its ~$ lock file beside it) or read-only
+    is refused in one line naming it, exit 2, before any workbook is written (the earlier units' workbooks
+    were written first, then the command stopped)."""
+    from test_cli import one_line, perfkit
+
+    from perfkit import selfeval, workplan
+
+    if kind == "ledger":
+        args = ["--month", "2019-09"]
+        name = template_file_name(reporting_units(catalogue)[-1], pd.Period("2019-09"))
+    elif kind == "workplan":
+        args = ["--workplan"]
+        name = workplan.template_file_name(reporting_units(catalogue)[-1], pd.Period("2019-01"))
+    else:
+        args = ["--self-eval"]
+        name = selfeval.template_file_name(selfeval.units(catalogue)[-1], catalogue.year)
+    out = tmp_path / "forms"
+    out.mkdir()
+    target = out / name
+    if blocker == "read-only":
+        target.write_bytes(b"the unit's earlier workbook")
+        target.chmod(0o444)
+        leave, why = [name], "is read-only: left as it is (make it writable, or write elsewhere)"
+    else:
+        (out / f"~${name}").write_bytes(b"owner")
+        leave = [f"~${name}"]
+        why = f"is open in another program (its lock file ~${name} is beside it): close it and run again"
+    got = perfkit("--db", str(sample_db), "template", *args, "--out", str(out))
+    assert (got.returncode, one_line(got.stderr)) == (2, f"{target}: {why}")
+    assert sorted(p.name for p in out.iterdir()) == leave and got.stdout == ""
