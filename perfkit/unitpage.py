@@ -121,12 +121,9 @@ def gather(
 ) -> UnitData:
     """The unit's page from the month's snapshot (brought up to date first, as every reader does;
     `fingerprint`: the snapshot the brief's runner made current, monthly.ensure)."""
-    from .monthly import snapshot
-    from .store import is_sample, read_submissions
-
     check_lang(lang)
     month = parse_month(as_of)
-    snap = snapshot(conn, month, lang, fingerprint)
+    snap, submissions, sample = _month_read(conn, month, lang, fingerprint)
     catalogue = snap.catalogue
     check_unit(catalogue, unit)
     mine = catalogue.measures.loc[catalogue.measures["reporting_unit"] == unit, "measure_id"]
@@ -139,15 +136,36 @@ def gather(
         catalogue=catalogue,
         as_of=str(month),
         unit=unit,
-        sample=is_sample(conn),
+        sample=sample,
         flags=flags,
         problems=problems.sort_values("points_at_risk", ascending=False, kind="stable").reset_index(
             drop=True
         ),
         deliveries=deliveries.reset_index(drop=True),
-        record=reporting_record(read_submissions(conn), unit, month, due_day),
+        record=reporting_record(submissions, unit, month, due_day),
         due_day=due_day,
     )
+
+
+# A brief runs this page once per unit in the same warm kernels: what every page reads (the month's snapshot,
+# the submissions, the sample mark) is read once per kernel for the snapshot the runner made current (its
+# fingerprint names the accepted submissions, plan and code it came from), not once per page. Without a
+# fingerprint (a page run by hand) nothing is kept.
+_READ: dict[tuple, tuple] = {}
+
+
+def _month_read(conn: sqlite3.Connection, month: pd.Period, lang: str, fingerprint: str | None) -> tuple:
+    from .monthly import snapshot
+    from .store import is_sample, read_submissions
+
+    key = (conn.execute("PRAGMA database_list").fetchone()[2], str(month), lang, fingerprint)
+    if fingerprint and key in _READ:
+        return _READ[key]
+    read = (snapshot(conn, month, lang, fingerprint), read_submissions(conn), is_sample(conn))
+    _READ.clear()
+    if fingerprint and read[0].fingerprint == fingerprint:
+        _READ[key] = read
+    return read
 
 
 def reporting_record(submissions: pd.DataFrame, unit: str, as_of: pd.Period, due_day: int) -> pd.DataFrame:

@@ -144,3 +144,21 @@ def test_unit_name_is_escaped_in_the_page(sample_conn, catalogue):
     data.unit = "<script>x</script>"
     page = _page(data, "zh")
     assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+
+
+def test_pages_of_one_brief_read_the_month_once_and_stay_right(sample_conn):
+    """The brief's kernels keep what the pages read for the fingerprint the runner made current: a second
+    unit's page, and the same unit's again, equal the pages read afresh (no fingerprint: nothing kept)."""
+    from perfkit import monthly
+
+    fp = monthly.ensure(sample_conn, "2019-09").fingerprint
+    for unit in ("局综规科", "局工程科", "局综规科"):
+        kept = unitpage.gather(sample_conn, "2019-09", unit, "zh", fp)
+        fresh = unitpage.gather(sample_conn, "2019-09", unit, "zh")
+        assert _page(kept, "zh") == _page(fresh, "zh")
+    # the other language is its own reading (reasons are rendered per language)
+    en = unitpage.gather(sample_conn, "2019-09", "局工程科", "en", fp)
+    assert _page(en, "en") == _page(unitpage.gather(sample_conn, "2019-09", "局工程科", "en"), "en")
+    # a fingerprint the store does not hold is brought up to date, and what was kept for it is not used
+    stale = unitpage.gather(sample_conn, "2019-09", "局工程科", "zh", "0" * 32)
+    assert _page(stale, "zh") == _page(unitpage.gather(sample_conn, "2019-09", "局工程科", "zh"), "zh")
