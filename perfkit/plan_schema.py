@@ -281,6 +281,19 @@ def check_plan(plan: dict, file: str, text: str = "") -> list[Problem]:
         for key in sorted(set(table) - set(spec)) if isinstance(table, dict) else []:
             what = f"is not a setting (the settings are {', '.join(spec)})"
             problems.append(_problem(file, lines, [name, key], what, [name]))
+        # the arrays of tables inside a closed table are closed too: [brief] notebooks' { write = [...] }
+        # (meant: writes) left the brief without its check that the notebook wrote its files
+        for key, sub in spec.items() if isinstance(table, dict) else []:
+            sub = sub.spec if isinstance(sub, Optional) else sub
+            items = table.get(key)
+            if not (isinstance(sub, ListOf) and isinstance(sub.item, dict) and isinstance(items, list)):
+                continue
+            for i, item in enumerate(items, start=1):
+                for extra in sorted(set(item) - set(sub.item)) if isinstance(item, dict) else []:
+                    what = (
+                        f"entry {i}: {extra} is not a setting (an entry's settings are {', '.join(sub.item)})"
+                    )
+                    problems.append(_problem(file, lines, [name, key], what, [name]))
     return problems
 
 

@@ -158,3 +158,20 @@ def test_a_misspelt_brief_setting_is_refused_by_init_and_no_store_is_made(tmp_pa
     settings = "workers, html_from, unit_notebook, report_due_day, cell_timeout_s, top_problems, notebooks"
     assert one_line(got.stderr) == f"{where}: [brief] worker is not a setting (the settings are {settings})"
     assert not db.exists()
+
+
+def test_a_misspelt_setting_of_a_brief_notebook_is_refused(tmp_path):
+    """{ file = "risks.ipynb", write = [...] } (meant: writes) left the brief without its check that the
+    notebook wrote its files: the entries of [brief] notebooks are closed as [brief] is. `perfkit init` in a
+    real process names the file, the line of `notebooks`, the entry and the key, exit 2, no store."""
+    from test_cli import one_line, perfkit
+
+    folder = broken_plan(tmp_path, '{ file = "risks.ipynb", writes', '{ file = "risks.ipynb", write')
+    db = tmp_path / "s.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(folder))
+    assert got.returncode == 2
+    where = f"{folder / 'plan.toml'} line {line_of(folder, 'notebooks = [')}"
+    assert one_line(got.stderr) == (
+        f"{where}: [brief] notebooks entry 2: write is not a setting (an entry's settings are file, writes)"
+    )
+    assert not db.exists()
