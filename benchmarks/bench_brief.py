@@ -5,7 +5,7 @@ pandas, statsmodels and altair in a fresh kernel, then nbconvert exports it to H
 
 Like with like: the floor for a brief on K kernels starts K kernels at once (one thread each, as the brief's
 runner does) with the same one-BLAS-thread environment the brief's kernels get (config.SINGLE_THREAD_ENV)
-and the same start-up code (startup.KERNEL_CODE), launched the same way (startup.KERNEL_LAUNCH: no debugger
+launched the same way (startup.KERNEL_LAUNCH: the deferred iri grammar, no debugger
 loaded), then exports one HTML. Two briefs, each on a fresh copy
 of the sample store:
 - after new data: the store's monthly snapshots January..August are current (as after August's brief) and
@@ -41,7 +41,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from perfkit import brief, monthly
 from perfkit.config import PLAN_DIR, SAMPLE_DIR, single_thread_env
 from perfkit.lab import DISPLAY_NAME, KERNEL_NAME, ensure_kernel
-from perfkit.startup import KERNEL_CODE, KERNEL_LAUNCH
+from perfkit.startup import KERNEL_LAUNCH
 from perfkit.store import create_store, open_store
 
 from .measure import Paired, describe_machine, machine, rounds, spread, verdict
@@ -64,12 +64,11 @@ def _floor_kernel(work: Path) -> Path:
 
     work.mkdir(parents=True, exist_ok=True)
     src, dst = work / "floor.ipynb", work / "floor.out.ipynb"
-    # the brief's kernels start with KERNEL_CODE (the deferred iri grammar): so does the floor's, or the floor
-    # would pay ~1.7 s of CPU the brief does not
-    cell = new_code_cell(KERNEL_CODE + "\nimport pandas, statsmodels.api, altair")
+    cell = new_code_cell("import pandas, statsmodels.api, altair")
     nb = new_notebook(cells=[cell], metadata=KERNEL_META)
     nbformat.write(nb, src)
-    # and they are launched as the brief's are (brief._Kernel: perfkit.startup, no debugger loaded)
+    # launched as the brief's kernels are (brief._Kernel: perfkit.startup defers the iri grammar, ~1.7 s of
+    # CPU the floor would otherwise pay and the brief does not, and loads no debugger)
     km = AsyncKernelManager(kernel_name=KERNEL_NAME)
     km.kernel_spec.argv = [km.kernel_spec.argv[0], *KERNEL_LAUNCH]
     try:

@@ -49,7 +49,7 @@ from .config import NOTEBOOKS_DIR, SINGLE_THREAD_ENV, db_path, outputs_dir
 from .errors import InputError, Problem
 from .exports import OutputError, check_folder, check_writable
 from .lab import KERNEL_NAME, ensure_kernel
-from .startup import KERNEL_CODE, KERNEL_LAUNCH, defer_iri_grammar
+from .startup import KERNEL_LAUNCH, defer_iri_grammar
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 KERNEL = KERNEL_NAME
@@ -637,9 +637,8 @@ def _execute_all(
         try:
             kernel = _Kernel(notebooks_dir, kernel_env)
             kernel.start()
-            kernel.run_code(
-                KERNEL_CODE
-                + f"\nimport importlib\nfor _m in {PRELOAD!r}: importlib.import_module(_m)\n"
+            kernel.run_code(  # the grammar is deferred already: launched through perfkit.startup (KERNEL_LAUNCH)
+                f"import importlib\nfor _m in {PRELOAD!r}: importlib.import_module(_m)\n"
                 + WARM_UP
                 + "\nimport gc\ngc.freeze()"  # the imports' objects: never garbage, never walked again (RESET)
             )

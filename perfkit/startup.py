@@ -18,9 +18,8 @@ import sys
 import types
 
 IRI_PACKAGE = "rfc3987_syntax"
-# What the brief runner executes in each kernel before its preloads (kernels do not import perfkit first).
-KERNEL_CODE = "import perfkit.startup as _pk_startup\n_pk_startup.defer_iri_grammar()\ndel _pk_startup"
-# How the brief's runner starts its kernels, after the kernel spec's Python (launch_kernel).
+# How the brief's runner starts its kernels, after the kernel spec's Python (launch_kernel: the grammar
+# deferred and no debugger, before the kernel's own imports).
 KERNEL_LAUNCH = ("-m", "perfkit.startup", "-f", "{connection_file}")
 
 
