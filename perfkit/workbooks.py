@@ -98,8 +98,9 @@ def write_flags_xlsx(
             width = max([text_width(header)] + [text_width(v) for v in table.iloc[:200, j - 1]])
             widths[j] = min(max(width + 2, 8), 60)
             ws.column_dimensions[letter].width = widths[j]
-        # every body cell gets the first one's style: registered once, then its style array copied (openpyxl
-        # hashes a style object into the workbook's tables on every assignment: 0.2 s of a brief's risks)
+        # every body cell gets the first one's alignment and border: registered once, then its style array
+        # copied (openpyxl hashes a style object into the workbook's tables on every assignment: 0.2 s of a
+        # brief's risks); each cell keeps the number format append gave it (a date's, say)
         body = None
         for row in ws.iter_rows(min_row=2):
             for cell in row:
@@ -108,7 +109,10 @@ def write_flags_xlsx(
                     cell.border = border
                     body = cell._style
                 else:
-                    cell._style = copy(body)
+                    style = copy(body)
+                    if cell._style is not None:  # None: a cell openpyxl never styled (number format 0)
+                        style.numFmtId = cell._style.numFmtId
+                    cell._style = style
         for cell in ws[1]:
             cell.font = Font(bold=True)
             cell.fill = header_fill
