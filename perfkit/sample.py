@@ -251,7 +251,7 @@ def assessments_table() -> pd.DataFrame:
 def generate(out_dir: str | Path = SAMPLE_DIR, plan_dir: str | Path = PLAN_DIR) -> dict[str, Path]:
     """Write the sample files; the same code and seed always give the same bytes. Each file is written whole
     (exports.write_whole); a folder that cannot hold them is one OutputError line before any is written."""
-    from .exports import check_writable, make_folder, write_whole
+    from .exports import check_all_writable, make_folder, write_whole
 
     out_dir = make_folder(out_dir)
     catalogue = load_catalogue(plan_dir)
@@ -260,8 +260,8 @@ def generate(out_dir: str | Path = SAMPLE_DIR, plan_dir: str | Path = PLAN_DIR) 
         "progress": (out_dir / "progress.csv", progress_table(catalogue)),
         "assessments": (out_dir / "assessments.csv", assessments_table()),
     }
-    for path, _ in tables.values():  # a folder or a read-only file in the way: refused before any is written
-        check_writable(path)
+    # a folder or a read-only file in the way: refused before any is written
+    check_all_writable(path for path, _ in tables.values())
     for path, table in tables.values():
         write_whole(path, lambda fh, table=table: table.to_csv(fh, index=False, lineterminator="\n"))
     return {name: path for name, (path, _) in tables.items()}
