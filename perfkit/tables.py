@@ -55,6 +55,13 @@ TABLE_COLUMNS = [
 ]
 
 
+def as_printed(values: pd.Series, digits: int) -> pd.Series:
+    """Numbers rounded as the brief, the reasons and the Word document print them (f"{v:.1f}", rounded from
+    the number's exact value): numpy's round, which pandas uses, rounds 31.95 (stored as 31.9499…) to 32.0
+    where every text shows 31.9, so a CSV or workbook would disagree with the brief at such ties."""
+    return values.map(lambda v: v if pd.isna(v) else round(float(v), digits)).astype(float)
+
+
 def _joined(value, sep: str) -> str:
     if isinstance(value, list | tuple | np.ndarray):
         return sep.join(str(v) for v in value)
@@ -102,9 +109,9 @@ def people_table(
             out[col] = out[col].map(lambda v: "" if v is None or pd.isna(v) else str(v))
     for col in out.columns:
         if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(3 if col in ("points_at_risk", "p_reach") else 1)
+            out[col] = as_printed(out[col], 3 if col in ("points_at_risk", "p_reach") else 1)
     if "p_reach" in out:
-        out["p_reach"] = out["p_reach"].round(2)
+        out["p_reach"] = as_printed(out["p_reach"], 2)
     if not labels:
         return out
     names = {c: t(f"risk.col.{c}", lang) for c in out.columns}
@@ -202,9 +209,9 @@ def investment_csv(df: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
         out[col] = out[col].map(lambda v: sep(lang).join(v) if isinstance(v, list) else "")
     if lang != "zh":
         out["unit"] = out["unit"].map(lambda u: unit_label(u, lang))
-    num = out.select_dtypes("number").columns
-    out[num] = out[num].round(ROUND)
-    out["p_reach"] = df["p_reach"].round(3)
+    for col in out.select_dtypes("float").columns:
+        out[col] = as_printed(out[col], ROUND)
+    out["p_reach"] = as_printed(df["p_reach"], 3)
     return out
 
 
@@ -270,9 +277,8 @@ def investment_table(df: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
 def investment_totals(agg: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
     """investment.by_unit / by_leader for people: rounded, labelled."""
     out = agg.copy()
-    for col in ("target", "actual", "projected", "shortfall"):
-        out[col] = out[col].round(1)
-    out["projected_pct"] = out["projected_pct"].round(1)
+    for col in ("target", "actual", "projected", "shortfall", "projected_pct"):
+        out[col] = as_printed(out[col], 1)
     return out.rename(columns={c: t(f"invest.{c}", lang) for c in out.columns})
 
 

@@ -66,3 +66,33 @@ def test_investment_records_give_the_interval_as_a_pair():
     (record,) = tables.investment_records(df)
     assert record["interval_80"] == [1.0, None] and record["p_reach"] == 0.5
     assert not any(isinstance(v, float) and math.isnan(v) for v in record.values())
+
+
+def test_rounded_tables_agree_with_the_printed_text_at_ties(cli, sample_db):
+    """Sample, September: 1-3-2.2 is 9585 of 30000 (31.95%, stored as 31.9499…). Its reason and the brief
+    print 31.9% and 43 points behind; numpy's round gave 32.0 and -43.0 only by luck of the tie, and the CSV and
+    workbook said 32.0 beside a reason saying 31.9."""
+    import csv
+    import io
+    import re
+
+    code, out, err = cli("--db", sample_db, "risks", "--as-of", "2019-09", "--format", "csv")
+    assert code == 0, err
+    rows = {r["measure_id"]: r for r in csv.DictReader(io.StringIO(out.lstrip("\ufeff")))}
+    row = rows["1-3-2.2"]
+    said = re.search(r"的([\d.]+)%", row["reasons"]).group(1)
+    assert said == "31.9" and float(row["completion_pct"]) == 31.9
+    printed = tables.as_printed(pd.Series([31.95, -43.05, np.nan, 41.25]), 1).tolist()
+    assert printed[:2] == [31.9, -43.0] and math.isnan(printed[2]) and printed[3] == float(f"{41.25:.1f}")
+    totals = tables.investment_totals(
+        pd.DataFrame(
+            {
+                "target": [1.0],
+                "actual": [1.0],
+                "projected": [31.95],
+                "shortfall": [0.0],
+                "projected_pct": [31.95],
+            }
+        )
+    )
+    assert totals.iloc[0].tolist()[2:] == [31.9, 0.0, 31.9]
