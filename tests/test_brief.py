@@ -708,6 +708,44 @@ def test_languages_side_by_side_and_each_up_to_date(tmp_path, sample_db):
     ]
 
 
+def test_a_folder_built_by_a_perfkit_that_printed_differently_is_rebuilt(tmp_path, sample_db):
+    """The snapshot's fingerprint covers the computing modules only: after an upgrade that changed how the
+    tables round (perfkit.tables), the brief said 'up to date (... same code ...)' and kept the old CSV."""
+    package = brief.PACKAGE_DIR
+    copy = tmp_path / "perfkit"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert brief.package_version(copy) == brief.package_version()
+    with (copy / "tables.py").open("a", encoding="utf-8") as f:
+        f.write("\n# a report-layer change\n")
+    assert brief.package_version(copy) != brief.package_version()
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    cells = [
+        new_code_cell(LANG_NOTEBOOK[0], metadata={"tags": ["parameters"]}),
+        new_code_cell(LANG_NOTEBOOK[1]),
+    ]
+    nbformat.write(new_notebook(cells=cells, metadata=KERNEL_META), folder / "w.ipynb")
+    out = tmp_path / "out"
+
+    def run(said: list[str]) -> brief.BriefRun:
+        job = [brief.NotebookJob("w.ipynb", ("answer.csv",))]
+        return brief.run_brief(
+            "2019-09", out=out, db=sample_db, notebooks=job, notebooks_dir=folder, workers=1, echo=said.append
+        )
+
+    assert not run([]).up_to_date
+    stamp = json.loads((out / ".brief.json").read_text(encoding="utf-8"))
+    assert stamp["code"] == brief.package_version()
+    stamp["code"] = brief.package_version(copy)  # as the perfkit before the upgrade wrote it
+    (out / ".brief.json").write_text(json.dumps(stamp), encoding="utf-8")
+    said: list[str] = []
+    again = run(said)
+    assert not again.up_to_date and not any("up to date" in line for line in said)
+    assert json.loads((out / ".brief.json").read_text(encoding="utf-8"))["code"] == brief.package_version()
+    assert run([]).up_to_date
+
+
 def test_default_out_dir_and_as_of_check():
     assert brief.default_out_dir("2019-09").name == "2019-09"
     assert brief.default_out_dir("2019-09", "quarterly").name == "2019-09-quarterly"
