@@ -575,10 +575,13 @@ def persistence(s: Standing, level: np.ndarray, previous: pd.DataFrame | None, r
     level = np.maximum(level, np.where(streak, LEVEL[ALERT], 0))
     back = (level == LEVEL[OK]) & ~(s.gap < -rules["clear_gap_pp"])
     held = ~s.done & (last_status == ALERT) & (level <= LEVEL[WATCH]) & ~back
+    # 'not yet back on schedule' only where it is true: one back on schedule but held by another rule (a jump
+    # to check) is held for that cause, as one without a schedule is
+    behind = s.gap < -rules["clear_gap_pp"]
     return [
         Fired(streak, LEVEL[ALERT], "streak", "streak", {"n": run + 1}),
-        Fired(held & ~np.isnan(s.gap), LEVEL[ALERT], "alert_held", "alert_held", {}),
-        Fired(held & np.isnan(s.gap), LEVEL[ALERT], "alert_held", "alert_held_other", {}),
+        Fired(held & behind, LEVEL[ALERT], "alert_held", "alert_held", {}),
+        Fired(held & ~behind, LEVEL[ALERT], "alert_held", "alert_held_other", {}),
     ]
 
 

@@ -132,6 +132,22 @@ def test_persistence_turns_months_at_watch_into_alert(plan_rules):
     assert fired(rules.persistence(one(), np.array([LEVEL[WATCH]]), previous.iloc[1:], plan_rules)) == []
 
 
+def test_an_alert_held_says_behind_schedule_only_when_it_is(plan_rules):
+    """At risk last month; this month on schedule (gap 0) but a jump to check keeps it at watch: it stays at
+    risk, and its reason said 'not yet back on schedule' beside a table showing 0.0 points behind."""
+    previous = pd.DataFrame(
+        {"as_of": pd.PeriodIndex(["2019-05"], freq="M"), "measure_id": "m", "status": ALERT}
+    )
+    watch = np.array([LEVEL[WATCH]])
+    caught_up = rules.persistence(one(gap=0.0), watch, previous, plan_rules)
+    assert fired(caught_up) == [("alert_held", "alert_held_other", LEVEL[ALERT])]
+    behind = -(plan_rules["clear_gap_pp"] + 5)
+    still = rules.persistence(one(gap=behind), watch, previous, plan_rules)
+    assert fired(still) == [("alert_held", "alert_held", LEVEL[ALERT])]
+    unscheduled = rules.persistence(one(gap=np.nan), watch, previous, plan_rules)
+    assert fired(unscheduled) == [("alert_held", "alert_held_other", LEVEL[ALERT])]
+
+
 def test_points_at_risk_from_the_pace_without_a_projection(plan_rules):
     # half done in June, no projection: the pace reaches the target exactly; certain, so nothing at risk
     risk = rules.points_at_risk(one(), np.array(["正常"], dtype=object), plan_rules, np.array([np.nan]))
