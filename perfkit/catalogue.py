@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -413,6 +414,41 @@ MEASURE_COLUMNS = [
 ]
 
 
+def _target_problems(rec: dict, file: str, where: str) -> list[Problem]:
+    """A target every calculation can divide by: finite; above zero but for a growth band (a growth can
+    be planned at 0% or below); a percentage at most 100; a band's upper bound not below its lower; a
+    per-month requirement finite and above zero. -60 or inf went in and every completion, score and
+    projection of the measure came out as nonsense on the brief."""
+    mid, kind = rec["measure_id"], rec["kind"]
+    target = float(rec["target"])
+    out = []
+    if not math.isfinite(target):
+        return [Problem(file, f"{mid}: target must be a finite number, got {rec['target']}", cell=where)]
+    if kind != "growth_band" and target <= 0:
+        out.append(Problem(file, f"{mid}: target must be above 0, got {rec['target']}", cell=where))
+    if kind == "percent" and target > 100:
+        out.append(
+            Problem(file, f"{mid}: a percentage target must be at most 100, got {rec['target']}", cell=where)
+        )
+    for col in ("target_high", "per_month"):
+        text = str(rec.get(col, "")).strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            out.append(Problem(file, f"{mid}: {col} must be a finite number, got {text}", cell=where))
+        elif col == "target_high" and value < target:
+            out.append(
+                Problem(file, f"{mid}: target_high {text} is below target {rec['target']}", cell=where)
+            )
+        elif col == "per_month" and value <= 0:
+            out.append(Problem(file, f"{mid}: per_month must be above 0, got {text}", cell=where))
+    return out
+
+
 def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.DataFrame:
     """Measures from measures.csv, plus a qualitative measure for each indicator that lists none. The
     optional English name (`name_en`) is presentation only: read by `english_names`, not kept here."""
@@ -444,6 +480,8 @@ def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.
                 problems.append(
                     Problem(str(path), f"{rec['measure_id']}: target is not a number", cell=where)
                 )
+            else:
+                problems += _target_problems(rec, str(path), where)
     dup = m["measure_id"][m["measure_id"].duplicated()].tolist()
     if dup:
         problems.append(Problem(str(path), f"duplicate measure ids: {', '.join(dup)}"))

@@ -301,3 +301,35 @@ def test_a_plan_folder_with_a_broken_measures_file_is_one_line_exit_2_and_no_sto
     got = perfkit("--db", str(db), "init", "--plan", str(plan))
     assert (got.returncode, one_line(got.stderr)) == (2, says)
     assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    "new, says",
+    [
+        (",percent,%,-60,,", "1-1-1.2: target must be above 0, got -60"),
+        (",percent,%,0,,", "1-1-1.2: target must be above 0, got 0"),
+        (",percent,%,inf,,", "1-1-1.2: target must be a finite number, got inf"),
+        (",percent,%,1e999,,", "1-1-1.2: target must be a finite number, got 1e999"),
+        (",percent,%,600,,", "1-1-1.2: a percentage target must be at most 100, got 600"),
+        (",percent,%,60,50,", "1-1-1.2: target_high 50 is below target 60"),
+        (",percent,%,60,nan,", "1-1-1.2: target_high must be a finite number, got nan"),
+    ],
+)
+def test_a_target_no_calculation_can_use_is_refused_by_init(tmp_path, new, says):
+    """measures.csv with a target of -60, 0, inf or 600% (a percentage), or a band upside down: `perfkit
+    init --plan` made the store, and every completion, score and projection of the measure was nonsense on
+    the brief. One line naming file, row and measure now, exit 2, no store."""
+    import shutil
+
+    from test_cli import one_line, perfkit
+
+    plan = tmp_path / "plan"
+    shutil.copytree(PLAN_DIR, plan)
+    measures = plan / "measures.csv"
+    text = measures.read_text(encoding="utf-8")
+    assert ",percent,%,60,," in text
+    measures.write_text(text.replace(",percent,%,60,,", new, 1), encoding="utf-8")
+    db = tmp_path / "s.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(plan))
+    assert (got.returncode, one_line(got.stderr)) == (2, f"{measures} row 3: {says}")
+    assert not db.exists()
