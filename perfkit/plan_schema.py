@@ -254,6 +254,8 @@ def parse_plan(path: str | Path) -> dict:
         raise InputError(Problem(str(path), "the plan file is missing")) from exc
     except UnicodeDecodeError as exc:
         raise InputError(Problem(str(path), f"not UTF-8 text (byte {exc.start})")) from exc
+    # Notepad's "UTF-8" puts a byte-order mark first, which TOML refuses as 'Invalid statement' at line 1
+    text = text.removeprefix("\ufeff")
     try:
         plan = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -275,6 +277,14 @@ def check_plan(plan: dict, file: str, text: str = "") -> list[Problem]:
     problems: list[Problem] = []
     lines = text.splitlines()
     _check_table(PLAN_SCHEMA, plan, [], file, lines, problems)
+    formula = plan.get("formula")
+    weights = (
+        [formula.get(k) for k in ("target_weight", "public_weight")] if isinstance(formula, dict) else []
+    )
+    if len(weights) == 2 and all(SHARE.check(w) for w in weights) and abs(sum(weights) - 1) > 1e-9:
+        # 考评总得分 is out of 100 only when the two shares add up to 1 (70% + 30%)
+        what = f"and target_weight must add up to 1, got {_show(weights[0])} + {_show(weights[1])}"
+        problems.append(_problem(file, lines, ["formula", "public_weight"], what, ["formula"]))
     for name in CLOSED_TABLES:  # a misspelt key there would quietly give the default instead
         table, spec = plan.get(name), PLAN_SCHEMA[name]
         spec = spec.spec if isinstance(spec, Optional) else spec

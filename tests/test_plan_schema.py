@@ -175,3 +175,25 @@ def test_a_misspelt_setting_of_a_brief_notebook_is_refused(tmp_path):
         f"{where}: [brief] notebooks entry 2: write is not a setting (an entry's settings are file, writes)"
     )
     assert not db.exists()
+
+
+def test_a_byte_order_mark_is_read_and_shares_that_do_not_add_up_are_refused(tmp_path):
+    """Notepad saves "UTF-8" with a byte-order mark: init said 'line 1: not valid TOML: Invalid statement'.
+    target_weight 0.7 with public_weight 0.4 made a store whose 考评总得分 could pass 100."""
+    from test_cli import one_line, perfkit
+
+    folder = broken_plan(tmp_path, "public_weight = 0.3", "public_weight = 0.3")
+    toml = folder / "plan.toml"
+    toml.write_bytes(b"\xef\xbb\xbf" + toml.read_bytes().replace(b"\n", b"\r\n"))
+    db = tmp_path / "bom.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(folder))
+    assert got.returncode == 0, got.stderr
+    assert load_plan(folder)["formula"] == {"target_weight": 0.7, "public_weight": 0.3}
+
+    folder = broken_plan(tmp_path / "sum", "public_weight = 0.3", "public_weight = 0.4")
+    db = tmp_path / "sum.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(folder))
+    line = line_of(folder, "public_weight")
+    says = f"{folder / 'plan.toml'} line {line}: [formula] public_weight and target_weight must add up to 1, got 0.7 + 0.4"
+    assert (got.returncode, one_line(got.stderr)) == (2, says)
+    assert not db.exists()
