@@ -557,7 +557,9 @@ def run_brief(
             )
         if pdf:
             html = [] if unit is not None else ["brief.html"]
-            _print_pdfs(build, html + [j.html for j in jobs if j.html], run, echo)
+            if not _print_pdfs(build, html + [j.html for j in jobs if j.html], run, echo):
+                # a folder without its PDFs is not up to date for the next --pdf (it said so, and never printed)
+                prepared = {k: v for k, v in prepared.items() if k != "pdf"}
         if unit is None:
             _write_stamp(build, prepared)
         # one unit's page (--unit) replaces that page only: the month's other files and its record stay
@@ -719,9 +721,9 @@ def unit_chrome(html_meta: dict, unit: str) -> dict:
     return chrome(m["plan"], m["as_of"], unit, lang=m["lang"], sample=m["sample"])
 
 
-def _print_pdfs(build: Path, pages: list[str], run: BriefRun, echo: Callable[[str], None]) -> None:
+def _print_pdfs(build: Path, pages: list[str], run: BriefRun, echo: Callable[[str], None]) -> bool:
     """Each page printed to an A4 PDF beside it; no browser or a failed print is a warning (run.warnings),
-    the HTML is published all the same."""
+    the HTML is published all the same (False)."""
     from .pdf import PdfError, print_pdfs
 
     t0 = time.perf_counter()
@@ -730,9 +732,10 @@ def _print_pdfs(build: Path, pages: list[str], run: BriefRun, echo: Callable[[st
     except PdfError as exc:
         run.warnings.append(f"PDF not written: {exc}")
         echo(f"PDF not written: {exc}")
-        return
+        return False
     run.seconds["pdf"] = time.perf_counter() - t0
     echo(f"  printed {len(written)} PDF(s) in {run.seconds['pdf']:.1f} s")
+    return True
 
 
 # A brief's folder under outputs/: YYYY-MM, YYYY-MM-quarterly, YYYY-MM-annual

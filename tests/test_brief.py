@@ -746,6 +746,32 @@ def test_a_folder_built_by_a_perfkit_that_printed_differently_is_rebuilt(tmp_pat
     assert run([]).up_to_date
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium")
+def test_a_brief_whose_pdf_failed_is_not_up_to_date_for_the_next_pdf(tmp_path, sample_db, monkeypatch):
+    """--pdf with no browser writes the HTML and warns; the folder's stamp still said pdf, so the next
+    `perfkit brief --pdf`, the browser now there, said 'up to date: nothing to run' and no PDF ever came."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    page = "from pathlib import Path\nPath(out_dir, 'brief.html').write_text('<p>月报</p>', encoding='utf-8')"
+    cells = [new_code_cell(LANG_NOTEBOOK[0], metadata={"tags": ["parameters"]}), new_code_cell(page)]
+    nbformat.write(new_notebook(cells=cells, metadata=KERNEL_META), folder / "w.ipynb")
+    out = tmp_path / "out"
+
+    def run() -> brief.BriefRun:
+        job = [brief.NotebookJob("w.ipynb", ("brief.html",))]
+        return brief.run_brief(
+            "2019-09", out=out, db=sample_db, notebooks=job, notebooks_dir=folder, workers=1, pdf=True
+        )
+
+    monkeypatch.setenv("PERFKIT_CHROMIUM", str(tmp_path / "no-such-browser"))
+    first = run()
+    assert any("PDF not written" in w for w in first.warnings) and not (out / "brief.pdf").exists()
+    monkeypatch.setenv("PERFKIT_CHROMIUM", CHROMIUM)
+    second = run()
+    assert not second.up_to_date and (out / "brief.pdf").read_bytes().startswith(b"%PDF")
+    assert run().up_to_date
+
+
 def test_default_out_dir_and_as_of_check():
     assert brief.default_out_dir("2019-09").name == "2019-09"
     assert brief.default_out_dir("2019-09", "quarterly").name == "2019-09-quarterly"
