@@ -75,6 +75,11 @@ def print_pdfs(pages: Iterable[str | os.PathLike]) -> list[Path]:
         return []
     browser = find_browser()
     if browser is None:
+        named = os.environ.get("PERFKIT_CHROMIUM")
+        if named:  # the hint 'set PERFKIT_CHROMIUM to its path' to one who did is no help
+            raise PdfError(
+                f"PERFKIT_CHROMIUM={named} is neither an executable file nor a command on the PATH"
+            )
         raise PdfError(INSTALL_HINT)
     with tempfile.TemporaryDirectory(prefix="perfkit-pdf-") as tmp:
         profile = Path(tmp) / "profile"

@@ -15,12 +15,22 @@ CHROMIUM = pdf.find_browser()
 
 
 def test_without_a_browser_it_says_how_to_install_one(tmp_path, monkeypatch):
-    monkeypatch.setenv("PERFKIT_CHROMIUM", str(tmp_path / "no-such-browser"))
-    assert pdf.find_browser() is None
+    """No browser on the PATH: how to install one. PERFKIT_CHROMIUM naming nothing runnable: that variable
+    and its value (it said 'set PERFKIT_CHROMIUM to its path' to one who had)."""
     page = tmp_path / "p.html"
     page.write_text("<p>x</p>", encoding="utf-8")
+    monkeypatch.delenv("PERFKIT_CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert pdf.find_browser() is None
     with pytest.raises(pdf.PdfError, match="apt install chromium"):
         pdf.print_pdfs([page])
+    wrong = tmp_path / "no-such-browser"
+    monkeypatch.setenv("PERFKIT_CHROMIUM", str(wrong))
+    with pytest.raises(pdf.PdfError) as err:
+        pdf.print_pdfs([page])
+    assert (
+        str(err.value) == f"PERFKIT_CHROMIUM={wrong} is neither an executable file nor a command on the PATH"
+    )
     assert not (tmp_path / "p.pdf").exists()
 
 
