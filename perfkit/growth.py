@@ -161,6 +161,30 @@ class GrowthReport:
         return table[order].reset_index()
 
 
+def check_bands(bands: dict, modes) -> None:
+    """A what-if `bands` (the growth notebook's parameter): each key a mode of the plan, each value two
+    finite numbers LOW ≤ HIGH, as `perfkit growth --band` requires. {"road": [14, 13]} gave chances of
+    reaching an upside-down band, and {"roads": …} quietly showed the plan's band. InputError otherwise."""
+    problems = []
+    for mode, band in bands.items():
+        if mode not in modes:
+            problems.append(
+                Problem("bands", f"unknown mode {mode!r}; the plan's modes are {', '.join(modes)}")
+            )
+            continue
+        try:
+            low, high = (float(x) for x in band)
+        except (TypeError, ValueError):
+            problems.append(Problem("bands", f"{mode}: need [LOW, HIGH], two numbers; got {band!r}"))
+            continue
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            problems.append(
+                Problem("bands", f"{mode}: need LOW ≤ HIGH, finite numbers; got {low:g} {high:g}")
+            )
+    if problems:
+        raise InputError(problems)
+
+
 def growth_report(
     catalogue,
     turnover: pd.DataFrame,
@@ -177,6 +201,7 @@ def growth_report(
     """
     as_of = pd.Period(as_of, freq="M")
     cfg = catalogue.plan["turnover"]
+    check_bands(bands or {}, list(cfg["bands"]))
     plan_bands = {**cfg["bands"], **(bands or {})}
     present = [m for m in ("road", "waterway") if m in set(turnover["mode"])]
     chosen = [m for m in (modes or present) if m in present]

@@ -487,6 +487,8 @@ def growth_report(
     """The month's growth report with its backtest over past years (what the growth notebook shows), read
     from the snapshot: nothing is fitted. Bands other than the plan's are a what-if: computed, not kept.
     `fingerprint`: see `ensure`."""
+    if bands:
+        growth_model.check_bands(bands, list(read_catalogue(conn).plan["turnover"]["bands"]))
     done = ensure(conn, as_of, fingerprint)
     inputs_needed = bands and any(
         list(map(float, v)) != list(map(float, read_catalogue(conn).plan["turnover"]["bands"].get(k, [])))

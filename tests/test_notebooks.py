@@ -233,3 +233,34 @@ def test_a_published_folder_is_refused_and_an_old_build_folder_not_recreated(tmp
     assert brief.output_dir(LATEST) == outputs / "scratch" / LATEST
     assert brief.output_dir(LATEST, str(tmp_path / "elsewhere")) == tmp_path / "elsewhere"
     assert sorted(p.name for p in outputs.iterdir()) == [LATEST, "scratch"]
+
+
+def test_growth_what_if_bands_are_checked_as_the_cli_checks_them(
+    hand_db, run_notebook, monkeypatch, tmp_path
+):
+    """growth.ipynb's `bands` is a what-if: {"road": [14, 13]} ran and printed chances of reaching an
+    upside-down band, {"roads": …} quietly showed the plan's band. Refused now, naming the parameter."""
+    import papermill as pm
+
+    from perfkit import monthly
+    from perfkit.errors import InputError
+    from perfkit.store import open_store
+
+    monkeypatch.setenv("PERFKIT_DB", str(hand_db))
+    monkeypatch.setenv("PERFKIT_OUTPUTS", str(tmp_path / "outputs"))
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        run_notebook("growth.ipynb", bands={"road": [14, 13]})
+    assert err.value.ename == "InputError"
+    assert err.value.evalue == "bands: road: need LOW ≤ HIGH, finite numbers; got 14 13"
+    conn = open_store(hand_db)
+    try:
+        for bands, says in (
+            ({"roads": [13, 14]}, "bands: unknown mode 'roads'; the plan's modes are road, waterway"),
+            ({"waterway": [18]}, "bands: waterway: need [LOW, HIGH], two numbers; got [18]"),
+            ({"road": [float("nan"), 14]}, "bands: road: need LOW ≤ HIGH, finite numbers; got nan 14"),
+        ):
+            with pytest.raises(InputError) as bad:
+                monthly.growth_report(conn, LATEST, bands)
+            assert str(bad.value) == says
+    finally:
+        conn.close()
