@@ -570,6 +570,8 @@ def run_brief(
             raise OutputError(
                 [Problem(p.file, f"{p.reason}; the new brief is in {kept}") for p in exc.problems]
             ) from None
+        if unit is None:
+            _remove_superseded_failure(final, echo)
         _rebuild_index(final, run, echo)
         run.seconds["total"] = time.perf_counter() - started
         echo(f"wrote {final} ({len(run.files)} files) in {run.seconds['total']:.1f} s")
@@ -954,6 +956,16 @@ def _missing_outputs(jobs: list[NotebookJob], build: Path, html_from: str) -> st
         expected.append((html_from, "brief.html"))
     gone = [f"{name} (from {nb})" for nb, name in expected if not (build / name).exists()]
     return f"the notebooks ran but did not write: {', '.join(gone)}" if gone else None
+
+
+def _remove_superseded_failure(final: Path, echo: Callable[[str], None]) -> None:
+    """The month published whole: an earlier failed or interrupted run's `<out>.failed/` is stale (it stayed
+    beside the month's folder for good, with a brief.html of its own that a reader could open)."""
+    kept = final.with_name(final.name + ".failed")
+    if kept.is_dir() and not kept.is_symlink():
+        shutil.rmtree(kept, ignore_errors=True)
+        if not kept.exists():
+            echo(f"  removed {kept.name} (an earlier failed run's copies; this run replaced them)")
 
 
 def _keep_failed(build: Path, final: Path) -> Path:

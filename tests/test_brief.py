@@ -772,6 +772,32 @@ def test_a_brief_whose_pdf_failed_is_not_up_to_date_for_the_next_pdf(tmp_path, s
     assert run().up_to_date
 
 
+def test_a_month_published_whole_removes_the_copies_of_its_failed_run(tmp_path, sample_db):
+    """A failed (or Ctrl-C'd) run keeps its partly executed copies in <out>.failed/; the next run that
+    published the month left them there for good, a brief.html of their own beside the month's folder."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    out = tmp_path / "out" / "2019-09"
+
+    def run(cell: str) -> brief.BriefRun:
+        cells = [new_code_cell(LANG_NOTEBOOK[0], metadata={"tags": ["parameters"]}), new_code_cell(cell)]
+        nbformat.write(new_notebook(cells=cells, metadata=KERNEL_META), folder / "w.ipynb")
+        job = [brief.NotebookJob("w.ipynb", ("answer.csv",))]
+        return brief.run_brief(
+            "2019-09", out=out, db=sample_db, notebooks=job, notebooks_dir=folder, workers=1, echo=said.append
+        )
+
+    said: list[str] = []
+    with pytest.raises(brief.BriefError):
+        run("raise ValueError('a cell that fails')")
+    failed = out.with_name("2019-09.failed")
+    assert (failed / "notebooks" / "w.ipynb").is_file()
+    run(LANG_NOTEBOOK[1])
+    assert (out / "answer.csv").read_text() == "lang\nzh\n"
+    assert not failed.exists() and any("removed 2019-09.failed" in line for line in said)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["2019-09", "index.html"]
+
+
 def test_default_out_dir_and_as_of_check():
     assert brief.default_out_dir("2019-09").name == "2019-09"
     assert brief.default_out_dir("2019-09", "quarterly").name == "2019-09-quarterly"
