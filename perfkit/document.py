@@ -26,7 +26,7 @@ import pandas as pd
 from . import investment, report, risks
 from .docx_layout import Column, Writer
 from .exports import write_whole
-from .labels import plan_term, say, span, t
+from .labels import grade_label, paren, plan_term, say, span, t
 from .markup import MISSING, STATUS_KEYS, STATUSES, ZH_NUMERALS, fmt_number, month_label
 from .months import parse_month, quarter_of
 from .tables import people_text
@@ -419,7 +419,9 @@ def _self_assessment(w: Writer, data, lang: str) -> None:
                 n=len(rows),
                 evaluated=len(evaluated),
                 differ=len(differ),
-                list=_listed([f"{r['id']}（{_differs(r, lang)}）" for r in differ.to_dict("records")], lang)
+                list=_listed(
+                    [r["id"] + paren(_differs(r, lang), lang) for r in differ.to_dict("records")], lang
+                )
                 or t("brief.none_short", lang),
             )
         )
@@ -431,6 +433,9 @@ def _self_assessment(w: Writer, data, lang: str) -> None:
     shown = rows.assign(
         differs_shown=[_differs(r, lang) if r["differs"] else "" for r in rows.to_dict("records")],
         indicator=rows["id"] + " " + rows["text"].astype(str),
+        # the plan's grades in the reader's language, as the brief's table shows them (优 → Excellent)
+        computed_grade=rows["computed_grade"].map(lambda g: grade_label(g, lang)),
+        self_grade=rows["self_grade"].map(lambda g: grade_label(g, lang)),
     )
     w.table(
         shown,
@@ -449,7 +454,8 @@ def _self_assessment(w: Writer, data, lang: str) -> None:
 
 
 def _differs(row: dict, lang: str) -> str:
-    return t("brief.self_differs_text", lang).format(own=row["self_grade"], computed=row["computed_grade"])
+    own, computed = grade_label(row["self_grade"], lang), grade_label(row["computed_grade"], lang)
+    return t("brief.self_differs_text", lang).format(own=own, computed=computed)
 
 
 def _outside_items(w: Writer, data, lang: str) -> None:

@@ -139,6 +139,24 @@ def test_annual_sets_self_evaluation_beside_the_score_and_marks_the_difference(
     assert rows["8-1"].cells[5].text == "" and rows["8-1"].cells[5]._tc.tcPr.find(_w("shd")) is None
 
 
+def test_english_annual_gives_the_grades_in_english(with_self_evaluation, tmp_path):
+    """annual.en.docx kept the plan's grades as 优/良/中/差 (63 cells) and said 'self 良, computed 优' with
+    Chinese brackets, where the English brief says Excellent and Good."""
+    conn = with_self_evaluation
+    path = document.write_document(conn, "2019-09", "annual", "en", tmp_path / "annual.en.docx")
+    doc = Document(str(path))
+    table = next(t for t in doc.tables if t.rows[0].cells[5].text == "Difference")
+    rows = {r.cells[0].text.split(" ")[0]: r for r in table.rows[1:]}
+    assert [c.text for c in rows["4-2"].cells[3:6]] == ["Excellent", "Good", "self Good, computed Excellent"]
+    assert {r.cells[3].text for r in table.rows[1:]} <= {"Excellent", "Good", "Fair", "Poor", "—", ""}
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert "4-2 (self Good, computed Excellent)" in text
+    # nothing Chinese left in the table but the plan's names and texts and what the unit wrote
+    whole = "\n".join(c.text for r in table.rows for c in r.cells)
+    names = known_names(read_catalogue(conn), ["全年任务完成，台账规范"])
+    assert untranslated(whole, names) == []
+
+
 def test_english_document_beside_the_chinese_one(sample_conn, tmp_path):
     assert document.file_name("quarterly", "en") == "quarterly.en.docx"
     assert document.file_name("annual") == "annual.docx"
