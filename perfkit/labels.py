@@ -470,6 +470,16 @@ TEXT: dict[str, tuple[str, str]] = {
         "{low80}–{high80}%), with a {p_low} chance of reaching the {band_low}% lower bound and {p_high} of "
         "the {band_high}% upper bound; the remaining months need {required}% to reach the lower bound.",
     ),
+    # January, before the statistics office publishes 1—2月: no growth this year yet ('累计增长—%' read badly)
+    "brief.turnover.sentence_no_ytd": (
+        "{mode}：本年累计增速尚未发布（统计部门1—2月数据合并发布），预计全年增长{projected}%"
+        "（80%区间{low80}%～{high80}%），达到目标下限{band_low}%的概率约{p_low}，达到上限{band_high}%的概率约{p_high}；"
+        "全年需增长{required}%方可达到下限。",
+        "{mode}: no growth for this year published yet (January–February come out together); the full year is "
+        "projected at {projected}% (80% interval {low80}–{high80}%), with a {p_low} chance of reaching the "
+        "{band_low}% lower bound and {p_high} of the {band_high}% upper bound; the year needs {required}% to "
+        "reach the lower bound.",
+    ),
     "brief.mode.road": ("公路", "Road"),
     "brief.mode.waterway": ("水路", "Waterway"),
     "brief.col.ytd_growth": ("累计增速", "YTD growth"),

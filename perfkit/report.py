@@ -581,7 +581,10 @@ def projection_sentences(data: BriefData, lang: str = "zh") -> list[str]:
     if data.growth is None:
         return []
     return [
-        t("brief.turnover.sentence", lang).format(
+        t(
+            "brief.turnover.sentence" if pd.notna(r["ytd_growth_pct"]) else "brief.turnover.sentence_no_ytd",
+            lang,
+        ).format(
             mode=t(f"brief.mode.{r['mode']}", lang),
             through=month_label(r["data_through"] or data.turnover_month, lang),
             ytd=_num1(r["ytd_growth_pct"]),

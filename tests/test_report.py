@@ -71,6 +71,20 @@ def test_headline_says_the_change_on_last_month(sample_conn):
     assert "较上月" not in first and "问题清单在册16项；本月新增16项" in first
 
 
+def test_january_turnover_words_say_no_growth_is_published_yet(sample_conn):
+    """January: statistics offices publish 1—2月 together, so there is no growth for the year yet. The brief
+    and the 季度通报 said '公路：截至2018年12月累计增长—%，预计全年增长…'."""
+    january = report.gather(sample_conn, "2019-01", analyses=("growth",))
+    zh, en = report.projection_sentences(january, "zh"), report.projection_sentences(january, "en")
+    assert len(zh) == len(en) == 2
+    for line in zh + en:
+        assert "—%" not in line and "2018" not in line and "nan" not in line, line
+    assert zh[0].startswith("公路：本年累计增速尚未发布（统计部门1—2月数据合并发布），预计全年增长")
+    assert en[0].startswith("Road: no growth for this year published yet")
+    september = report.gather(sample_conn, "2019-09", analyses=("growth",))
+    assert report.projection_sentences(september, "zh")[0].startswith("公路：截至2019年9月累计增长12.7%")
+
+
 def test_trend_table_and_chart_are_the_snapshots_month_by_month(sample_conn):
     data = report.gather(sample_conn, "2019-09", analyses=())
     page = report.trend_table(data, "zh")
