@@ -7,9 +7,9 @@ end within the floor's time, and this benchmark measures both, in the same paire
 1. **Critical path.** The floor's is one kernel's start and imports, then its export (its kernels import
    side by side). The brief's is one kernel's start (however many kernels might share it), then its longest
    notebook (a notebook runs in one kernel, cell after cell), then that page's export. Each part in CPU
-   seconds so other processes' load does not blur it: a fresh process doing a floor kernel's imports; a
-   fresh process doing what a brief kernel does before its first notebook (ipykernel, the preloaded
-   modules, the chart engine's warm-up); each notebook's cells alone in a warm IPython shell with the
+   seconds so other processes' load does not blur it: one floor kernel alone (bench_brief's); one brief
+   kernel started as the runner starts it and set up for its first notebook (the preloaded modules, the
+   chart engine's warm-up), then shut down; each notebook's cells alone in a warm IPython shell with the
    brief's parameters (what a kernel does, less its messaging); the brief page's export with its templates
    compiled. Verdict: is the brief's critical path at most the floor's?
 2. **Least work.** September's snapshot (perfkit.monthly on top of August's, imports warm) + the kernel's
@@ -42,24 +42,16 @@ from contextlib import closing
 from pathlib import Path
 
 from perfkit import brief, chart_fonts, monthly
-from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SAMPLE_DIR, SINGLE_THREAD_ENV
+from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SAMPLE_DIR, SINGLE_THREAD_ENV, single_thread_env
 from perfkit.store import create_store, open_store
 
-from .bench_brief import AS_OF, PREVIOUS, _remove_store, brief_seconds, floor_seconds
+from .bench_brief import AS_OF, PREVIOUS, _floor_kernel, _remove_store, brief_seconds, floor_seconds
 from .measure import cores, describe_machine, machine, rounds, spread, verdict
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# What a brief kernel runs before its first notebook (perfkit.brief: launched through perfkit.startup, then
-# PRELOAD and WARM_UP), in a plain process: ipykernel's own start (sockets, threads) is left out, so this
-# reads low, which only makes the bound below lower.
-KERNEL_START = (
-    "from perfkit.startup import defer_iri_grammar\n"
-    "defer_iri_grammar()\n"
-    "import importlib, ipykernel.kernelapp\n"
-    "from perfkit.brief import PRELOAD, WARM_UP\n"
-    "for m in PRELOAD: importlib.import_module(m)\n"
-    "exec(WARM_UP)\n"
-)
+# The notebooks' shell first does what a brief kernel does before its first notebook (launched through
+# perfkit.startup: the grammar deferred; then KERNEL_SETUP).
+KERNEL_IMPORTS = "from perfkit.startup import defer_iri_grammar\ndefer_iri_grammar()\n" + brief.KERNEL_SETUP
 
 
 def _cpu() -> tuple[float, float]:
@@ -109,21 +101,33 @@ def snapshot_cpu(work: Path, master: Path) -> float:
 
 
 def kernel_start_cpu() -> float:
-    """CPU seconds of a fresh process doing a brief kernel's imports and warm-up."""
-    env = {**os.environ, **SINGLE_THREAD_ENV}
+    """CPU seconds of one brief kernel started as the runner starts it (perfkit.brief._Kernel, the brief's
+    kernel environment), set up for its first notebook (KERNEL_SETUP), then shut down."""
     kids0 = _cpu()[1]
-    subprocess.run([sys.executable, "-c", KERNEL_START], check=True, env=env)
+    kernel = brief._Kernel(NOTEBOOKS_DIR, brief.KERNEL_ENV)
+    try:
+        kernel.start()
+        kernel.run_code(brief.KERNEL_SETUP)
+    finally:
+        kernel.shutdown()
     return _cpu()[1] - kids0
 
 
-FLOOR_KERNEL = "import ipykernel.kernelapp\nimport pandas, statsmodels.api, altair\n"
+def floor_kernel_cpu(work: Path) -> float:
+    """CPU seconds of one floor kernel alone (bench_brief's: papermill runs the one-cell import notebook)."""
+    kids0 = _cpu()[1]
+    with single_thread_env():
+        _floor_kernel(work / "floor-alone")
+    return _cpu()[1] - kids0
+
+
 # Each notebook run as the brief runs it (parameters injected by papermill) in one warm IPython shell, with
 # the kernel's imports and warm-up done first; prints {notebook: CPU seconds} as JSON.
 NOTEBOOKS_CPU = """
 import json, os, sys, time
 os.environ.update(json.loads(sys.argv[1]))
 params = json.loads(sys.argv[2])
-exec(sys.argv[3])  # KERNEL_START
+exec(sys.argv[3])  # KERNEL_IMPORTS
 import papermill.parameterize as pz
 from papermill.iorw import load_notebook_node
 from IPython.core.interactiveshell import InteractiveShell
@@ -142,16 +146,6 @@ print(json.dumps(out))
 """
 
 
-def floor_kernel_cpu() -> float:
-    """CPU seconds of a fresh process doing a floor kernel's imports (ipykernel, pandas, statsmodels,
-    altair), started as the floor's kernels are (the grammar deferred)."""
-    env = {**os.environ, **SINGLE_THREAD_ENV}
-    code = "from perfkit.startup import defer_iri_grammar\ndefer_iri_grammar()\n" + FLOOR_KERNEL
-    kids0 = _cpu()[1]
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)
-    return _cpu()[1] - kids0
-
-
 def notebooks_cpu(work: Path, master: Path, fingerprint: str) -> dict[str, float]:
     """CPU seconds of each brief notebook alone, in a warm shell (see NOTEBOOKS_CPU)."""
     out = work / "nb-out"
@@ -161,7 +155,7 @@ def notebooks_cpu(work: Path, master: Path, fingerprint: str) -> dict[str, float
     env = {**SINGLE_THREAD_ENV, **brief.KERNEL_ENV, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     env |= chart_fonts.kernel_env(PLAN_DIR, tempfile.mkdtemp(dir=work))
     run = subprocess.run(
-        [sys.executable, "-c", NOTEBOOKS_CPU, json.dumps(env), json.dumps(params), KERNEL_START],
+        [sys.executable, "-c", NOTEBOOKS_CPU, json.dumps(env), json.dumps(params), KERNEL_IMPORTS],
         check=True,
         capture_output=True,
         text=True,
@@ -219,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
             return export[-1]
 
         def floor_kernel_round() -> float:
-            floor_kernel.append(floor_kernel_cpu())
+            floor_kernel.append(floor_kernel_cpu(work))
             return floor_kernel[-1]
 
         def notebooks_round() -> float:
