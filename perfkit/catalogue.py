@@ -426,7 +426,7 @@ def _target_problems(rec: dict, file: str, where: str) -> list[Problem]:
         return [Problem(file, f"{mid}: target must be a finite number, got {rec['target']}", cell=where)]
     if kind != "growth_band" and target <= 0:
         out.append(Problem(file, f"{mid}: target must be above 0, got {rec['target']}", cell=where))
-    if kind == "percent" and target > 100:
+    if kind in ("percent", "milestone") and target > 100:
         out.append(
             Problem(file, f"{mid}: a percentage target must be at most 100, got {rec['target']}", cell=where)
         )

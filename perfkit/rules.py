@@ -645,6 +645,11 @@ def points_at_risk(s: Standing, status: np.ndarray, rules: dict, assessed: np.nd
     projected = np.where(
         has_proj, s.projected, np.where(s.cumulative | s.recurring | s.level_sched, pace, np.nan)
     )
+    # a share of a whole (a milestone's progress, 梁片完成比例) ends the year at 100% at most: the pace of one
+    # done by September read 133.3% (200% in June) on the unit pages and in risk_flags.csv. Points do not
+    # move: a target is at most 100 (catalogue), so the expected completion was already capped at it.
+    share = np.isin(s.kind, ("milestone", "percent"))
+    projected = np.where(share & (projected > 100), 100.0, projected)
     safe_target = np.where(target > 0, target, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         numeric = (

@@ -157,6 +157,24 @@ def test_points_at_risk_from_the_pace_without_a_projection(plan_rules):
     assert risk.expected[0] == pytest.approx(0.5) and risk.points[0] == pytest.approx(1.0)
 
 
+def test_a_share_of_a_whole_is_not_projected_past_100(plan_rules):
+    """A milestone done by June (100% of 100%) was projected at 200% by its pace (133.3% in September) on
+    the unit pages and in risk_flags.csv; a quantity keeps its pace, and no points move."""
+    status = np.array(["已完成"], dtype=object)
+    done = one(kind="milestone", unit="%", actual=100.0, completion_pct=100.0, done=True)
+    risk = rules.points_at_risk(done, status, plan_rules, np.array([np.nan]))
+    assert risk.projected[0] == 100.0 and risk.points[0] == 0.0
+    ahead = one(kind="percent", unit="%", target=60.0, actual=55.0, completion_pct=91.7)
+    risk = rules.points_at_risk(ahead, np.array(["正常"], dtype=object), plan_rules, np.array([np.nan]))
+    assert risk.projected[0] == 100.0 and risk.points[0] == 0.0
+    slow = one(kind="milestone", unit="%", actual=30.0, completion_pct=30.0)
+    risk = rules.points_at_risk(slow, np.array(["关注"], dtype=object), plan_rules, np.array([np.nan]))
+    assert risk.projected[0] == pytest.approx(60.0)
+    amount = one(actual=100.0, completion_pct=100.0)
+    risk = rules.points_at_risk(amount, np.array(["正常"], dtype=object), plan_rules, np.array([np.nan]))
+    assert risk.projected[0] == pytest.approx(200.0)
+
+
 def test_every_rule_is_listed_where_a_newcomer_looks():
     for rule in (*rules.RULES, rules.plan_lowered, rules.persistence, rules.points_at_risk):
         assert f"`{rule.__name__}`" in rules.__doc__
