@@ -99,6 +99,25 @@ class BriefError(Exception):
     """A brief run failed; the message names the notebook and cell and where the partial copy is."""
 
 
+class DiskFull(str):
+    """A run's failure message whose cause is a full disk (or a quota or file-size limit): not a notebook's
+    fault, so it is an OutputError (exit 2) and the partial copies are removed, not kept on the full disk."""
+
+
+def _failure(message: str, exc: BaseException | None = None, ename: str = "", evalue: str = "") -> str:
+    """`message`, marked DiskFull when the exception (or a kernel's error name and value) says the disk is
+    full: ENOSPC, EDQUOT or EFBIG here, or in a notebook's OSError or OutputError."""
+    from .exports import _disk_full
+
+    full = exc is not None and (_disk_full(exc) or (isinstance(exc, OutputError) and DISK_FULL in str(exc)))
+    full = full or (ename in ("OSError", "OutputError") and any(w in evalue for w in DISK_FULL_WORDS))
+    return DiskFull(message) if full else message
+
+
+DISK_FULL = "the disk is full"  # exports._output_error's words
+DISK_FULL_WORDS = (DISK_FULL, "[Errno 28]", "[Errno 122]", "[Errno 27]")  # ENOSPC, EDQUOT, EFBIG
+
+
 @dataclass(frozen=True)
 class NotebookJob:
     file: str  # relative to the notebooks folder
@@ -556,6 +575,15 @@ def run_brief(
             failure = _missing_outputs(jobs, build, str(cfg["html_from"]))
         if failure is None and documents and unit is None:
             failure = _write_documents(store, as_of, kind, lang, build, run, echo)
+        if isinstance(failure, DiskFull):
+            # copies kept on a full disk would only keep it full: the month's folder is as it was
+            shutil.rmtree(build, ignore_errors=True)
+            left = f"; {final} was left as it was" if final.exists() else ""
+            raise OutputError(
+                Problem(
+                    str(final), f"{DISK_FULL} (or a file-size limit was reached): nothing published{left}"
+                )
+            )
         if failure is not None:
             kept = _keep_failed(build, final)
             raise BriefError(
@@ -636,7 +664,7 @@ def _execute_all(
             _hand_run_parameters(dst)
         except Exception as exc:  # noqa: BLE001 - a failed export stops the run with the notebook's name
             with lock:
-                failures.append(f"notebook {job.name} failed: {type(exc).__name__}: {exc}")
+                failures.append(_failure(f"notebook {job.name} failed: {type(exc).__name__}: {exc}", exc))
             stop.set()
             return
         with lock:
@@ -681,8 +709,9 @@ def _execute_all(
                     import nbformat
 
                     where = _cell_label(nbformat.read(dst, as_version=4), exc)
+                    message = f"notebook {job.name} failed at {where}: {exc.ename}: {exc.evalue}"
                     with lock:
-                        failures.append(f"notebook {job.name} failed at {where}: {exc.ename}: {exc.evalue}")
+                        failures.append(_failure(message, ename=exc.ename, evalue=str(exc.evalue)))
                     stop.set()
                     return
                 finisher.submit(finish, job, dst, time.perf_counter() - t0)
@@ -690,7 +719,7 @@ def _execute_all(
         except Exception as exc:  # noqa: BLE001 - any failure (dead kernel, export) stops the run with its name
             with lock:
                 name = job.name if job else "kernel start"
-                failures.append(f"notebook {name} failed: {type(exc).__name__}: {exc}")
+                failures.append(_failure(f"notebook {name} failed: {type(exc).__name__}: {exc}", exc))
             stop.set()
         finally:
             if kernel is not None:
@@ -784,7 +813,7 @@ def _write_documents(
             # built under the plain name, published under the language's (lang_name), as every file is
             write_document(conn, as_of, kind, lang, build / file_name(kind))
     except Exception as exc:  # noqa: BLE001 - named like a notebook's failure; the build is kept for a look
-        return f"the Word document {name} failed: {type(exc).__name__}: {exc}"
+        return _failure(f"the Word document {name} failed: {type(exc).__name__}: {exc}", exc)
     run.seconds[name] = time.perf_counter() - t0
     echo(f"  wrote {name} in {run.seconds[name]:.1f} s")
     return None

@@ -325,6 +325,22 @@ def test_failing_notebook_names_notebook_and_cell_and_keeps_earlier_folder(built
 
 
 @pytest.mark.slow
+def test_a_full_disk_is_one_line_exit_2_and_leaves_the_month_and_no_copies(built):
+    """A full disk (RLIMIT_FSIZE stands in: no file may grow past 100 kB, as the brief's page does) failed
+    as a notebook's fault: 'brief failed: notebook brief.ipynb failed: OSError: [Errno 28] …', exit 1, and
+    kept its partial copies in <out>.failed/ on the full disk. Now the output line, exit 2, nothing kept."""
+    from test_cli import one_line, perfkit
+
+    out: Path = built["out"]
+    before = _digest(out)
+    got = perfkit("--db", str(built["db"]), "brief", "--out", str(out), "--force", file_size_limit=100_000)
+    says = f"{out}: the disk is full (or a file-size limit was reached): nothing published; {out} was left as it was"
+    assert (got.returncode, one_line(got.stderr)) == (2, says)
+    assert _digest(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(["2019-09", "index.html"])
+
+
+@pytest.mark.slow
 def test_english_brief_beside_the_chinese_one(built, capsys):
     """`--lang en` into the month's folder: the English set is written beside the Chinese one (which stays
     byte for byte), reads with no Chinese but the plan's names (charts included), and a second Chinese run
