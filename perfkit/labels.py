@@ -950,7 +950,11 @@ def stored_vocabulary() -> bytes:
 
 
 def t(key: str, lang: str = "zh") -> str:
-    """The label for `key` in `lang` ('zh' or 'en'); unknown keys fall back to the key itself."""
+    """The label for `key` in `lang` ('zh' or 'en'); unknown keys fall back to the key itself. Another
+    language is refused: a notebook run with lang = "fr" (or "EN") printed English labels beside Chinese
+    statuses and units, and no error."""
+    if lang != "zh" and lang != "en":
+        raise ValueError(f"unknown language {lang!r}: expected 'zh' or 'en'")
     pair = TEXT.get(key)
     if pair is None:
         return key

@@ -264,3 +264,21 @@ def test_growth_what_if_bands_are_checked_as_the_cli_checks_them(
             assert str(bad.value) == says
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("name", ["risks.ipynb", "scores.ipynb", "unit.ipynb"])
+def test_a_language_other_than_zh_or_en_is_refused(hand_db, run_notebook, monkeypatch, tmp_path, name):
+    """lang = "fr" ran to the end and printed English labels beside Chinese statuses; now the first label
+    asked for refuses it, before the notebook writes anything."""
+    import papermill as pm
+
+    monkeypatch.setenv("PERFKIT_DB", str(hand_db))
+    monkeypatch.setenv("PERFKIT_OUTPUTS", str(tmp_path / "outputs"))
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        run_notebook(name, lang="fr")
+    assert (err.value.ename, err.value.evalue) == (
+        "ValueError",
+        "unknown language 'fr': expected 'zh' or 'en'",
+    )
+    scratch = tmp_path / "outputs" / "scratch"
+    assert not scratch.exists() or not any(p.is_file() for p in scratch.rglob("*"))
