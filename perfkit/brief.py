@@ -47,7 +47,7 @@ from pathlib import Path, PurePosixPath
 from . import chart_fonts
 from .config import NOTEBOOKS_DIR, SINGLE_THREAD_ENV, db_path, outputs_dir
 from .errors import InputError, Problem
-from .exports import OutputError, check_folder, check_writable
+from .exports import OutputError, check_folder, check_writable, folder_problem
 from .lab import KERNEL_NAME, ensure_kernel
 from .startup import KERNEL_LAUNCH, defer_iri_grammar
 
@@ -518,9 +518,13 @@ def run_brief(
         removed = remove_stale_builds(final)
         build, lock = _claim_build(final)
     except OSError as exc:  # before any kernel starts: one line naming the folder, not a build folder
-        raise OutputError(
-            Problem(str(final), f"cannot write the brief there: {exc.strerror or exc}")
-        ) from None
+        # a file where a folder above it should be ($PERFKIT_OUTPUTS=/dev/null, --out store.sqlite/x) is
+        # named, as ingest --archive names it ('cannot write the brief there: File exists' before)
+        in_the_way = isinstance(exc, FileExistsError | NotADirectoryError) and folder_problem(
+            final, named=True
+        )
+        reason = in_the_way or f"cannot write the brief there: {exc.strerror or exc}"
+        raise OutputError(Problem(str(final), reason)) from None
     if removed:
         echo(
             f"removed {len(removed)} build folder(s) left by killed runs: {', '.join(p.name for p in removed)}"

@@ -569,6 +569,10 @@ def test_brief_into_a_folder_it_cannot_write_is_one_line_before_any_kernel(sampl
     cases = [
         (a_file, "is a file, not a folder for the brief", None),
         (locked / "2019-09", "cannot write the brief there: Permission denied", _obey_permissions),
+        # a file above the folder (--out store.sqlite/2019-09, $PERFKIT_OUTPUTS=/dev/null) is named: the
+        # line said 'cannot write the brief there: File exists'
+        (a_file / "2019-09", f"{a_file} is a file, not a folder", None),
+        (a_file / "x" / "2019-09", f"{a_file} is a file, not a folder", None),
     ]
     for out, says, before in cases:
         run = subprocess.run(
