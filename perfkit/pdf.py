@@ -16,7 +16,9 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -85,7 +87,10 @@ def print_pdfs(pages: Iterable[str | os.PathLike]) -> list[Path]:
         profile = Path(tmp) / "profile"
         try:
             proc = subprocess.Popen(
-                browser_args(browser, profile), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                browser_args(browser, profile),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with(os.getpid()),
             )
         except OSError as exc:
             raise PdfError(f"cannot start {browser}: {exc.strerror or exc}") from None
@@ -101,6 +106,27 @@ def print_pdfs(pages: Iterable[str | os.PathLike]) -> list[Path]:
             raise PdfError(f"{browser} could not print: {type(exc).__name__}: {exc}") from None
         finally:
             stop(proc)
+
+
+def _die_with(parent: int):
+    """The browser's first act on Linux: die when the process printing with it dies (PR_SET_PDEATHSIG), so a
+    `perfkit brief --pdf` killed with kill -9 leaves no headless Chromium running for good (it did, with its
+    zygotes and DevTools port). prctl is looked up here, in the parent, so the child only makes the call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def first() -> None:
+        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+    return first
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -3,8 +3,10 @@ install one."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,52 @@ def test_a_browser_that_hangs_or_dies_is_one_line_and_no_pdf(tmp_path, monkeypat
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # stopped and reaped
+
+
+def _processes_naming(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not CHROMIUM or not sys.platform.startswith("linux"), reason="headless Chromium on Linux")
+def test_a_printer_killed_with_kill_9_leaves_no_browser_running(tmp_path):
+    """`perfkit brief --pdf` killed with kill -9 while printing left its headless Chromium (and zygotes)
+    running for good, parented to init. The browser now dies with the process that started it."""
+    import signal
+    import subprocess
+    import tempfile
+    import time
+
+    pages = []
+    for i in range(20):
+        page = tmp_path / f"p{i}.html"
+        page.write_text(f"<p>{'页' * 20000}</p>", encoding="utf-8")
+        pages.append(str(page))
+    # the browser's profile under a short path: Chromium does not start with a socket path past 107 bytes
+    scratch = Path(tempfile.mkdtemp(prefix="pk-pdf-"))
+    code = "import sys; from perfkit import pdf; pdf.print_pdfs(sys.argv[1:])"
+    printer = subprocess.Popen(
+        [sys.executable, "-c", code, *pages], env={**os.environ, "TMPDIR": str(scratch)}
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _processes_naming(str(scratch)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_naming(str(scratch)), "the browser never started"
+        printer.send_signal(signal.SIGKILL)
+        printer.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _processes_naming(str(scratch)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _processes_naming(str(scratch))
+    finally:
+        for pid in _processes_naming(str(scratch)):  # ours only (their command lines name our folder)
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert left == []
