@@ -683,15 +683,17 @@ LANG_NOTEBOOK = [
 ]
 
 
+def _small_notebook(folder: Path, cell: str = LANG_NOTEBOOK[1]) -> Path:
+    """`folder`/w.ipynb: LANG_NOTEBOOK's parameters, then `cell` (a brief of one quick notebook)."""
+    folder.mkdir(exist_ok=True)
+    cells = [new_code_cell(LANG_NOTEBOOK[0], metadata={"tags": ["parameters"]}), new_code_cell(cell)]
+    nbformat.write(new_notebook(cells=cells, metadata=KERNEL_META), folder / "w.ipynb")
+    return folder
+
+
 def test_languages_side_by_side_and_each_up_to_date(tmp_path, sample_db):
     """zh, then en, then zh again into one folder: both sets exist, and the second zh run runs nothing."""
-    folder = tmp_path / "nbs"
-    folder.mkdir()
-    cells = [
-        new_code_cell(LANG_NOTEBOOK[0], metadata={"tags": ["parameters"]}),
-        new_code_cell(LANG_NOTEBOOK[1]),
-    ]
-    nbformat.write(new_notebook(cells=cells, metadata=KERNEL_META), folder / "w.ipynb")
+    folder = _small_notebook(tmp_path / "nbs")
     out = tmp_path / "out"
     job = [brief.NotebookJob("w.ipynb", ("answer.csv",))]
 
@@ -739,13 +741,7 @@ def test_a_folder_built_by_a_perfkit_that_printed_differently_is_rebuilt(tmp_pat
         f.write("\n# a report-layer change\n")
     assert brief.package_version(copy) != brief.package_version()
 
-    folder = tmp_path / "nbs"
-    folder.mkdir()
-    cells = [
-        new_code_cell(LANG_NOTEBOOK[0], metadata={"tags": ["parameters"]}),
-        new_code_cell(LANG_NOTEBOOK[1]),
-    ]
-    nbformat.write(new_notebook(cells=cells, metadata=KERNEL_META), folder / "w.ipynb")
+    folder = _small_notebook(tmp_path / "nbs")
     out = tmp_path / "out"
 
     def run(said: list[str]) -> brief.BriefRun:
@@ -770,11 +766,8 @@ def test_a_folder_built_by_a_perfkit_that_printed_differently_is_rebuilt(tmp_pat
 def test_a_brief_whose_pdf_failed_is_not_up_to_date_for_the_next_pdf(tmp_path, sample_db, monkeypatch):
     """--pdf with no browser writes the HTML and warns; the folder's stamp still said pdf, so the next
     `perfkit brief --pdf`, the browser now there, said 'up to date: nothing to run' and no PDF ever came."""
-    folder = tmp_path / "nbs"
-    folder.mkdir()
     page = "from pathlib import Path\nPath(out_dir, 'brief.html').write_text('<p>月报</p>', encoding='utf-8')"
-    cells = [new_code_cell(LANG_NOTEBOOK[0], metadata={"tags": ["parameters"]}), new_code_cell(page)]
-    nbformat.write(new_notebook(cells=cells, metadata=KERNEL_META), folder / "w.ipynb")
+    folder = _small_notebook(tmp_path / "nbs", page)
     out = tmp_path / "out"
 
     def run() -> brief.BriefRun:
@@ -800,8 +793,7 @@ def test_a_month_published_whole_removes_the_copies_of_its_failed_run(tmp_path, 
     out = tmp_path / "out" / "2019-09"
 
     def run(cell: str) -> brief.BriefRun:
-        cells = [new_code_cell(LANG_NOTEBOOK[0], metadata={"tags": ["parameters"]}), new_code_cell(cell)]
-        nbformat.write(new_notebook(cells=cells, metadata=KERNEL_META), folder / "w.ipynb")
+        _small_notebook(folder, cell)
         job = [brief.NotebookJob("w.ipynb", ("answer.csv",))]
         return brief.run_brief(
             "2019-09", out=out, db=sample_db, notebooks=job, notebooks_dir=folder, workers=1, echo=said.append
