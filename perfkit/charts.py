@@ -231,6 +231,9 @@ def fan_chart(
     are not given). The fan starts at the last observed period: 80% and 95% intervals shaded, the band a
     green strip.
     """
+    if len(path) == 0:  # no turnover published yet: the words the brief prints, not an IndexError
+        words = pd.DataFrame({"text": [t("brief.turnover.none", lang)]})
+        return theme_config(alt.Chart(words).mark_text(size=14).encode(text="text:N"))
     if "mode" in path and path["mode"].nunique() > 1:
         parts = [
             _fan_layers(g.reset_index(drop=True), band, title, lang, t)

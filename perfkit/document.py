@@ -493,11 +493,7 @@ def _notes(w: Writer, data, lang: str) -> None:
             missing=_listed(missing, lang) if missing else t("brief.none_short", lang),
         )
     )
-    w.para(
-        t("brief.turnover_as_of", lang).format(
-            month=month_label(data.turnover_month, lang) if data.turnover_month else MISSING
-        )
-    )
+    w.para(report.turnover_note(data.turnover_month, lang))
     w.para(t("doc.method_note", lang))
     if data.sample:
         w.para(_synthetic(lang))

@@ -161,6 +161,23 @@ class GrowthReport:
         return table[order].reset_index()
 
 
+PATH_COLUMNS = [
+    "month", "label", "observed", "growth_pct", "p2_5", "p10", "p90", "p97_5", "mode", "measure_id", "band_low",
+    "band_high",
+]  # fmt: skip
+
+
+def empty_report() -> GrowthReport:
+    """What the growth notebook shows before the statistics office's first table: nothing, with the
+    columns (the brief says so in words; the notebook failed and no brief could be built at all)."""
+    return GrowthReport(
+        pd.DataFrame(columns=PROJECTION_COLUMNS),
+        pd.DataFrame(columns=PATH_COLUMNS),
+        pd.DataFrame(columns=BACKTEST_COLUMNS + ["mode"]),
+        pd.DataFrame(),
+    )
+
+
 def check_bands(bands: dict, modes) -> None:
     """A what-if `bands` (the growth notebook's parameter): each key a mode of the plan, each value two
     finite numbers LOW ≤ HIGH, as `perfkit growth --band` requires. {"road": [14, 13]} gave chances of

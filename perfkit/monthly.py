@@ -490,6 +490,9 @@ def growth_report(
     if bands:
         growth_model.check_bands(bands, list(read_catalogue(conn).plan["turnover"]["bands"]))
     done = ensure(conn, as_of, fingerprint)
+    snap = load(conn, done.as_of, fingerprint=done.fingerprint)
+    if snap.growth is None:  # no turnover yet: an empty report (the brief says so), not a failed brief
+        return growth_model.empty_report()
     inputs_needed = bands and any(
         list(map(float, v)) != list(map(float, read_catalogue(conn).plan["turnover"]["bands"].get(k, [])))
         for k, v in bands.items()
@@ -497,9 +500,6 @@ def growth_report(
     if inputs_needed:
         cat = read_catalogue(conn)
         return growth_model.growth_report(cat, read_turnover(conn), done.as_of, bands=bands)
-    snap = load(conn, done.as_of, fingerprint=done.fingerprint)
-    if snap.growth is None:
-        raise ValueError("the store has no turnover data")
     backtest = _read_parts(conn, done.as_of, ("growth_backtest",)).get("growth_backtest")
     if backtest is not None and len(backtest):
         snap.growth.backtest = backtest

@@ -342,9 +342,7 @@ def data_notes(
         ],
         lang,
     )
-    turnover = t("brief.turnover_as_of", lang).format(
-        month=month_label(turnover_month, lang) if turnover_month else MISSING
-    )
+    turnover = turnover_note(turnover_month, lang)
     cfg = catalogue.plan
     methods = [
         t("brief.method.scoring", lang).format(public=cfg["assumptions"]["public"]),
@@ -599,6 +597,14 @@ def projection_sentences(data: BriefData, lang: str = "zh") -> list[str]:
         )
         for r in data.growth.projections.to_dict("records")
     ]
+
+
+def turnover_note(turnover_month, lang: str = "zh") -> str:
+    """The data note on turnover: the month it runs to, or that none is published yet (it read
+    '运输周转量数据截至—（统计部门发布口径）')."""
+    if not turnover_month:
+        return t("brief.turnover.none", lang)
+    return t("brief.turnover_as_of", lang).format(month=month_label(turnover_month, lang))
 
 
 def ytd_label(through: pd.Period, lang: str = "zh") -> str:

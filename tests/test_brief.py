@@ -810,6 +810,31 @@ def test_a_month_published_whole_removes_the_copies_of_its_failed_run(tmp_path, 
     assert sorted(p.name for p in out.parent.iterdir()) == ["2019-09", "index.html"]
 
 
+@pytest.mark.slow
+def test_a_brief_before_the_first_turnover_table(tmp_path):
+    """Ledgers in, no turnover table from the statistics office yet (the first months of using perfkit):
+    growth.ipynb failed with 'the store has no turnover data' and no brief at all could be built. Now the
+    brief, its unit pages and the 季度通报 are written and say that no turnover is published yet."""
+    from docx import Document
+
+    from perfkit.config import PLAN_DIR, SAMPLE_DIR
+    from perfkit.store import create_store
+
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    shutil.copy(SAMPLE_DIR / "progress.csv", sample / "progress.csv")
+    db = tmp_path / "no-turnover.sqlite"
+    create_store(db, plan_dir=PLAN_DIR, sample_dir=sample)
+    out = tmp_path / "outputs" / "2019-09-quarterly"
+    assert cli_main(["--db", str(db), "brief", "--kind", "quarterly", "--out", str(out)]) == 0
+    page = (out / "brief.html").read_text(encoding="utf-8")
+    assert "尚无统计部门发布的周转量数据。" in page and "截至—" not in page
+    growth_csv = pd.read_csv(out / "growth.csv", encoding="utf-8-sig")
+    assert growth_csv.empty and "projected_growth_pct" in growth_csv.columns
+    words = [p.text for p in Document(str(out / "quarterly.docx")).paragraphs]
+    assert words.count("尚无统计部门发布的周转量数据。") == 2 and not any("截至—" in w for w in words)
+
+
 def test_default_out_dir_and_as_of_check():
     assert brief.default_out_dir("2019-09").name == "2019-09"
     assert brief.default_out_dir("2019-09", "quarterly").name == "2019-09-quarterly"
