@@ -501,6 +501,15 @@ TEXT: dict[str, tuple[str, str]] = {
         "{n} investment measures: targets total {target} (10k yuan), {actual} done ({actual_pct}); "
         "{projected} projected by year end ({projected_pct}); {unlikely} have under a 50% chance of reaching target.",
     ),
+    # the month's ledgers hold no figure for some (or all) investment measures: said, not summed as zero
+    "brief.investment.summary_none": (
+        "{n}项投资类措施年度目标合计{target}万元，尚无填报的完成数据。",
+        "{n} investment measures: targets total {target} (10k yuan); no progress reported yet.",
+    ),
+    "brief.investment.unreported": (
+        "另有{n}项尚无填报数据，未计入以上合计。",
+        " {n} more have no progress reported yet and are not in these totals.",
+    ),
     "brief.investment.schedule_note": (
         "序时进度：按完成时限把年度目标平均分摊到各月应达到的完成率；预计年末完成为至完成时限的预测值。",
         "Pro-rata mark: the share of the target due by now if spread evenly to the deadline; projections are at the deadline.",

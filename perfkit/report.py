@@ -724,17 +724,27 @@ def investment_summary(data: BriefData, lang: str = "zh") -> str:
     """The investment measures in one sentence: targets, done and projected totals with their shares of the
     target, and how many are unlikely to reach it (the brief and the Word document print it)."""
     money = data.investment[data.investment["kind"] == "investment"]
-    target, actual, projected = (money[c].sum() for c in ("target", "actual", "projected"))
-    return say(
+    # a measure no ledger has reported yet has no actual and no projection: summed as 0 it read
+    # '累计完成0万元（0%），预计年末完成0万元（0%）' for a month with no reports at all
+    reported = money["actual"].notna()
+    if not reported.any():
+        return say(
+            "brief.investment.summary_none", lang, n=len(money), target=fmt_number(money["target"].sum(), 0)
+        )
+    target, actual, projected = (money.loc[reported, c].sum() for c in ("target", "actual", "projected"))
+    line = say(
         "brief.investment.summary",
         lang,
-        n=len(money),
+        n=int(reported.sum()),
         target=fmt_number(target, 0),
         actual=fmt_number(actual, 0),
         actual_pct=fmt_share(actual / target if target else None),
         projected=fmt_number(projected, 0),
         projected_pct=fmt_share(projected / target if target else None),
         unlikely=int((money["p_reach"] < 0.5).sum()),
+    )
+    return line + (
+        say("brief.investment.unreported", lang, n=int((~reported).sum())) if not reported.all() else ""
     )
 
 

@@ -85,6 +85,26 @@ def test_january_turnover_words_say_no_growth_is_published_yet(sample_conn):
     assert report.projection_sentences(september, "zh")[0].startswith("公路：截至2019年9月累计增长12.7%")
 
 
+def test_investment_sentence_does_not_sum_unreported_measures_as_zero(sample_conn):
+    """A month no ledger reported: the brief and the 通报 said '累计完成0万元（0%），预计年末完成0万元（0%）'.
+    Measures without a figure are now left out of the totals, and the sentence says how many."""
+    data = report.gather(sample_conn, "2019-09", analyses=("investment",))
+    september = report.investment_summary(data, "zh")
+    assert september.startswith("13项投资类措施年度目标合计194,800万元，累计完成") and "尚无" not in september
+    money = data.investment["kind"] == "investment"
+    some = money & data.investment["reporting_unit"].ne("局工程科")
+    data.investment.loc[some, ["actual", "projected", "p_reach"]] = float("nan")
+    partly = report.investment_summary(data, "zh")
+    assert partly.startswith("4项投资类措施年度目标合计53,000万元，累计完成") and partly.endswith(
+        "另有9项尚无填报数据，未计入以上合计。"
+    )
+    assert "not in these totals" in report.investment_summary(data, "en")
+    data.investment.loc[money, ["actual", "projected", "p_reach"]] = float("nan")
+    assert (
+        report.investment_summary(data, "zh") == "13项投资类措施年度目标合计194,800万元，尚无填报的完成数据。"
+    )
+
+
 def test_trend_table_and_chart_are_the_snapshots_month_by_month(sample_conn):
     data = report.gather(sample_conn, "2019-09", analyses=())
     page = report.trend_table(data, "zh")
