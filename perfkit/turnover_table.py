@@ -6,6 +6,7 @@ cell."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 
 import pandas as pd
@@ -48,6 +49,8 @@ def turnover_frame(
             ref = f"{letters[key]}{i}"
             if ref in flags and (key == "official_yoy_pct" or not flags[ref].startswith("formatted")):
                 problems.append(Problem(file, flags[ref], sheet, ref))
+            elif key == "month" and (reason := _number_month(rec[key])):
+                problems.append(Problem(file, reason, sheet, ref))
             elif key != "month" and not is_blank(rec[key]):
                 _, reason = cell_number(rec[key])
                 if reason:
@@ -56,6 +59,29 @@ def turnover_frame(
         raise InputError(problems)
     canon["month"] = canon["month"].map(month_text)
     return canon
+
+
+def _number_month(v: object) -> str | None:
+    """Why a month cell holding a plain number (not a date) is refused: Excel keeps 2019.10 typed into a
+    General cell as the number 2019.1, which reads as January, so a number cannot say which month it is."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or 20000 < v < 80000:
+        return None  # text, or a date serial (month_text reads its month)
+    return (
+        f"month cell holds the number {v!r}, not a month: Excel drops a trailing zero (2019.10 becomes"
+        " 2019.1, January); type the month as text, e.g. 2019-10 or 2019年10月"
+    )
+
+
+def _ambiguous_month_text(v: object) -> str | None:
+    """'2019.1' in a CSV is what Excel writes for a month typed as 2019.10 (October) in a number cell:
+    January or October, it cannot tell."""
+    text = str(v).strip()
+    if re.fullmatch(r"\d{4}\.1", text):
+        return (
+            f"month {text!r} is January or October (Excel writes 2019.10 typed as a number as 2019.1):"
+            " write the month as 2019-01 or 2019-10"
+        )
+    return None
 
 
 def check_turnover(
@@ -105,4 +131,12 @@ def read_turnover_csv(data: bytes, file: str, max_rows: int = 10_000) -> tuple[p
     from .turnover import canonical_columns
 
     frame = canonical_columns(frame, file)
-    return frame, {c: col_letter(i + 1) for i, c in enumerate(frame.columns)}
+    letters = {c: col_letter(i + 1) for i, c in enumerate(frame.columns)}
+    problems = [
+        Problem(file, reason, "", f"{letters['month']}{i}")
+        for i, v in enumerate(frame["month"], start=2)
+        if (reason := _ambiguous_month_text(v))
+    ]
+    if problems:
+        raise InputError(problems)
+    return frame, letters
