@@ -172,11 +172,33 @@ def normalise_turnover(
                 raise InputError(
                     Problem(source, f"{mode} {r['month']}: periods overlap", sheet, f"row {r['row']}")
                 )
+            if reason := _unusable_period(r, span, prev_end, vals):
+                raise InputError(Problem(source, f"{mode} {r['month']}: {reason}", sheet, f"row {r['row']}"))
             prev_end = end
             out.append(
                 {"mode": mode, "month": r["month"], "span_months": span, **vals, "official_yoy_pct": r["yoy"]}
             )
     return pd.DataFrame(out, columns=NORMALISED)
+
+
+def _unusable_period(r: dict, span: int, prev_end: int, vals: dict[str, float]) -> str | None:
+    """Why a period cannot be stored: the growth models (and every score) take months and the combined
+    1—2月 only, and a period with no turnover at all; stored, it broke `perfkit score` until corrected."""
+    end, year = r["month"].month, r["month"].year
+    if span > 2 or (span == 2 and end != 2):
+        if r["form"] != "ytd":
+            return f"a period of {span} months: only 1—2月 is published as one period; give each month"
+        if prev_end == 0:
+            return (
+                f"a year-to-date (累计) figure with no earlier month of {year} in the table: a 累计 table"
+                " starts from the year's first release (1—2月); or give the month's own figure as 当月"
+            )
+        missing = f"{year}-{prev_end + 1:02d}" + (f"..{year}-{end - 1:02d}" if end - 1 > prev_end + 1 else "")
+        return f"a year-to-date (累计) figure after {year}-{prev_end:02d}: {missing} missing from the table"
+    if all(v == 0 for v in vals.values()):
+        what = "unchanged from the month before" if r["form"] == "ytd" and prev_end else "0"
+        return f"passenger-km and ton-km are both {what}: leave a month not yet published out of the table"
+    return None
 
 
 def converted(turnover: pd.DataFrame, coefficients: dict[str, float]) -> pd.DataFrame:

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from perfkit import turnover
+from perfkit.errors import InputError
+from perfkit.turnover import normalise_turnover
 
 
 def test_year_to_date_becomes_monthly_converted_and_grows_as_computed_by_hand():
@@ -30,3 +32,27 @@ def test_year_to_date_becomes_monthly_converted_and_grows_as_computed_by_hand():
     assert turnover.ytd_growth(series, "2019-04") is None  # not published yet
     with pytest.raises(KeyError, match="no conversion coefficient for mode"):
         turnover.converted(rows, {"waterway": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("rows", "reason"),
+    [
+        ([("2019年10月", "累计", 76000, 280000)], "figure with no earlier month of 2019"),
+        ([("2019年1—10月", "当月", 76000, 280000)], "a period of 10 months"),
+        (
+            [("2019年1—2月", "累计", 10, 20), ("2019年3月", "累计", 20, 40), ("2019年5月", "累计", 30, 60)],
+            "after 2019-03: 2019-04 missing",
+        ),
+        ([("2019年3月", "当月", 0, 0)], "both 0"),
+        ([("2019年1—2月", "累计", 10, 20), ("2019年3月", "累计", 10, 20)], "unchanged from the month before"),
+    ],
+)
+def test_a_period_the_growth_models_cannot_take_is_refused_naming_its_row(rows, reason):
+    # stored, a lone 累计 month (span 10) made `perfkit score` fail until a corrected table came
+    frame = pd.DataFrame(
+        [{"月份": m, "运输方式": "公路", "口径": f, "旅客周转量": p, "货物周转量": t} for m, f, p, t in rows]
+    )
+    with pytest.raises(InputError) as err:
+        normalise_turnover(frame, "t.csv")
+    [problem] = err.value.problems
+    assert problem.cell == f"row {len(rows) + 1}" and reason in problem.reason, problem.reason
