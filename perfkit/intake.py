@@ -342,7 +342,8 @@ def _sync(conn: sqlite3.Connection, ctx: _Context) -> None:
 def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today: date) -> IngestResult:
     """The store part of an ingest, inside the caller's transaction: the checks against the store, the
     archive copy (see `_archive`), the submission and its rows; InputError before anything is written."""
-    from .store import insert_turnover
+    from .store import insert_turnover, read_turnover
+    from .turnover import overlaps_stored
 
     path, sha, kind, parsed = loaded.path, loaded.sha, loaded.kind, loaded.parsed
     file = str(path)
@@ -388,6 +389,8 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
         return _ingest_form(conn, loaded, ctx, today)
     frame, letters, sheet_name = parsed
     rows = check_turnover(frame, file, sheet_name, letters, today)
+    if problems := overlaps_stored(rows, read_turnover(conn), file):
+        raise InputError(problems)
     month = str(rows["month"].max())
     sid, shown = _submit(conn, ctx, loaded, "turnover", ".csv", month=month, rows=len(rows))
     insert_turnover(conn, sid, rows)

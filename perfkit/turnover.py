@@ -201,6 +201,34 @@ def _unusable_period(r: dict, span: int, prev_end: int, vals: dict[str, float]) 
     return None
 
 
+def overlaps_stored(new: pd.DataFrame, stored: pd.DataFrame, source: str) -> list[Problem]:
+    """A new table's periods against the stored ones they join (latest per mode and month, the new rows
+    superseding theirs): January given alone beside a 1—2月, either way round, cannot be undone in an
+    append-only store and made every score fail. One problem per mode and year."""
+    months = lambda df: {(m, p.year): {} for m, p in zip(df["mode"], df["month"], strict=True)}  # noqa: E731
+    joined = months(new)
+    for frame, origin in ((stored, "stored"), (new, "this table")):
+        for m, p, span in zip(frame["mode"], frame["month"], frame["span_months"], strict=True):
+            if (m, p.year) in joined:
+                joined[(m, p.year)][p] = (int(span), origin)
+    problems = []
+    for (mode, year), periods in joined.items():
+        jan, feb = (
+            periods.get(pd.Period(year=year, month=1, freq="M")),
+            periods.get(pd.Period(year=year, month=2, freq="M")),
+        )
+        if jan and feb and feb[0] == 2 and "this table" in (jan[1], feb[1]):
+            alone, combined = f"{year}-01 alone ({jan[1]})", f"1—2月 ({feb[1]})"
+            problems.append(
+                Problem(
+                    source,
+                    f"{mode} {year}: January given both {alone} and inside {combined}: the store is"
+                    " append-only, so give the year's first release the way the store has it",
+                )
+            )
+    return problems
+
+
 def converted(turnover: pd.DataFrame, coefficients: dict[str, float]) -> pd.DataFrame:
     """换算周转量 = ton-km + passenger-km × coefficient (road 0.1; waterway 1 for berths, 0.33 for seats).
 

@@ -652,6 +652,28 @@ def test_bad_turnover_csv_is_rejected(sample_conn, tmp_path, text, cell, reason,
     assert dump(sample_conn) == before
 
 
+def test_january_alone_beside_a_stored_1_2_release_is_refused_and_score_still_runs(
+    sample_db, tmp_path, capsys
+):
+    # the store holds 2019年1—2月; a lone January went in and every later `perfkit score` failed (exit 1)
+    head = "月份,运输方式,口径,旅客周转量,货物周转量\n"
+    jan = tmp_path / "jan.csv"
+    jan.write_text(head + "2019年1月,公路,当月,30000,110000\n", encoding="utf-8")
+    conn = open_store(sample_db)
+    before = dump(conn)
+    code, out, err = run(capsys, "--db", sample_db, "ingest", jan, "--archive", tmp_path / "archive")
+    assert code == 2 and err.startswith(f"{jan}: road 2019: January given both 2019-01 alone"), err
+    assert dump(conn) == before
+    # January and February each alone supersede the stored February: consistent, accepted
+    both = tmp_path / "jan_feb.csv"
+    both.write_text(head + "2019年1月,公路,当月,30000,110000\n2019年2月,公路,当月,31000,111000\n", "utf-8")
+    code, out, err = run(capsys, "--db", sample_db, "ingest", both, "--archive", tmp_path / "archive")
+    assert code == 0, err
+    code, out, err = run(capsys, "--db", sample_db, "score", "--as-of", "2019-09")
+    assert code == 0, err
+    conn.close()
+
+
 def test_turnover_xlsx_text_and_formula_cells_are_rejected(sample_conn, tmp_path):
     wb = Workbook()
     ws = wb.active
