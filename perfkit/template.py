@@ -29,6 +29,7 @@ from .forms import (
     FormSheet,
     IntakeRules,
     Rule,
+    beyond_target,
     book_meta,
     cell_number,
     cell_text,
@@ -270,17 +271,18 @@ PROGRESS_COLUMNS = ["measure_id", "month", "cumulative", "status", "note"]
 
 
 def measure_index(catalogue: Catalogue) -> dict[str, dict]:
-    """measure_id → kind, unit, schedule, reporting_unit as plain dicts: built once per catalogue by intake
+    """measure_id → kind, unit, schedule, reporting_unit, target as plain dicts: built once per catalogue by intake
     (iterating the catalogue's columns for every file was a large share of ingest time)."""
     m_ = catalogue.measures
     return {
-        mid: {"kind": k, "unit": u, "schedule": s, "reporting_unit": ru}
-        for mid, k, u, s, ru in zip(
+        mid: {"kind": k, "unit": u, "schedule": s, "reporting_unit": ru, "target": tg}
+        for mid, k, u, s, ru, tg in zip(
             m_["measure_id"].tolist(),
             m_["kind"].tolist(),
             m_["unit"].tolist(),
             m_["schedule"].tolist(),
             m_["reporting_unit"].tolist(),
+            m_["target"].tolist(),
             strict=True,
         )
     }
@@ -412,6 +414,8 @@ def check_progress_records(
                 problem(f"negative number {value:g}", where)
             elif m["unit"] == "%" and value > 100:
                 problem(f"{value:g} is over 100 for a percentage", where)
+            elif reason := beyond_target(value, m["target"], m["unit"], rules.max_target_multiple):
+                problem(reason, where)
             elif mid in last and m["schedule"] in MONOTONE_SCHEDULES:
                 before_month, before = last[mid]
                 if (
