@@ -20,6 +20,7 @@ import pandas as pd
 from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .forms import (
+    META_SHEET,
     Checked,
     Field,
     FormSheet,
@@ -143,7 +144,7 @@ def template_file_name(year: int) -> str:
 
 
 def write_assessment_template(
-    catalogue: Catalogue, recorded: pd.DataFrame | None, out_dir: str | Path
+    catalogue: Catalogue, recorded: pd.DataFrame | None, out_dir: str | Path, based_on: int | None = None
 ) -> Path:
     """The year's protected 考评结果 workbook, pre-filled with `recorded` (the store's assessments)."""
     cfg = settings(catalogue)
@@ -185,7 +186,8 @@ def write_assessment_template(
         title=title,
         fields=fields(),
         rows=rows,
-        meta=form_meta(KIND, catalogue, year=str(catalogue.year)),
+        # the record it was pre-filled from ('0': none): ingest refuses it once a later record exists
+        meta=form_meta(KIND, catalogue, year=str(catalogue.year), based_on=str(based_on or 0)),
         rules=rules,
         cell_rule=cell_rule,
         freeze="D",
@@ -330,12 +332,30 @@ def check(
         )
     if not sheet.rows and not problems:
         problems.append(Problem(file, "nothing filled in", sheet.sheet))
+    prior = latest_record(conn, catalogue.year)
+    based_on = sheet.meta.get("based_on")  # absent from workbooks written before it was recorded
+    if based_on is not None and based_on != str(prior or 0):
+        cell = sheet.meta_cells.get("based_on", "")
+        problems.append(
+            Problem(
+                file,
+                f"this workbook was pre-filled from the record as of submission {based_on}, but submission"
+                f" {prior} has been recorded since: storing it would drop what that one added; write a new"
+                " template (perfkit template --assessments) and enter your changes there",
+                META_SHEET if cell else "",
+                cell,
+            )
+        )
     if problems:
         raise InputError(problems)
-    prior = conn.execute(
-        "SELECT MAX(id) FROM submissions WHERE kind = 'assessment' AND month = ?", (str(catalogue.year),)
-    ).fetchone()[0]
     return Checked(rows=out, unit="", month=str(catalogue.year), supersedes=prior)
+
+
+def latest_record(conn: sqlite3.Connection, year: int) -> int | None:
+    """The submission id of the year's latest 考评结果 workbook (the year's complete record), or None."""
+    return conn.execute(
+        "SELECT MAX(id) FROM submissions WHERE kind = 'assessment' AND month = ?", (str(year),)
+    ).fetchone()[0]
 
 
 # ------------------------------------------------------------------------------------ what is known

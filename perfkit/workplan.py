@@ -161,9 +161,10 @@ def write_form_templates(
 
     catalogue = read_catalogue(conn)
     if assessments:
-        from .assessments import write_assessment_template
+        from .assessments import latest_record, write_assessment_template
 
-        return [write_assessment_template(catalogue, read_assessments(conn, catalogue.year), out_dir)]
+        recorded, based_on = read_assessments(conn, catalogue.year), latest_record(conn, catalogue.year)
+        return [write_assessment_template(catalogue, recorded, out_dir, based_on)]
     period = pd.Period(year=catalogue.year, month=1, freq="M")
     if month:
         period = check_month(parse_month(month, "--month"), catalogue.year, source="--month")

@@ -111,8 +111,9 @@ def test_recorded_values_give_the_plan_formula_exactly(sample_db, sample_conn, b
 
 def test_a_later_workbook_supersedes_and_both_are_kept(sample_db, sample_conn, book, tmp_path, cli):
     first = fill(book, tmp_path / "a" / book.name, public=88)
-    second = fill(book, tmp_path / "b" / book.name, public=92)
     cli("--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
+    code, out, _ = cli("--db", sample_db, "template", "--assessments", "--out", tmp_path / "t2")
+    second = fill(Path(out.split("wrote ", 1)[1].strip()), tmp_path / "b" / book.name, public=92)
     code, out, _ = cli("--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
     ids = read_submissions(sample_conn, "assessment")["id"].tolist()
     assert code == 0 and f"supersedes submission {ids[-2]}" in out
@@ -121,6 +122,27 @@ def test_a_later_workbook_supersedes_and_both_are_kept(sample_db, sample_conn, b
     assert len(read_assessments(sample_conn)) > len(a)  # history: every workbook's rows stay stored
     code, out, _ = cli("--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
     assert "already ingested" in out
+
+
+def test_a_workbook_from_a_template_older_than_the_record_is_refused(
+    sample_db, sample_conn, book, tmp_path, cli
+):
+    # two people fill the same template: the second's workbook, stored, silently dropped the first's items
+    deduction = [("察访核验扣分", 2, "安全检查发现问题", "泉效办〔2019〕9号", date(2019, 6, 1))]
+    first = fill(book, tmp_path / "a" / book.name, items=deduction)
+    code, out, err = cli("--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
+    assert code == 0, err
+    before = dump(sample_conn)
+    second = fill(
+        book, tmp_path / "b" / book.name, items=[("正向激励加分", 1, "获省级表彰", "闽交〔2019〕3号", None)]
+    )
+    code, out, err = cli("--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
+    [sid] = read_submissions(sample_conn, "assessment")["id"].tolist()[-1:]
+    assert code == 2 and err.startswith(f"{second} [_perfkit] B")
+    assert f"pre-filled from the record as of submission 0, but submission {sid} has been recorded" in err
+    assert dump(sample_conn) == before
+    a = read_assessments(sample_conn, 2019)
+    assert a.loc[a["kind"] == "deduction", "points"].max() == 2
 
 
 # fmt: off
