@@ -72,3 +72,9 @@ def problem_lines(problems: list[Problem], limit: int = MAX_PROBLEMS_PER_FILE) -
         if len(items) > limit:
             out.append(f"{file}: … and {len(items) - limit} more problems")
     return out
+
+
+def times(ratio: float) -> str:
+    """A ratio in a problem's reason as a reader counts it: '7,483', or '3.3e+304' where the digits would
+    fill the line."""
+    return f"{ratio:,.0f}" if ratio < 1e9 else f"{ratio:.1e}"

@@ -343,7 +343,7 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
     """The store part of an ingest, inside the caller's transaction: the checks against the store, the
     archive copy (see `_archive`), the submission and its rows; InputError before anything is written."""
     from .store import insert_turnover, read_turnover
-    from .turnover import overlaps_stored
+    from .turnover import out_of_proportion, overlaps_stored
 
     path, sha, kind, parsed = loaded.path, loaded.sha, loaded.kind, loaded.parsed
     file = str(path)
@@ -389,7 +389,10 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
         return _ingest_form(conn, loaded, ctx, today)
     frame, letters, sheet_name = parsed
     rows = check_turnover(frame, file, sheet_name, letters, today)
-    if problems := overlaps_stored(rows, read_turnover(conn), file):
+    stored = read_turnover(conn)
+    if problems := overlaps_stored(rows, stored, file) or out_of_proportion(
+        rows, stored, file, rules.max_turnover_ratio
+    ):
         raise InputError(problems)
     month = str(rows["month"].max())
     sid, shown = _submit(conn, ctx, loaded, "turnover", ".csv", month=month, rows=len(rows))

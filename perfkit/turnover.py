@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem
+from .errors import InputError, Problem, times
 
 MODES = {"公路": "road", "水路": "waterway", "road": "road", "waterway": "waterway"}
 COLUMN_ALIASES = {
@@ -226,6 +226,39 @@ def overlaps_stored(new: pd.DataFrame, stored: pd.DataFrame, source: str) -> lis
                     " append-only, so give the year's first release the way the store has it",
                 )
             )
+    return problems
+
+
+def out_of_proportion(new: pd.DataFrame, stored: pd.DataFrame, source: str, ratio: float) -> list[Problem]:
+    """A new table's figures against the typical month of their mode (the median monthly figure of the
+    stored periods and the table's, the new ones superseding theirs): one more than `ratio` times it, or
+    less than 1/`ratio` of it, is a slip of units (吨公里 for 万吨公里) or digits, refused ([intake]
+    max_turnover_ratio). Stored, 1e308 ton-km gave a growth of 10^300 %. Needs 4 periods of the mode."""
+    cols = {"passenger_km": "passenger-km", "ton_km": "ton-km"}
+    merged = pd.concat([stored.assign(new=False), new.assign(new=True)], ignore_index=True)
+    merged = merged.drop_duplicates(["mode", "month"], keep="last")  # the new rows supersede the stored
+    problems = []
+    for mode, g in merged.groupby("mode", sort=False):
+        if len(g) < 4:
+            continue
+        span = g["span_months"].astype(float).to_numpy()
+        for col, name in cols.items():
+            per_month = g[col].astype(float).to_numpy() / span
+            for i in np.flatnonzero(g["new"].to_numpy()):
+                typical = float(np.median(np.delete(per_month, i)))
+                v = per_month[i]
+                if typical <= 0 or v <= 0 or typical / ratio <= v <= typical * ratio:
+                    continue
+                month = g["month"].iloc[i]
+                problems.append(
+                    Problem(
+                        source,
+                        f"{mode} {month}: {name} {g[col].iloc[i]:,.15g} is {times(max(v / typical, typical / v))}"
+                        f" times {'above' if v > typical else 'below'} the typical month ({typical:,.1f}):"
+                        " check the units (万人公里, 万吨公里) and the digits; more than"
+                        f" {ratio:g} times is refused ([intake] max_turnover_ratio)",
+                    )
+                )
     return problems
 
 

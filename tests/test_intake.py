@@ -677,6 +677,31 @@ def test_january_alone_beside_a_stored_1_2_release_is_refused_and_score_still_ru
     conn.close()
 
 
+def test_a_turnover_figure_out_of_all_proportion_is_refused(sample_db, tmp_path, capsys):
+    # 吨公里 for 万吨公里, or 1e308: stored silently, growth printed a 300-digit percentage
+    head = "月份,运输方式,口径,旅客周转量,货物周转量\n"
+    bad = tmp_path / "units.csv"
+    bad.write_text(head + "2019年9月,公路,当月,7100,300000000\n2019年9月,水路,当月,430,1e308\n", "utf-8")
+    conn = open_store(sample_db)
+    before = dump(conn)
+    code, out, err = run(capsys, "--db", sample_db, "ingest", bad, "--archive", tmp_path / "archive")
+    lines = err.splitlines()
+    assert code == 2 and len(lines) == 2, err
+    assert lines[0].startswith(
+        f"{bad}: road 2019-09: ton-km 300,000,000 is 2,572 times above the typical month"
+    )
+    assert (
+        lines[1].startswith(f"{bad}: waterway 2019-09: ton-km 1e+308 is ")
+        and "[intake] max_turnover_ratio" in err
+    )
+    assert dump(conn) == before
+    ok = tmp_path / "ok.csv"  # the month as the office publishes it: in proportion, accepted
+    ok.write_text(head + "2019年9月,公路,当月,7100,30000\n2019年9月,水路,当月,430,320000\n", "utf-8")
+    code, out, err = run(capsys, "--db", sample_db, "ingest", ok, "--archive", tmp_path / "archive")
+    assert code == 0, err
+    conn.close()
+
+
 def test_turnover_xlsx_text_and_formula_cells_are_rejected(sample_conn, tmp_path):
     wb = Workbook()
     ws = wb.active
