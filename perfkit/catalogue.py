@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,6 +322,13 @@ def normalise_attachment(raw: pd.DataFrame, source: str, plan: dict | None = Non
                 Problem(source, f"{ind_id}: weight is not a number: {rec['weight']!r}", cell=where)
             )
             continue
+        if isinstance(rec["weight"], bool) or not (math.isfinite(out["weight"]) and out["weight"] > 0):
+            # a negative weight beside a larger one kept every stated subtotal and went in silently
+            problems.append(
+                Problem(
+                    source, f"{ind_id}: weight must be a number above 0, got {rec['weight']!r}", cell=where
+                )
+            )  # the row is kept: the subtotals are checked as given
         m = re.match(r"^\s*(\d{1,2})\s*月", str(rec["deadline"]))
         if not m:
             problems.append(

@@ -177,6 +177,18 @@ def test_import_fails_when_weights_disagree_with_subtotal(tmp_path):
     assert "重点工作目标: weights add up to 70 but the plan states 69" in text
 
 
+def test_import_refuses_a_negative_weight_that_keeps_every_subtotal(tmp_path):
+    # 1-1-1 5 and 1-1-2 -1 add up as 2 and 2 did: every stated subtotal held and the plan went in
+    raw = _raw()
+    raw.loc[raw["id"] == "1-1-1", "weight"] = "5"
+    raw.loc[raw["id"] == "1-1-2", "weight"] = "-1"
+    path = write_attachment_xlsx(raw, tmp_path / "neg.xlsx", "考评表")
+    with pytest.raises(InputError) as exc:
+        load_catalogue(PLAN_DIR, attachment=path)
+    [problem] = exc.value.problems
+    assert problem.reason == "1-1-2: weight must be a number above 0, got '-1'" and "neg.xlsx" in problem.file
+
+
 def test_import_rejects_a_non_month_deadline(tmp_path):
     raw = _raw()
     raw.loc[raw["id"] == "2-2-1", "deadline"] = "年底"
