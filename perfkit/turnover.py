@@ -39,6 +39,12 @@ _PERIOD = re.compile(r"^\s*(\d{4})\s*(?:年|-|/|\.)\s*(\d{1,2})(?:\s*(?:—|–|
 
 def parse_period(text: object) -> tuple[pd.Period, int]:
     """'2019-03', '2019年3月', '2019年1—2月', '2019-01~02' → (last month, number of months)."""
+    if re.fullmatch(r"\s*\d{4}\.1\s*", str(text)):
+        # what Excel writes for 2019.10 typed as a number (and a float month column holds): January or October
+        raise ValueError(
+            f"month {str(text).strip()!r} is January or October (2019.10 as a number is 2019.1):"
+            " write it as 2019-01 or 2019-10"
+        )
     m = _PERIOD.match(str(text))
     if not m:
         raise ValueError(f"not a month or month range: {text!r}")

@@ -6,7 +6,6 @@ cell."""
 from __future__ import annotations
 
 import io
-import re
 from datetime import date
 
 import pandas as pd
@@ -72,18 +71,6 @@ def _number_month(v: object) -> str | None:
     )
 
 
-def _ambiguous_month_text(v: object) -> str | None:
-    """'2019.1' in a CSV is what Excel writes for a month typed as 2019.10 (October) in a number cell:
-    January or October, it cannot tell."""
-    text = str(v).strip()
-    if re.fullmatch(r"\d{4}\.1", text):
-        return (
-            f"month {text!r} is January or October (Excel writes 2019.10 typed as a number as 2019.1):"
-            " write the month as 2019-01 or 2019-10"
-        )
-    return None
-
-
 def check_turnover(
     frame: pd.DataFrame, file: str, sheet: str, letters: dict[str, str], today: date
 ) -> pd.DataFrame:
@@ -131,12 +118,4 @@ def read_turnover_csv(data: bytes, file: str, max_rows: int = 10_000) -> tuple[p
     from .turnover import canonical_columns
 
     frame = canonical_columns(frame, file)
-    letters = {c: col_letter(i + 1) for i, c in enumerate(frame.columns)}
-    problems = [
-        Problem(file, reason, "", f"{letters['month']}{i}")
-        for i, v in enumerate(frame["month"], start=2)
-        if (reason := _ambiguous_month_text(v))
-    ]
-    if problems:
-        raise InputError(problems)
-    return frame, letters
+    return frame, {c: col_letter(i + 1) for i, c in enumerate(frame.columns)}

@@ -56,3 +56,15 @@ def test_a_period_the_growth_models_cannot_take_is_refused_naming_its_row(rows, 
         normalise_turnover(frame, "t.csv")
     [problem] = err.value.problems
     assert problem.cell == f"row {len(rows) + 1}" and reason in problem.reason, problem.reason
+
+
+def test_a_month_written_2019_1_is_refused_as_january_or_october():
+    # Excel writes 2019.10 typed as a number as 2019.1; a float month column in Parquet holds the same
+    with pytest.raises(ValueError, match="'2019.1' is January or October"):
+        turnover.parse_period("2019.1")
+    assert turnover.parse_period("2019.11") == (pd.Period("2019-11", freq="M"), 1)
+    assert turnover.parse_period("2019.3") == (pd.Period("2019-03", freq="M"), 1)
+    frame = pd.DataFrame([{"月份": "2019.1", "运输方式": "公路", "旅客周转量": 1, "货物周转量": 2}])
+    with pytest.raises(InputError) as err:
+        normalise_turnover(frame, "t.csv", cell_of={"month": "A"})
+    assert err.value.problems[0].cell == "A2"
