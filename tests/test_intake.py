@@ -165,6 +165,43 @@ def test_later_submission_supersedes_and_history_keeps_both(
     assert [r["superseded"] for r in recs[-2:]] == [True, False] and recs[-1]["month"] == MONTH
 
 
+def test_a_resubmission_leaving_reported_measures_blank_is_refused(
+    sample_db, sample_conn, template, tmp_path, capsys
+):
+    # a correction sent with only the corrected row filled in: the month's other 17 measures fell back to
+    # 缺报 and September's numbers, with exit 0
+    archive = tmp_path / "archive"
+    run(
+        capsys,
+        "--db",
+        sample_db,
+        "ingest",
+        fill(template, tmp_path / "a" / template.name),
+        "--archive",
+        archive,
+    )
+    before = dump(sample_conn)
+
+    def only_1_8_1_1(wb):
+        ws = wb[SHEET]
+        for r in range(3, ws.max_row + 1):
+            if ws[f"A{r}"].value not in ("1-8-1.1", None) and ws[f"D{r}"].value:
+                for c in "JKL":
+                    ws[f"{c}{r}"] = None
+
+    partial = fill(
+        template, tmp_path / "b" / template.name, {"1-8-1.1": {"cumulative": 24}}, edit=only_1_8_1_1
+    )
+    code, out, err = run(capsys, "--db", sample_db, "ingest", partial, "--archive", archive)
+    assert code == 2 and err.startswith(f"{partial} [{SHEET}]: 1-6-2.1, 1-7-1.1, "), err
+    assert "reported for 2019-10 in submission" in err and "fill them in again" in err
+    assert dump(sample_conn) == before
+    # the whole ledger again, with the correction: accepted
+    whole = fill(template, tmp_path / "c" / template.name, {"1-8-1.1": {"cumulative": 24}})
+    code, out, err = run(capsys, "--db", sample_db, "ingest", whole, "--archive", archive)
+    assert code == 0 and "supersedes submission" in out, err
+
+
 def test_correction_below_last_value_is_accepted_when_it_says_so(sample_conn, template, tmp_path):
     note = "更正：9月误报2辆，予以扣除"
     filled = fill(template, tmp_path / template.name, {"1-8-1.1": {"cumulative": 19, "note": note}})
@@ -1187,11 +1224,13 @@ TURNOVER_HEAD = ["月份", "运输方式", "旅客周转量", "货物周转量"]
 def test_trailing_blank_rows_are_not_data(sample_db, sample_conn, template, tmp_path, capsys):
     """Excel keeps rows that were once formatted or cleared: 100,000 of them below a table are nothing."""
     csv = tmp_path / "周转量.csv"
-    csv.write_text(",".join(TURNOVER_HEAD) + "\n2019-09,公路,1,100\n" + ",,,\n" * 100_000, encoding="utf-8")
+    csv.write_text(
+        ",".join(TURNOVER_HEAD) + "\n2019-09,公路,7100,30000\n" + ",,,\n" * 100_000, encoding="utf-8"
+    )
     wb = Workbook()
     ws = wb.active
     ws.append(TURNOVER_HEAD)
-    ws.append(["2019-09", "水路", 2, 200])
+    ws.append(["2019-09", "水路", 430, 320000])  # figures in proportion to the sample's months
     for r in range(3, 100_003):
         ws.cell(r, 1).number_format = "@"  # styled, empty: written as <c r="A…" s="1"/>
         ws.cell(r, 2).value = "" if r % 2 else None
