@@ -126,6 +126,11 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
             reason = "an old .xls (Excel 97–2003) workbook, not .xlsx: save it as .xlsx"
         raise InputError(Problem(file, reason))
     if not data.startswith(XLSX_MAGIC):
+        if owner := _lock_file_of(path.name):  # `perfkit ingest inbox/*.xlsx` while a workbook is open
+            raise InputError(
+                Problem(file, f"a lock file Excel, WPS or LibreOffice keeps while {owner} is open, not a"
+                        f" workbook: close {owner} and ingest it, not this file")
+            )  # fmt: skip
         raise InputError(
             Problem(file, "not an .xlsx workbook (not a zip file: renamed, or saved in another format?)")
         )
@@ -171,6 +176,16 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
         crcs=crcs,
         max_cells=rules.max_sheet_cells,
     )
+
+
+def _lock_file_of(name: str) -> str | None:
+    """The workbook a lock file stands for: Excel's and WPS's '~$book.xlsx', LibreOffice's
+    '.~lock.book.xlsx#'; None for any other name."""
+    if name.startswith("~$") and len(name) > 2:
+        return name[2:]
+    if name.startswith(".~lock.") and name.endswith("#") and len(name) > 8:
+        return name[7:-1]
+    return None
 
 
 def check_file(path: str | os.PathLike, rules: IntakeRules | None = None) -> None:

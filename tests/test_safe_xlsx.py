@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from perfkit.errors import InputError
-from perfkit.safe_xlsx import _scan_cells, _value_extent
+from perfkit.forms import IntakeRules
+from perfkit.safe_xlsx import _scan_cells, _value_extent, open_book
 
 SHEET = "填报"
 
@@ -61,3 +62,18 @@ def test_value_extent_of_a_cell_without_a_usable_reference_walks_the_elements():
     with pytest.raises(InputError) as err:
         _value_extent(bad, "f.xlsx", SHEET)
     assert err.value.problems[0].sheet == SHEET and "damaged sheet XML" in err.value.problems[0].reason
+
+
+@pytest.mark.parametrize(
+    ("name", "owner"), [("~$市道管处.xlsx", "市道管处.xlsx"), (".~lock.b.xlsx#", "b.xlsx")]
+)
+def test_an_office_lock_file_is_named_as_one(tmp_path, name, owner):
+    # `perfkit ingest inbox/*.xlsx` while someone has a workbook open picks up its lock file
+    lock = tmp_path / name
+    lock.write_bytes(b"\x0bzhang san" + b" " * 40 + b"\x00" * 50)
+    with pytest.raises(InputError) as err:
+        open_book(lock, lock.read_bytes(), IntakeRules())
+    [problem] = err.value.problems
+    assert problem.file == str(lock) and problem.reason.startswith(
+        f"a lock file Excel, WPS or LibreOffice keeps while {owner} is open"
+    )
