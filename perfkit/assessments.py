@@ -236,6 +236,7 @@ def check(
     graded = set(graded_indicators(catalogue))
     seen: dict[tuple[str, str], str] = {}
     totals = {"bonus": 0.0, "deduction": 0.0}
+    items: dict[tuple, str] = {}  # a bonus or deduction item → its first row
     out = []
 
     def problem(reason: str, key: str, r: int) -> None:
@@ -307,6 +308,11 @@ def check(
                 problem(f"{label} needs its points (a number above 0)", "points", r)
             if not texts["description"]:  # the 文号 and date are recorded when given (older items lack them)
                 problem(f"{label} needs its {t('assessment.description')}", "description", r)
+            same = (kind, points, texts["description"], texts["document"], when)
+            if texts["description"] and same in items:  # a copied row: counted twice before
+                problem(f"the same {label} as {items[same]} (分值, 事由, 文号 and 日期 alike)", "item", r)
+                continue
+            items.setdefault(same, sheet.cell("item", r))
             if points is not None and points > 0:
                 totals[kind] += points
                 cap = cfg[f"{kind}_cap"]

@@ -150,6 +150,8 @@ CASES = [
     ("bad-grade", dict(grades={"4-1": "甲"}), "E", ("等次评定", "4-1"), "等次 '甲' is not one of 优/良/中/差"),
     ("public-range", dict(public=120), "D", ("公众评议", ""), "公众评议 120 is outside 0–100"),
     ("bonus-cap", dict(items=[("正向激励加分", 3, "a", "x号", None), ("正向激励加分", 3, "b", "y号", None)]), "D", "blank1", "over the plan's cap of 5"),
+    # a row copied by mistake was counted twice
+    ("copied-item", dict(items=[("察访核验扣分", 0.5, "台账不全", "x号", None), ("察访核验扣分", 0.5, "台账不全", "x号", None)]), "A", "blank1", "the same 察访核验扣分 as A"),
     ("no-reason", dict(items=[("察访核验扣分", 0.5, None, "x号", None)]), "F", "blank0", "察访核验扣分 needs its 事由"),
     ("bad-item", dict(items=[("加分", 0.5, "a", "x号", None)]), "A", "blank0", "项目 '加分' is not one of"),
     ("bad-date", dict(items=[("正向激励加分", 0.5, "a", "x号", "去年")]), "H", "blank0", "not a date: '去年'"),
