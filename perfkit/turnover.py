@@ -122,7 +122,7 @@ def normalise_turnover(
         yoy = r.get("official_yoy_pct")
         if yoy is not None and not (isinstance(yoy, float) and pd.isna(yoy)) and str(yoy).strip() != "":
             try:
-                x = float(str(yoy).strip().rstrip("%"))
+                x = float(str(yoy).strip().rstrip("%％"))  # 12.7% or, typed in Chinese, 12.7％
             except ValueError:
                 x = math.nan
             if not math.isfinite(x):

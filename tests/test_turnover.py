@@ -68,3 +68,11 @@ def test_a_month_written_2019_1_is_refused_as_january_or_october():
     with pytest.raises(InputError) as err:
         normalise_turnover(frame, "t.csv", cell_of={"month": "A"})
     assert err.value.problems[0].cell == "A2"
+
+
+def test_a_yoy_with_a_full_width_percent_sign_is_read():
+    # 12.7％ typed with a Chinese input method was refused as 'YoY is not a finite number'
+    frame = pd.DataFrame(
+        [{"月份": "2019年3月", "运输方式": "公路", "旅客周转量": 1, "货物周转量": 2, "同比增长": "12.7％"}]
+    )
+    assert normalise_turnover(frame, "t.csv")["official_yoy_pct"].tolist() == [12.7]
