@@ -375,11 +375,20 @@ def _percent_styles(styles: bytes, file: str) -> set[int]:
     ):
         return set()
     root = _xml(styles, file, "xl/styles.xml")
-    custom = {int(n.get("numFmtId", -1)): n.get("formatCode", "") for n in root.iter(f"{_NS_MAIN}numFmt")}
+
+    def number(el, default: int) -> int:
+        try:
+            return int(el.get("numFmtId", default))
+        except ValueError:  # a damaged or hand-made part: one line, not a crash (exit 1)
+            raise InputError(
+                Problem(file, f"damaged workbook part xl/styles.xml (numFmtId {el.get('numFmtId')!r})")
+            ) from None
+
+    custom = {number(n, -1): n.get("formatCode", "") for n in root.iter(f"{_NS_MAIN}numFmt")}
     xfs = root.find(f"{_NS_MAIN}cellXfs")
     out = set()
     for i, xf in enumerate(xfs if xfs is not None else []):
-        fid = int(xf.get("numFmtId", 0))
+        fid = number(xf, 0)
         code = re.sub(r'"[^"]*"|\\.', "", custom.get(fid, ""))  # a quoted or escaped % is text
         if fid in (9, 10) or "%" in code:
             out.add(i)
@@ -413,6 +422,15 @@ def _cells(xml: bytes) -> Iterator[tuple[int, int, object]]:
 
 
 def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[str, str]:
+    from defusedxml.ElementTree import ParseError
+
+    try:
+        return _scan(xml, percent)
+    except (ParseError, ValueError) as exc:  # a reference or style index that is not a number
+        raise InputError(Problem(file, f"damaged sheet XML ({exc})", sheet)) from exc
+
+
+def _scan(xml: bytes, percent: set[int]) -> dict[str, str]:
     flags: dict[str, str] = {}
     for row, col, el in _cells(xml):
         ref = f"{col_letter(col)}{row}"

@@ -77,3 +77,40 @@ def test_an_office_lock_file_is_named_as_one(tmp_path, name, owner):
     assert problem.file == str(lock) and problem.reason.startswith(
         f"a lock file Excel, WPS or LibreOffice keeps while {owner} is open"
     )
+
+
+@pytest.mark.parametrize(
+    ("part", "old", "new", "reason"),
+    [
+        ("xl/styles.xml", b'numFmtId="164"', b'numFmtId="abc"', "damaged workbook part xl/styles.xml"),
+        ("xl/worksheets/sheet1.xml", b'<c r="A2" s="1"', b'<c r="A2" s="q"', "damaged sheet XML"),
+        ("xl/worksheets/sheet1.xml", b'<row r="2"', b'<row r="x"', "damaged sheet XML"),
+    ],
+)
+def test_a_style_or_reference_that_is_not_a_number_is_one_problem_not_a_crash(
+    tmp_path, part, old, new, reason
+):
+    # int() of a hand-made or damaged attribute ended `perfkit ingest` with exit 1 ('invalid literal')
+    from battery import rezip
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["月份", "share"])
+    wb.active.append(["2019-01", 0.5])
+    wb.active["B2"].number_format = "0.0%"  # a custom % format: styles are parsed, cells scanned
+    wb.active["A2"].number_format = "0.0%"
+    made = tmp_path / "made.xlsx"
+    wb.save(made)
+
+    def change(name, data):
+        if name != part:
+            return data
+        assert old in data, data[:400]
+        return data.replace(old, new, 1)
+
+    bad = rezip(made, tmp_path / "bad.xlsx", change)
+    book = open_book(bad, bad.read_bytes(), IntakeRules())
+    with pytest.raises(InputError) as err:
+        book.cell_flags(book.sheets[0])
+    [problem] = err.value.problems
+    assert problem.file == str(bad) and problem.reason.startswith(reason), problem.reason
