@@ -345,9 +345,10 @@ def check(
         problems.append(
             Problem(
                 file,
-                f"this workbook was pre-filled from the record as of submission {based_on}, but submission"
-                f" {prior} has been recorded since: storing it would drop what that one added; write a new"
-                " template (perfkit template --assessments) and enter your changes there",
+                f"this workbook was pre-filled from the record as of submission {based_on}, but "
+                + (f"submission {prior} has been recorded since" if prior else "the store holds no record")
+                + ": storing it would drop what was recorded; write a new template (perfkit template"
+                " --assessments) and enter your changes there",
                 META_SHEET if cell else "",
                 cell,
             )

@@ -139,7 +139,9 @@ def test_a_workbook_from_a_template_older_than_the_record_is_refused(
     code, out, err = cli("--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
     [sid] = read_submissions(sample_conn, "assessment")["id"].tolist()[-1:]
     assert code == 2 and err.startswith(f"{second} [_perfkit] B")
-    assert f"pre-filled from the record as of submission 0, but submission {sid} has been recorded" in err
+    assert (
+        f"pre-filled from the record as of submission 0, but submission {sid} has been recorded since" in err
+    )
     assert dump(sample_conn) == before
     a = read_assessments(sample_conn, 2019)
     assert a.loc[a["kind"] == "deduction", "points"].max() == 2
