@@ -447,10 +447,23 @@ def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.
             problems.append(Problem(str(path), f"unknown kind {rec['kind']!r}", cell=where))
         if rec["kind"] in QUANTITATIVE or rec["kind"] == "milestone":
             try:
-                float(rec["target"])
+                target = float(rec["target"])
             except ValueError:
                 problems.append(
                     Problem(str(path), f"{rec['measure_id']}: target is not a number", cell=where)
+                )
+                continue
+            # a growth band's lower bound may be any finite rate; every other target is an amount to reach
+            # (0 gave full marks for any value, a negative or infinite one no marks, all silently)
+            if not math.isfinite(target) or (target <= 0 and rec["kind"] != "growth_band"):
+                problems.append(
+                    Problem(
+                        str(path),
+                        f"{rec['measure_id']}: target must be a finite number"
+                        + ("" if rec["kind"] == "growth_band" else " above 0")
+                        + f", got {rec['target']!r}",
+                        cell=where,
+                    )
                 )
     dup = m["measure_id"][m["measure_id"].duplicated()].tolist()
     if dup:

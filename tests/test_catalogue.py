@@ -313,3 +313,23 @@ def test_a_plan_folder_with_a_broken_measures_file_is_one_line_exit_2_and_no_sto
     got = perfkit("--db", str(db), "init", "--plan", str(plan))
     assert (got.returncode, one_line(got.stderr)) == (2, says)
     assert not db.exists()
+
+
+@pytest.mark.parametrize("target", ["0", "-5", "inf", "nan"])
+def test_a_plan_target_of_0_or_below_or_not_finite_is_refused(tmp_path, target):
+    # 0 gave the measure full marks for any value, -5 or inf none: `perfkit init --plan` took them silently
+    import shutil
+
+    from test_cli import one_line, perfkit
+
+    plan = tmp_path / "plan"
+    shutil.copytree(PLAN_DIR, plan)
+    measures = plan / "measures.csv"
+    text = measures.read_text(encoding="utf-8")
+    assert ",investment,万元,80000," in text
+    measures.write_text(text.replace(",investment,万元,80000,", f",investment,万元,{target},", 1), "utf-8")
+    db = tmp_path / "s.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(plan))
+    says = f"{measures} row 7: 1-1-1.6: target must be a finite number above 0, got '{target}'"
+    assert (got.returncode, one_line(got.stderr)) == (2, says)
+    assert not db.exists()
