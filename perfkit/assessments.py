@@ -180,8 +180,13 @@ def write_assessment_template(
     for rec in rows:
         if isinstance(rec.get("date"), str) and rec["date"]:
             rec["date"] = date.fromisoformat(rec["date"])
+    from .safe_xlsx import refuse_filled_in  # here: the snapshot's modules do not import it
+
+    target = Path(out_dir) / template_file_name(catalogue.year)
+    # pre-filled with the record: only a sign-off tells that someone filled one in
+    refuse_filled_in([target], t("assessment.sheet"), {f.field: f.label for f in fields()}, "item", [])
     return write_form(
-        Path(out_dir) / template_file_name(catalogue.year),
+        target,
         sheet=t("assessment.sheet"),
         title=title,
         fields=fields(),

@@ -178,6 +178,41 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
     )
 
 
+def refuse_filled_in(paths, sheet: str, labels: dict[str, str], key: str, fill_in: list[str]) -> None:
+    """Before `perfkit template` writes: every one of `paths` that exists and holds someone's entries (a
+    fill-in value of `fill_in`, or its 填报人/审核人/填报日期) is refused, one line each (OutputError, exit 2),
+    and nothing is written. Returned workbooks carry the template's name, so a template written into the
+    inbox replaced a unit's filled-in return. A file that cannot be read as the form is refused too."""
+    from .exports import OutputError
+    from .forms import read_form
+
+    problems = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            continue
+        rules = IntakeRules()
+        try:
+            data = path.read_bytes()[: rules.max_file_bytes + 1]
+            if len(data) > rules.max_file_bytes:
+                raise InputError(Problem(str(path), "over the size of a template"))
+            form = read_form(open_book(path, data, rules), "", sheet, labels, key, [key], fill_in, ({}, {}))
+        except (InputError, OSError) as exc:
+            reason = exc.problems[0].reason if isinstance(exc, InputError) else (exc.strerror or str(exc))
+            problems.append(Problem(str(path), f"is there and cannot be read as a template ({reason}): move it"
+                                    " away or choose another --out; perfkit does not replace it"))  # fmt: skip
+            continue
+        signed = [k for k, v in form.sign_off.items() if v]
+        if form.rows or signed:
+            n = len(form.rows)
+            what = f"{n} row{'s' if n != 1 else ''} filled in" if n else "its sign-off filled in"
+            problems.append(
+                Problem(str(path), f"is a filled-in workbook ({what}): a template does not replace it; move"
+                        " it away or choose another --out")
+            )  # fmt: skip
+    if problems:
+        raise OutputError(problems)
+
+
 def _lock_file_of(name: str) -> str | None:
     """The workbook a lock file stands for: Excel's and WPS's '~$book.xlsx', LibreOffice's
     '.~lock.book.xlsx#'; None for any other name."""

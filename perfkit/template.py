@@ -192,7 +192,10 @@ def write_templates(
     chosen = chosen_units(catalogue, units)
     rules = IntakeRules.from_plan(catalogue.plan)
     statuses = statuses or list(rules.statuses)
-    check_all_writable(Path(out_dir) / template_file_name(unit, month) for unit in chosen)
+    from .safe_xlsx import refuse_filled_in  # here: the snapshot's modules do not import it
+
+    targets = check_all_writable(Path(out_dir) / template_file_name(unit, month) for unit in chosen)
+    refuse_filled_in(targets, t("intake.sheet"), header_labels(), "measure_id", FILL_IN)
     out = []
     for unit in chosen:
         rows = template_rows(catalogue, unit, month, progress)
