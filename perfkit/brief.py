@@ -78,6 +78,14 @@ PRELOAD = (
 # The first chart a kernel draws starts vl-convert's JavaScript engine and its PNG renderer (0.3 s): started
 # with the kernel, while it waits for the snapshot, rather than inside the first notebook.
 WARM_UP = "import vl_convert as _vlc\n_vlc.svg_to_png(_vlc.vegalite_to_svg({'mark': 'point'}))\ndel _vlc"
+# What each kernel runs once started, before its first notebook (the grammar is deferred already: launched
+# through perfkit.startup, KERNEL_LAUNCH); the imports' objects are frozen: never garbage, never walked again
+# by a collection (RESET).
+KERNEL_SETUP = (
+    f"import importlib\nfor _m in {PRELOAD!r}: importlib.import_module(_m)\n"
+    + WARM_UP
+    + "\nimport gc\ngc.freeze()"
+)
 # Clears the user namespace (modules stay imported) and restarts the cell counter, so the next notebook
 # sees a fresh session: In [1] again, and none of the previous notebook's variables. The reset ends in a full
 # garbage collection, which walked every object of pandas, altair and statsmodels (0.4-0.9 s a notebook on
@@ -637,11 +645,7 @@ def _execute_all(
         try:
             kernel = _Kernel(notebooks_dir, kernel_env)
             kernel.start()
-            kernel.run_code(  # the grammar is deferred already: launched through perfkit.startup (KERNEL_LAUNCH)
-                f"import importlib\nfor _m in {PRELOAD!r}: importlib.import_module(_m)\n"
-                + WARM_UP
-                + "\nimport gc\ngc.freeze()"  # the imports' objects: never garbage, never walked again (RESET)
-            )
+            kernel.run_code(KERNEL_SETUP)
             import papermill as pm
 
             ready.wait()
