@@ -45,6 +45,7 @@ from .months import check_month, parse_month
 KIND = "progress"
 NUMBER_KINDS = {"investment", "amount", "count", "length", "level", "percent"}  # need 本年累计完成
 STATUS_KINDS = {"milestone", "qualitative"}  # need 进展状态
+WHOLE_KINDS = {"count"}  # projects, vehicles, actions: whole numbers (the 分月计划's rule too)
 MONOTONE_SCHEDULES = {"cumulative", "recurring"}  # year-to-date totals never fall without a correction
 # a month in a file name ('2019-10', '2019年10月'), not a full date: units name files by the day they send them
 _NAME_MONTH = re.compile(r"(?<!\d)(\d{4})\s*(?:-|_|\.|年)\s*(\d{1,2})(?!\d)(?!\s*(?:[-./]|月)\s*\d)")
@@ -142,6 +143,7 @@ def write_template(
     fill-in workbook shares (perfkit.forms.write_form), its sign-off block included."""
     rules = {
         "number": Rule("decimal", "intake.error.number", "intake.prompt.cumulative", "greaterThanOrEqual", "0"),
+        "whole": Rule("whole", "workplan.error.whole", "intake.prompt.cumulative", "greaterThanOrEqual", "0"),
         "percent": Rule("decimal", "intake.error.percent", "intake.prompt.cumulative", "between", "0", "100"),
         "status": Rule("list", "intake.error.status", "intake.prompt.status", formula1='"' + ",".join(statuses) + '"'),
         "note": Rule("textLength", "intake.error.note", "intake.prompt.note", "lessThanOrEqual", str(max_note_chars),
@@ -153,6 +155,8 @@ def write_template(
             return field
         if rec["kind"] == "qualitative":
             return None  # no number for qualitative measures
+        if rec["kind"] in WHOLE_KINDS:
+            return "whole"  # Excel refuses 2.5 as it is typed
         return "percent" if rec["unit"] == "%" else "number"
 
     records = rows.to_dict("records")
@@ -419,6 +423,8 @@ def check_progress_records(
                 problem(f"{value:g} is over 100 for a percentage", where)
             elif reason := beyond_target(value, m["target"], m["unit"], rules.max_target_multiple):
                 problem(reason, where)
+            elif m["kind"] in WHOLE_KINDS and not value.is_integer():  # 2.5 辆: a slip (25?), stored as is
+                problem(f"{value:g} is not a whole number ({mid} counts {m['unit'] or 'items'})", where)
             elif mid in last and m["schedule"] in MONOTONE_SCHEDULES:
                 before_month, before = last[mid]
                 if (

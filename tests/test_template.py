@@ -101,11 +101,13 @@ def test_layout_protection_and_validation(catalogue, sample_conn, tmp_path):
     status = by_type[("list", None)]
     assert status.formula1 == '"未启动,推进中,已完成"'
     number = by_type[("decimal", "greaterThanOrEqual")]
+    whole = by_type[("whole", "greaterThanOrEqual")]  # counts: Excel refuses 2.5 vehicles as typed
     percent = by_type[("decimal", "between")]
-    assert number.formula1 == "0" and (percent.formula1, percent.formula2) == ("0", "100")
+    assert number.formula1 == whole.formula1 == "0" and (percent.formula1, percent.formula2) == ("0", "100")
     pct_row = FIRST_DATA_ROW + ids.index("2-3-1.1")  # unit %
     cnt_row = FIRST_DATA_ROW + ids.index("1-8-1.1")  # vehicles
-    assert f"J{pct_row}" in percent.sqref and f"J{cnt_row}" in number.sqref
+    inv_row = FIRST_DATA_ROW + ids.index("1-8-1.2")  # 万元
+    assert f"J{pct_row}" in percent.sqref and f"J{cnt_row}" in whole.sqref and f"J{inv_row}" in number.sqref
     assert f"K{cnt_row}" in status.sqref
     assert all(dv.showErrorMessage for dv in dvs)
     note = next(dv for dv in dvs if dv.type == "textLength" and dv.formula1 == "2000")
