@@ -12,7 +12,7 @@ earlier ones in calculations, and every one stays in the store with its provenan
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +27,7 @@ from .forms import (
     Rule,
     cell_number,
     cell_text,
+    date_text,
     flagged,
     form_meta,
     is_blank,
@@ -211,12 +212,11 @@ def _date_text(v: object) -> tuple[str, str | None]:
     """A date cell as 'YYYY-MM-DD', or a reason it is not one."""
     if is_blank(v):
         return "", None
-    if isinstance(v, datetime | date):
-        return f"{v:%Y-%m-%d}", None
-    if isinstance(v, float) and 20000 < v < 80000:  # a date serial left by another spreadsheet program
-        return f"{pd.Timestamp('1899-12-30') + pd.Timedelta(days=int(v)):%Y-%m-%d}", None
+    # a date cell, a serial another spreadsheet program left, or text as typed: 2019/6/30, 2019.6.30,
+    # 2019年6月30日 (the sign-off's reading: 2019年6月30日 was refused here and accepted there)
+    text = date_text(v)
     try:
-        return date.fromisoformat(cell_text(v).replace("/", "-")).isoformat(), None
+        return date.fromisoformat(text.replace("/", "-")).isoformat(), None
     except ValueError:
         return "", f"not a date: {cell_text(v)!r} (type it as 2019-06-30)"
 

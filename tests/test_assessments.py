@@ -177,3 +177,19 @@ def test_assessment_rules_name_the_cell(sample_conn, book, tmp_path, changes, co
         ingest_file(sample_conn, bad, archive_dir=tmp_path / "a")
     assert f"{bad} [{SHEET}] {col}{row}: " in str(exc.value) and reason in str(exc.value), str(exc.value)
     assert dump(sample_conn) == before
+
+
+def test_an_item_date_typed_in_chinese_or_with_dots_is_read(sample_db, sample_conn, book, tmp_path, cli):
+    # 2019年8月2日 and 2019.8.2 were refused as 'not a date' here while the sign-off took them
+    items = [
+        ("正向激励加分", 0.5, "获评省级示范", "闽交〔2019〕12号", "2019年8月2日"),
+        ("察访核验扣分", 0.2, "台账更新不及时", "泉效办〔2019〕7号", "2019.9.1"),
+    ]
+    filled = fill(book, tmp_path / "in" / book.name, items=items)
+    code, out, err = cli("--db", sample_db, "ingest", filled, "--archive", tmp_path / "a")
+    assert code == 0, err
+    a = read_assessments(sample_conn, 2019)
+    assert set(a.loc[a["document"].isin(["闽交〔2019〕12号", "泉效办〔2019〕7号"]), "date"]) == {
+        "2019-08-02",
+        "2019-09-01",
+    }
