@@ -7,6 +7,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+REASON_ENDS = 300  # characters of a long reason kept at each end when it is printed
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -21,7 +23,11 @@ class Problem:
             where += f" [{self.sheet}]"
         if self.cell:
             where += f" {self.cell}"
-        return f"{where}: {self.reason}"
+        reason = self.reason
+        if len(reason) > 3 * REASON_ENDS:  # a 32,767-character cell quoted whole made a 90 KB line
+            cut = len(reason) - 2 * REASON_ENDS
+            reason = f"{reason[:REASON_ENDS]} … ({cut:,} characters left out) … {reason[-REASON_ENDS:]}"
+        return f"{where}: {reason}"
 
 
 class InputError(Exception):
