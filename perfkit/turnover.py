@@ -66,7 +66,7 @@ def canonical_columns(df: pd.DataFrame, source: str, sheet: str = "") -> pd.Data
     if missing:
         raise InputError(Problem(source, f"missing column(s): {', '.join(missing)}", sheet, "row 1"))
     if "form" not in out.columns:
-        out["form"] = "当月"
+        out["form"] = ""  # not stated: read as 当月 (normalise_turnover checks it does not look 累计)
     if "official_yoy_pct" not in out.columns:
         out["official_yoy_pct"] = None
     return out
@@ -101,6 +101,7 @@ def normalise_turnover(
                 Problem(source, f"mode must be 公路 or 水路, got {r['mode']!r}", sheet, where("mode"))
             )
             continue
+        stated = str(r["form"]).strip() != ""
         form = FORMS.get(str(r["form"]).strip() or "当月")
         if form is None:
             problems.append(
@@ -136,8 +137,9 @@ def normalise_turnover(
         if len(values) < 2:
             continue
         recs.append(
-            {"mode": mode, "month": month, "span": span, "form": form, "yoy": yoy, **values, "row": rownum}
-        )
+            {"mode": mode, "month": month, "span": span, "form": form, "yoy": yoy, **values, "row": rownum,
+             "stated": stated}
+        )  # fmt: skip
     if problems:
         raise InputError(problems)
     raw = pd.DataFrame(recs)
@@ -154,6 +156,8 @@ def normalise_turnover(
     out = []
     for (mode, _year), g in raw.groupby(["mode", raw["month"].map(lambda p: p.year)], sort=True):
         g = g.sort_values("month")
+        if reason := _looks_year_to_date(g):
+            raise InputError(Problem(source, f"{mode} {_year}: {reason}", sheet, f"row {g['row'].iloc[-1]}"))
         prev_end, prev_cum = 0, {"passenger_km": 0.0, "ton_km": 0.0}
         for r in g.to_dict("records"):
             end = r["month"].month
@@ -185,6 +189,24 @@ def normalise_turnover(
                 {"mode": mode, "month": r["month"], "span_months": span, **vals, "official_yoy_pct": r["yoy"]}
             )
     return pd.DataFrame(out, columns=NORMALISED)
+
+
+def _looks_year_to_date(g: pd.DataFrame) -> str | None:
+    """Why one mode's year, its 口径 not stated, reads as year-to-date figures taken for monthly ones: a
+    table without a 口径 column is 当月, and a 累计 table sent without it (the office's usual release)
+    went in as months each holding the year so far, its growth several hundred per cent. Monthly turnover
+    does not rise every month to 1.6 times its first month's; year-to-date figures do."""
+    if g["stated"].any() or len(g) < 3:
+        return None
+    per_month = g["ton_km"].to_numpy() / g["span"].to_numpy()
+    if (np.diff(per_month) > 0).all() and per_month[-1] >= 1.6 * per_month[0] > 0:
+        first, last = g["month"].iloc[0], g["month"].iloc[-1]
+        return (
+            f"ton-km rises every month from {first} to {last}, to {per_month[-1] / per_month[0]:.1f} times"
+            " the first month's, as year-to-date (累计) figures do, and the table does not say which they"
+            " are: add a 口径 column saying 累计 (or 当月, if they are the months' own figures)"
+        )
+    return None
 
 
 def _unusable_period(r: dict, span: int, prev_end: int, vals: dict[str, float]) -> str | None:

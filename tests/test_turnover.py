@@ -76,3 +76,23 @@ def test_a_yoy_with_a_full_width_percent_sign_is_read():
         [{"月份": "2019年3月", "运输方式": "公路", "旅客周转量": 1, "货物周转量": 2, "同比增长": "12.7％"}]
     )
     assert normalise_turnover(frame, "t.csv")["official_yoy_pct"].tolist() == [12.7]
+
+
+def test_year_to_date_figures_without_a_stated_form_are_refused_not_read_as_months():
+    # the office's 累计 release sent without a 口径 column went in as months each holding the year so far
+    ytd = [
+        ("2019年1—2月", 60984.5, 221215.7),
+        ("2019年3月", 92142.4, 373337.6),
+        ("2019年4月", 123126.5, 530923.4),
+    ]
+    frame = pd.DataFrame(
+        [{"月份": m, "运输方式": "公路", "旅客周转量": p, "货物周转量": t} for m, p, t in ytd]
+    )
+    with pytest.raises(InputError) as err:
+        normalise_turnover(frame, "t.csv")
+    [problem] = err.value.problems
+    assert problem.cell == "row 4" and "add a 口径 column saying 累计" in problem.reason
+    stated = normalise_turnover(frame.assign(口径="累计"), "t.csv")  # said so: read as 累计
+    assert stated["ton_km"].round(1).tolist() == [221215.7, 152121.9, 157585.8]
+    months = frame.assign(货物周转量=[221215.7, 120000.0, 118000.0])  # the months' own figures: as before
+    assert normalise_turnover(months, "t.csv")["span_months"].tolist() == [2, 1, 1]
