@@ -370,6 +370,8 @@ def check_progress_records(
             )
         )
     cell = lambda key, row: f"{sheet.columns[key]}{row}"  # noqa: E731
+    fractions = catalogue.plan.get("scoring", {}).get("milestone_status_fraction", {})
+    done = {s for s, f in fractions.items() if f >= 1}  # 已完成
     seen: dict[str, str] = {}
     out = []
     for rec in sheet.rows:
@@ -441,6 +443,20 @@ def check_progress_records(
             problem(f"{mid} needs its 本年累计完成 (a number)", where)
         if status and status not in rules.statuses:
             problem(f"进展状态 {status!r} is not one of {'/'.join(rules.statuses)}", cell("status", r))
+        elif (
+            status in done
+            and m["schedule"] == "cumulative"  # a recurring action's 已完成 may speak of the month's round
+            and value is not None
+            and not reason
+            and value < float(m["target"]) - 1e-9
+        ):
+            # the score takes the number: 已完成 beside last month's 79% scored 79%, and nobody was told
+            problem(
+                f"进展状态 {status} but 本年累计完成 {value:g} is below the annual target"
+                f" {float(m['target']):g}{m['unit'] if isinstance(m['unit'], str) else ''}: give the total"
+                " reached, or the status it is at",
+                cell("status", r),
+            )
         elif not status and m["kind"] in STATUS_KINDS:
             problem(f"{mid} needs its 进展状态 ({'/'.join(rules.statuses)})", cell("status", r))
         if len(note) > rules.max_note_chars:

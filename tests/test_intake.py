@@ -616,6 +616,8 @@ CASES = [(case_id, _from_good(make), "", "", reason, None) for case_id, make, re
     ("date", _change({"1-8-1.1": {"cumulative": datetime(2019, 10, 1)}}), SHEET, J("1-8-1.1"), "a date (2019-10-01)", None),
     ("negative", _change({"1-7-2.1": {"cumulative": -5}}), SHEET, J("1-7-2.1"), "negative number -5", None),
     ("percent-over-100", _change({"2-3-1.1": {"cumulative": 120}}), SHEET, J("2-3-1.1"), "120 is over 100 for a percentage", None),
+    # the score takes the number: 已完成 beside last month's 79.4% scored 79.4% without a word
+    ("done-below-target", _change({"1-10-2.1": {"cumulative": 80, "status": "已完成"}}), SHEET, K("1-10-2.1"), "进展状态 已完成 but 本年累计完成 80 is below the annual target 100%", None),
     ("count-not-whole", _change({"1-8-1.1": {"cumulative": 22.5}}), SHEET, J("1-8-1.1"), "22.5 is not a whole number (1-8-1.1 counts 辆)", None),
     # stored silently before: 1e308 sent the investment projection to infinity; 元 typed for 万元 is 10,000×
     ("1e308-number", _cell_xml("1-7-2.1", "J", "<v>1e308</v>"), SHEET, J("1-7-2.1"), "times the annual target 3000万元", None),
