@@ -34,7 +34,9 @@ COLUMN_ALIASES = {
 }
 FORMS = {"当月": "month", "累计": "ytd", "month": "month", "ytd": "ytd"}
 NORMALISED = ["mode", "month", "span_months", "passenger_km", "ton_km", "official_yoy_pct"]
-_PERIOD = re.compile(r"^\s*(\d{4})\s*(?:年|-|/|\.)\s*(\d{1,2})(?:\s*(?:—|–|-|~|至)\s*(\d{1,2}))?\s*月?\s*$")
+_PERIOD = re.compile(
+    r"^\s*(\d{4})\s*(?:年|-|/|\.)\s*(\d{1,2})(?:\s*(?:—|–|-|~|至)\s*(\d{1,2}))?\s*(?:月份|月)?\s*$"
+)
 
 
 def parse_period(text: object) -> tuple[pd.Period, int]:

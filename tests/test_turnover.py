@@ -64,6 +64,9 @@ def test_a_month_written_2019_1_is_refused_as_january_or_october():
         turnover.parse_period("2019.1")
     assert turnover.parse_period("2019.11") == (pd.Period("2019-11", freq="M"), 1)
     assert turnover.parse_period("2019.3") == (pd.Period("2019-03", freq="M"), 1)
+    # 10月份 and 1—2月份, as the office's tables often write them, were 'not a month'
+    assert turnover.parse_period("2019年10月份") == (pd.Period("2019-10", freq="M"), 1)
+    assert turnover.parse_period("2019年1—2月份") == (pd.Period("2019-02", freq="M"), 2)
     frame = pd.DataFrame([{"月份": "2019.1", "运输方式": "公路", "旅客周转量": 1, "货物周转量": 2}])
     with pytest.raises(InputError) as err:
         normalise_turnover(frame, "t.csv", cell_of={"month": "A"})
