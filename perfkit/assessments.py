@@ -12,7 +12,7 @@ earlier ones in calculations, and every one stays in the store with its provenan
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -20,12 +20,14 @@ import pandas as pd
 from .catalogue import Catalogue
 from .errors import InputError, Problem
 from .forms import (
+    META_SHEET,
     Checked,
     Field,
     FormSheet,
     Rule,
     cell_number,
     cell_text,
+    date_text,
     flagged,
     form_meta,
     is_blank,
@@ -143,7 +145,7 @@ def template_file_name(year: int) -> str:
 
 
 def write_assessment_template(
-    catalogue: Catalogue, recorded: pd.DataFrame | None, out_dir: str | Path
+    catalogue: Catalogue, recorded: pd.DataFrame | None, out_dir: str | Path, based_on: int | None = None
 ) -> Path:
     """The year's protected 考评结果 workbook, pre-filled with `recorded` (the store's assessments)."""
     cfg = settings(catalogue)
@@ -179,13 +181,19 @@ def write_assessment_template(
     for rec in rows:
         if isinstance(rec.get("date"), str) and rec["date"]:
             rec["date"] = date.fromisoformat(rec["date"])
+    from .safe_xlsx import refuse_filled_in  # here: the snapshot's modules do not import it
+
+    target = Path(out_dir) / template_file_name(catalogue.year)
+    # pre-filled with the record: only a sign-off tells that someone filled one in
+    refuse_filled_in([target], t("assessment.sheet"), {f.field: f.label for f in fields()}, "item", [])
     return write_form(
-        Path(out_dir) / template_file_name(catalogue.year),
+        target,
         sheet=t("assessment.sheet"),
         title=title,
         fields=fields(),
         rows=rows,
-        meta=form_meta(KIND, catalogue, year=str(catalogue.year)),
+        # the record it was pre-filled from ('0': none): ingest refuses it once a later record exists
+        meta=form_meta(KIND, catalogue, year=str(catalogue.year), based_on=str(based_on or 0)),
         rules=rules,
         cell_rule=cell_rule,
         freeze="D",
@@ -204,12 +212,11 @@ def _date_text(v: object) -> tuple[str, str | None]:
     """A date cell as 'YYYY-MM-DD', or a reason it is not one."""
     if is_blank(v):
         return "", None
-    if isinstance(v, datetime | date):
-        return f"{v:%Y-%m-%d}", None
-    if isinstance(v, float) and 20000 < v < 80000:  # a date serial left by another spreadsheet program
-        return f"{pd.Timestamp('1899-12-30') + pd.Timedelta(days=int(v)):%Y-%m-%d}", None
+    # a date cell, a serial another spreadsheet program left, or text as typed: 2019/6/30, 2019.6.30,
+    # 2019年6月30日 (the sign-off's reading: 2019年6月30日 was refused here and accepted there)
+    text = date_text(v)
     try:
-        return date.fromisoformat(cell_text(v).replace("/", "-")).isoformat(), None
+        return date.fromisoformat(text.replace("/", "-")).isoformat(), None
     except ValueError:
         return "", f"not a date: {cell_text(v)!r} (type it as 2019-06-30)"
 
@@ -234,6 +241,7 @@ def check(
     graded = set(graded_indicators(catalogue))
     seen: dict[tuple[str, str], str] = {}
     totals = {"bonus": 0.0, "deduction": 0.0}
+    items: dict[tuple, str] = {}  # a bonus or deduction item → its first row
     out = []
 
     def problem(reason: str, key: str, r: int) -> None:
@@ -305,6 +313,11 @@ def check(
                 problem(f"{label} needs its points (a number above 0)", "points", r)
             if not texts["description"]:  # the 文号 and date are recorded when given (older items lack them)
                 problem(f"{label} needs its {t('assessment.description')}", "description", r)
+            same = (kind, points, texts["description"], texts["document"], when)
+            if texts["description"] and same in items:  # a copied row: counted twice before
+                problem(f"the same {label} as {items[same]} (分值, 事由, 文号 and 日期 alike)", "item", r)
+                continue
+            items.setdefault(same, sheet.cell("item", r))
             if points is not None and points > 0:
                 totals[kind] += points
                 cap = cfg[f"{kind}_cap"]
@@ -330,12 +343,31 @@ def check(
         )
     if not sheet.rows and not problems:
         problems.append(Problem(file, "nothing filled in", sheet.sheet))
+    prior = latest_record(conn, catalogue.year)
+    based_on = sheet.meta.get("based_on")  # absent from workbooks written before it was recorded
+    if based_on is not None and based_on != str(prior or 0):
+        cell = sheet.meta_cells.get("based_on", "")
+        problems.append(
+            Problem(
+                file,
+                f"this workbook was pre-filled from the record as of submission {based_on}, but "
+                + (f"submission {prior} has been recorded since" if prior else "the store holds no record")
+                + ": storing it would drop what was recorded; write a new template (perfkit template"
+                " --assessments) and enter your changes there",
+                META_SHEET if cell else "",
+                cell,
+            )
+        )
     if problems:
         raise InputError(problems)
-    prior = conn.execute(
-        "SELECT MAX(id) FROM submissions WHERE kind = 'assessment' AND month = ?", (str(catalogue.year),)
-    ).fetchone()[0]
     return Checked(rows=out, unit="", month=str(catalogue.year), supersedes=prior)
+
+
+def latest_record(conn: sqlite3.Connection, year: int) -> int | None:
+    """The submission id of the year's latest 考评结果 workbook (the year's complete record), or None."""
+    return conn.execute(
+        "SELECT MAX(id) FROM submissions WHERE kind = 'assessment' AND month = ?", (str(year),)
+    ).fetchone()[0]
 
 
 # ------------------------------------------------------------------------------------ what is known

@@ -322,6 +322,13 @@ def normalise_attachment(raw: pd.DataFrame, source: str, plan: dict | None = Non
                 Problem(source, f"{ind_id}: weight is not a number: {rec['weight']!r}", cell=where)
             )
             continue
+        if isinstance(rec["weight"], bool) or not (math.isfinite(out["weight"]) and out["weight"] > 0):
+            # a negative weight beside a larger one kept every stated subtotal and went in silently
+            problems.append(
+                Problem(
+                    source, f"{ind_id}: weight must be a number above 0, got {rec['weight']!r}", cell=where
+                )
+            )  # the row is kept: the subtotals are checked as given
         m = re.match(r"^\s*(\d{1,2})\s*月", str(rec["deadline"]))
         if not m:
             problems.append(
@@ -415,17 +422,12 @@ MEASURE_COLUMNS = [
 
 
 def _target_problems(rec: dict, file: str, where: str) -> list[Problem]:
-    """A target every calculation can divide by: finite; above zero but for a growth band (a growth can
-    be planned at 0% or below); a percentage at most 100; a band's upper bound not below its lower; a
-    per-month requirement finite and above zero. -60 or inf went in and every completion, score and
-    projection of the measure came out as nonsense on the brief."""
+    """Beyond a finite target above 0 (checked in read_measures): a percentage at most 100; a band's upper
+    bound not below its lower; a per-month requirement finite and above zero. 600% or an upside-down band
+    went in and the measure's completion, score and projection came out as nonsense on the brief."""
     mid, kind = rec["measure_id"], rec["kind"]
     target = float(rec["target"])
     out = []
-    if not math.isfinite(target):
-        return [Problem(file, f"{mid}: target must be a finite number, got {rec['target']}", cell=where)]
-    if kind != "growth_band" and target <= 0:
-        out.append(Problem(file, f"{mid}: target must be above 0, got {rec['target']}", cell=where))
     if kind in ("percent", "milestone") and target > 100:
         out.append(
             Problem(file, f"{mid}: a percentage target must be at most 100, got {rec['target']}", cell=where)
@@ -475,10 +477,23 @@ def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.
             problems.append(Problem(str(path), f"unknown kind {rec['kind']!r}", cell=where))
         if rec["kind"] in QUANTITATIVE or rec["kind"] == "milestone":
             try:
-                float(rec["target"])
+                target = float(rec["target"])
             except ValueError:
                 problems.append(
                     Problem(str(path), f"{rec['measure_id']}: target is not a number", cell=where)
+                )
+                continue
+            # a growth band's lower bound may be any finite rate; every other target is an amount to reach
+            # (0 gave full marks for any value, a negative or infinite one no marks, all silently)
+            if not math.isfinite(target) or (target <= 0 and rec["kind"] != "growth_band"):
+                problems.append(
+                    Problem(
+                        str(path),
+                        f"{rec['measure_id']}: target must be a finite number"
+                        + ("" if rec["kind"] == "growth_band" else " above 0")
+                        + f", got {rec['target']!r}",
+                        cell=where,
+                    )
                 )
             else:
                 problems += _target_problems(rec, str(path), where)

@@ -7,6 +7,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+REASON_ENDS = 300  # characters of a long reason kept at each end when it is printed
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -21,7 +23,11 @@ class Problem:
             where += f" [{self.sheet}]"
         if self.cell:
             where += f" {self.cell}"
-        return f"{where}: {self.reason}"
+        reason = self.reason
+        if len(reason) > 3 * REASON_ENDS:  # a 32,767-character cell quoted whole made a 90 KB line
+            cut = len(reason) - 2 * REASON_ENDS
+            reason = f"{reason[:REASON_ENDS]} … ({cut:,} characters left out) … {reason[-REASON_ENDS:]}"
+        return f"{where}: {reason}"
 
 
 class InputError(Exception):
@@ -72,3 +78,9 @@ def problem_lines(problems: list[Problem], limit: int = MAX_PROBLEMS_PER_FILE) -
         if len(items) > limit:
             out.append(f"{file}: … and {len(items) - limit} more problems")
     return out
+
+
+def times(ratio: float) -> str:
+    """A ratio in a problem's reason as a reader counts it: '7,483', or '3.3e+304' where the digits would
+    fill the line."""
+    return f"{ratio:,.0f}" if ratio < 1e9 else f"{ratio:.1e}"

@@ -25,7 +25,7 @@ from typing import Protocol
 import pandas as pd
 
 from .catalogue import Catalogue
-from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem
+from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, times
 from .exports import control_char, make_folder, neutralise, write_whole
 from .labels import t
 from .sheet_style import HEADER_FILL, print_setup, thin_border
@@ -57,6 +57,10 @@ class IntakeRules:
     correction_prefix: str = "更正"
     max_note_chars: int = 2000
     max_name_chars: int = 50  # 填报人 / 审核人
+    # a number over this many times its measure's annual target is a slip (元 for 万元, extra digits, 1e308)
+    max_target_multiple: float = 10.0
+    # a turnover figure this many times above or below its mode's typical month: 吨公里 for 万吨公里, 1e308
+    max_turnover_ratio: float = 10.0
     max_problems_per_file: int = MAX_PROBLEMS_PER_FILE
 
     @classmethod
@@ -76,6 +80,8 @@ class IntakeRules:
             correction_prefix=str(s.get("correction_prefix", d.correction_prefix)),
             max_note_chars=int(s.get("max_note_chars", d.max_note_chars)),
             max_name_chars=int(s.get("max_name_chars", d.max_name_chars)),
+            max_target_multiple=float(s.get("max_target_multiple", d.max_target_multiple)),
+            max_turnover_ratio=float(s.get("max_turnover_ratio", d.max_turnover_ratio)),
             max_problems_per_file=int(s.get("max_problems_per_file", d.max_problems_per_file)),
         )
 
@@ -147,6 +153,25 @@ def cell_number(v: object) -> tuple[float | None, str | None]:
     if isinstance(v, datetime | date):
         return None, f"a date ({v:%Y-%m-%d}) in a number cell"
     return None, f"text {str(v)!r} in a number cell: type the number itself (no units, commas or quotes)"
+
+
+def beyond_target(value: float, target: object, unit: object, multiple: float) -> str | None:
+    """Why a number is refused as out of all proportion to its measure's annual target (`multiple` times
+    it, [intake] max_target_multiple): 23000 typed for 2.3 in 万元 units, digits typed twice, or 1e308,
+    stored silently before, sent the projections to infinity. None when it is in proportion or the measure
+    has no positive target."""
+    try:
+        target = float(target)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(target) or target <= 0 or value <= multiple * target:
+        return None
+    unit = "" if is_blank(unit) or (isinstance(unit, float) and math.isnan(unit)) else str(unit)
+    in_unit = f" and that it is in {unit}" if unit else ""
+    return (
+        f"{value:,.15g} is {times(value / target)} times the annual target {target:g}{unit}: check the digits"
+        f"{in_unit}; over {multiple:g} times the target is refused ([intake] max_target_multiple)"
+    )
 
 
 def month_text(v: object) -> object:

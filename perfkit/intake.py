@@ -342,7 +342,8 @@ def _sync(conn: sqlite3.Connection, ctx: _Context) -> None:
 def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today: date) -> IngestResult:
     """The store part of an ingest, inside the caller's transaction: the checks against the store, the
     archive copy (see `_archive`), the submission and its rows; InputError before anything is written."""
-    from .store import insert_turnover
+    from .store import insert_turnover, read_turnover
+    from .turnover import out_of_proportion, overlaps_stored
 
     path, sha, kind, parsed = loaded.path, loaded.sha, loaded.kind, loaded.parsed
     file = str(path)
@@ -362,9 +363,22 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
         rows, problems = check_progress_records(
             sheet, catalogue, last, rules, file, today, measures=ctx.measures
         )
+        prior = latest.get(month)  # the latest earlier submission for this unit and month
+        if prior is not None and rows is not None and (dropped := _dropped_by(conn, prior, rows)):
+            shown = ", ".join(dropped[:20]) + (
+                f" … and {len(dropped) - 20} more" if len(dropped) > 20 else ""
+            )
+            problems.append(
+                Problem(
+                    file,
+                    f"{shown}: reported for {month} in submission {prior} and blank here; a resubmission"
+                    " replaces the month's whole ledger, so these would count as not reported: fill them in"
+                    " again (perfkit history <措施编号> shows what was sent)",
+                    sheet.sheet,
+                )
+            )
         if problems:
             raise InputError(problems)
-        prior = latest.get(month)  # the latest earlier submission for this unit and month
         sid, shown = _submit(
             conn,
             ctx,
@@ -388,10 +402,25 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
         return _ingest_form(conn, loaded, ctx, today)
     frame, letters, sheet_name = parsed
     rows = check_turnover(frame, file, sheet_name, letters, today)
+    stored = read_turnover(conn)
+    if problems := overlaps_stored(rows, stored, file) or out_of_proportion(
+        rows, stored, file, rules.max_turnover_ratio
+    ):
+        raise InputError(problems)
     month = str(rows["month"].max())
     sid, shown = _submit(conn, ctx, loaded, "turnover", ".csv", month=month, rows=len(rows))
     insert_turnover(conn, sid, rows)
     return IngestResult(file, "added", "turnover", sid, sha, "", month, len(rows), [], None, shown)
+
+
+def _dropped_by(conn: sqlite3.Connection, prior: int, rows: list[dict]) -> list[str]:
+    """The measures submission `prior` reported that `rows`, the unit's resubmission for the month, leaves
+    blank (stored, they silently fell back to not reported: 缺报 and last month's number)."""
+    given = {r["measure_id"] for r in rows}
+    reported = conn.execute(
+        "SELECT measure_id FROM progress WHERE submission_id = ? ORDER BY rowid", (prior,)
+    ).fetchall()
+    return [mid for (mid,) in reported if mid not in given]
 
 
 def _ingest_form(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, today: date) -> IngestResult:

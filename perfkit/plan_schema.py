@@ -217,6 +217,8 @@ PLAN_SCHEMA: dict = {
             "correction_prefix": Optional(TEXT),
             "max_note_chars": Optional(Number(whole=True, low=1)),
             "max_name_chars": Optional(Number(whole=True, low=1)),
+            "max_target_multiple": Optional(Number(above=1)),
+            "max_turnover_ratio": Optional(Number(above=1)),
         }
     ),
     "document": Optional(

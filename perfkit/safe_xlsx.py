@@ -126,6 +126,11 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
             reason = "an old .xls (Excel 97–2003) workbook, not .xlsx: save it as .xlsx"
         raise InputError(Problem(file, reason))
     if not data.startswith(XLSX_MAGIC):
+        if owner := _lock_file_of(path.name):  # `perfkit ingest inbox/*.xlsx` while a workbook is open
+            raise InputError(
+                Problem(file, f"a lock file Excel, WPS or LibreOffice keeps while {owner} is open, not a"
+                        f" workbook: close {owner} and ingest it, not this file")
+            )  # fmt: skip
         raise InputError(
             Problem(file, "not an .xlsx workbook (not a zip file: renamed, or saved in another format?)")
         )
@@ -171,6 +176,51 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
         crcs=crcs,
         max_cells=rules.max_sheet_cells,
     )
+
+
+def refuse_filled_in(paths, sheet: str, labels: dict[str, str], key: str, fill_in: list[str]) -> None:
+    """Before `perfkit template` writes: every one of `paths` that exists and holds someone's entries (a
+    fill-in value of `fill_in`, or its 填报人/审核人/填报日期) is refused, one line each (OutputError, exit 2),
+    and nothing is written. Returned workbooks carry the template's name, so a template written into the
+    inbox replaced a unit's filled-in return. A file that cannot be read as the form is refused too."""
+    from .exports import OutputError
+    from .forms import read_form
+
+    problems = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            continue
+        rules = IntakeRules()
+        try:
+            data = path.read_bytes()[: rules.max_file_bytes + 1]
+            if len(data) > rules.max_file_bytes:
+                raise InputError(Problem(str(path), "over the size of a template"))
+            form = read_form(open_book(path, data, rules), "", sheet, labels, key, [key], fill_in, ({}, {}))
+        except (InputError, OSError) as exc:
+            reason = exc.problems[0].reason if isinstance(exc, InputError) else (exc.strerror or str(exc))
+            problems.append(Problem(str(path), f"is there and cannot be read as a template ({reason}): move it"
+                                    " away or choose another --out; perfkit does not replace it"))  # fmt: skip
+            continue
+        signed = [k for k, v in form.sign_off.items() if v]
+        if form.rows or signed:
+            n = len(form.rows)
+            what = f"{n} row{'s' if n != 1 else ''} filled in" if n else "its sign-off filled in"
+            problems.append(
+                Problem(str(path), f"is a filled-in workbook ({what}): a template does not replace it; move"
+                        " it away or choose another --out")
+            )  # fmt: skip
+    if problems:
+        raise OutputError(problems)
+
+
+def _lock_file_of(name: str) -> str | None:
+    """The workbook a lock file stands for: Excel's and WPS's '~$book.xlsx', LibreOffice's
+    '.~lock.book.xlsx#'; None for any other name."""
+    if name.startswith("~$") and len(name) > 2:
+        return name[2:]
+    if name.startswith(".~lock.") and name.endswith("#") and len(name) > 8:
+        return name[7:-1]
+    return None
 
 
 def check_file(path: str | os.PathLike, rules: IntakeRules | None = None) -> None:
@@ -360,11 +410,20 @@ def _percent_styles(styles: bytes, file: str) -> set[int]:
     ):
         return set()
     root = _xml(styles, file, "xl/styles.xml")
-    custom = {int(n.get("numFmtId", -1)): n.get("formatCode", "") for n in root.iter(f"{_NS_MAIN}numFmt")}
+
+    def number(el, default: int) -> int:
+        try:
+            return int(el.get("numFmtId", default))
+        except ValueError:  # a damaged or hand-made part: one line, not a crash (exit 1)
+            raise InputError(
+                Problem(file, f"damaged workbook part xl/styles.xml (numFmtId {el.get('numFmtId')!r})")
+            ) from None
+
+    custom = {number(n, -1): n.get("formatCode", "") for n in root.iter(f"{_NS_MAIN}numFmt")}
     xfs = root.find(f"{_NS_MAIN}cellXfs")
     out = set()
     for i, xf in enumerate(xfs if xfs is not None else []):
-        fid = int(xf.get("numFmtId", 0))
+        fid = number(xf, 0)
         code = re.sub(r'"[^"]*"|\\.', "", custom.get(fid, ""))  # a quoted or escaped % is text
         if fid in (9, 10) or "%" in code:
             out.add(i)
@@ -398,6 +457,15 @@ def _cells(xml: bytes) -> Iterator[tuple[int, int, object]]:
 
 
 def _scan_cells(xml: bytes, percent: set[int], file: str, sheet: str) -> dict[str, str]:
+    from defusedxml.ElementTree import ParseError
+
+    try:
+        return _scan(xml, percent)
+    except (ParseError, ValueError) as exc:  # a reference or style index that is not a number
+        raise InputError(Problem(file, f"damaged sheet XML ({exc})", sheet)) from exc
+
+
+def _scan(xml: bytes, percent: set[int]) -> dict[str, str]:
     flags: dict[str, str] = {}
     for row, col, el in _cells(xml):
         ref = f"{col_letter(col)}{row}"

@@ -29,6 +29,7 @@ from .forms import (
     FormSheet,
     IntakeRules,
     Rule,
+    beyond_target,
     book_meta,
     cell_number,
     cell_text,
@@ -44,6 +45,7 @@ from .months import check_month, parse_month
 KIND = "progress"
 NUMBER_KINDS = {"investment", "amount", "count", "length", "level", "percent"}  # need 本年累计完成
 STATUS_KINDS = {"milestone", "qualitative"}  # need 进展状态
+WHOLE_KINDS = {"count"}  # projects, vehicles, actions: whole numbers (the 分月计划's rule too)
 MONOTONE_SCHEDULES = {"cumulative", "recurring"}  # year-to-date totals never fall without a correction
 # a month in a file name ('2019-10', '2019年10月'), not a full date: units name files by the day they send them
 _NAME_MONTH = re.compile(r"(?<!\d)(\d{4})\s*(?:-|_|\.|年)\s*(\d{1,2})(?!\d)(?!\s*(?:[-./]|月)\s*\d)")
@@ -141,6 +143,7 @@ def write_template(
     fill-in workbook shares (perfkit.forms.write_form), its sign-off block included."""
     rules = {
         "number": Rule("decimal", "intake.error.number", "intake.prompt.cumulative", "greaterThanOrEqual", "0"),
+        "whole": Rule("whole", "workplan.error.whole", "intake.prompt.cumulative", "greaterThanOrEqual", "0"),
         "percent": Rule("decimal", "intake.error.percent", "intake.prompt.cumulative", "between", "0", "100"),
         "status": Rule("list", "intake.error.status", "intake.prompt.status", formula1='"' + ",".join(statuses) + '"'),
         "note": Rule("textLength", "intake.error.note", "intake.prompt.note", "lessThanOrEqual", str(max_note_chars),
@@ -152,6 +155,8 @@ def write_template(
             return field
         if rec["kind"] == "qualitative":
             return None  # no number for qualitative measures
+        if rec["kind"] in WHOLE_KINDS:
+            return "whole"  # Excel refuses 2.5 as it is typed
         return "percent" if rec["unit"] == "%" else "number"
 
     records = rows.to_dict("records")
@@ -191,7 +196,10 @@ def write_templates(
     chosen = chosen_units(catalogue, units)
     rules = IntakeRules.from_plan(catalogue.plan)
     statuses = statuses or list(rules.statuses)
-    check_all_writable(Path(out_dir) / template_file_name(unit, month) for unit in chosen)
+    from .safe_xlsx import refuse_filled_in  # here: the snapshot's modules do not import it
+
+    targets = check_all_writable(Path(out_dir) / template_file_name(unit, month) for unit in chosen)
+    refuse_filled_in(targets, t("intake.sheet"), header_labels(), "measure_id", FILL_IN)
     out = []
     for unit in chosen:
         rows = template_rows(catalogue, unit, month, progress)
@@ -270,17 +278,18 @@ PROGRESS_COLUMNS = ["measure_id", "month", "cumulative", "status", "note"]
 
 
 def measure_index(catalogue: Catalogue) -> dict[str, dict]:
-    """measure_id → kind, unit, schedule, reporting_unit as plain dicts: built once per catalogue by intake
+    """measure_id → kind, unit, schedule, reporting_unit, target as plain dicts: built once per catalogue by intake
     (iterating the catalogue's columns for every file was a large share of ingest time)."""
     m_ = catalogue.measures
     return {
-        mid: {"kind": k, "unit": u, "schedule": s, "reporting_unit": ru}
-        for mid, k, u, s, ru in zip(
+        mid: {"kind": k, "unit": u, "schedule": s, "reporting_unit": ru, "target": tg}
+        for mid, k, u, s, ru, tg in zip(
             m_["measure_id"].tolist(),
             m_["kind"].tolist(),
             m_["unit"].tolist(),
             m_["schedule"].tolist(),
             m_["reporting_unit"].tolist(),
+            m_["target"].tolist(),
             strict=True,
         )
     }
@@ -361,6 +370,8 @@ def check_progress_records(
             )
         )
     cell = lambda key, row: f"{sheet.columns[key]}{row}"  # noqa: E731
+    fractions = catalogue.plan.get("scoring", {}).get("milestone_status_fraction", {})
+    done = {s for s, f in fractions.items() if f >= 1}  # 已完成
     seen: dict[str, str] = {}
     out = []
     for rec in sheet.rows:
@@ -412,6 +423,10 @@ def check_progress_records(
                 problem(f"negative number {value:g}", where)
             elif m["unit"] == "%" and value > 100:
                 problem(f"{value:g} is over 100 for a percentage", where)
+            elif reason := beyond_target(value, m["target"], m["unit"], rules.max_target_multiple):
+                problem(reason, where)
+            elif m["kind"] in WHOLE_KINDS and not value.is_integer():  # 2.5 辆: a slip (25?), stored as is
+                problem(f"{value:g} is not a whole number ({mid} counts {m['unit'] or 'items'})", where)
             elif mid in last and m["schedule"] in MONOTONE_SCHEDULES:
                 before_month, before = last[mid]
                 if (
@@ -428,6 +443,20 @@ def check_progress_records(
             problem(f"{mid} needs its 本年累计完成 (a number)", where)
         if status and status not in rules.statuses:
             problem(f"进展状态 {status!r} is not one of {'/'.join(rules.statuses)}", cell("status", r))
+        elif (
+            status in done
+            and m["schedule"] == "cumulative"  # a recurring action's 已完成 may speak of the month's round
+            and value is not None
+            and not reason
+            and value < float(m["target"]) - 1e-9
+        ):
+            # the score takes the number: 已完成 beside last month's 79% scored 79%, and nobody was told
+            problem(
+                f"进展状态 {status} but 本年累计完成 {value:g} is below the annual target"
+                f" {float(m['target']):g}{m['unit'] if isinstance(m['unit'], str) else ''}: give the total"
+                " reached, or the status it is at",
+                cell("status", r),
+            )
         elif not status and m["kind"] in STATUS_KINDS:
             problem(f"{mid} needs its 进展状态 ({'/'.join(rules.statuses)})", cell("status", r))
         if len(note) > rules.max_note_chars:

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem
+from .errors import InputError, Problem, times
 
 MODES = {"公路": "road", "水路": "waterway", "road": "road", "waterway": "waterway"}
 COLUMN_ALIASES = {
@@ -34,11 +34,19 @@ COLUMN_ALIASES = {
 }
 FORMS = {"当月": "month", "累计": "ytd", "month": "month", "ytd": "ytd"}
 NORMALISED = ["mode", "month", "span_months", "passenger_km", "ton_km", "official_yoy_pct"]
-_PERIOD = re.compile(r"^\s*(\d{4})\s*(?:年|-|/|\.)\s*(\d{1,2})(?:\s*(?:—|–|-|~|至)\s*(\d{1,2}))?\s*月?\s*$")
+_PERIOD = re.compile(
+    r"^\s*(\d{4})\s*(?:年|-|/|\.)\s*(\d{1,2})(?:\s*(?:—|–|-|~|至)\s*(\d{1,2}))?\s*(?:月份|月)?\s*$"
+)
 
 
 def parse_period(text: object) -> tuple[pd.Period, int]:
     """'2019-03', '2019年3月', '2019年1—2月', '2019-01~02' → (last month, number of months)."""
+    if re.fullmatch(r"\s*\d{4}\.1\s*", str(text)):
+        # what Excel writes for 2019.10 typed as a number (and a float month column holds): January or October
+        raise ValueError(
+            f"month {str(text).strip()!r} is January or October (2019.10 as a number is 2019.1):"
+            " write it as 2019-01 or 2019-10"
+        )
     m = _PERIOD.match(str(text))
     if not m:
         raise ValueError(f"not a month or month range: {text!r}")
@@ -60,7 +68,7 @@ def canonical_columns(df: pd.DataFrame, source: str, sheet: str = "") -> pd.Data
     if missing:
         raise InputError(Problem(source, f"missing column(s): {', '.join(missing)}", sheet, "row 1"))
     if "form" not in out.columns:
-        out["form"] = "当月"
+        out["form"] = ""  # not stated: read as 当月 (normalise_turnover checks it does not look 累计)
     if "official_yoy_pct" not in out.columns:
         out["official_yoy_pct"] = None
     return out
@@ -95,6 +103,7 @@ def normalise_turnover(
                 Problem(source, f"mode must be 公路 or 水路, got {r['mode']!r}", sheet, where("mode"))
             )
             continue
+        stated = str(r["form"]).strip() != ""
         form = FORMS.get(str(r["form"]).strip() or "当月")
         if form is None:
             problems.append(
@@ -116,7 +125,7 @@ def normalise_turnover(
         yoy = r.get("official_yoy_pct")
         if yoy is not None and not (isinstance(yoy, float) and pd.isna(yoy)) and str(yoy).strip() != "":
             try:
-                x = float(str(yoy).strip().rstrip("%"))
+                x = float(str(yoy).strip().rstrip("%％"))  # 12.7% or, typed in Chinese, 12.7％
             except ValueError:
                 x = math.nan
             if not math.isfinite(x):
@@ -130,8 +139,9 @@ def normalise_turnover(
         if len(values) < 2:
             continue
         recs.append(
-            {"mode": mode, "month": month, "span": span, "form": form, "yoy": yoy, **values, "row": rownum}
-        )
+            {"mode": mode, "month": month, "span": span, "form": form, "yoy": yoy, **values, "row": rownum,
+             "stated": stated}
+        )  # fmt: skip
     if problems:
         raise InputError(problems)
     raw = pd.DataFrame(recs)
@@ -148,6 +158,8 @@ def normalise_turnover(
     out = []
     for (mode, _year), g in raw.groupby(["mode", raw["month"].map(lambda p: p.year)], sort=True):
         g = g.sort_values("month")
+        if reason := _looks_year_to_date(g):
+            raise InputError(Problem(source, f"{mode} {_year}: {reason}", sheet, f"row {g['row'].iloc[-1]}"))
         prev_end, prev_cum = 0, {"passenger_km": 0.0, "ton_km": 0.0}
         for r in g.to_dict("records"):
             end = r["month"].month
@@ -172,11 +184,112 @@ def normalise_turnover(
                 raise InputError(
                     Problem(source, f"{mode} {r['month']}: periods overlap", sheet, f"row {r['row']}")
                 )
+            if reason := _unusable_period(r, span, prev_end, vals):
+                raise InputError(Problem(source, f"{mode} {r['month']}: {reason}", sheet, f"row {r['row']}"))
             prev_end = end
             out.append(
                 {"mode": mode, "month": r["month"], "span_months": span, **vals, "official_yoy_pct": r["yoy"]}
             )
     return pd.DataFrame(out, columns=NORMALISED)
+
+
+def _looks_year_to_date(g: pd.DataFrame) -> str | None:
+    """Why one mode's year, its 口径 not stated, reads as year-to-date figures taken for monthly ones: a
+    table without a 口径 column is 当月, and a 累计 table sent without it (the office's usual release)
+    went in as months each holding the year so far, its growth several hundred per cent. Monthly turnover
+    does not rise every month to 1.6 times its first month's; year-to-date figures do."""
+    if g["stated"].any() or len(g) < 3:
+        return None
+    per_month = g["ton_km"].to_numpy() / g["span"].to_numpy()
+    if (np.diff(per_month) > 0).all() and per_month[-1] >= 1.6 * per_month[0] > 0:
+        first, last = g["month"].iloc[0], g["month"].iloc[-1]
+        return (
+            f"ton-km rises every month from {first} to {last}, to {per_month[-1] / per_month[0]:.1f} times"
+            " the first month's, as year-to-date (累计) figures do, and the table does not say which they"
+            " are: add a 口径 column saying 累计 (or 当月, if they are the months' own figures)"
+        )
+    return None
+
+
+def _unusable_period(r: dict, span: int, prev_end: int, vals: dict[str, float]) -> str | None:
+    """Why a period cannot be stored: the growth models (and every score) take months and the combined
+    1—2月 only, and a period with no turnover at all; stored, it broke `perfkit score` until corrected."""
+    end, year = r["month"].month, r["month"].year
+    if span > 2 or (span == 2 and end != 2):
+        if r["form"] != "ytd":
+            return f"a period of {span} months: only 1—2月 is published as one period; give each month"
+        if prev_end == 0:
+            return (
+                f"a year-to-date (累计) figure with no earlier month of {year} in the table: a 累计 table"
+                " starts from the year's first release (1—2月); or give the month's own figure as 当月"
+            )
+        missing = f"{year}-{prev_end + 1:02d}" + (f"..{year}-{end - 1:02d}" if end - 1 > prev_end + 1 else "")
+        return f"a year-to-date (累计) figure after {year}-{prev_end:02d}: {missing} missing from the table"
+    if all(v == 0 for v in vals.values()):
+        what = "unchanged from the month before" if r["form"] == "ytd" and prev_end else "0"
+        return f"passenger-km and ton-km are both {what}: leave a month not yet published out of the table"
+    return None
+
+
+def overlaps_stored(new: pd.DataFrame, stored: pd.DataFrame, source: str) -> list[Problem]:
+    """A new table's periods against the stored ones they join (latest per mode and month, the new rows
+    superseding theirs): January given alone beside a 1—2月, either way round, cannot be undone in an
+    append-only store and made every score fail. One problem per mode and year."""
+    months = lambda df: {(m, p.year): {} for m, p in zip(df["mode"], df["month"], strict=True)}  # noqa: E731
+    joined = months(new)
+    for frame, origin in ((stored, "stored"), (new, "this table")):
+        for m, p, span in zip(frame["mode"], frame["month"], frame["span_months"], strict=True):
+            if (m, p.year) in joined:
+                joined[(m, p.year)][p] = (int(span), origin)
+    problems = []
+    for (mode, year), periods in joined.items():
+        jan, feb = (
+            periods.get(pd.Period(year=year, month=1, freq="M")),
+            periods.get(pd.Period(year=year, month=2, freq="M")),
+        )
+        if jan and feb and feb[0] == 2 and "this table" in (jan[1], feb[1]):
+            alone, combined = f"{year}-01 alone ({jan[1]})", f"1—2月 ({feb[1]})"
+            problems.append(
+                Problem(
+                    source,
+                    f"{mode} {year}: January given both {alone} and inside {combined}: the store is"
+                    " append-only, so give the year's first release the way the store has it",
+                )
+            )
+    return problems
+
+
+def out_of_proportion(new: pd.DataFrame, stored: pd.DataFrame, source: str, ratio: float) -> list[Problem]:
+    """A new table's figures against the typical month of their mode (the median monthly figure of the
+    stored periods and the table's, the new ones superseding theirs): one more than `ratio` times it, or
+    less than 1/`ratio` of it, is a slip of units (吨公里 for 万吨公里) or digits, refused ([intake]
+    max_turnover_ratio). Stored, 1e308 ton-km gave a growth of 10^300 %. Needs 4 periods of the mode."""
+    cols = {"passenger_km": "passenger-km", "ton_km": "ton-km"}
+    merged = pd.concat([stored.assign(new=False), new.assign(new=True)], ignore_index=True)
+    merged = merged.drop_duplicates(["mode", "month"], keep="last")  # the new rows supersede the stored
+    problems = []
+    for mode, g in merged.groupby("mode", sort=False):
+        if len(g) < 4:
+            continue
+        span = g["span_months"].astype(float).to_numpy()
+        for col, name in cols.items():
+            per_month = g[col].astype(float).to_numpy() / span
+            for i in np.flatnonzero(g["new"].to_numpy()):
+                typical = float(np.median(np.delete(per_month, i)))
+                v = per_month[i]
+                if typical <= 0 or v <= 0 or typical / ratio <= v <= typical * ratio:
+                    continue
+                month = g["month"].iloc[i]
+                problems.append(
+                    Problem(
+                        source,
+                        f"{mode} {month}: {name} {g[col].iloc[i]:,.15g} is {times(max(v / typical, typical / v))}"
+                        f" times {'above' if v > typical else 'below'} the typical month ({typical:,.1f}):"
+                        " check the units (万人公里, 万吨公里) and the digits; more than"
+                        f" {ratio:g} times is refused ([intake] max_turnover_ratio)",
+                    )
+                )
+    return problems
 
 
 def converted(turnover: pd.DataFrame, coefficients: dict[str, float]) -> pd.DataFrame:

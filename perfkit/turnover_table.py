@@ -48,6 +48,8 @@ def turnover_frame(
             ref = f"{letters[key]}{i}"
             if ref in flags and (key == "official_yoy_pct" or not flags[ref].startswith("formatted")):
                 problems.append(Problem(file, flags[ref], sheet, ref))
+            elif key == "month" and (reason := _number_month(rec[key])):
+                problems.append(Problem(file, reason, sheet, ref))
             elif key != "month" and not is_blank(rec[key]):
                 _, reason = cell_number(rec[key])
                 if reason:
@@ -56,6 +58,17 @@ def turnover_frame(
         raise InputError(problems)
     canon["month"] = canon["month"].map(month_text)
     return canon
+
+
+def _number_month(v: object) -> str | None:
+    """Why a month cell holding a plain number (not a date) is refused: Excel keeps 2019.10 typed into a
+    General cell as the number 2019.1, which reads as January, so a number cannot say which month it is."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or 20000 < v < 80000:
+        return None  # text, or a date serial (month_text reads its month)
+    return (
+        f"month cell holds the number {v!r}, not a month: Excel drops a trailing zero (2019.10 becomes"
+        " 2019.1, January); type the month as text, e.g. 2019-10 or 2019年10月"
+    )
 
 
 def check_turnover(

@@ -30,7 +30,9 @@ from .forms import (
     Checked,
     Field,
     FormSheet,
+    IntakeRules,
     Rule,
+    beyond_target,
     cell_number,
     cell_text,
     flagged,
@@ -159,15 +161,20 @@ def write_form_templates(
 
     catalogue = read_catalogue(conn)
     if assessments:
-        from .assessments import write_assessment_template
+        from .assessments import latest_record, write_assessment_template
 
-        return [write_assessment_template(catalogue, read_assessments(conn, catalogue.year), out_dir)]
+        recorded, based_on = read_assessments(conn, catalogue.year), latest_record(conn, catalogue.year)
+        return [write_assessment_template(catalogue, recorded, out_dir, based_on)]
     period = pd.Period(year=catalogue.year, month=1, freq="M")
     if month:
         period = check_month(parse_month(month, "--month"), catalogue.year, source="--month")
     chosen = chosen_units(catalogue, units)
     plans = read_workplans(conn, catalogue.year)
-    check_all_writable(Path(out_dir) / template_file_name(unit, period) for unit in chosen)
+    from .safe_xlsx import refuse_filled_in  # here: the snapshot's modules do not import it
+
+    targets = check_all_writable(Path(out_dir) / template_file_name(unit, period) for unit in chosen)
+    # pre-filled with the plan in force: only a sign-off tells that someone filled one in
+    refuse_filled_in(targets, t("workplan.sheet"), {f.field: f.label for f in fields()}, "measure_id", [])
     out = []
     for unit in chosen:
         current = in_force(plans[plans["unit"] == unit], period)
@@ -206,6 +213,7 @@ def check(
     if unit not in reporting_units(catalogue):
         meta_problem("unit", f"{unit!r} is not a reporting unit in the catalogue")
     measures = catalogue.measures.set_index("measure_id")
+    multiple = IntakeRules.from_plan(catalogue.plan).max_target_multiple
     seen: dict[str, str] = {}
     out: list[dict] = []
 
@@ -236,7 +244,7 @@ def check(
         if bad:
             problems.extend(bad)
             continue
-        out.extend(_check_row(rec, mid, m, catalogue.year, problem))
+        out.extend(_check_row(rec, mid, m, catalogue.year, problem, multiple))
     if not sheet.rows and not problems:
         problems.append(Problem(file, "nothing filled in: every 计划 cell is empty", sheet.sheet))
     if problems:
@@ -247,7 +255,7 @@ def check(
     return Checked(rows=out, unit=unit, month=str(month), supersedes=prior)
 
 
-def _check_row(rec: dict, mid: str, m: pd.Series, year: int, problem) -> list[dict]:
+def _check_row(rec: dict, mid: str, m: pd.Series, year: int, problem, multiple: float) -> list[dict]:
     """One measure's planned months: never falling, no gap after the first, the target by the deadline."""
     r = rec["row"]
     person, note = cell_text(rec.get("person")), cell_text(rec.get("note"))
@@ -278,6 +286,9 @@ def _check_row(rec: dict, mid: str, m: pd.Series, year: int, problem) -> list[di
             ok = False
         elif m["unit"] == "%" and value > 100:
             problem(f"{value:g} is over 100 for a percentage", key, r)
+            ok = False
+        elif reason := beyond_target(value, target, m["unit"], multiple):
+            problem(reason, key, r)
             ok = False
         elif kind in WHOLE_KINDS and not float(value).is_integer():
             problem(f"{value:g} is not a whole number ({mid} counts items)", key, r)

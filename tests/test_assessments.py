@@ -111,8 +111,9 @@ def test_recorded_values_give_the_plan_formula_exactly(sample_db, sample_conn, b
 
 def test_a_later_workbook_supersedes_and_both_are_kept(sample_db, sample_conn, book, tmp_path, cli):
     first = fill(book, tmp_path / "a" / book.name, public=88)
-    second = fill(book, tmp_path / "b" / book.name, public=92)
     cli("--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
+    code, out, _ = cli("--db", sample_db, "template", "--assessments", "--out", tmp_path / "t2")
+    second = fill(Path(out.split("wrote ", 1)[1].strip()), tmp_path / "b" / book.name, public=92)
     code, out, _ = cli("--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
     ids = read_submissions(sample_conn, "assessment")["id"].tolist()
     assert code == 0 and f"supersedes submission {ids[-2]}" in out
@@ -123,11 +124,36 @@ def test_a_later_workbook_supersedes_and_both_are_kept(sample_db, sample_conn, b
     assert "already ingested" in out
 
 
+def test_a_workbook_from_a_template_older_than_the_record_is_refused(
+    sample_db, sample_conn, book, tmp_path, cli
+):
+    # two people fill the same template: the second's workbook, stored, silently dropped the first's items
+    deduction = [("察访核验扣分", 2, "安全检查发现问题", "泉效办〔2019〕9号", date(2019, 6, 1))]
+    first = fill(book, tmp_path / "a" / book.name, items=deduction)
+    code, out, err = cli("--db", sample_db, "ingest", first, "--archive", tmp_path / "x")
+    assert code == 0, err
+    before = dump(sample_conn)
+    second = fill(
+        book, tmp_path / "b" / book.name, items=[("正向激励加分", 1, "获省级表彰", "闽交〔2019〕3号", None)]
+    )
+    code, out, err = cli("--db", sample_db, "ingest", second, "--archive", tmp_path / "x")
+    [sid] = read_submissions(sample_conn, "assessment")["id"].tolist()[-1:]
+    assert code == 2 and err.startswith(f"{second} [_perfkit] B")
+    assert (
+        f"pre-filled from the record as of submission 0, but submission {sid} has been recorded since" in err
+    )
+    assert dump(sample_conn) == before
+    a = read_assessments(sample_conn, 2019)
+    assert a.loc[a["kind"] == "deduction", "points"].max() == 2
+
+
 # fmt: off
 CASES = [
     ("bad-grade", dict(grades={"4-1": "甲"}), "E", ("等次评定", "4-1"), "等次 '甲' is not one of 优/良/中/差"),
     ("public-range", dict(public=120), "D", ("公众评议", ""), "公众评议 120 is outside 0–100"),
     ("bonus-cap", dict(items=[("正向激励加分", 3, "a", "x号", None), ("正向激励加分", 3, "b", "y号", None)]), "D", "blank1", "over the plan's cap of 5"),
+    # a row copied by mistake was counted twice
+    ("copied-item", dict(items=[("察访核验扣分", 0.5, "台账不全", "x号", None), ("察访核验扣分", 0.5, "台账不全", "x号", None)]), "A", "blank1", "the same 察访核验扣分 as A"),
     ("no-reason", dict(items=[("察访核验扣分", 0.5, None, "x号", None)]), "F", "blank0", "察访核验扣分 needs its 事由"),
     ("bad-item", dict(items=[("加分", 0.5, "a", "x号", None)]), "A", "blank0", "项目 '加分' is not one of"),
     ("bad-date", dict(items=[("正向激励加分", 0.5, "a", "x号", "去年")]), "H", "blank0", "not a date: '去年'"),
@@ -151,3 +177,19 @@ def test_assessment_rules_name_the_cell(sample_conn, book, tmp_path, changes, co
         ingest_file(sample_conn, bad, archive_dir=tmp_path / "a")
     assert f"{bad} [{SHEET}] {col}{row}: " in str(exc.value) and reason in str(exc.value), str(exc.value)
     assert dump(sample_conn) == before
+
+
+def test_an_item_date_typed_in_chinese_or_with_dots_is_read(sample_db, sample_conn, book, tmp_path, cli):
+    # 2019年8月2日 and 2019.8.2 were refused as 'not a date' here while the sign-off took them
+    items = [
+        ("正向激励加分", 0.5, "获评省级示范", "闽交〔2019〕12号", "2019年8月2日"),
+        ("察访核验扣分", 0.2, "台账更新不及时", "泉效办〔2019〕7号", "2019.9.1"),
+    ]
+    filled = fill(book, tmp_path / "in" / book.name, items=items)
+    code, out, err = cli("--db", sample_db, "ingest", filled, "--archive", tmp_path / "a")
+    assert code == 0, err
+    a = read_assessments(sample_conn, 2019)
+    assert set(a.loc[a["document"].isin(["闽交〔2019〕12号", "泉效办〔2019〕7号"]), "date"]) == {
+        "2019-08-02",
+        "2019-09-01",
+    }

@@ -375,6 +375,16 @@ def test_duplicate_months_are_named_with_the_first_row(tmp_path):
     ]
 
 
+def test_a_float_month_column_is_not_read_as_january(tmp_path):
+    # months stored as floats (2019.03 …): October is 2019.1, which read as January
+    path = tmp_path / "long.parquet"
+    pd.DataFrame({"series_id": ["a", "a"], "month": [2019.09, 2019.10], "value": [1.0, 2.0]}).to_parquet(path)
+    assert problems(lambda: batch.read_long(path)) == [
+        f"{path} row 2 (month): month '2019.1' is January or October (2019.10 as a number is 2019.1):"
+        " write it as 2019-01 or 2019-10"
+    ]
+
+
 def test_unknown_ids_in_the_bands_file_are_named(counties, tmp_path):
     src = write_long(tmp_path / "long.csv", counties)
     bands = tmp_path / "bands.csv"

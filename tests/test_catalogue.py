@@ -177,6 +177,18 @@ def test_import_fails_when_weights_disagree_with_subtotal(tmp_path):
     assert "重点工作目标: weights add up to 70 but the plan states 69" in text
 
 
+def test_import_refuses_a_negative_weight_that_keeps_every_subtotal(tmp_path):
+    # 1-1-1 5 and 1-1-2 -1 add up as 2 and 2 did: every stated subtotal held and the plan went in
+    raw = _raw()
+    raw.loc[raw["id"] == "1-1-1", "weight"] = "5"
+    raw.loc[raw["id"] == "1-1-2", "weight"] = "-1"
+    path = write_attachment_xlsx(raw, tmp_path / "neg.xlsx", "考评表")
+    with pytest.raises(InputError) as exc:
+        load_catalogue(PLAN_DIR, attachment=path)
+    [problem] = exc.value.problems
+    assert problem.reason == "1-1-2: weight must be a number above 0, got '-1'" and "neg.xlsx" in problem.file
+
+
 def test_import_rejects_a_non_month_deadline(tmp_path):
     raw = _raw()
     raw.loc[raw["id"] == "2-2-1", "deadline"] = "年底"
@@ -306,19 +318,15 @@ def test_a_plan_folder_with_a_broken_measures_file_is_one_line_exit_2_and_no_sto
 @pytest.mark.parametrize(
     "new, says",
     [
-        (",percent,%,-60,,", "1-1-1.2: target must be above 0, got -60"),
-        (",percent,%,0,,", "1-1-1.2: target must be above 0, got 0"),
-        (",percent,%,inf,,", "1-1-1.2: target must be a finite number, got inf"),
-        (",percent,%,1e999,,", "1-1-1.2: target must be a finite number, got 1e999"),
         (",percent,%,600,,", "1-1-1.2: a percentage target must be at most 100, got 600"),
         (",percent,%,60,50,", "1-1-1.2: target_high 50 is below target 60"),
         (",percent,%,60,nan,", "1-1-1.2: target_high must be a finite number, got nan"),
     ],
 )
 def test_a_target_no_calculation_can_use_is_refused_by_init(tmp_path, new, says):
-    """measures.csv with a target of -60, 0, inf or 600% (a percentage), or a band upside down: `perfkit
-    init --plan` made the store, and every completion, score and projection of the measure was nonsense on
-    the brief. One line naming file, row and measure now, exit 2, no store."""
+    """measures.csv with a percentage target of 600 or a band upside down: `perfkit init --plan` made the
+    store, and every completion, score and projection of the measure was nonsense on the brief. One line
+    naming file, row and measure now, exit 2, no store (0, -5, inf: the test below)."""
     import shutil
 
     from test_cli import one_line, perfkit
@@ -332,4 +340,24 @@ def test_a_target_no_calculation_can_use_is_refused_by_init(tmp_path, new, says)
     db = tmp_path / "s.sqlite"
     got = perfkit("--db", str(db), "init", "--plan", str(plan))
     assert (got.returncode, one_line(got.stderr)) == (2, f"{measures} row 3: {says}")
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("target", ["0", "-5", "inf", "nan"])
+def test_a_plan_target_of_0_or_below_or_not_finite_is_refused(tmp_path, target):
+    # 0 gave the measure full marks for any value, -5 or inf none: `perfkit init --plan` took them silently
+    import shutil
+
+    from test_cli import one_line, perfkit
+
+    plan = tmp_path / "plan"
+    shutil.copytree(PLAN_DIR, plan)
+    measures = plan / "measures.csv"
+    text = measures.read_text(encoding="utf-8")
+    assert ",investment,万元,80000," in text
+    measures.write_text(text.replace(",investment,万元,80000,", f",investment,万元,{target},", 1), "utf-8")
+    db = tmp_path / "s.sqlite"
+    got = perfkit("--db", str(db), "init", "--plan", str(plan))
+    says = f"{measures} row 7: 1-1-1.6: target must be a finite number above 0, got '{target}'"
+    assert (got.returncode, one_line(got.stderr)) == (2, says)
     assert not db.exists()

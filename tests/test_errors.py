@@ -47,3 +47,14 @@ def test_an_input_that_is_not_a_saved_file_is_named(tmp_path):
     saved = tmp_path / "a.csv"
     saved.write_text("month,value\n")
     assert input_file(saved) == saved
+
+
+def test_a_long_reason_is_printed_with_its_ends_only():
+    # a turnover table's 运输方式 cell of 30,000 characters, quoted in the reason, printed a 90 KB line
+    from perfkit.errors import REASON_ENDS, Problem
+
+    reason = "mode must be 公路 or 水路, got '" + "公" * 30_000 + "'"
+    line = str(Problem("t.csv", reason, cell="B2"))
+    assert line.startswith("t.csv B2: mode must be 公路 or 水路, got '公公") and line.endswith("公公'")
+    assert f"({len(reason) - 2 * REASON_ENDS:,} characters left out)" in line and len(line) < 700
+    assert str(Problem("t.csv", "short")) == "t.csv: short"

@@ -165,6 +165,43 @@ def test_later_submission_supersedes_and_history_keeps_both(
     assert [r["superseded"] for r in recs[-2:]] == [True, False] and recs[-1]["month"] == MONTH
 
 
+def test_a_resubmission_leaving_reported_measures_blank_is_refused(
+    sample_db, sample_conn, template, tmp_path, capsys
+):
+    # a correction sent with only the corrected row filled in: the month's other 17 measures fell back to
+    # 缺报 and September's numbers, with exit 0
+    archive = tmp_path / "archive"
+    run(
+        capsys,
+        "--db",
+        sample_db,
+        "ingest",
+        fill(template, tmp_path / "a" / template.name),
+        "--archive",
+        archive,
+    )
+    before = dump(sample_conn)
+
+    def only_1_8_1_1(wb):
+        ws = wb[SHEET]
+        for r in range(3, ws.max_row + 1):
+            if ws[f"A{r}"].value not in ("1-8-1.1", None) and ws[f"D{r}"].value:
+                for c in "JKL":
+                    ws[f"{c}{r}"] = None
+
+    partial = fill(
+        template, tmp_path / "b" / template.name, {"1-8-1.1": {"cumulative": 24}}, edit=only_1_8_1_1
+    )
+    code, out, err = run(capsys, "--db", sample_db, "ingest", partial, "--archive", archive)
+    assert code == 2 and err.startswith(f"{partial} [{SHEET}]: 1-6-2.1, 1-7-1.1, "), err
+    assert "reported for 2019-10 in submission" in err and "fill them in again" in err
+    assert dump(sample_conn) == before
+    # the whole ledger again, with the correction: accepted
+    whole = fill(template, tmp_path / "c" / template.name, {"1-8-1.1": {"cumulative": 24}})
+    code, out, err = run(capsys, "--db", sample_db, "ingest", whole, "--archive", archive)
+    assert code == 0 and "supersedes submission" in out, err
+
+
 def test_correction_below_last_value_is_accepted_when_it_says_so(sample_conn, template, tmp_path):
     note = "更正：9月误报2辆，予以扣除"
     filled = fill(template, tmp_path / template.name, {"1-8-1.1": {"cumulative": 19, "note": note}})
@@ -579,6 +616,12 @@ CASES = [(case_id, _from_good(make), "", "", reason, None) for case_id, make, re
     ("date", _change({"1-8-1.1": {"cumulative": datetime(2019, 10, 1)}}), SHEET, J("1-8-1.1"), "a date (2019-10-01)", None),
     ("negative", _change({"1-7-2.1": {"cumulative": -5}}), SHEET, J("1-7-2.1"), "negative number -5", None),
     ("percent-over-100", _change({"2-3-1.1": {"cumulative": 120}}), SHEET, J("2-3-1.1"), "120 is over 100 for a percentage", None),
+    # the score takes the number: 已完成 beside last month's 79.4% scored 79.4% without a word
+    ("done-below-target", _change({"1-10-2.1": {"cumulative": 80, "status": "已完成"}}), SHEET, K("1-10-2.1"), "进展状态 已完成 but 本年累计完成 80 is below the annual target 100%", None),
+    ("count-not-whole", _change({"1-8-1.1": {"cumulative": 22.5}}), SHEET, J("1-8-1.1"), "22.5 is not a whole number (1-8-1.1 counts 辆)", None),
+    # stored silently before: 1e308 sent the investment projection to infinity; 元 typed for 万元 is 10,000×
+    ("1e308-number", _cell_xml("1-7-2.1", "J", "<v>1e308</v>"), SHEET, J("1-7-2.1"), "times the annual target 3000万元", None),
+    ("yuan-for-wan-yuan", _change({"1-7-2.1": {"cumulative": 22448000}}), SHEET, J("1-7-2.1"), "22,448,000 is 7,483 times the annual target 3000万元: check the digits and that it is in 万元", None),
     ("below-last", _change({"1-8-1.1": {"cumulative": 20}}), SHEET, J("1-8-1.1"), "20 is below the last accepted 21 (2019-09)", None),
     ("no-number", _change({"1-8-1.1": {"cumulative": None}}), SHEET, J("1-8-1.1"), "1-8-1.1 needs its 本年累计完成", None),
     ("qualitative-number", _change({"1-10-3.1": {"cumulative": 1}}), SHEET, J("1-10-3.1"), "1-10-3.1 is qualitative", None),
@@ -650,6 +693,53 @@ def test_bad_turnover_csv_is_rejected(sample_conn, tmp_path, text, cell, reason,
         ingest_file(sample_conn, path, archive_dir=tmp_path / "archive", today=today)
     assert any(line.startswith(f"{path} {cell}: ") and reason in line for line in str(exc.value).splitlines())
     assert dump(sample_conn) == before
+
+
+def test_january_alone_beside_a_stored_1_2_release_is_refused_and_score_still_runs(
+    sample_db, tmp_path, capsys
+):
+    # the store holds 2019年1—2月; a lone January went in and every later `perfkit score` failed (exit 1)
+    head = "月份,运输方式,口径,旅客周转量,货物周转量\n"
+    jan = tmp_path / "jan.csv"
+    jan.write_text(head + "2019年1月,公路,当月,30000,110000\n", encoding="utf-8")
+    conn = open_store(sample_db)
+    before = dump(conn)
+    code, out, err = run(capsys, "--db", sample_db, "ingest", jan, "--archive", tmp_path / "archive")
+    assert code == 2 and err.startswith(f"{jan}: road 2019: January given both 2019-01 alone"), err
+    assert dump(conn) == before
+    # January and February each alone supersede the stored February: consistent, accepted
+    both = tmp_path / "jan_feb.csv"
+    both.write_text(head + "2019年1月,公路,当月,30000,110000\n2019年2月,公路,当月,31000,111000\n", "utf-8")
+    code, out, err = run(capsys, "--db", sample_db, "ingest", both, "--archive", tmp_path / "archive")
+    assert code == 0, err
+    code, out, err = run(capsys, "--db", sample_db, "score", "--as-of", "2019-09")
+    assert code == 0, err
+    conn.close()
+
+
+def test_a_turnover_figure_out_of_all_proportion_is_refused(sample_db, tmp_path, capsys):
+    # 吨公里 for 万吨公里, or 1e308: stored silently, growth printed a 300-digit percentage
+    head = "月份,运输方式,口径,旅客周转量,货物周转量\n"
+    bad = tmp_path / "units.csv"
+    bad.write_text(head + "2019年9月,公路,当月,7100,300000000\n2019年9月,水路,当月,430,1e308\n", "utf-8")
+    conn = open_store(sample_db)
+    before = dump(conn)
+    code, out, err = run(capsys, "--db", sample_db, "ingest", bad, "--archive", tmp_path / "archive")
+    lines = err.splitlines()
+    assert code == 2 and len(lines) == 2, err
+    assert lines[0].startswith(
+        f"{bad}: road 2019-09: ton-km 300,000,000 is 2,572 times above the typical month"
+    )
+    assert (
+        lines[1].startswith(f"{bad}: waterway 2019-09: ton-km 1e+308 is ")
+        and "[intake] max_turnover_ratio" in err
+    )
+    assert dump(conn) == before
+    ok = tmp_path / "ok.csv"  # the month as the office publishes it: in proportion, accepted
+    ok.write_text(head + "2019年9月,公路,当月,7100,30000\n2019年9月,水路,当月,430,320000\n", "utf-8")
+    code, out, err = run(capsys, "--db", sample_db, "ingest", ok, "--archive", tmp_path / "archive")
+    assert code == 0, err
+    conn.close()
 
 
 def test_turnover_xlsx_text_and_formula_cells_are_rejected(sample_conn, tmp_path):
@@ -1137,11 +1227,13 @@ TURNOVER_HEAD = ["月份", "运输方式", "旅客周转量", "货物周转量"]
 def test_trailing_blank_rows_are_not_data(sample_db, sample_conn, template, tmp_path, capsys):
     """Excel keeps rows that were once formatted or cleared: 100,000 of them below a table are nothing."""
     csv = tmp_path / "周转量.csv"
-    csv.write_text(",".join(TURNOVER_HEAD) + "\n2019-09,公路,1,100\n" + ",,,\n" * 100_000, encoding="utf-8")
+    csv.write_text(
+        ",".join(TURNOVER_HEAD) + "\n2019-09,公路,7100,30000\n" + ",,,\n" * 100_000, encoding="utf-8"
+    )
     wb = Workbook()
     ws = wb.active
     ws.append(TURNOVER_HEAD)
-    ws.append(["2019-09", "水路", 2, 200])
+    ws.append(["2019-09", "水路", 430, 320000])  # figures in proportion to the sample's months
     for r in range(3, 100_003):
         ws.cell(r, 1).number_format = "@"  # styled, empty: written as <c r="A…" s="1"/>
         ws.cell(r, 2).value = "" if r % 2 else None

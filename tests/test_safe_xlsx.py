@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from perfkit.errors import InputError
-from perfkit.safe_xlsx import _scan_cells, _value_extent
+from perfkit.forms import IntakeRules
+from perfkit.safe_xlsx import _scan_cells, _value_extent, open_book
 
 SHEET = "填报"
 
@@ -61,3 +62,55 @@ def test_value_extent_of_a_cell_without_a_usable_reference_walks_the_elements():
     with pytest.raises(InputError) as err:
         _value_extent(bad, "f.xlsx", SHEET)
     assert err.value.problems[0].sheet == SHEET and "damaged sheet XML" in err.value.problems[0].reason
+
+
+@pytest.mark.parametrize(
+    ("name", "owner"), [("~$市道管处.xlsx", "市道管处.xlsx"), (".~lock.b.xlsx#", "b.xlsx")]
+)
+def test_an_office_lock_file_is_named_as_one(tmp_path, name, owner):
+    # `perfkit ingest inbox/*.xlsx` while someone has a workbook open picks up its lock file
+    lock = tmp_path / name
+    lock.write_bytes(b"\x0bzhang san" + b" " * 40 + b"\x00" * 50)
+    with pytest.raises(InputError) as err:
+        open_book(lock, lock.read_bytes(), IntakeRules())
+    [problem] = err.value.problems
+    assert problem.file == str(lock) and problem.reason.startswith(
+        f"a lock file Excel, WPS or LibreOffice keeps while {owner} is open"
+    )
+
+
+@pytest.mark.parametrize(
+    ("part", "old", "new", "reason"),
+    [
+        ("xl/styles.xml", b'numFmtId="164"', b'numFmtId="abc"', "damaged workbook part xl/styles.xml"),
+        ("xl/worksheets/sheet1.xml", b'<c r="A2" s="1"', b'<c r="A2" s="q"', "damaged sheet XML"),
+        ("xl/worksheets/sheet1.xml", b'<row r="2"', b'<row r="x"', "damaged sheet XML"),
+    ],
+)
+def test_a_style_or_reference_that_is_not_a_number_is_one_problem_not_a_crash(
+    tmp_path, part, old, new, reason
+):
+    # int() of a hand-made or damaged attribute ended `perfkit ingest` with exit 1 ('invalid literal')
+    from battery import rezip
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["月份", "share"])
+    wb.active.append(["2019-01", 0.5])
+    wb.active["B2"].number_format = "0.0%"  # a custom % format: styles are parsed, cells scanned
+    wb.active["A2"].number_format = "0.0%"
+    made = tmp_path / "made.xlsx"
+    wb.save(made)
+
+    def change(name, data):
+        if name != part:
+            return data
+        assert old in data, data[:400]
+        return data.replace(old, new, 1)
+
+    bad = rezip(made, tmp_path / "bad.xlsx", change)
+    book = open_book(bad, bad.read_bytes(), IntakeRules())
+    with pytest.raises(InputError) as err:
+        book.cell_flags(book.sheets[0])
+    [problem] = err.value.problems
+    assert problem.file == str(bad) and problem.reason.startswith(reason), problem.reason

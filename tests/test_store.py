@@ -399,7 +399,10 @@ def test_concurrent_first_use_builds_one_store_and_keeps_every_file(tmp_path, tr
         files = []
         for j in range(3):
             f = tmp_path / f"turnover_{p}_{j}.csv"
-            f.write_text(TURNOVER_HEAD + f"2018年{j + 1}月,公路,当月,{1000 + 10 * p + j}.0,5000.0\n", "utf-8")
+            # months after 1—2月, in proportion to the sample's (the store is made with it)
+            f.write_text(
+                TURNOVER_HEAD + f"2018年{j + 3}月,公路,当月,{24000 + 10 * p + j}.0,110000.0\n", "utf-8"
+            )
             files.append(str(f))
         commands.append(["--db", str(db), "ingest", "--archive", str(tmp_path / "archive"), *files])
     runs = start_together(tmp_path, commands)

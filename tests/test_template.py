@@ -10,6 +10,7 @@ from test_cli import permissions_apply  # noqa: F401 - a fixture, asked for by n
 from perfkit.cli import main
 from perfkit.errors import InputError
 from perfkit.forms import FIRST_DATA_ROW, HEADER_ROW, META_SHEET, col_letter
+from perfkit.labels import t
 from perfkit.scoring import latest_values
 from perfkit.store import open_store, read_catalogue, read_progress
 from perfkit.template import (
@@ -100,11 +101,13 @@ def test_layout_protection_and_validation(catalogue, sample_conn, tmp_path):
     status = by_type[("list", None)]
     assert status.formula1 == '"未启动,推进中,已完成"'
     number = by_type[("decimal", "greaterThanOrEqual")]
+    whole = by_type[("whole", "greaterThanOrEqual")]  # counts: Excel refuses 2.5 vehicles as typed
     percent = by_type[("decimal", "between")]
-    assert number.formula1 == "0" and (percent.formula1, percent.formula2) == ("0", "100")
+    assert number.formula1 == whole.formula1 == "0" and (percent.formula1, percent.formula2) == ("0", "100")
     pct_row = FIRST_DATA_ROW + ids.index("2-3-1.1")  # unit %
     cnt_row = FIRST_DATA_ROW + ids.index("1-8-1.1")  # vehicles
-    assert f"J{pct_row}" in percent.sqref and f"J{cnt_row}" in number.sqref
+    inv_row = FIRST_DATA_ROW + ids.index("1-8-1.2")  # 万元
+    assert f"J{pct_row}" in percent.sqref and f"J{cnt_row}" in whole.sqref and f"J{inv_row}" in number.sqref
     assert f"K{cnt_row}" in status.sqref
     assert all(dv.showErrorMessage for dv in dvs)
     note = next(dv for dv in dvs if dv.type == "textLength" and dv.formula1 == "2000")
@@ -283,3 +286,40 @@ def test_template_checks_every_target_before_writing_any(sample_db, catalogue, t
     got = perfkit("--db", str(sample_db), "template", *args, "--out", str(out))
     assert (got.returncode, one_line(got.stderr)) == (2, f"{target}: {why}")
     assert sorted(p.name for p in out.iterdir()) == leave and got.stdout == ""
+
+
+def test_a_template_does_not_replace_a_filled_in_workbook_of_the_same_name(sample_db, tmp_path, cli):
+    """A unit's return carries the template's name: `perfkit template --out inbox` replaced a filled-in
+    ledger (or a signed 考评结果) with a blank one. Now refused, one line each, nothing written; a blank
+    template there is still replaced."""
+    from openpyxl import load_workbook
+
+    inbox = tmp_path / "inbox"
+    code, out, err = cli("--db", sample_db, "template", "--month", "2019-10", "--out", inbox, "--unit", UNIT)
+    assert code == 0, err
+    ledger = inbox / template_file_name(UNIT, pd.Period("2019-10"))
+    code, out, err = cli("--db", sample_db, "template", "--month", "2019-10", "--out", inbox, "--unit", UNIT)
+    assert code == 0, err  # a blank template is replaced
+    wb = load_workbook(ledger)
+    ws = wb[t("intake.sheet")]
+    row = next(r for r in range(3, ws.max_row + 1) if ws[f"A{r}"].value == "1-8-1.1")
+    ws[f"J{row}"] = 22
+    wb.save(ledger)
+    before = ledger.read_bytes()
+    code, out, err = cli("--db", sample_db, "template", "--month", "2019-10", "--out", inbox)
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        f"{ledger}: is a filled-in workbook (1 row filled in): a template does not replace it; move it"
+        " away or choose another --out"
+    )
+    assert ledger.read_bytes() == before and sorted(inbox.iterdir()) == [ledger]  # no other unit written
+
+    code, out, err = cli("--db", sample_db, "template", "--assessments", "--out", inbox)
+    [book] = [p for p in inbox.iterdir() if p != ledger]
+    wb = load_workbook(book)
+    ws = wb.worksheets[0]
+    sign = next(r for r in range(3, ws.max_row + 1) if ws[f"A{r}"].value == t("form.preparer"))
+    ws[f"B{sign}"] = "张三"
+    wb.save(book)
+    code, out, err = cli("--db", sample_db, "template", "--assessments", "--out", inbox)
+    assert code == 2 and "is a filled-in workbook (its sign-off filled in)" in err

@@ -33,3 +33,13 @@ def test_a_sheet_is_a_turnover_table_only_by_its_headers_and_its_numbers_are_che
     assert (problem.file, problem.sheet, problem.cell) == ("b.xlsx", "Sheet1", "C3")
     frame = turnover_frame(grid[:2], "b.xlsx", "Sheet1", {"D2": "formatted as a percentage: …"})
     assert frame["month"].tolist() == ["2019-01"]  # a number formatted as % is fine outside the YoY column
+
+
+def test_a_month_typed_as_a_number_is_refused_not_read_as_january():
+    # Excel keeps 2019.10 typed into a General cell as the number 2019.1: it read as January, silently
+    grid = [HEADER, [2019.1, "公路", 1.5, 20], ["2019-09", "公路", 1, 2], [43739.0, "公路", 1, 2]]
+    with pytest.raises(InputError) as err:
+        turnover_frame(grid, "b.xlsx", "Sheet1", {})
+    [problem] = err.value.problems  # a date serial (43739 is 2019-10-01) is a month
+    assert (problem.sheet, problem.cell) == ("Sheet1", "A2")
+    assert "holds the number 2019.1" in problem.reason and "2019年10月" in problem.reason

@@ -166,6 +166,8 @@ CASES = [
     ("short-of-target", {"1-8-2.2": [*BACK_LOADED[:11], 70]}, lambda r: f"{col(12)}{r['1-8-2.2']}", "not the annual target 80"),
     ("gap", {"1-8-2.2": [3, None, *BACK_LOADED[2:]]}, lambda r: f"{col(2)}{r['1-8-2.2']}", "month 2 is blank after planned values"),
     ("percent-over-100", {"2-3-1.1": [*range(51, 61), 80, 120]}, lambda r: f"{col(12)}{r['2-3-1.1']}", "120 is over 100"),
+    # 1-8-2.2 is 80 vehicles: 8000 (digits typed twice over) reached the plan silently before
+    ("beyond-target", {"1-8-2.2": [*BACK_LOADED[:11], 8000]}, lambda r: f"{col(12)}{r['1-8-2.2']}", "8,000 is 100 times the annual target 80辆"),
     ("count-not-whole", {"1-8-2.2": [3.5, *BACK_LOADED[1:]]}, lambda r: f"{col(1)}{r['1-8-2.2']}", "3.5 is not a whole number"),
     ("qualitative", {"1-10-3.1": [1] * 12}, lambda r: f"{col(1)}{r['1-10-3.1']}", "no monthly values"),
 ]
