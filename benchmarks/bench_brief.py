@@ -57,7 +57,7 @@ KERNEL_META = {
 }
 
 
-def _floor_kernel(work: Path) -> Path:
+def _floor_kernel(work: Path, stock: bool = False) -> Path:
     import papermill as pm
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
@@ -68,9 +68,11 @@ def _floor_kernel(work: Path) -> Path:
     nb = new_notebook(cells=[cell], metadata=KERNEL_META)
     nbformat.write(nb, src)
     # launched as the brief's kernels are (brief._Kernel: perfkit.startup defers the iri grammar, ~1.7 s of
-    # CPU the floor would otherwise pay and the brief does not, and loads no debugger)
+    # CPU the floor would otherwise pay and the brief does not, and loads no debugger); `stock`: as the kernel
+    # spec starts them (JupyterLab, plain papermill), for bench_budget's comparison only
     km = AsyncKernelManager(kernel_name=KERNEL_NAME)
-    km.kernel_spec.argv = [km.kernel_spec.argv[0], *KERNEL_LAUNCH]
+    if not stock:
+        km.kernel_spec.argv = [km.kernel_spec.argv[0], *KERNEL_LAUNCH]
     try:
         pm.execute_notebook(str(src), str(dst), kernel_name=KERNEL_NAME, km=km, progress_bar=False)
     finally:
@@ -79,8 +81,9 @@ def _floor_kernel(work: Path) -> Path:
     return dst
 
 
-def floor_seconds(work: Path, kernels: int) -> float:
-    """papermill on `kernels` fresh kernels at once (heavy imports) + one nbconvert HTML export."""
+def floor_seconds(work: Path, kernels: int, stock: bool = False) -> float:
+    """papermill on `kernels` fresh kernels at once (heavy imports) + one nbconvert HTML export; `stock`:
+    kernels started as the kernel spec starts them (see _floor_kernel)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from nbconvert import HTMLExporter
@@ -90,7 +93,8 @@ def floor_seconds(work: Path, kernels: int) -> float:
     with single_thread_env():
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=kernels) as pool:
-            outs = list(pool.map(_floor_kernel, [work / f"floor{kernels}-{i}" for i in range(kernels)]))
+            folders = [work / f"floor{kernels}{'-stock' if stock else ''}-{i}" for i in range(kernels)]
+            outs = list(pool.map(lambda folder: _floor_kernel(folder, stock), folders))
         html, _ = HTMLExporter(exclude_input=True).from_notebook_node(nbformat.read(outs[0], as_version=4))
         (work / "floor.html").write_text(html, encoding="utf-8")
         return time.perf_counter() - t0
