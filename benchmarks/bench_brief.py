@@ -100,6 +100,18 @@ def floor_seconds(work: Path, kernels: int, stock: bool = False) -> float:
         return time.perf_counter() - t0
 
 
+def august_store(work: Path) -> Path:
+    """A fresh sample store in `work` as after August's brief: January..August's snapshots current."""
+    master = work / "master.sqlite"
+    create_store(master, plan_dir=PLAN_DIR, sample_dir=SAMPLE_DIR)
+    conn = open_store(master)
+    try:
+        monthly.ensure(conn, PREVIOUS)
+    finally:
+        conn.close()
+    return master
+
+
 def _remove_store(db: Path) -> None:
     """The store and its WAL files: a -wal left beside the next round's fresh copy of the same name would be
     read as that copy's (SQLite: "database disk image is malformed")."""
@@ -154,11 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     counts = [int(x) for x in args.workers.split(",") if x]
     with tempfile.TemporaryDirectory(prefix="bench-brief-") as tmp:
         work = Path(tmp)
-        master = work / "master.sqlite"
-        create_store(master, plan_dir=PLAN_DIR, sample_dir=SAMPLE_DIR)
-        conn = open_store(master)
-        monthly.ensure(conn, PREVIOUS)  # August's brief ran: January..August are current
-        conn.close()
+        master = august_store(work)
         fns = {}
         for w in counts:
             fns[f"floor{w}"] = lambda w=w: floor_seconds(work, w)

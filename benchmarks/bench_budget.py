@@ -44,10 +44,10 @@ from contextlib import closing
 from pathlib import Path
 
 from perfkit import brief, chart_fonts, monthly
-from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SAMPLE_DIR, SINGLE_THREAD_ENV, single_thread_env
-from perfkit.store import create_store, open_store
+from perfkit.config import NOTEBOOKS_DIR, PLAN_DIR, SINGLE_THREAD_ENV, single_thread_env
+from perfkit.store import open_store
 
-from .bench_brief import AS_OF, PREVIOUS, _floor_kernel, _remove_store, brief_seconds, floor_seconds
+from .bench_brief import AS_OF, _floor_kernel, _remove_store, august_store, brief_seconds, floor_seconds
 from .measure import Paired, cores, describe_machine, machine, rounds, spread, verdict
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -183,11 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
     n_cores = cores()
     with tempfile.TemporaryDirectory(prefix="bench-budget-") as tmp:
         work = Path(tmp)
-        master = work / "master.sqlite"
-        create_store(master, plan_dir=PLAN_DIR, sample_dir=SAMPLE_DIR)
-        conn = open_store(master)
-        monthly.ensure(conn, PREVIOUS)  # August's brief ran: January..August are current
-        conn.close()
+        master = august_store(work)
         # one brief kept, for its executed brief notebook (the page export below), on its own store copy
         kept = work / "kept.sqlite"
         shutil.copy(master, kept)

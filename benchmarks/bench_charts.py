@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from perfkit import brief, chart_fonts, charts, monthly, report
-from perfkit.config import PLAN_DIR, SAMPLE_DIR
-from perfkit.store import create_store, open_store
+from perfkit.config import PLAN_DIR
+from perfkit.store import open_store
 
-from .bench_brief import AS_OF, PREVIOUS, brief_seconds, floor_seconds
+from .bench_brief import AS_OF, august_store, brief_seconds, floor_seconds
 from .measure import Paired, describe_machine, machine, rounds, spread, verdict
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,11 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
             print("no measuring font here (no CJK font of charts.FONT, or no fontTools): nothing to compare")
             return {}
         print(f"measuring font {font.family} built in {time.perf_counter() - t0:.1f} s (once per plan)")
-        master = work / "master.sqlite"
-        create_store(master, plan_dir=PLAN_DIR, sample_dir=SAMPLE_DIR)
-        conn = open_store(master)
-        monthly.ensure(conn, PREVIOUS)  # August's brief ran: January..August are current
-        conn.close()
+        master = august_store(work)
         specs = _specs(master)
         charts.setup("static")
         _draw(specs["trend zh"], "off")  # vl-convert's engine started, and the font registered, before timing
