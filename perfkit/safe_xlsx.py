@@ -187,15 +187,13 @@ def refuse_filled_in(paths, sheet: str, labels: dict[str, str], key: str, fill_i
     from .forms import read_form
 
     problems = []
+    rules = IntakeRules()
     for path in map(Path, paths):
         if not path.is_file():
             continue
-        rules = IntakeRules()
         try:
-            data = path.read_bytes()[: rules.max_file_bytes + 1]
-            if len(data) > rules.max_file_bytes:
-                raise InputError(Problem(str(path), "over the size of a template"))
-            form = read_form(open_book(path, data, rules), "", sheet, labels, key, [key], fill_in, ({}, {}))
+            book = open_book(path, read_capped(path, rules), rules)
+            form = read_form(book, "", sheet, labels, key, [key], fill_in, ({}, {}))
         except (InputError, OSError) as exc:
             reason = exc.problems[0].reason if isinstance(exc, InputError) else (exc.strerror or str(exc))
             problems.append(Problem(str(path), f"is there and cannot be read as a template ({reason}): move it"
@@ -223,12 +221,9 @@ def _lock_file_of(name: str) -> str | None:
     return None
 
 
-def check_file(path: str | os.PathLike, rules: IntakeRules | None = None) -> None:
-    """A workbook another reader will open (openpyxl builds every cell of every sheet) passes the checks a
-    unit's workbook passes first: size, zip entries, unpacked size and ratio, DTDs, each sheet's grid under
-    `rules` (default: the [intake] defaults). InputError naming the file otherwise."""
-    rules = rules or IntakeRules()
-    path = Path(path)
+def read_capped(path: Path, rules: IntakeRules) -> bytes:
+    """A workbook's bytes, never more than `rules.max_file_bytes` read (a huge file is refused, not loaded);
+    InputError naming the file when it cannot be read or is over the limit."""
     try:
         with path.open("rb") as fh:
             data = fh.read(rules.max_file_bytes + 1)
@@ -236,7 +231,16 @@ def check_file(path: str | os.PathLike, rules: IntakeRules | None = None) -> Non
         raise InputError(Problem(str(path), f"cannot read the file ({exc.strerror or exc})")) from None
     if len(data) > rules.max_file_bytes:
         raise InputError(Problem(str(path), f"file is over the limit of {rules.max_file_bytes:,} bytes"))
-    book = open_book(path, data, rules)
+    return data
+
+
+def check_file(path: str | os.PathLike, rules: IntakeRules | None = None) -> None:
+    """A workbook another reader will open (openpyxl builds every cell of every sheet) passes the checks a
+    unit's workbook passes first: size, zip entries, unpacked size and ratio, DTDs, each sheet's grid under
+    `rules` (default: the [intake] defaults). InputError naming the file otherwise."""
+    rules = rules or IntakeRules()
+    path = Path(path)
+    book = open_book(path, read_capped(path, rules), rules)
     for sheet in book.sheets:
         book.values(sheet)
 
