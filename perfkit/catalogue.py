@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,18 +157,25 @@ def group_key(section: str, indicator_id: str, admin: bool) -> str:
 # ------------------------------------------------------------------------------------ raw readers
 
 
-def read_attachment_csv(path: str | Path) -> pd.DataFrame:
-    """The transcribed attachment, one CSV row per table row, blanks kept."""
-    path = input_file(path)
+@contextmanager
+def _csv_read(path: Path):
+    """Reading a plan CSV: one line naming the file when it is not UTF-8 text or not a readable CSV (an Excel
+    BOM is read by the caller's utf-8-sig)."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        yield
     except UnicodeDecodeError as exc:
         raise InputError(
             Problem(str(path), f"not UTF-8 text ({exc.reason}): save the CSV as UTF-8")
         ) from None
-    except (OSError, csv.Error) as exc:
+    except (OSError, ValueError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(Problem(str(path), f"not a readable CSV file ({exc})")) from None
+
+
+def read_attachment_csv(path: str | Path) -> pd.DataFrame:
+    """The transcribed attachment, one CSV row per table row, blanks kept."""
+    path = input_file(path)
+    with _csv_read(path), path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     missing = [c for c in RAW_COLUMNS if rows and c not in rows[0]]
     if missing:
         raise InputError(Problem(str(path), f"missing columns: {', '.join(missing)}", cell="row 1"))
@@ -422,11 +430,21 @@ MEASURE_COLUMNS = [
 
 
 def _target_problems(rec: dict, file: str, where: str) -> list[Problem]:
-    """Beyond a finite target above 0 (checked in read_measures): a percentage at most 100; a band's upper
-    bound not below its lower; a per-month requirement finite and above zero. 600% or an upside-down band
-    went in and the measure's completion, score and projection came out as nonsense on the brief."""
+    """A quantitative or milestone measure's target: a number, finite and above 0 (a growth band's lower
+    bound may be any finite rate), a percentage at most 100; a band's upper bound not below its lower; a
+    per-month requirement finite and above zero. 0 gave full marks for any value, a negative or infinite
+    target none, 600% or an upside-down band made the measure's completion, score and projection nonsense
+    on the brief, all silently."""
     mid, kind = rec["measure_id"], rec["kind"]
-    target = float(rec["target"])
+    try:
+        target = float(rec["target"])
+    except ValueError:
+        return [Problem(file, f"{mid}: target is not a number", cell=where)]
+    if not math.isfinite(target) or (target <= 0 and kind != "growth_band"):
+        above = "" if kind == "growth_band" else " above 0"
+        return [
+            Problem(file, f"{mid}: target must be a finite number{above}, got {rec['target']!r}", cell=where)
+        ]
     out = []
     if kind in ("percent", "milestone") and target > 100:
         out.append(
@@ -455,14 +473,8 @@ def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.
     """Measures from measures.csv, plus a qualitative measure for each indicator that lists none. The
     optional English name (`name_en`) is presentation only: read by `english_names`, not kept here."""
     path = input_file(path)
-    try:
+    with _csv_read(path):
         m = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            Problem(str(path), f"not UTF-8 text ({exc.reason}): save the CSV as UTF-8")
-        ) from None
-    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(Problem(str(path), f"not a readable CSV file ({exc})")) from None
     m = m.drop(columns=["name_en"], errors="ignore")
     missing = [c for c in MEASURE_COLUMNS if c not in m.columns]
     if missing:
@@ -476,27 +488,7 @@ def read_measures(path: str | Path, indicators: pd.DataFrame, plan: dict) -> pd.
         if rec["kind"] not in MEASURE_KINDS:
             problems.append(Problem(str(path), f"unknown kind {rec['kind']!r}", cell=where))
         if rec["kind"] in QUANTITATIVE or rec["kind"] == "milestone":
-            try:
-                target = float(rec["target"])
-            except ValueError:
-                problems.append(
-                    Problem(str(path), f"{rec['measure_id']}: target is not a number", cell=where)
-                )
-                continue
-            # a growth band's lower bound may be any finite rate; every other target is an amount to reach
-            # (0 gave full marks for any value, a negative or infinite one no marks, all silently)
-            if not math.isfinite(target) or (target <= 0 and rec["kind"] != "growth_band"):
-                problems.append(
-                    Problem(
-                        str(path),
-                        f"{rec['measure_id']}: target must be a finite number"
-                        + ("" if rec["kind"] == "growth_band" else " above 0")
-                        + f", got {rec['target']!r}",
-                        cell=where,
-                    )
-                )
-            else:
-                problems += _target_problems(rec, str(path), where)
+            problems += _target_problems(rec, str(path), where)
     dup = m["measure_id"][m["measure_id"].duplicated()].tolist()
     if dup:
         problems.append(Problem(str(path), f"duplicate measure ids: {', '.join(dup)}"))
