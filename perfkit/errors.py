@@ -80,6 +80,12 @@ def problem_lines(problems: list[Problem], limit: int = MAX_PROBLEMS_PER_FILE) -
     return out
 
 
+def listed(items: list[str], limit: int = 20) -> str:
+    """Names in a line: the first `limit` joined, then how many more ('a, b … and 12 more')."""
+    more = f" … and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def times(ratio: float) -> str:
     """A ratio in a problem's reason as a reader counts it: '7,483', or '3.3e+304' where the digits would
     fill the line."""

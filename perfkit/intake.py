@@ -35,7 +35,7 @@ import pandas as pd
 
 from .archive import archive_raw, discard, fsync_dir, shown, write_unsynced
 from .catalogue import Catalogue
-from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, StoreError, input_file
+from .errors import MAX_PROBLEMS_PER_FILE, InputError, Problem, StoreError, input_file, listed
 from .exports import folder_problem
 from .forms import META_SHEET, IntakeRules, col_letter
 from .labels import t
@@ -91,9 +91,7 @@ class IngestReport:
         text = f"{total} files: {added} added, {len(self.results) - added} already ingested, {len(self.rejected)} rejected"
         if self.not_stored:
             why = f"stopped by {self.stopped}" if self.stopped else "the store or archive failed"
-            shown = ", ".join(self.not_stored[:20])
-            more = f" … and {len(self.not_stored) - 20} more" if len(self.not_stored) > 20 else ""
-            text += f", {len(self.not_stored)} not stored ({why}): {shown}{more}"
+            text += f", {len(self.not_stored)} not stored ({why}): {listed(self.not_stored)}"
         return text
 
 
@@ -365,13 +363,10 @@ def _store_loaded(conn: sqlite3.Connection, loaded: _Loaded, ctx: _Context, toda
         )
         prior = latest.get(month)  # the latest earlier submission for this unit and month
         if prior is not None and rows is not None and (dropped := _dropped_by(conn, prior, rows)):
-            shown = ", ".join(dropped[:20]) + (
-                f" … and {len(dropped) - 20} more" if len(dropped) > 20 else ""
-            )
             problems.append(
                 Problem(
                     file,
-                    f"{shown}: reported for {month} in submission {prior} and blank here; a resubmission"
+                    f"{listed(dropped)}: reported for {month} in submission {prior} and blank here; a resubmission"
                     " replaces the month's whole ledger, so these would count as not reported: fill them in"
                     " again (perfkit history <措施编号> shows what was sent)",
                     sheet.sheet,
