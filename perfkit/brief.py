@@ -47,7 +47,15 @@ from pathlib import Path, PurePosixPath
 from . import chart_fonts
 from .config import NOTEBOOKS_DIR, SINGLE_THREAD_ENV, db_path, outputs_dir
 from .errors import InputError, Problem
-from .exports import OutputError, check_folder, check_writable, folder_problem
+from .exports import (
+    DISK_FULL,
+    DISK_FULL_ERRNOS,
+    OutputError,
+    check_folder,
+    check_writable,
+    disk_full,
+    folder_problem,
+)
 from .lab import KERNEL_NAME, ensure_kernel
 from .startup import KERNEL_LAUNCH, defer_iri_grammar
 
@@ -107,15 +115,13 @@ class DiskFull(str):
 def _failure(message: str, exc: BaseException | None = None, ename: str = "", evalue: str = "") -> str:
     """`message`, marked DiskFull when the exception (or a kernel's error name and value) says the disk is
     full: ENOSPC, EDQUOT or EFBIG here, or in a notebook's OSError or OutputError."""
-    from .exports import _disk_full
-
-    full = exc is not None and (_disk_full(exc) or (isinstance(exc, OutputError) and DISK_FULL in str(exc)))
+    full = exc is not None and (disk_full(exc) or (isinstance(exc, OutputError) and DISK_FULL in str(exc)))
     full = full or (ename in ("OSError", "OutputError") and any(w in evalue for w in DISK_FULL_WORDS))
     return DiskFull(message) if full else message
 
 
-DISK_FULL = "the disk is full"  # exports._output_error's words
-DISK_FULL_WORDS = (DISK_FULL, "[Errno 28]", "[Errno 122]", "[Errno 27]")  # ENOSPC, EDQUOT, EFBIG
+# how a kernel's OSError or OutputError (seen only as its name and text) says the disk is full
+DISK_FULL_WORDS = (DISK_FULL, *(f"[Errno {n}]" for n in DISK_FULL_ERRNOS))
 
 
 @dataclass(frozen=True)

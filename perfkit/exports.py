@@ -187,7 +187,7 @@ def write_whole(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
     try:
         write(content)
     except Exception as exc:
-        if not _disk_full(exc):
+        if not disk_full(exc):
             raise
         full = str(exc)  # the writer's own temporary files (openpyxl's sheets) hit a full disk
     if full:
@@ -222,8 +222,14 @@ def _mode_for(path: Path) -> int:
         return 0o644
 
 
-def _disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+# a full disk, a quota or a file-size limit: what an output's OutputError says, and how it is recognised
+DISK_FULL = "the disk is full"
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk is full (DISK_FULL_ERRNOS, or lxml's words for them)."""
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
         return True
     return any(code in str(exc) for code in ("IO_ENOSPC", "IO_EFBIG", "IO_EDQUOT"))  # lxml's words
 
@@ -238,8 +244,8 @@ def _collect_quietly() -> None:
 
 
 def _output_error(path: Path, exc: OSError) -> OutputError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        reason = "the disk is full (or a file-size limit was reached): nothing written"
+    if exc.errno in DISK_FULL_ERRNOS:
+        reason = f"{DISK_FULL} (or a file-size limit was reached): nothing written"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         reason = f"cannot write in {path.parent}: {exc.strerror}"
     else:
