@@ -420,10 +420,8 @@ def cmd_growth(args) -> int:
         if args.series:
             values, spans = growth.read_series_csv(args.series)
             band = args.band
-            if band is not None and not (all(map(math.isfinite, band)) and band[0] <= band[1]):
-                raise InputError(
-                    Problem("--band", f"need LOW ≤ HIGH, finite numbers; got {band[0]:g} {band[1]:g}")
-                )
+            if band is not None and (why := growth.band_problem(*band)):
+                raise InputError(Problem("--band", why))
             if band is None and args.mode:
                 from .store import read_plan
 

@@ -194,12 +194,18 @@ def check_bands(bands: dict, modes) -> None:
         except (TypeError, ValueError):
             problems.append(Problem("bands", f"{mode}: need [LOW, HIGH], two numbers; got {band!r}"))
             continue
-        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
-            problems.append(
-                Problem("bands", f"{mode}: need LOW ≤ HIGH, finite numbers; got {low:g} {high:g}")
-            )
+        if why := band_problem(low, high):
+            problems.append(Problem("bands", f"{mode}: {why}"))
     if problems:
         raise InputError(problems)
+
+
+def band_problem(low: float, high: float) -> str | None:
+    """Why (LOW, HIGH) is not a growth band (`perfkit growth --band`, the notebook's `bands`): a bound not
+    finite, or LOW above HIGH; None for a band."""
+    if math.isfinite(low) and math.isfinite(high) and low <= high:
+        return None
+    return f"need LOW ≤ HIGH, finite numbers; got {low:g} {high:g}"
 
 
 def growth_report(
