@@ -178,6 +178,19 @@ def open_book(path: Path, data: bytes, rules: IntakeRules) -> Book:
     )
 
 
+def check_template_targets(
+    paths, sheet: str, labels: dict[str, str], key: str, fill_in: list[str]
+) -> list[Path]:
+    """Before `perfkit template` writes one workbook per unit: every target can be replaced
+    (exports.check_all_writable) and none holds someone's entries (refuse_filled_in), all checked before
+    any is written; the targets."""
+    from .exports import check_all_writable
+
+    targets = check_all_writable(paths)
+    refuse_filled_in(targets, sheet, labels, key, fill_in)
+    return targets
+
+
 def refuse_filled_in(paths, sheet: str, labels: dict[str, str], key: str, fill_in: list[str]) -> None:
     """Before `perfkit template` writes: every one of `paths` that exists and holds someone's entries (a
     fill-in value of `fill_in`, or its 填报人/审核人/填报日期) is refused, one line each (OutputError, exit 2),

@@ -18,7 +18,6 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
-from .exports import check_all_writable
 from .forms import (
     META_SHEET,
     Checked,
@@ -88,13 +87,11 @@ def write_self_eval_templates(
         else pd.DataFrame(columns=["unit", "indicator_id", "statement", "grade"])
     )
     ind = catalogue.indicators.set_index("id")
-    from .safe_xlsx import refuse_filled_in  # here: the snapshot's modules do not import it
+    from .safe_xlsx import check_template_targets  # here: the snapshot's modules do not import it
 
-    targets = check_all_writable(
-        Path(out_dir) / template_file_name(u, catalogue.year) for u in chosen or known
-    )
+    targets = (Path(out_dir) / template_file_name(u, catalogue.year) for u in chosen or known)
     # pre-filled with the stored 自评: only a sign-off tells that someone filled one in
-    refuse_filled_in(targets, t(SHEET_KEY), {f.field: f.label for f in fields()}, "indicator_id", [])
+    check_template_targets(targets, t(SHEET_KEY), {f.field: f.label for f in fields()}, "indicator_id", [])
     rules = {
         "statement": Rule("textLength", "intake.error.note", "selfeval.prompt.statement", "lessThanOrEqual", str(MAX_STATEMENT)),
         "grade": Rule("list", "intake.error.status", "selfeval.prompt.grade", formula1='"' + ",".join(grades(catalogue)) + '"'),

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
-from .exports import check_all_writable, control_char
+from .exports import control_char
 from .forms import (
     META_PROPERTY_PREFIX,
     META_SHEET,
@@ -196,10 +196,10 @@ def write_templates(
     chosen = chosen_units(catalogue, units)
     rules = IntakeRules.from_plan(catalogue.plan)
     statuses = statuses or list(rules.statuses)
-    from .safe_xlsx import refuse_filled_in  # here: the snapshot's modules do not import it
+    from .safe_xlsx import check_template_targets  # here: the snapshot's modules do not import it
 
-    targets = check_all_writable(Path(out_dir) / template_file_name(unit, month) for unit in chosen)
-    refuse_filled_in(targets, t("intake.sheet"), header_labels(), "measure_id", FILL_IN)
+    targets = (Path(out_dir) / template_file_name(unit, month) for unit in chosen)
+    check_template_targets(targets, t("intake.sheet"), header_labels(), "measure_id", FILL_IN)
     out = []
     for unit in chosen:
         rows = template_rows(catalogue, unit, month, progress)

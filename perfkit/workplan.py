@@ -24,7 +24,6 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .errors import InputError, Problem
-from .exports import check_all_writable
 from .forms import (
     META_SHEET,
     Checked,
@@ -170,11 +169,13 @@ def write_form_templates(
         period = check_month(parse_month(month, "--month"), catalogue.year, source="--month")
     chosen = chosen_units(catalogue, units)
     plans = read_workplans(conn, catalogue.year)
-    from .safe_xlsx import refuse_filled_in  # here: the snapshot's modules do not import it
+    from .safe_xlsx import check_template_targets  # here: the snapshot's modules do not import it
 
-    targets = check_all_writable(Path(out_dir) / template_file_name(unit, period) for unit in chosen)
+    targets = (Path(out_dir) / template_file_name(unit, period) for unit in chosen)
     # pre-filled with the plan in force: only a sign-off tells that someone filled one in
-    refuse_filled_in(targets, t("workplan.sheet"), {f.field: f.label for f in fields()}, "measure_id", [])
+    check_template_targets(
+        targets, t("workplan.sheet"), {f.field: f.label for f in fields()}, "measure_id", []
+    )
     out = []
     for unit in chosen:
         current = in_force(plans[plans["unit"] == unit], period)
